@@ -1,0 +1,1 @@
+"""ghsa-bot: the machinery (web intake, store, worker, GitHub client), nothing team-specific."""

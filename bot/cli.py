@@ -1,0 +1,268 @@
+"""`ghsa-bot` (and `python -m bot`): serve, check-config, deliveries, replay."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot import logs
+from bot.config import BotConfig, ConfigError, load_config
+from bot.db import Database, StoreUnavailable
+from bot.intake import Delivery, IntakeError, parse_delivery
+from bot.service import attach, close_services, open_services
+from bot.settings import Settings, SettingsError, load_settings
+from bot.setup_flow import create_setup_app
+from bot.store import Store
+from bot.team_data import SourceError, read_local
+from bot.web import add_service_routes
+
+
+class CliError(Exception):
+    """A message for the operator; the command exits 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logs.configure(getattr(args, "log_level", "INFO"))
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, SettingsError, ConfigError, SourceError) as error:
+        print(f"ghsa-bot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ghsa-bot", description=__doc__)
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve webhooks (or the setup page)")
+    serve.add_argument("--dry-run", action="store_true", help="print mutating GitHub requests")
+    serve.add_argument("--port", type=int, help="override PORT")
+    serve.set_defaults(func=cmd_serve)
+
+    check = commands.add_parser("check-config", help="validate settings and configuration")
+    check.set_defaults(func=cmd_check_config)
+
+    deliveries = commands.add_parser("deliveries", help="recent deliveries and their outcome")
+    deliveries.add_argument("action", nargs="?", choices=["list", "retry"], default="list")
+    deliveries.add_argument("guid", nargs="?")
+    deliveries.add_argument("--limit", type=int, default=30)
+    deliveries.set_defaults(func=cmd_deliveries)
+
+    replay = commands.add_parser("replay", help="feed a recorded delivery through the bot")
+    replay.add_argument("file", type=Path)
+    replay.add_argument("--dry-run", action="store_true", help="print mutating requests")
+    replay.set_defaults(func=cmd_replay)
+    return parser
+
+
+# -- serve ---------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.dry_run:
+        settings = dataclasses.replace(settings, dry_run=True)
+    port = args.port if args.port is not None else settings.port
+    for warning in settings.warnings:
+        print(f"ghsa-bot: warning: {warning}", file=sys.stderr)
+    if not settings.has_app_credentials:
+        print(
+            f"ghsa-bot: no GitHub App credentials; setup mode: open "
+            f"http://localhost:{port}/setup to register the App",
+            file=sys.stderr,
+        )
+        web.run_app(create_setup_app(settings), host=settings.host, port=port, print=None)
+        return 0
+    problem = settings.serve_problem()
+    if problem is not None:
+        raise CliError(problem)
+    config = load_config(settings.config_dir)
+    web.run_app(
+        _serve_app(settings, config),
+        host=settings.host,
+        port=port,
+        print=None,
+        shutdown_timeout=25,
+    )
+    return 0
+
+
+async def _serve_app(settings: Settings, config: BotConfig) -> web.Application:
+    services = await open_services(settings, config)
+    app = web.Application()
+    add_service_routes(app)
+    attach(app, services)
+    print(f"ghsa-bot: serving webhooks on port {settings.port}", file=sys.stderr, flush=True)
+    return app
+
+
+# -- check-config --------------------------------------------------------------------
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    config = load_config(settings.config_dir)
+    print(f"{settings.config_dir}/bot.toml: ok (team: {config.team.name})")
+    for name, source in config.sources.items():
+        if source.file is not None:
+            read_local(source)
+            print(f"sources.{name}: {source.file} ({source.format}) ok")
+        else:
+            where = f"{source.repository}:{source.path}"
+            print(f"sources.{name}: {where} ({source.format}), read from GitHub at start")
+    problem = settings.serve_problem()
+    if problem and settings.has_app_credentials:
+        raise CliError(problem)
+    print("settings: " + ("ok" if not problem else "no App credentials yet (setup mode)"))
+    for warning in settings.warnings:
+        print(f"warning: {warning}")
+    return 0
+
+
+# -- deliveries ----------------------------------------------------------------------
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    return asyncio.run(_deliveries(settings, args))
+
+
+async def _deliveries(settings: Settings, args: argparse.Namespace) -> int:
+    store = Store(Database(settings.database_url, synchronous=settings.sqlite_synchronous))
+    await store.open()
+    try:
+        if args.action == "retry":
+            if not args.guid:
+                raise CliError("usage: ghsa-bot deliveries retry GUID")
+            if await store.retry_failed(args.guid, now=time.time()):
+                print(f"{args.guid}: queued again; a running bot handles it within a second")
+                return 0
+            found = await store.get_delivery(args.guid)
+            if found is None:
+                raise CliError(f"{args.guid}: no such delivery")
+            raise CliError(f"{args.guid}: is {found.state}, only failed deliveries can be retried")
+        rows = await store.recent_deliveries(args.limit)
+        print(f"{'received (UTC)':<20} {'guid':<38} {'event':<28} {'state':<8} tries  note")
+        for row in rows:
+            received = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row.received_at))
+            event = f"{row.event}.{row.action}" if row.action else row.event
+            note = (row.last_error or "")[:80]
+            print(
+                f"{received:<20} {row.guid:<38} {event:<28} {row.state:<8} {row.attempts:<6} {note}"
+            )
+        return 0
+    finally:
+        await store.close()
+
+
+# -- replay --------------------------------------------------------------------------
+
+
+def read_recording(path: Path) -> tuple[dict[str, str], bytes]:
+    """Headers and body of a recorded delivery.
+
+    Accepts the JSON of `GET /app/hook/deliveries/{id}` (`request.headers`,
+    `request.payload`) or the text GitHub's delivery log shows: header lines,
+    then the JSON body.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise CliError(f"{path}: cannot read it ({error.strerror})") from None
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("request"), dict):
+        request = document["request"]
+        headers = {str(k): str(v) for k, v in (request.get("headers") or {}).items()}
+        return headers, json.dumps(request.get("payload")).encode()
+    text = raw.decode("utf-8", "replace").replace("\r\n", "\n")
+    start = text.find("{")
+    if start < 0:
+        raise CliError(f"{path}: no JSON body found")
+    headers = {}
+    for line in text[:start].splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip() and " " not in name.strip():
+            headers[name.strip()] = value.strip()
+    return headers, text[start:].strip().encode()
+
+
+class _Headers(dict[str, str]):
+    """Case-insensitive lookups, as HTTP headers are."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        lowered = key.lower()
+        for name, value in self.items():
+            if name.lower() == lowered:
+                return value
+        return default
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    headers, body = read_recording(args.file)
+    try:
+        delivery = parse_delivery(
+            _Headers(headers), body, (), received_at=time.time(), verify=False
+        )
+    except IntakeError as error:
+        raise CliError(f"{args.file}: {error.reason}") from None
+    if args.dry_run:
+        with tempfile.TemporaryDirectory(prefix="ghsa-bot-replay-") as directory:
+            scratch = dataclasses.replace(
+                settings,
+                dry_run=True,
+                database_url=f"sqlite:///{directory}/replay.sqlite3",
+                mutation_interval=0.0,
+            )
+            return asyncio.run(_replay(scratch, delivery))
+    return asyncio.run(_replay(settings, delivery))
+
+
+async def _replay(settings: Settings, delivery: Delivery) -> int:
+    if not (settings.app_id and settings.private_key):
+        raise CliError("replay needs GITHUB_APP_ID and a private key to reach GitHub")
+    config = load_config(settings.config_dir)
+    services = await open_services(settings, config, start_worker=False, start_background=False)
+    try:
+        if delivery.event not in services.subscribed_events:
+            print(f"{delivery.guid}: no handler subscribes to {delivery.event!r}; nothing to do")
+            return 0
+        try:
+            is_new = await services.store.add_delivery(delivery, source="replay")
+        except StoreUnavailable as error:
+            raise CliError(f"store unavailable: {error}") from None
+        if not is_new:
+            raise CliError(
+                f"{delivery.guid} is already stored; see `ghsa-bot deliveries` "
+                "(`deliveries retry GUID` re-queues a failed one)"
+            )
+        print("signature not checked: replaying a local file", file=sys.stderr)
+        assert services.worker is not None
+        await services.worker.run_until_idle()
+        stored = await services.store.get_delivery(delivery.guid)
+        assert stored is not None
+        print(
+            f"{delivery.guid}: {stored.state}"
+            + (f" ({stored.last_error})" if stored.last_error else "")
+        )
+        return 0 if stored.state == "done" else 1
+    finally:
+        await close_services(services)

@@ -1,0 +1,259 @@
+"""The team's TOML configuration: load, validate, and say exactly what is wrong.
+
+`config/bot.toml` is the one required file. Every key is declared in
+:data:`SCHEMA`; unknown keys are refused, and an error names the file, the
+key, its line, and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.team_formats import FORMATS
+
+CONFIG_FILE = "bot.toml"
+
+
+class ConfigError(Exception):
+    """An invalid configuration; `str()` is the message for the operator."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One allowed key: its type, whether it is required, and its allowed values."""
+
+    kind: type | tuple[type, ...]
+    required: bool = False
+    choices: tuple[str, ...] | None = None
+    pattern: str | None = None
+    describe: str = ""
+
+
+@dataclass(frozen=True)
+class TableOf:
+    """A table whose sub-tables all follow `keys` (like `[sources.NAME]`)."""
+
+    keys: Mapping[str, Key]
+
+
+Schema = Mapping[str, "Key | Mapping[str, Key] | TableOf"]
+
+REPOSITORY = r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+"
+
+SCHEMA: Schema = {
+    "team": {
+        "name": Key(str, required=True),
+        "github_team": Key(str, pattern=REPOSITORY, describe="ORG/TEAM-SLUG"),
+    },
+    "sources": TableOf(
+        {
+            "repository": Key(str, pattern=REPOSITORY, describe="OWNER/REPO"),
+            "path": Key(str),
+            "ref": Key(str),
+            "file": Key(str),
+            "format": Key(str, required=True, choices=FORMATS),
+            "refresh_minutes": Key(int),
+        }
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where a team file comes from: a repository path (contents API) or a local file."""
+
+    name: str
+    format: str
+    repository: str | None = None
+    path: str | None = None
+    ref: str | None = None
+    file: Path | None = None
+    refresh_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class TeamConfig:
+    name: str
+    github_team: str | None = None
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    directory: Path
+    team: TeamConfig
+    sources: Mapping[str, SourceConfig] = field(default_factory=dict)
+
+
+def load_config(directory: Path) -> BotConfig:
+    path = directory / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (BOT_CONFIG points at {directory})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read it ({error})") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> BotConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    locator = _Locator(text)
+    _validate(data, SCHEMA, (), path, locator)
+    team = data.get("team")
+    if team is None:
+        raise ConfigError(f"{path}: missing table [team]; expected at least team.name")
+    sources = {}
+    for name, raw in data.get("sources", {}).items():
+        sources[name] = _source(name, raw, path, locator)
+    return BotConfig(
+        directory=path.parent,
+        team=TeamConfig(name=team["name"], github_team=team.get("github_team")),
+        sources=sources,
+    )
+
+
+def _source(name: str, raw: Mapping[str, Any], path: Path, locator: _Locator) -> SourceConfig:
+    remote = "repository" in raw or "path" in raw
+    local = "file" in raw
+    where = f"{path}, line {locator.line(('sources', name))}: sources.{name}"
+    if remote and local:
+        raise ConfigError(f"{where}: set either repository and path, or file, not both")
+    if remote and not ("repository" in raw and "path" in raw):
+        raise ConfigError(f"{where}: a repository source needs both repository and path")
+    if not remote and not local:
+        raise ConfigError(f"{where}: expected repository and path, or file")
+    file = None
+    if local:
+        file = Path(raw["file"])
+        if not file.is_absolute():
+            file = path.parent / file
+    return SourceConfig(
+        name=name,
+        format=raw["format"],
+        repository=raw.get("repository"),
+        path=raw.get("path"),
+        ref=raw.get("ref"),
+        file=file,
+        refresh_minutes=raw.get("refresh_minutes", 60),
+    )
+
+
+def _validate(
+    data: Mapping[str, Any], schema: Schema, prefix: tuple[str, ...], path: Path, locator: _Locator
+) -> None:
+    for key, value in data.items():
+        dotted = (*prefix, key)
+        spec = schema.get(key)
+        if spec is None:
+            hint = difflib.get_close_matches(key, list(schema), n=1)
+            suggestion = f" (did you mean {'.'.join((*prefix, hint[0]))!r}?)" if hint else ""
+            allowed = ", ".join(sorted(schema))
+            raise ConfigError(
+                f"{path}, line {locator.line(dotted)}: unknown key {'.'.join(dotted)!r}"
+                f"{suggestion}; allowed here: {allowed}"
+            )
+        if isinstance(spec, Key):
+            _check_value(value, spec, dotted, path, locator)
+        elif isinstance(spec, TableOf):
+            _expect_table(value, dotted, path, locator)
+            for name, sub in value.items():
+                _expect_table(sub, (*dotted, name), path, locator)
+                _validate(sub, spec.keys, (*dotted, name), path, locator)
+                _check_required(sub, spec.keys, (*dotted, name), path, locator)
+        else:
+            _expect_table(value, dotted, path, locator)
+            _validate(value, spec, dotted, path, locator)
+            _check_required(value, spec, dotted, path, locator)
+
+
+def _check_required(
+    data: Mapping[str, Any],
+    schema: Mapping[str, Key],
+    dotted: tuple[str, ...],
+    path: Path,
+    locator: _Locator,
+) -> None:
+    for key, spec in schema.items():
+        if spec.required and key not in data:
+            raise ConfigError(
+                f"{path}, line {locator.line(dotted)}: [{'.'.join(dotted)}] is missing "
+                f"required key {key!r}"
+            )
+
+
+def _expect_table(value: Any, dotted: tuple[str, ...], path: Path, locator: _Locator) -> None:
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{path}, line {locator.line(dotted)}: {'.'.join(dotted)} must be a table, "
+            f"got {_type_name(value)}"
+        )
+
+
+def _check_value(
+    value: Any, spec: Key, dotted: tuple[str, ...], path: Path, locator: _Locator
+) -> None:
+    where = f"{path}, line {locator.line(dotted)}: {'.'.join(dotted)}"
+    kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        expected = " or ".join(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds)
+        raise ConfigError(f"{where}: expected {expected}, got {_type_name(value)}")
+    if spec.choices is not None and value not in spec.choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(spec.choices)}; got {value!r}")
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, str(value)):
+        raise ConfigError(f"{where}: expected {spec.describe or spec.pattern}; got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        raise ConfigError(f"{where}: expected a number of at least 0; got {value}")
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", float: "a number"}
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+class _Locator:
+    """Finds the line of a dotted key in TOML text (tomllib does not keep positions)."""
+
+    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+    _ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.positions: dict[tuple[str, ...], int] = {}
+        table: tuple[str, ...] = ()
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._HEADER.match(line)
+            if header:
+                table = self._split(header.group(1))
+                self.positions.setdefault(table, number)
+                continue
+            assign = self._ASSIGN.match(line)
+            if assign:
+                key = (*table, *self._split(assign.group(1)))
+                for depth in range(len(table) + 1, len(key) + 1):
+                    self.positions.setdefault(key[:depth], number)
+
+    @staticmethod
+    def _split(dotted: str) -> tuple[str, ...]:
+        return tuple(part.strip().strip("\"'") for part in dotted.split("."))
+
+    def line(self, dotted: tuple[str, ...]) -> str:
+        for depth in range(len(dotted), 0, -1):
+            if dotted[:depth] in self.positions:
+                return str(self.positions[dotted[:depth]])
+        return "?"

@@ -1,0 +1,192 @@
+"""The database connection: one thread owns it, coroutines hand it work.
+
+SQLite is the embedded default. Statements use `?` placeholders and portable
+SQL (ON CONFLICT, partial indexes) so another backend can run the same text.
+Migrations are versioned and applied on open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or written; callers answer 503."""
+
+
+MIGRATIONS: Sequence[tuple[int, str]] = (
+    (
+        1,
+        """
+        CREATE TABLE deliveries (
+            seq {serial_pk},
+            guid TEXT NOT NULL UNIQUE,
+            event TEXT NOT NULL,
+            action TEXT,
+            installation_id BIGINT,
+            order_key TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT 'webhook',
+            payload TEXT NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at DOUBLE PRECISION NOT NULL,
+            lease_owner TEXT,
+            lease_until DOUBLE PRECISION,
+            finished_at DOUBLE PRECISION,
+            duration_ms DOUBLE PRECISION,
+            last_error TEXT
+        );
+        CREATE INDEX deliveries_ready ON deliveries (next_attempt_at, seq)
+            WHERE state = 'queued';
+        CREATE INDEX deliveries_unfinished ON deliveries (order_key, seq)
+            WHERE state IN ('queued', 'running');
+        CREATE INDEX deliveries_received ON deliveries (received_at);
+        CREATE TABLE handler_runs (
+            guid TEXT NOT NULL,
+            handler TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            PRIMARY KEY (guid, handler)
+        );
+        CREATE TABLE installations (
+            id BIGINT PRIMARY KEY,
+            account_login TEXT NOT NULL,
+            account_type TEXT,
+            repository_selection TEXT,
+            suspended INTEGER NOT NULL DEFAULT 0,
+            updated_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE repositories (
+            id BIGINT PRIMARY KEY,
+            installation_id BIGINT NOT NULL,
+            full_name TEXT NOT NULL,
+            private INTEGER NOT NULL DEFAULT 0,
+            updated_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX repositories_installation ON repositories (installation_id);
+        """,
+    ),
+)
+
+
+def sqlite_path(url: str) -> Path:
+    """`sqlite:///relative/path`, `sqlite:////absolute/path` or `sqlite://:memory:`."""
+    if not url.startswith("sqlite://"):
+        raise ValueError(
+            f"DATABASE_URL {url!r} is not supported yet; use sqlite:///path/to/file.sqlite3"
+        )
+    rest = url.removeprefix("sqlite://")
+    if rest in {"", ":memory:", "/:memory:"}:
+        return Path(":memory:")
+    return Path(rest.removeprefix("/")) if not rest.startswith("//") else Path(rest[1:])
+
+
+class Database:
+    """A SQLite connection confined to one worker thread."""
+
+    def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        self._synchronous = synchronous
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghsa-bot-db")
+        self._connection: sqlite3.Connection | None = None
+        self._closed = False
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        if self._connection is None:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=10
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(f"PRAGMA synchronous={self._synchronous}")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._connection = connection
+        return self._connection
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work(connection)` on the database thread."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._call, work)
+        except RuntimeError as error:  # executor shut down
+            raise StoreUnavailable(str(error)) from None
+
+    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return work(self._connect())
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(f"database error: {error}") from error
+        except sqlite3.DatabaseError as error:
+            if isinstance(error, sqlite3.IntegrityError):
+                raise
+            raise StoreUnavailable(f"database error: {error}") from error
+
+    async def migrate(self) -> list[int]:
+        return await self.run(apply_migrations)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+
+        def close(_: Any = None) -> None:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, close)
+        self._closed = True
+        self._executor.shutdown(wait=True)
+
+
+def transaction(connection: sqlite3.Connection) -> _Transaction:
+    return _Transaction(connection)
+
+
+class _Transaction:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.connection.execute("BEGIN IMMEDIATE")
+        return self.connection
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        if kind is None:
+            self.connection.execute("COMMIT")
+        else:
+            self.connection.execute("ROLLBACK")
+
+
+def apply_migrations(connection: sqlite3.Connection) -> list[int]:
+    """Apply every migration not yet recorded; return the versions applied."""
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, applied_at TEXT DEFAULT CURRENT_TIMESTAMP)"
+    )
+    done = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, script in MIGRATIONS:
+        if version in done:
+            continue
+        sql = script.format(serial_pk="INTEGER PRIMARY KEY AUTOINCREMENT")
+        with transaction(connection):
+            for statement in sql.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+        applied.append(version)
+    return applied

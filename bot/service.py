@@ -1,0 +1,177 @@
+"""Assemble the running bot: store, GitHub client, worker, team data, background jobs.
+
+:func:`open_services` builds everything from settings and configuration;
+:func:`close_services` takes it down in order (stop the worker, then the
+store, then the HTTP session). The web app and the CLI both use these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from gidgethub import routing
+
+import handlers
+from bot.config import BotConfig
+from bot.context import Clock, HandlerContext, SystemClock
+from bot.db import Database
+from bot.github import GitHubApp, GitHubUnavailable, error_summary
+from bot.logs import fields
+from bot.metrics import Metrics
+from bot.routing import compose, subscribed_events
+from bot.settings import Settings
+from bot.store import Store, StoredDelivery
+from bot.team_data import TeamData
+from bot.worker import Worker
+from handlers import installations
+
+log = logging.getLogger("ghsa_bot.service")
+
+SERVICES: web.AppKey[Services] = web.AppKey("services")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: BotConfig
+    store: Store
+    metrics: Metrics
+    clock: Clock
+    router: routing.Router
+    subscribed_events: frozenset[str]
+    session: aiohttp.ClientSession | None = None
+    github: GitHubApp | None = None
+    worker: Worker | None = None
+    team_data: TeamData | None = None
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def known_events(self) -> frozenset[str]:
+        return self.subscribed_events | {"ping"}
+
+    def context_for(self, delivery: StoredDelivery) -> HandlerContext:
+        assert self.github is not None
+        installation = delivery.installation_id
+        return HandlerContext(
+            github=self.github.installation(installation) if installation is not None else None,
+            app=self.github,
+            store=self.store,
+            config=self.config,
+            clock=self.clock,
+            delivery_guid=delivery.guid,
+        )
+
+
+async def open_services(
+    settings: Settings,
+    config: BotConfig,
+    *,
+    clock: Clock | None = None,
+    start_worker: bool = True,
+    start_background: bool = True,
+    dry_run_sink: Callable[[str], None] = print,
+) -> Services:
+    clock = clock or SystemClock()
+    router = compose(handlers.MODULES)
+    store = Store(Database(settings.database_url, synchronous=settings.sqlite_synchronous))
+    await store.open()
+    requeued = await store.requeue_running()  # SQLite serves one process: none is running now
+    if requeued:
+        log.info("re-queued unfinished deliveries", extra=fields(count=requeued))
+    metrics = Metrics()
+    services = Services(
+        settings=settings,
+        config=config,
+        store=store,
+        metrics=metrics,
+        clock=clock,
+        router=router,
+        subscribed_events=subscribed_events(router),
+    )
+    services.session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=30, connect=10),
+        headers={"accept": "application/vnd.github+json"},
+    )
+    services.github = GitHubApp(
+        services.session,
+        api_url=settings.api_url,
+        app_id=settings.app_id,
+        jwt_issuer=settings.client_id or settings.app_id,
+        private_key=settings.private_key,
+        metrics=metrics,
+        dry_run=settings.dry_run,
+        dry_run_sink=dry_run_sink,
+        mutation_interval=settings.mutation_interval,
+        clock=clock.now,
+    )
+    services.team_data = TeamData(config, services.github, store)
+    services.worker = Worker(
+        store,
+        router,
+        services.context_for,
+        metrics,
+        clock,
+        concurrency=settings.worker_concurrency,
+        max_attempts=settings.max_attempts,
+        retry_base_seconds=settings.retry_base_seconds,
+        lease_seconds=settings.lease_seconds,
+    )
+    if start_worker:
+        services.worker.start()
+    if start_background:
+        services.background.append(asyncio.create_task(_startup_sync(services)))
+        services.background.append(asyncio.create_task(_refresh_team_data(services)))
+    return services
+
+
+async def close_services(services: Services) -> None:
+    for task in services.background:
+        task.cancel()
+    for task in services.background:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if services.worker is not None and services.worker.running:
+        await services.worker.stop()
+    await services.store.close()
+    if services.session is not None:
+        await services.session.close()
+
+
+async def _startup_sync(services: Services) -> None:
+    """Record the installations GitHub lists for the App, so nothing depends on webhooks."""
+    assert services.github is not None
+    try:
+        count = await installations.sync_all(
+            services.github, services.store, now=services.clock.now()
+        )
+    except (GitHubUnavailable, Exception) as error:
+        log.warning("could not list installations", extra=fields(error=error_summary(error)))
+        return
+    log.info("installations synchronised", extra=fields(count=count))
+
+
+async def _refresh_team_data(services: Services) -> None:
+    assert services.team_data is not None
+    while True:
+        try:
+            await services.team_data.refresh_due(services.clock.now())
+        except Exception as error:
+            log.warning("team data refresh failed", extra=fields(error=error_summary(error)))
+        await asyncio.sleep(60)
+
+
+def attach(app: web.Application, services: Services) -> None:
+    """Close the services when the web app shuts down (after intake has stopped)."""
+    app[SERVICES] = services
+
+    async def cleanup(_: web.Application) -> None:
+        await close_services(services)
+
+    app.on_cleanup.append(cleanup)

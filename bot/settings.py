@@ -1,0 +1,203 @@
+"""Settings from the environment and an optional `.env` file.
+
+The real environment wins over `.env`. Nothing here talks to the network; the
+result is a frozen :class:`Settings` that the rest of the bot receives.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_WEB_URL = "https://github.com"
+MAX_GITHUB_PAYLOAD = 25 * 1024 * 1024
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    private_key: str | None = field(default=None, repr=False)
+    webhook_secrets: tuple[bytes, ...] = field(default=(), repr=False)
+    api_url: str = DEFAULT_API_URL
+    web_url: str = DEFAULT_WEB_URL
+    database_url: str = "sqlite:///var/ghsa-bot.sqlite3"
+    host: str = "0.0.0.0"  # noqa: S104 - a web service listens on all interfaces by default
+    port: int = 8000
+    config_dir: Path = Path("config")
+    public_url: str | None = None
+    env_file: Path = Path(".env")
+    max_body_bytes: int = MAX_GITHUB_PAYLOAD
+    worker_concurrency: int = 8
+    max_attempts: int = 8
+    retry_base_seconds: float = 2.0
+    lease_seconds: float = 30.0
+    mutation_interval: float = 1.0
+    sqlite_synchronous: str = "FULL"
+    dry_run: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def has_app_credentials(self) -> bool:
+        return bool(self.app_id or self.private_key or self.client_id)
+
+    @property
+    def jwt_issuer(self) -> str:
+        """GitHub recommends the client id as the JWT issuer; the app id also works."""
+        issuer = self.client_id or self.app_id
+        if issuer is None:
+            raise SettingsError("GITHUB_APP_ID is not set")
+        return issuer
+
+    def serve_problem(self) -> str | None:
+        """Why `serve` cannot serve webhooks with these settings, or None."""
+        missing = []
+        if not self.app_id:
+            missing.append("GITHUB_APP_ID")
+        if not self.private_key:
+            missing.append("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_FILE")
+        if not self.webhook_secrets:
+            missing.append("GITHUB_WEBHOOK_SECRET")
+        if missing:
+            return "cannot serve webhooks: missing " + ", ".join(missing)
+        return None
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """Read `KEY=VALUE` lines; double-quoted values may span lines and use `\\n`."""
+    values: dict[str, str] = {}
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index].strip()
+        index += 1
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if value.startswith('"'):
+            value = value[1:]
+            while not _ends_quote(value) and index < len(lines):
+                value += "\n" + lines[index]
+                index += 1
+            value = value.rstrip()
+            value = value[:-1] if value.endswith('"') else value
+            value = value.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+        elif value.startswith("'") and value.endswith("'") and len(value) >= 2:
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def _ends_quote(value: str) -> bool:
+    stripped = value.rstrip()
+    return stripped.endswith('"') and not stripped.endswith('\\"')
+
+
+def format_env_value(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def write_env_file(path: Path, updates: Mapping[str, str]) -> None:
+    """Merge `updates` into the `.env` at `path`, created with mode 0600."""
+    existing = parse_env_file(path.read_text()) if path.exists() else {}
+    existing.update(updates)
+    body = "".join(f"{key}={format_env_value(value)}\n" for key, value in existing.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(body)
+    os.chmod(path, 0o600)
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
+    return value
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
+) -> Settings:
+    """Build settings from `environ` (default: the process environment) and `.env`."""
+    process_env = dict(os.environ if environ is None else environ)
+    env_path = Path(env_file or process_env.get("BOT_ENV_FILE", ".env"))
+    env: dict[str, str] = {}
+    if env_path.is_file():
+        env.update(parse_env_file(env_path.read_text()))
+    env.update(process_env)
+    warnings: list[str] = []
+
+    private_key = env.get("GITHUB_PRIVATE_KEY") or None
+    key_file = env.get("GITHUB_PRIVATE_KEY_FILE") or None
+    if private_key is None and key_file is not None:
+        key_path = Path(key_file)
+        try:
+            private_key = key_path.read_text()
+        except OSError as error:
+            raise SettingsError(
+                f"GITHUB_PRIVATE_KEY_FILE={key_file}: cannot read it ({error.strerror})"
+            ) from None
+        mode = key_path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warnings.append(
+                f"GITHUB_PRIVATE_KEY_FILE={key_file} is readable by others "
+                f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {key_file}"
+            )
+    if private_key is not None and "PRIVATE KEY" not in private_key:
+        raise SettingsError("GITHUB_PRIVATE_KEY does not look like a PEM private key")
+
+    secrets = tuple(
+        part.strip().encode()
+        for part in env.get("GITHUB_WEBHOOK_SECRET", "").split(",")
+        if part.strip()
+    )
+    port = int(_number(env, "PORT", 8000))
+    if not 0 <= port <= 65535:
+        raise SettingsError(f"PORT must be 0..65535, got {port}")
+    synchronous = env.get("BOT_SQLITE_SYNCHRONOUS", "FULL").upper()
+    if synchronous not in {"FULL", "NORMAL", "EXTRA"}:
+        raise SettingsError("BOT_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
+
+    return Settings(
+        app_id=env.get("GITHUB_APP_ID") or None,
+        client_id=env.get("GITHUB_CLIENT_ID") or None,
+        client_secret=env.get("GITHUB_CLIENT_SECRET") or None,
+        private_key=private_key,
+        webhook_secrets=secrets,
+        api_url=(env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
+        web_url=(env.get("GITHUB_WEB_URL") or DEFAULT_WEB_URL).rstrip("/"),
+        database_url=env.get("DATABASE_URL") or "sqlite:///var/ghsa-bot.sqlite3",
+        host=env.get("BOT_HOST") or "0.0.0.0",  # noqa: S104
+        port=port,
+        config_dir=Path(env.get("BOT_CONFIG") or "config"),
+        public_url=(env.get("BOT_PUBLIC_URL") or "").rstrip("/") or None,
+        env_file=env_path,
+        max_body_bytes=int(_number(env, "BOT_MAX_BODY_BYTES", MAX_GITHUB_PAYLOAD, minimum=1)),
+        worker_concurrency=int(_number(env, "BOT_WORKER_CONCURRENCY", 8, minimum=1)),
+        max_attempts=int(_number(env, "BOT_MAX_ATTEMPTS", 8, minimum=1)),
+        retry_base_seconds=_number(env, "BOT_RETRY_BASE_SECONDS", 2.0),
+        lease_seconds=_number(env, "BOT_LEASE_SECONDS", 30.0, minimum=1),
+        mutation_interval=_number(env, "BOT_MUTATION_INTERVAL", 1.0),
+        sqlite_synchronous=synchronous,
+        dry_run=env.get("BOT_DRY_RUN", "") in {"1", "true", "yes"},
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,411 @@
+"""The bot's durable state: the delivery queue and the installations it serves.
+
+Every method is a coroutine that runs SQL on the database thread. Intake
+writes go through a group-commit writer: concurrent deliveries share one
+transaction, and each caller is answered only after that commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from bot.db import Database, StoreUnavailable, transaction
+from bot.intake import Delivery
+
+__all__ = ["Installation", "Store", "StoreUnavailable", "StoredDelivery"]
+
+_BATCH_LIMIT = 512
+
+
+@dataclass(frozen=True)
+class StoredDelivery:
+    seq: int
+    guid: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    order_key: str
+    source: str
+    payload: str
+    received_at: float
+    state: str
+    attempts: int
+    next_attempt_at: float
+    finished_at: float | None
+    duration_ms: float | None
+    last_error: str | None
+
+
+_DELIVERY_COLUMNS = (
+    "seq, guid, event, action, installation_id, order_key, source, payload, received_at, "
+    "state, attempts, next_attempt_at, finished_at, duration_ms, last_error"
+)
+# Built from constants only; every value is a bound parameter.
+_SELECT_DELIVERIES = "SELECT " + _DELIVERY_COLUMNS + " FROM deliveries "  # noqa: S608
+
+
+@dataclass(frozen=True)
+class Installation:
+    id: int
+    account_login: str
+    account_type: str | None
+    repository_selection: str | None
+    suspended: bool
+
+
+@dataclass(frozen=True)
+class Repository:
+    id: int
+    installation_id: int
+    full_name: str
+    private: bool
+
+
+class Store:
+    """The delivery queue and installation records, on one :class:`Database`."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._pending: asyncio.Queue[tuple[Delivery, str, asyncio.Future[bool]]] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self.database.migrate()
+        self._pending = asyncio.Queue()
+        self._writer = asyncio.create_task(self._write_batches(), name="store-writer")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        if self._pending is not None:
+            while not self._pending.empty():
+                _, _, future = self._pending.get_nowait()
+                if not future.done():
+                    future.set_exception(StoreUnavailable("the store is closing"))
+        await self.database.close()
+
+    async def ping(self) -> None:
+        await self.database.run(lambda connection: connection.execute("SELECT 1").fetchone())
+
+    # -- intake --------------------------------------------------------------------
+
+    async def add_delivery(self, delivery: Delivery, *, source: str = "webhook") -> bool:
+        """Store a delivery durably; False when its GUID is already stored."""
+        if self._pending is None or self._writer is None or self._writer.done():
+            raise StoreUnavailable("the store is not open")
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._pending.put((delivery, source, future))
+        return await future
+
+    async def _write_batches(self) -> None:
+        assert self._pending is not None
+        while True:
+            batch = [await self._pending.get()]
+            while len(batch) < _BATCH_LIMIT and not self._pending.empty():
+                batch.append(self._pending.get_nowait())
+            rows = [(delivery, source) for delivery, source, _ in batch]
+            try:
+                results = await self.database.run(partial(_insert_deliveries, rows=rows))
+            except Exception as error:  # the callers answer 503
+                failure = (
+                    error
+                    if isinstance(error, StoreUnavailable)
+                    else StoreUnavailable(f"could not store deliveries: {error}")
+                )
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(failure)
+                continue
+            for (_, _, future), is_new in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(is_new)
+
+    # -- worker --------------------------------------------------------------------
+
+    async def claim(
+        self, owner: str, *, now: float, limit: int, lease_seconds: float
+    ) -> list[StoredDelivery]:
+        """Claim up to `limit` ready deliveries whose key has no earlier unfinished one."""
+
+        def work(connection: sqlite3.Connection) -> list[StoredDelivery]:
+            with transaction(connection):
+                rows = connection.execute(
+                    _SELECT_DELIVERIES  # noqa: S608 - constants and bound parameters only
+                    + "d "
+                    "WHERE d.state = 'queued' AND d.next_attempt_at <= ? "
+                    "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.order_key = d.order_key "
+                    "AND e.seq < d.seq AND e.state IN ('queued', 'running')) "
+                    "ORDER BY d.seq LIMIT ?",
+                    (now, limit),
+                ).fetchall()
+                claimed = [_delivery(row) for row in rows]
+                connection.executemany(
+                    "UPDATE deliveries SET state = 'running', attempts = attempts + 1, "
+                    "lease_owner = ?, lease_until = ? WHERE seq = ?",
+                    [(owner, now + lease_seconds, item.seq) for item in claimed],
+                )
+            return [
+                StoredDelivery(
+                    **{**item.__dict__, "state": "running", "attempts": item.attempts + 1}
+                )
+                for item in claimed
+            ]
+
+        return await self.database.run(work)
+
+    async def renew_leases(self, owner: str, seqs: Iterable[int], until: float) -> None:
+        rows = [(until, seq, owner) for seq in seqs]
+        if not rows:
+            return
+        await self.database.run(
+            lambda c: c.executemany(
+                "UPDATE deliveries SET lease_until = ? WHERE seq = ? AND lease_owner = ? "
+                "AND state = 'running'",
+                rows,
+            )
+        )
+
+    async def requeue_running(self) -> int:
+        """Put every delivery a dead process was handling back in the queue (SQLite start)."""
+        return await self._execute_count(
+            "UPDATE deliveries SET state = 'queued', lease_owner = NULL, lease_until = NULL "
+            "WHERE state = 'running'",
+            (),
+        )
+
+    async def requeue_expired(self, now: float) -> int:
+        """Put deliveries whose lease ran out back in the queue."""
+        return await self._execute_count(
+            "UPDATE deliveries SET state = 'queued', lease_owner = NULL, lease_until = NULL "
+            "WHERE state = 'running' AND lease_until < ?",
+            (now,),
+        )
+
+    async def finish(self, seq: int, owner: str, *, now: float, duration_ms: float) -> None:
+        await self._execute_count(
+            "UPDATE deliveries SET state = 'done', finished_at = ?, duration_ms = ?, "
+            "last_error = NULL, lease_owner = NULL, lease_until = NULL "
+            "WHERE seq = ? AND lease_owner = ?",
+            (now, duration_ms, seq, owner),
+        )
+
+    async def retry_later(
+        self, seq: int, owner: str, *, error: str, next_attempt_at: float
+    ) -> None:
+        await self._execute_count(
+            "UPDATE deliveries SET state = 'queued', next_attempt_at = ?, last_error = ?, "
+            "lease_owner = NULL, lease_until = NULL WHERE seq = ? AND lease_owner = ?",
+            (next_attempt_at, error, seq, owner),
+        )
+
+    async def park(self, seq: int, owner: str, *, error: str, now: float) -> None:
+        await self._execute_count(
+            "UPDATE deliveries SET state = 'failed', finished_at = ?, last_error = ?, "
+            "lease_owner = NULL, lease_until = NULL WHERE seq = ? AND lease_owner = ?",
+            (now, error, seq, owner),
+        )
+
+    async def handlers_done(self, guid: str) -> set[str]:
+        rows = await self.database.run(
+            lambda c: c.execute(
+                "SELECT handler FROM handler_runs WHERE guid = ? AND state = 'done'", (guid,)
+            ).fetchall()
+        )
+        return {row[0] for row in rows}
+
+    async def record_handler(self, guid: str, handler: str, *, error: str | None) -> None:
+        state = "done" if error is None else "failed"
+        await self._execute_count(
+            "INSERT INTO handler_runs (guid, handler, state, attempts, last_error) "
+            "VALUES (?, ?, ?, 1, ?) ON CONFLICT (guid, handler) DO UPDATE SET "
+            "state = excluded.state, attempts = handler_runs.attempts + 1, "
+            "last_error = excluded.last_error",
+            (guid, handler, state, error),
+        )
+
+    # -- operators -----------------------------------------------------------------
+
+    async def recent_deliveries(self, limit: int = 50) -> list[StoredDelivery]:
+        rows = await self.database.run(
+            lambda c: c.execute(
+                _SELECT_DELIVERIES + "ORDER BY seq DESC LIMIT ?", (limit,)
+            ).fetchall()
+        )
+        return [_delivery(row) for row in rows]
+
+    async def get_delivery(self, guid: str) -> StoredDelivery | None:
+        row = await self.database.run(
+            lambda c: c.execute(_SELECT_DELIVERIES + "WHERE guid = ?", (guid,)).fetchone()
+        )
+        return _delivery(row) if row else None
+
+    async def retry_failed(self, guid: str, *, now: float) -> bool:
+        """Re-queue a parked delivery with fresh attempts; False if it is not parked."""
+        changed = await self._execute_count(
+            "UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, "
+            "finished_at = NULL WHERE guid = ? AND state = 'failed'",
+            (now, guid),
+        )
+        return changed > 0
+
+    async def counts_by_state(self) -> dict[str, int]:
+        rows = await self.database.run(
+            lambda c: c.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall()
+        )
+        return {state: count for state, count in rows}
+
+    # -- installations -------------------------------------------------------------
+
+    async def upsert_installation(self, installation: Installation, *, now: float) -> None:
+        await self._execute_count(
+            "INSERT INTO installations (id, account_login, account_type, repository_selection, "
+            "suspended, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "account_login = excluded.account_login, account_type = excluded.account_type, "
+            "repository_selection = excluded.repository_selection, "
+            "suspended = excluded.suspended, updated_at = excluded.updated_at",
+            (
+                installation.id,
+                installation.account_login,
+                installation.account_type,
+                installation.repository_selection,
+                int(installation.suspended),
+                now,
+            ),
+        )
+
+    async def delete_installation(self, installation_id: int) -> None:
+        def work(connection: sqlite3.Connection) -> None:
+            with transaction(connection):
+                connection.execute(
+                    "DELETE FROM repositories WHERE installation_id = ?", (installation_id,)
+                )
+                connection.execute("DELETE FROM installations WHERE id = ?", (installation_id,))
+
+        await self.database.run(work)
+
+    async def installations(self) -> list[Installation]:
+        rows = await self.database.run(
+            lambda c: c.execute(
+                "SELECT id, account_login, account_type, repository_selection, suspended "
+                "FROM installations ORDER BY id"
+            ).fetchall()
+        )
+        return [Installation(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    async def add_repositories(
+        self, installation_id: int, repositories: Sequence[Repository], *, now: float
+    ) -> None:
+        rows = [
+            (repo.id, installation_id, repo.full_name, int(repo.private), now)
+            for repo in repositories
+        ]
+        await self.database.run(lambda c: _upsert_repositories(c, rows))
+
+    async def remove_repositories(
+        self, installation_id: int, repository_ids: Iterable[int]
+    ) -> None:
+        rows = [(repo_id, installation_id) for repo_id in repository_ids]
+        await self.database.run(
+            lambda c: c.executemany(
+                "DELETE FROM repositories WHERE id = ? AND installation_id = ?", rows
+            )
+        )
+
+    async def replace_repositories(
+        self, installation_id: int, repositories: Sequence[Repository], *, now: float
+    ) -> None:
+        """Make the stored repositories of an installation exactly `repositories`."""
+        rows = [
+            (repo.id, installation_id, repo.full_name, int(repo.private), now)
+            for repo in repositories
+        ]
+
+        def work(connection: sqlite3.Connection) -> None:
+            with transaction(connection):
+                connection.execute(
+                    "DELETE FROM repositories WHERE installation_id = ?", (installation_id,)
+                )
+                _upsert_repositories(connection, rows)
+
+        await self.database.run(work)
+
+    async def repositories(self, installation_id: int | None = None) -> list[Repository]:
+        if installation_id is None:
+            query = "SELECT id, installation_id, full_name, private FROM repositories"
+            args: tuple[int, ...] = ()
+        else:
+            query = (
+                "SELECT id, installation_id, full_name, private FROM repositories "
+                "WHERE installation_id = ?"
+            )
+            args = (installation_id,)
+        rows = await self.database.run(
+            lambda c: c.execute(query + " ORDER BY full_name", args).fetchall()
+        )
+        return [Repository(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    # -- helpers -------------------------------------------------------------------
+
+    async def _execute_count(self, sql: str, args: tuple[Any, ...]) -> int:
+        def work(connection: sqlite3.Connection) -> int:
+            return int(connection.execute(sql, args).rowcount)
+
+        return await self.database.run(work)
+
+
+def _insert_deliveries(
+    connection: sqlite3.Connection, *, rows: Sequence[tuple[Delivery, str]]
+) -> list[bool]:
+    results = []
+    with transaction(connection):
+        for delivery, source in rows:
+            cursor = connection.execute(
+                "INSERT INTO deliveries (guid, event, action, installation_id, order_key, source, "
+                "payload, received_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (guid) DO NOTHING",
+                (
+                    delivery.guid,
+                    delivery.event,
+                    delivery.action,
+                    delivery.installation_id,
+                    delivery.order_key,
+                    source,
+                    delivery.body,
+                    delivery.received_at,
+                    delivery.received_at,
+                ),
+            )
+            results.append(cursor.rowcount == 1)
+    return results
+
+
+def _upsert_repositories(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    connection.executemany(
+        "INSERT INTO repositories (id, installation_id, full_name, private, updated_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+        "installation_id = excluded.installation_id, full_name = excluded.full_name, "
+        "private = excluded.private, updated_at = excluded.updated_at",
+        rows,
+    )
+
+
+def _delivery(row: Sequence[Any]) -> StoredDelivery:
+    return StoredDelivery(*row)
+
+
+def backoff_delay(attempts: int, base: float, *, cap: float = 3600.0) -> float:
+    """Exponential backoff with jitter: base * 2^(attempts-1), +-20 %, capped."""
+    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    return float(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not security

@@ -1,0 +1,115 @@
+"""Team files (roster, experts index, CODEOWNERS) read where the team keeps them.
+
+A source is a local file or a path in a repository, read through the contents
+API with the installation's ETag cache (a 304 costs no rate limit). Parsed
+results are kept in memory and refreshed on each source's schedule.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from gidgethub import BadRequest
+
+from bot.config import BotConfig, SourceConfig
+from bot.github import GitHubApp, GitHubClient
+from bot.logs import fields
+from bot.store import Store
+from bot.team_formats import parse_codeowners, parse_experts_rst, parse_psrt_csv
+
+log = logging.getLogger("ghsa_bot.team_data")
+
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "psrt-csv": parse_psrt_csv,
+    "experts-rst": parse_experts_rst,
+    "codeowners": parse_codeowners,
+}
+
+
+class SourceError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Loaded:
+    source: SourceConfig
+    data: Any
+    loaded_at: float
+
+
+def parse_source(source: SourceConfig, text: str) -> Any:
+    try:
+        return PARSERS[source.format](text)
+    except ValueError as error:
+        where = source.file or f"{source.repository}:{source.path}"
+        raise SourceError(f"sources.{source.name} ({where}, {source.format}): {error}") from None
+
+
+def read_local(source: SourceConfig) -> Any:
+    assert source.file is not None
+    try:
+        text = source.file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SourceError(f"sources.{source.name}: cannot read {source.file}: {error}") from None
+    return parse_source(source, text)
+
+
+class TeamData:
+    """The parsed team files, by source name."""
+
+    def __init__(self, config: BotConfig, github: GitHubApp | None, store: Store) -> None:
+        self.config = config
+        self.github = github
+        self.store = store
+        self.loaded: dict[str, Loaded] = {}
+
+    def get(self, name: str) -> Any:
+        loaded = self.loaded.get(name)
+        return None if loaded is None else loaded.data
+
+    async def refresh_due(self, now: float) -> list[str]:
+        """Reload every source whose refresh interval has passed; return the errors."""
+        errors = []
+        for name, source in self.config.sources.items():
+            loaded = self.loaded.get(name)
+            if loaded is not None and now - loaded.loaded_at < source.refresh_minutes * 60:
+                continue
+            try:
+                data = read_local(source) if source.file else await self._read_remote(source)
+            except (SourceError, BadRequest) as error:
+                errors.append(f"sources.{name}: {error}")
+                log.warning(
+                    "team source not refreshed", extra=fields(source=name, error=str(error))
+                )
+                continue
+            self.loaded[name] = Loaded(source, data, now)
+        return errors
+
+    async def _read_remote(self, source: SourceConfig) -> Any:
+        assert source.repository is not None and source.path is not None
+        client = await self._client_for(source.repository)
+        url = f"/repos/{source.repository}/contents/{quote(source.path)}"
+        if source.ref:
+            url += f"?ref={quote(source.ref)}"
+        response = await client.getitem(url)
+        if not isinstance(response, dict) or response.get("encoding") != "base64":
+            raise SourceError(f"{source.repository}:{source.path} is not a file")
+        text = base64.b64decode(response.get("content", "")).decode("utf-8")
+        return parse_source(source, text)
+
+    async def _client_for(self, repository: str) -> GitHubClient:
+        if self.github is None:
+            raise SourceError("no GitHub App credentials to read repository sources")
+        owner = repository.split("/", 1)[0].lower()
+        installations = await self.store.installations()
+        for installation in installations:
+            if installation.account_login.lower() == owner:
+                return self.github.installation(installation.id)
+        if installations:  # public files are readable with any installation's token
+            return self.github.installation(installations[0].id)
+        return self.github.anonymous()

@@ -1,0 +1,134 @@
+"""HTTP routes: `POST /webhook`, `/healthz`, `/readyz`, `/metrics`.
+
+The webhook route reads the body (bounded), hands it to :mod:`bot.intake`,
+stores the delivery and answers. It never calls a handler: the worker does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from bot.intake import IntakeError, parse_delivery
+from bot.logs import fields
+from bot.service import SERVICES, Services
+from bot.store import StoreUnavailable
+
+log = logging.getLogger("ghsa_bot.web")
+
+_CHUNK = 64 * 1024
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Read at most `limit` bytes; 413 as soon as the body is known to be larger."""
+    if request.content_length is not None and request.content_length > limit:
+        raise IntakeError(413, f"body of {request.content_length} bytes is over {limit} bytes")
+    chunks = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise IntakeError(413, f"body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refuse(services: Services, error: IntakeError, event: str) -> web.Response:
+    services.metrics.deliveries.inc(event=event, outcome=f"refused_{error.status}")
+    log.info("delivery refused", extra=fields(status=error.status, reason=error.reason))
+    response = web.json_response({"error": error.reason}, status=error.status)
+    if error.status == 413:
+        response.force_close()
+    return response
+
+
+async def webhook(request: web.Request) -> web.Response:
+    services: Services = request.app[SERVICES]
+    settings = services.settings
+    header_event = request.headers.get("X-GitHub-Event", "")
+    event_label = header_event if header_event in services.known_events else "other"
+    try:
+        body = await read_body(request, settings.max_body_bytes)
+        delivery = parse_delivery(
+            request.headers, body, settings.webhook_secrets, received_at=services.clock.now()
+        )
+    except IntakeError as error:
+        return _refuse(services, error, event_label)
+    except (ValueError, UnicodeError):
+        return _refuse(services, IntakeError(400, "malformed request"), event_label)
+
+    log_fields = {
+        "delivery": delivery.guid,
+        "event": delivery.event,
+        "action": delivery.action,
+        "installation": delivery.installation_id,
+    }
+    if delivery.event == "ping":
+        services.metrics.deliveries.inc(event="ping", outcome="pong")
+        return web.json_response({"ok": True, "zen": delivery.payload.get("zen")})
+    if delivery.event not in services.subscribed_events:
+        services.metrics.deliveries.inc(event="other", outcome="ignored")
+        return web.Response(status=204, headers={"X-Bot-Outcome": "no handler for this event"})
+    if delivery.installation_id is None:
+        services.metrics.deliveries.inc(event=event_label, outcome="ignored")
+        log.info("delivery ignored: no installation", extra=fields(**log_fields))
+        return web.Response(status=204, headers={"X-Bot-Outcome": "no installation in payload"})
+    started = time.perf_counter()
+    try:
+        is_new = await services.store.add_delivery(delivery)
+    except StoreUnavailable as error:
+        services.metrics.deliveries.inc(event=event_label, outcome="store_unavailable")
+        log.error("store unavailable", extra=fields(**log_fields, error=str(error)))
+        return web.json_response({"error": "store unavailable; redeliver later"}, status=503)
+    if not is_new:
+        services.metrics.deliveries.inc(event=event_label, outcome="duplicate")
+        log.info("delivery already stored", extra=fields(**log_fields, outcome="duplicate"))
+        return web.json_response({"ok": True, "duplicate": True}, status=200)
+    services.metrics.deliveries.inc(event=event_label, outcome="stored")
+    if services.worker is not None:
+        services.worker.notify()
+    log.debug(
+        "delivery stored",
+        extra=fields(**log_fields, store_ms=round((time.perf_counter() - started) * 1000, 2)),
+    )
+    return web.json_response({"ok": True, "delivery": delivery.guid}, status=202)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    services: Services = request.app[SERVICES]
+    problems = []
+    try:
+        await services.store.ping()
+    except StoreUnavailable as error:
+        problems.append(f"store: {error}")
+    if services.worker is None or not services.worker.running:
+        problems.append("worker: not running")
+    if problems:
+        return web.json_response({"ok": False, "problems": problems}, status=503)
+    return web.json_response({"ok": True})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    services: Services = request.app[SERVICES]
+    try:
+        counts = await services.store.counts_by_state()
+        services.metrics.queue_depth.set(counts.get("queued", 0) + counts.get("running", 0))
+    except StoreUnavailable:
+        pass
+    return web.Response(text=services.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+def add_service_routes(app: web.Application) -> None:
+    app.router.add_post("/webhook", webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

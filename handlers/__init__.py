@@ -1,0 +1,9 @@
+"""The workflows. Each module owns a gidgethub `router`; `MODULES` lists them all."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from handlers import installations
+
+MODULES: tuple[ModuleType, ...] = (installations,)
