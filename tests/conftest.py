@@ -1,0 +1,125 @@
+"""Fixtures: the fake GitHub and the bot, each on a free port, over real HTTP."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bot.config import load_config
+from bot.service import attach, open_services
+from bot.settings import Settings, load_settings
+from bot.web import add_service_routes
+from tests.fakegithub import FakeGitHub
+from tests.harness import ROOT, BotUnderTest, fixtures_dir
+
+CPYTHON_FILES = {
+    ("python/devguide", "security/psrt.csv"): "psrt.csv",
+    ("python/devguide", "core-team/experts.rst"): "experts.rst",
+    ("python/cpython", ".github/CODEOWNERS"): "CODEOWNERS",
+}
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    path = fixtures_dir()
+    if not (path / "github-openapi-subset.json").is_file():
+        pytest.skip(f"shared fixtures not found at {path} (set GHSA_BOT_FIXTURES)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def fake_github(fixtures: Path) -> AsyncIterator[tuple[FakeGitHub, str]]:
+    """The fake GitHub, serving CPython's team files; fails the test on any API mismatch."""
+    fake = FakeGitHub(fixtures / "github-openapi-subset.json", fixtures)
+    installation = fake.add_installation("python", ["python/cpython", "python/devguide"])
+    fake.primary_installation = installation  # type: ignore[attr-defined]
+    for (repo, path), name in CPYTHON_FILES.items():
+        fake.set_content(repo, path, (fixtures / "cpython" / name).read_bytes())
+    server = TestServer(fake.web_app(), host="127.0.0.1", port=free_port())
+    await server.start_server()
+    try:
+        yield fake, str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+    assert fake.violations == [], "fake GitHub saw requests or responses that break the API description"
+
+
+def bot_environment(fake: FakeGitHub, api_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "GITHUB_APP_ID": str(fake.app.id),
+        "GITHUB_CLIENT_ID": fake.app.client_id,
+        "GITHUB_PRIVATE_KEY": fake.app.private_key,
+        "GITHUB_WEBHOOK_SECRET": "test-secret",
+        "GITHUB_API_URL": api_url,
+        "GITHUB_WEB_URL": api_url,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
+        "BOT_CONFIG": str(ROOT / "config"),
+        "BOT_ENV_FILE": str(tmp_path / ".env"),
+        "BOT_MUTATION_INTERVAL": "0",
+        "BOT_RETRY_BASE_SECONDS": "0.05",
+        "BOT_HOST": "127.0.0.1",
+    }
+
+
+@pytest.fixture
+def bot_env(fake_github: tuple[FakeGitHub, str], tmp_path: Path) -> dict[str, str]:
+    fake, url = fake_github
+    return bot_environment(fake, url, tmp_path)
+
+
+StartBot = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_bot(
+    bot_env: dict[str, str], fake_github: tuple[FakeGitHub, str]
+) -> AsyncIterator[StartBot]:
+    """Start the bot in-process on a free port; call with setting overrides."""
+    started: list[tuple[TestServer, aiohttp.ClientSession]] = []
+
+    async def start(**overrides: str) -> BotUnderTest:
+        settings: Settings = load_settings({**bot_env, **overrides})
+        services = await open_services(settings, load_config(settings.config_dir))
+        app = web.Application()
+        add_service_routes(app)
+        attach(app, services)
+        server = TestServer(app, host="127.0.0.1", port=free_port())
+        await server.start_server()
+        session = aiohttp.ClientSession()
+        started.append((server, session))
+        secret = settings.webhook_secrets[0]
+        installation: int = fake_github[0].primary_installation  # type: ignore[attr-defined]
+        return BotUnderTest(
+            str(server.make_url("")).rstrip("/"), services, secret, session, installation
+        )
+
+    yield start
+    for server, session in started:
+        await session.close()
+        await server.close()
+
+
+@pytest.fixture
+async def bot(start_bot: StartBot) -> BotUnderTest:
+    """The bot and the fake GitHub, each on a free port."""
+    result: BotUnderTest = await start_bot()
+    return result
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -1,0 +1,167 @@
+"""Check the fake's traffic against GitHub's OpenAPI description (the subset in shared/).
+
+Paths not in the subset (advisory comments, contents) are checked against
+the schemas in this module, written from docs/github-api-facts.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft7Validator
+from openapi_schema_validator import OAS30Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+USER = {
+    "type": "object",
+    "required": ["login", "id", "type"],
+    "properties": {"login": {"type": "string"}, "id": {"type": "integer"}},
+}
+COMMENT = {
+    "type": "object",
+    "required": ["id", "body", "created_at", "updated_at", "user", "html_url", "url"],
+    "properties": {
+        "id": {"type": "integer"},
+        "body": {"type": "string"},
+        "created_at": {"type": "string"},
+        "updated_at": {"type": "string"},
+        "user": USER,
+        "html_url": {"type": "string"},
+        "url": {"type": "string"},
+    },
+}
+COMMENT_BODY = {
+    "type": "object",
+    "required": ["body"],
+    "additionalProperties": False,
+    "properties": {"body": {"type": "string", "minLength": 1, "maxLength": 65536}},
+}
+CONTENT_FILE = {
+    "type": "object",
+    "required": ["type", "encoding", "content", "path", "sha", "size"],
+}
+
+# (method, path template) -> (request schema or None, {status: response schema})
+EXTRA_OPERATIONS: dict[tuple[str, str], tuple[Any, dict[int, Any]]] = {
+    ("GET", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments"): (
+        None,
+        {200: {"type": "array", "items": COMMENT}},
+    ),
+    ("POST", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments"): (
+        COMMENT_BODY,
+        {201: COMMENT},
+    ),
+    ("GET", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments/{comment_id}"): (
+        None,
+        {200: COMMENT},
+    ),
+    ("PATCH", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments/{comment_id}"): (
+        COMMENT_BODY,
+        {200: COMMENT},
+    ),
+    ("GET", "/repos/{owner}/{repo}/contents/{path}"): (None, {200: CONTENT_FILE}),
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    template: str
+    regex: re.Pattern[str]
+    request_schema: Any
+    responses: dict[int, Any]
+    from_subset: bool
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    pattern = ""
+    for part in re.split(r"(\{[^}]+\})", template):
+        if part.startswith("{"):
+            pattern += "(.+)" if part == "{path}" else "([^/]+)"
+        else:
+            pattern += re.escape(part)
+    return re.compile("^" + pattern + "$")
+
+
+class OpenAPISpec:
+    def __init__(self, path: Path) -> None:
+        self.document = json.loads(path.read_text())
+        resource = Resource.from_contents(self.document, default_specification=DRAFT4)
+        self.registry: Registry[Any] = Registry().with_resource("urn:gh", resource)
+        self.operations: list[Operation] = []
+        for template, item in self.document["paths"].items():
+            for method, operation in item.items():
+                if method not in {"get", "post", "patch", "put", "delete"}:
+                    continue
+                self.operations.append(self._operation(method.upper(), template, operation))
+        for (method, template), (request, responses) in EXTRA_OPERATIONS.items():
+            self.operations.append(
+                Operation(method, template, _template_regex(template), request, responses, False)
+            )
+        # Literal segments beat parameters: try the most specific templates first.
+        self.operations.sort(key=lambda op: (op.template.count("{"), -len(op.template)))
+
+    def _operation(self, method: str, template: str, operation: dict[str, Any]) -> Operation:
+        request_schema = None
+        body = operation.get("requestBody")
+        if body is not None:
+            body = self._deref(body)
+            content = body.get("content", {}).get("application/json")
+            if content is not None:
+                request_schema = content.get("schema")
+        responses = {}
+        for status, response in operation.get("responses", {}).items():
+            response = self._deref(response)
+            content = response.get("content", {}).get("application/json")
+            responses[int(status)] = content.get("schema") if content else None
+        return Operation(method, template, _template_regex(template), request_schema, responses, True)
+
+    def _deref(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            target: Any = self.document
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            node = target
+        return node
+
+    def find(self, method: str, path: str) -> Operation | None:
+        for operation in self.operations:
+            if operation.method == method and operation.regex.match(path):
+                return operation
+        return None
+
+    def _errors(self, schema: Any, instance: Any, from_subset: bool) -> list[str]:
+        if schema is None:
+            return []
+        if from_subset:
+            validator: Any = OAS30Validator(_rebase(schema), registry=self.registry)
+        else:
+            validator = Draft7Validator(schema)
+        errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
+        return [f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message[:200]}" for e in errors[:5]]
+
+    def check_request(self, operation: Operation, body: Any) -> list[str]:
+        return self._errors(operation.request_schema, body, operation.from_subset)
+
+    def check_response(self, operation: Operation, status: int, body: Any) -> list[str]:
+        if status not in operation.responses:
+            documented = sorted(operation.responses)
+            return [f"status {status} is not documented for this operation ({documented})"]
+        return self._errors(operation.responses[status], body, operation.from_subset)
+
+
+def _rebase(schema: Any) -> Any:
+    """Point local `#/components/...` references at the registered document."""
+    if isinstance(schema, dict):
+        return {
+            key: ("urn:gh" + value if key == "$ref" and value.startswith("#") else _rebase(value))
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_rebase(item) for item in schema]
+    return schema

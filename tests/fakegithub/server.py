@@ -1,0 +1,852 @@
+"""A stateful fake of the GitHub endpoints the bot uses, served over real HTTP.
+
+It authenticates like GitHub (App JWTs verified with the App's public key,
+installation tokens that expire), answers with rate-limit headers and ETags
+(a matching `If-None-Match` gets a 304 that costs nothing), checks every
+request and response against the OpenAPI subset (mismatches are collected in
+`violations`; the test fixture fails on any), and can inject faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import itertools
+import json
+import re
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.fakegithub.openapi import OpenAPISpec
+
+IDENTITY: web.RequestKey[str] = web.RequestKey("identity", str)
+JSON_BODY: web.RequestKey[Any] = web.RequestKey("json", object)
+SUPPORTED_API_VERSIONS = {"2022-11-28", "2026-03-10"}
+GHSA_ALPHABET = "23456789cfghjmpqrvwx"
+
+
+def generate_private_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+@dataclass
+class Fault:
+    """Answer matching requests with `status` (or drop, or delay) `times` times."""
+
+    path: str
+    method: str | None = None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    delay: float = 0.0
+    drop: bool = False
+    times: int = 1
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and re.search(
+            self.path, path
+        ) is not None
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: str
+    status: int
+    auth: str  # "jwt", "installation:<id>", "anonymous", "invalid"
+    api_version: str | None
+    body: Any
+
+
+@dataclass
+class App:
+    id: int
+    slug: str
+    name: str
+    client_id: str
+    client_secret: str
+    webhook_secret: str
+    private_key: str
+    owner: dict[str, Any]
+    permissions: dict[str, str]
+    events: list[str]
+
+    @property
+    def public_key(self) -> Any:
+        key = serialization.load_pem_private_key(self.private_key.encode(), password=None)
+        return key.public_key()
+
+
+class FakeGitHub:
+    """State and behaviour; :meth:`web_app` serves it."""
+
+    def __init__(self, spec_path: Path | None, fixtures: Path) -> None:
+        self.spec = OpenAPISpec(spec_path) if spec_path is not None else None
+        self.fixtures = fixtures
+        self.clock: Callable[[], float] = time.time
+        self.token_lifetime = 3600.0
+        self.apps: dict[int, App] = {}
+        self.app = self._new_app("ghsa-bot-test", {"login": "octo-org", "id": 1, "type": "Organization"})
+        self.installations: dict[int, dict[str, Any]] = {}
+        self.installation_repos: dict[int, list[str]] = {}
+        self.repos: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[str, tuple[int, float]] = {}
+        self.token_requests: Counter[int] = Counter()
+        self.advisories: dict[str, dict[str, dict[str, Any]]] = {}
+        self.comments: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.team_members: dict[tuple[str, str], dict[str, str]] = {}
+        self.collaborators: dict[tuple[str, str], str] = {}
+        self.contents: dict[tuple[str, str], bytes] = {}
+        self.manifest_codes: dict[str, dict[str, Any]] = {}
+        self.hook_deliveries: list[dict[str, Any]] = []
+        self.redeliveries: list[int] = []
+        self.requests: list[RecordedRequest] = []
+        self.faults: list[Fault] = []
+        self.violations: list[str] = []
+        self.rate_limits: dict[str, list[int]] = {}
+        self._ids = itertools.count(1000)
+        self.latency = 0.0
+
+    # -- set-up helpers ------------------------------------------------------------
+
+    def _new_app(self, name: str, owner: dict[str, Any]) -> App:
+        app_id = 4000 + len(self.apps) + 1
+        app = App(
+            id=app_id,
+            slug=re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
+            name=name,
+            client_id=f"Iv23li{secrets.token_hex(7)}",
+            client_secret=secrets.token_hex(20),
+            webhook_secret=secrets.token_urlsafe(24),
+            private_key=generate_private_key(),
+            owner=owner,
+            permissions={"repository_advisories": "write", "metadata": "read"},
+            events=["repository_advisory"],
+        )
+        self.apps[app_id] = app
+        return app
+
+    def _repository_template(self) -> dict[str, Any]:
+        path = self.fixtures / "webhooks" / "issues" / "opened.payload.json"
+        return dict(json.loads(path.read_text())["repository"])
+
+    def add_repository(self, full_name: str, *, private: bool = False) -> dict[str, Any]:
+        owner, name = full_name.split("/")
+        repo = self._repository_template()
+        repo_id = next(self._ids)
+        repo.update(
+            id=repo_id,
+            node_id=f"R_{repo_id}",
+            name=name,
+            full_name=full_name,
+            private=private,
+            visibility="private" if private else "public",
+            html_url=f"https://github.com/{full_name}",
+            url=f"https://api.github.com/repos/{full_name}",
+        )
+        repo["owner"] = dict(repo["owner"], login=owner)
+        self.repos[full_name] = repo
+        self.advisories.setdefault(full_name, {})
+        return repo
+
+    def add_installation(self, account: str, repositories: list[str]) -> int:
+        installation_id = next(self._ids)
+        template = json.loads(
+            (self.fixtures / "webhooks" / "installation" / "created.payload.json").read_text()
+        )["installation"]
+        installation = dict(template)
+        installation.update(
+            id=installation_id,
+            app_id=self.app.id,
+            app_slug=self.app.slug,
+            target_id=installation_id + 1,
+            # The subset's inline schema for GET /app/installations says
+            # `allOf: [simple-user, enterprise]` for `account` (the $ref'd one
+            # says anyOf), so the account carries both sets of fields.
+            account=dict(
+                self._repository_template()["owner"],
+                login=account,
+                id=installation_id + 1,
+                type="Organization",
+                name=account,
+                slug=account,
+                created_at=iso(self.clock()),
+                updated_at=iso(self.clock()),
+            ),
+            repository_selection="selected",
+            created_at=iso(self.clock()),
+            updated_at=iso(self.clock()),
+            suspended_at=None,
+            suspended_by=None,
+            access_tokens_url=f"https://api.github.com/app/installations/{installation_id}/access_tokens",
+        )
+        self.installations[installation_id] = installation
+        for full_name in repositories:
+            if full_name not in self.repos:
+                self.add_repository(full_name)
+        self.installation_repos[installation_id] = list(repositories)
+        return installation_id
+
+    def set_content(self, full_name: str, path: str, data: bytes) -> None:
+        self.contents[(full_name, path)] = data
+
+    def inject(self, path: str, **options: Any) -> Fault:
+        fault = Fault(path=path, **options)
+        self.faults.append(fault)
+        return fault
+
+    def requests_to(self, pattern: str, method: str | None = None) -> list[RecordedRequest]:
+        return [
+            r
+            for r in self.requests
+            if re.search(pattern, r.path) and (method is None or r.method == method)
+        ]
+
+    def mutations(self) -> list[RecordedRequest]:
+        return [
+            r
+            for r in self.requests
+            if r.method in {"POST", "PATCH", "PUT", "DELETE"} and not r.path.endswith("/access_tokens")
+        ]
+
+    # -- auth ----------------------------------------------------------------------
+
+    def _verify_jwt(self, token: str) -> App | None:
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return None
+        issuer = str(unverified.get("iss", ""))
+        app = next(
+            (a for a in self.apps.values() if issuer in {str(a.id), a.client_id}), None
+        )
+        if app is None:
+            return None
+        try:
+            claims = jwt.decode(
+                token,
+                app.public_key,
+                algorithms=["RS256"],
+                options={"require": ["iat", "exp", "iss"], "verify_iat": False},
+                leeway=0,
+            )
+        except jwt.PyJWTError:
+            return None
+        now = self.clock()
+        if claims["iat"] > now + 60 or claims["exp"] - now > 600 or claims["exp"] <= now:
+            return None
+        return app
+
+    def _identity(self, request: web.Request) -> str:
+        header = request.headers.get("Authorization", "")
+        scheme, _, credential = header.partition(" ")
+        if not header:
+            return "anonymous"
+        if scheme.lower() == "bearer":
+            return "jwt" if self._verify_jwt(credential) else "invalid"
+        if scheme.lower() == "token":
+            entry = self.tokens.get(credential)
+            if entry is None or entry[1] <= self.clock():
+                return "invalid"
+            return f"installation:{entry[0]}"
+        return "invalid"
+
+    # -- the web app ---------------------------------------------------------------
+
+    def web_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        routes = [
+            ("POST", "/app/installations/{installation_id}/access_tokens", self.create_token, "jwt"),
+            ("GET", "/app", self.get_app, "jwt"),
+            ("GET", "/app/installations", self.list_installations, "jwt"),
+            ("GET", "/app/installations/{installation_id}", self.get_installation, "jwt"),
+            ("GET", "/repos/{owner}/{repo}/installation", self.repo_installation, "jwt"),
+            ("GET", "/installation/repositories", self.installation_repositories, "token"),
+            ("GET", "/app/hook/deliveries", self.list_hook_deliveries, "jwt"),
+            ("POST", "/app/hook/deliveries/{delivery_id}/attempts", self.redeliver, "jwt"),
+            ("POST", "/app-manifests/{code}/conversions", self.convert_manifest, "none"),
+            ("GET", "/repos/{owner}/{repo}/security-advisories", self.list_advisories, "token"),
+            ("POST", "/repos/{owner}/{repo}/security-advisories/reports", self.report, "token"),
+            ("GET", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}", self.get_advisory, "token"),
+            ("PATCH", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}", self.patch_advisory, "token"),
+            ("GET", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments", self.list_comments, "token"),
+            ("POST", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments", self.add_comment, "token"),
+            ("GET", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments/{comment_id}", self.get_comment, "token"),
+            ("PATCH", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments/{comment_id}", self.edit_comment, "token"),
+            ("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}", self.team_membership, "token"),
+            ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", self.collaborator_permission, "token"),
+            ("GET", "/repos/{owner}/{repo}/contents/{path:.+}", self.get_content, "token-or-anonymous"),
+            ("POST", "/settings/apps/new", self.web_new_app, "web"),
+            ("POST", "/organizations/{org}/settings/apps/new", self.web_new_app, "web"),
+        ]
+        for method, path, handler, auth in routes:
+            app.router.add_route(method, path, self._guard(handler, auth))
+        return app
+
+    def _guard(
+        self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]], auth: str
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            identity = request[IDENTITY]
+            if auth == "jwt" and identity != "jwt":
+                return _error(401, "A JSON web token could not be decoded")
+            if auth == "token" and not identity.startswith("installation:"):
+                return _error(401, "Bad credentials")
+            if auth == "token-or-anonymous" and identity == "invalid":
+                return _error(401, "Bad credentials")
+            return await handler(request)
+
+        return guarded
+
+    @web.middleware
+    async def _middleware(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        identity = self._identity(request)
+        request[IDENTITY] = identity
+        raw = await request.read()
+        body: Any = None
+        is_web = "/settings/apps/new" in request.path
+        if raw and not is_web:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return self._record(request, identity, None, _error(400, "Problems parsing JSON"))
+        version = request.headers.get("X-GitHub-Api-Version")
+        if version is not None and version not in SUPPORTED_API_VERSIONS and not is_web:
+            return self._record(request, identity, body, _error(410, "API version not supported"))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        for fault in list(self.faults):
+            if fault.times > 0 and fault.matches(request.method, request.path):
+                fault.times -= 1
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
+                if fault.drop:
+                    self._record(request, identity, body, web.Response(status=599))
+                    assert request.transport is not None
+                    request.transport.close()
+                    raise asyncio.CancelledError
+                if fault.status is not None:
+                    response = web.json_response(
+                        fault.body or {"message": f"fault {fault.status}"},
+                        status=fault.status,
+                        headers=fault.headers,
+                    )
+                    return self._record(request, identity, body, response)
+        operation = self.spec.find(request.method, request.path) if self.spec else None
+        if operation is not None and body is not None:
+            problems = self.spec.check_request(operation, body) if self.spec else []
+            if problems:
+                self.violations.append(f"request {request.method} {request.path}: {problems}")
+                return self._record(request, identity, body, _error(422, "Invalid request"))
+        request[JSON_BODY] = body
+        response = await handler(request)
+        if not is_web:
+            self._rate_limit_headers(identity, response)
+            response = self._conditional(request, response)
+        if operation is not None and isinstance(response, web.Response) and response.status != 304:
+            data = json.loads(response.body) if response.body else None  # type: ignore[arg-type]
+            assert self.spec is not None
+            problems = self.spec.check_response(operation, response.status, data)
+            if problems:
+                self.violations.append(
+                    f"response {response.status} {request.method} {request.path}: {problems}"
+                )
+        elif operation is None and not is_web:
+            self.violations.append(f"no operation for {request.method} {request.path}")
+        return self._record(request, identity, body, response)
+
+    def _record(
+        self, request: web.Request, identity: str, body: Any, response: web.StreamResponse
+    ) -> web.StreamResponse:
+        self.requests.append(
+            RecordedRequest(
+                request.method,
+                request.path,
+                request.query_string,
+                response.status,
+                identity,
+                request.headers.get("X-GitHub-Api-Version"),
+                body,
+            )
+        )
+        return response
+
+    def _rate_limit_headers(self, identity: str, response: web.StreamResponse) -> None:
+        limit = self.rate_limits.setdefault(identity, [5000, 5000, int(self.clock()) + 3600])
+        if response.status != 304:
+            limit[1] = max(0, limit[1] - 1)
+        response.headers.update(
+            {
+                "x-ratelimit-limit": str(limit[0]),
+                "x-ratelimit-remaining": str(limit[1]),
+                "x-ratelimit-used": str(limit[0] - limit[1]),
+                "x-ratelimit-reset": str(limit[2]),
+                "x-ratelimit-resource": "core",
+            }
+        )
+
+    def _conditional(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        if request.method != "GET" or response.status != 200 or not isinstance(response, web.Response):
+            return response
+        etag = '"' + hashlib.sha256(response.body or b"").hexdigest()[:32] + '"'  # type: ignore[arg-type]
+        if request.headers.get("If-None-Match") == etag:
+            limit = self.rate_limits[request[IDENTITY]]
+            limit[1] += 1  # a 304 does not count against the primary limit
+            not_modified = web.Response(status=304, headers={"ETag": etag})
+            not_modified.headers.update({k: v for k, v in response.headers.items() if k.startswith("x-ratelimit")})
+            not_modified.headers["x-ratelimit-remaining"] = str(limit[1])
+            return not_modified
+        response.headers["ETag"] = etag
+        return response
+
+    # -- apps and installations ----------------------------------------------------
+
+    def _installation_of(self, request: web.Request) -> int:
+        return int(request[IDENTITY].split(":", 1)[1])
+
+    async def create_token(self, request: web.Request) -> web.Response:
+        installation_id = int(request.match_info["installation_id"])
+        if installation_id not in self.installations:
+            return _error(404, "Not Found")
+        self.token_requests[installation_id] += 1
+        # Stateless tokens are not 40 characters: the bot must not assume a format.
+        token = f"ghs_{self.app.id}_{secrets.token_urlsafe(48)}"
+        expires = self.clock() + self.token_lifetime
+        self.tokens[token] = (installation_id, expires)
+        return web.json_response(
+            {
+                "token": token,
+                "expires_at": iso(expires),
+                "permissions": self.app.permissions,
+                "repository_selection": "selected",
+            },
+            status=201,
+        )
+
+    async def get_app(self, request: web.Request) -> web.Response:
+        return web.json_response(self._integration(self.app))
+
+    async def list_installations(self, request: web.Request) -> web.Response:
+        items = list(self.installations.values())
+        return self._paged(request, items)
+
+    async def get_installation(self, request: web.Request) -> web.Response:
+        installation = self.installations.get(int(request.match_info["installation_id"]))
+        if installation is None:
+            return _error(404, "Not Found")
+        return web.json_response(installation)
+
+    async def repo_installation(self, request: web.Request) -> web.Response:
+        full_name = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        for installation_id, repos in self.installation_repos.items():
+            if full_name in repos:
+                return web.json_response(self.installations[installation_id])
+        return _error(404, "Not Found")
+
+    async def installation_repositories(self, request: web.Request) -> web.Response:
+        installation_id = self._installation_of(request)
+        names = self.installation_repos.get(installation_id, [])
+        repos = [self.repos[name] for name in names]
+        page, per_page = _page_args(request)
+        chunk = repos[(page - 1) * per_page : page * per_page]
+        response = web.json_response({"total_count": len(repos), "repositories": chunk})
+        _link_pages(request, response, page, per_page, len(repos))
+        return response
+
+    def _paged(self, request: web.Request, items: list[Any]) -> web.Response:
+        page, per_page = _page_args(request)
+        response = web.json_response(items[(page - 1) * per_page : page * per_page])
+        _link_pages(request, response, page, per_page, len(items))
+        return response
+
+    def _integration(self, app: App) -> dict[str, Any]:
+        owner = dict(self._repository_template()["owner"], login=app.owner["login"])
+        return {
+            "id": app.id,
+            "slug": app.slug,
+            "node_id": f"A_{app.id}",
+            "client_id": app.client_id,
+            "owner": owner,
+            "name": app.name,
+            "description": "",
+            "external_url": "https://example.test",
+            "html_url": f"https://github.com/apps/{app.slug}",
+            "created_at": iso(self.clock()),
+            "updated_at": iso(self.clock()),
+            "permissions": app.permissions,
+            "events": app.events,
+            "installations_count": len(self.installations),
+        }
+
+    async def list_hook_deliveries(self, request: web.Request) -> web.Response:
+        return web.json_response(self.hook_deliveries)
+
+    async def redeliver(self, request: web.Request) -> web.Response:
+        delivery_id = int(request.match_info["delivery_id"])
+        self.redeliveries.append(delivery_id)
+        return web.json_response({}, status=202)
+
+    # -- the manifest flow ---------------------------------------------------------
+
+    async def web_new_app(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        state = request.query.get("state", "")
+        try:
+            manifest = json.loads(str(form["manifest"]))
+            redirect = manifest["redirect_url"]
+            assert manifest["url"] and manifest["hook_attributes"]["url"]
+        except (KeyError, ValueError, AssertionError, TypeError):
+            self.violations.append("manifest form: missing or invalid manifest")
+            return web.Response(status=422, text="Invalid manifest")
+        org = request.match_info.get("org")
+        owner = {"login": org or "octocat", "id": 7, "type": "Organization" if org else "User"}
+        app = self._new_app(manifest["name"], owner)
+        app.permissions = dict(manifest.get("default_permissions", {}))
+        app.events = list(manifest.get("default_events", []))
+        code = secrets.token_hex(10)
+        self.manifest_codes[code] = {"app": app.id, "manifest": manifest, "created": self.clock()}
+        raise web.HTTPFound(f"{redirect}?{urlencode({'code': code, 'state': state})}")
+
+    async def convert_manifest(self, request: web.Request) -> web.Response:
+        entry = self.manifest_codes.pop(request.match_info["code"], None)
+        if entry is None or self.clock() - entry["created"] > 3600:
+            return _error(404, "Not Found")
+        app = self.apps[entry["app"]]
+        body = self._integration(app)
+        body.update(
+            client_secret=app.client_secret,
+            webhook_secret=app.webhook_secret,
+            pem=app.private_key,
+        )
+        return web.json_response(body, status=201)
+
+    # -- repository advisories -----------------------------------------------------
+
+    def _repo_or_404(self, request: web.Request) -> str | None:
+        full_name = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        installation_id = self._installation_of(request)
+        if full_name not in self.installation_repos.get(installation_id, []):
+            return None
+        return full_name
+
+    def new_advisory(
+        self,
+        full_name: str,
+        *,
+        summary: str,
+        description: str,
+        reporter: str | None = None,
+        state: str = "triage",
+    ) -> dict[str, Any]:
+        """Create an advisory as a private report (state `triage`) or a draft."""
+        ghsa = "GHSA-" + "-".join(
+            "".join(secrets.choice(GHSA_ALPHABET) for _ in range(4)) for _ in range(3)
+        )
+        now = iso(self.clock())
+        author = self._user(reporter or "octocat")
+        advisory: dict[str, Any] = {
+            "ghsa_id": ghsa,
+            "cve_id": None,
+            "url": f"https://api.github.com/repos/{full_name}/security-advisories/{ghsa}",
+            "html_url": f"https://github.com/{full_name}/security/advisories/{ghsa}",
+            "summary": summary,
+            "description": description,
+            "severity": None,
+            "author": author,
+            "publisher": None,
+            "identifiers": [{"type": "GHSA", "value": ghsa}],
+            "state": state,
+            "created_at": now,
+            "updated_at": now,
+            "published_at": None,
+            "closed_at": None,
+            "withdrawn_at": None,
+            "submission": {"accepted": False} if state == "triage" else None,
+            "vulnerabilities": [],
+            "cvss": None,
+            "cwes": [],
+            "cwe_ids": [],
+            "credits": [],
+            "credits_detailed": [],
+            "collaborating_users": [],
+            "collaborating_teams": [],
+            "private_fork": None,
+        }
+        self.advisories.setdefault(full_name, {})[ghsa] = advisory
+        self.comments[(full_name, ghsa)] = []
+        return advisory
+
+    def _user(self, login: str) -> dict[str, Any]:
+        user = dict(self._repository_template()["owner"])
+        user.update(login=login, id=abs(hash(login)) % 10_000_000, type="User")
+        return user
+
+    async def list_advisories(self, request: web.Request) -> web.Response:
+        full_name = self._repo_or_404(request)
+        if full_name is None:
+            return _error(404, "Not Found")
+        items = list(self.advisories.get(full_name, {}).values())
+        state = request.query.get("state")
+        if state:
+            items = [a for a in items if a["state"] == state]
+        sort = request.query.get("sort", "created")
+        key = {"created": "created_at", "updated": "updated_at", "published": "published_at"}[sort]
+        reverse = request.query.get("direction", "desc") == "desc"
+        items.sort(key=lambda a: (a[key] or "", a["ghsa_id"]), reverse=reverse)
+        per_page = min(100, int(request.query.get("per_page", "30")))
+        start = 0
+        if "after" in request.query:
+            start = int(base64.b64decode(request.query["after"]).decode())
+        chunk = items[start : start + per_page]
+        response = web.json_response(chunk)
+        if start + per_page < len(items):
+            cursor = base64.b64encode(str(start + per_page).encode()).decode()
+            query = dict(request.query, after=cursor)
+            response.headers["Link"] = f'<{request.url.with_query(query)}>; rel="next"'
+        return response
+
+    def _advisory(self, request: web.Request) -> tuple[str, dict[str, Any]] | None:
+        full_name = self._repo_or_404(request)
+        if full_name is None:
+            return None
+        advisory = self.advisories.get(full_name, {}).get(request.match_info["ghsa_id"])
+        return None if advisory is None else (full_name, advisory)
+
+    async def report(self, request: web.Request) -> web.Response:
+        full_name = self._repo_or_404(request)
+        if full_name is None:
+            return _error(404, "Not Found")
+        body = request[JSON_BODY]
+        advisory = self.new_advisory(full_name, summary=body["summary"], description=body["description"])
+        return web.json_response(advisory, status=201)
+
+    async def get_advisory(self, request: web.Request) -> web.Response:
+        found = self._advisory(request)
+        if found is None:
+            return _error(404, "Not Found")
+        return web.json_response(found[1])
+
+    async def patch_advisory(self, request: web.Request) -> web.Response:
+        found = self._advisory(request)
+        if found is None:
+            return _error(404, "Not Found")
+        _, advisory = found
+        body: dict[str, Any] = request[JSON_BODY] or {}
+        new_state = body.get("state")
+        if new_state is not None and new_state != advisory["state"]:
+            allowed = {
+                "triage": {"draft", "closed"},
+                "draft": {"published", "closed"},
+                "closed": {"draft"},
+                "published": set(),
+                "withdrawn": set(),
+            }[advisory["state"]]
+            if new_state not in allowed:
+                return _validation(f"Invalid state transition from `{advisory['state']}` to `{new_state}`.")
+        if "severity" in body and (advisory["cvss"] or body.get("cvss_vector_string")):
+            return _validation("Cannot update severity value when CVSS is set.")
+        for key in ("summary", "description", "cve_id", "severity", "cwe_ids", "vulnerabilities"):
+            if key in body:
+                advisory[key] = body[key]
+        if "credits" in body:
+            before = {(c["user"]["login"], c["type"]): c["state"] for c in advisory["credits_detailed"]}
+            advisory["credits"] = [dict(c) for c in body["credits"]]
+            advisory["credits_detailed"] = [
+                {
+                    "user": self._user(c["login"]),
+                    "type": c["type"],
+                    "state": before.get((c["login"], c["type"]), "pending"),
+                }
+                for c in body["credits"]
+            ]
+        if "collaborating_users" in body:
+            advisory["collaborating_users"] = [self._user(u) for u in body["collaborating_users"]]
+        if "collaborating_teams" in body:
+            advisory["collaborating_teams"] = [self._team(t) for t in body["collaborating_teams"]]
+        if new_state is not None and new_state != advisory["state"]:
+            advisory["state"] = new_state
+            stamp = iso(self.clock())
+            if new_state == "published":
+                advisory["published_at"] = stamp
+            if new_state == "closed":
+                advisory["closed_at"] = stamp
+        advisory["updated_at"] = iso(self.clock())
+        return web.json_response(advisory)
+
+    def _team(self, slug: str) -> dict[str, Any]:
+        team_id = abs(hash(slug)) % 1_000_000
+        return {
+            "id": team_id,
+            "node_id": f"T_{team_id}",
+            "url": f"https://api.github.com/teams/{team_id}",
+            "html_url": f"https://github.com/orgs/octo-org/teams/{slug}",
+            "name": slug,
+            "slug": slug,
+            "description": None,
+            "privacy": "closed",
+            "permission": "pull",
+            "members_url": f"https://api.github.com/teams/{team_id}/members{{/member}}",
+            "repositories_url": f"https://api.github.com/teams/{team_id}/repos",
+            "parent": None,
+        }
+
+    # -- advisory comments (public preview; no webhook) ----------------------------
+
+    def add_advisory_comment(self, full_name: str, ghsa: str, login: str, body: str) -> dict[str, Any]:
+        comment_id = next(self._ids)
+        now = iso(self.clock())
+        comment = {
+            "id": comment_id,
+            "node_id": f"RAC_{comment_id}",
+            "url": f"https://api.github.com/repos/{full_name}/security-advisories/{ghsa}/comments/{comment_id}",
+            "html_url": f"https://github.com/{full_name}/security/advisories/{ghsa}#advisory-comment-{comment_id}",
+            "body": body,
+            "user": self._user(login),
+            "created_at": now,
+            "updated_at": now,
+            "author_association": "NONE",
+        }
+        self.comments.setdefault((full_name, ghsa), []).append(comment)
+        return comment
+
+    async def list_comments(self, request: web.Request) -> web.Response:
+        found = self._advisory(request)
+        if found is None:
+            return _error(404, "Not Found")
+        full_name, advisory = found
+        items = self.comments.get((full_name, advisory["ghsa_id"]), [])
+        since = request.query.get("since")
+        if since:
+            items = [c for c in items if c["updated_at"] >= since]
+        return self._paged(request, items)
+
+    async def add_comment(self, request: web.Request) -> web.Response:
+        found = self._advisory(request)
+        if found is None:
+            return _error(404, "Not Found")
+        full_name, advisory = found
+        login = f"{self.app.slug}[bot]"
+        comment = self.add_advisory_comment(full_name, advisory["ghsa_id"], login, request[JSON_BODY]["body"])
+        return web.json_response(comment, status=201)
+
+    def _comment(self, request: web.Request) -> dict[str, Any] | None:
+        found = self._advisory(request)
+        if found is None:
+            return None
+        full_name, advisory = found
+        wanted = int(request.match_info["comment_id"])
+        return next(
+            (c for c in self.comments.get((full_name, advisory["ghsa_id"]), []) if c["id"] == wanted),
+            None,
+        )
+
+    async def get_comment(self, request: web.Request) -> web.Response:
+        comment = self._comment(request)
+        return web.json_response(comment) if comment else _error(404, "Not Found")
+
+    async def edit_comment(self, request: web.Request) -> web.Response:
+        comment = self._comment(request)
+        if comment is None:
+            return _error(404, "Not Found")
+        comment["body"] = request[JSON_BODY]["body"]
+        comment["updated_at"] = iso(self.clock())
+        return web.json_response(comment)
+
+    # -- permissions and contents --------------------------------------------------
+
+    async def team_membership(self, request: web.Request) -> web.Response:
+        members = self.team_members.get((request.match_info["org"], request.match_info["team_slug"]), {})
+        user = request.match_info["username"]
+        if user not in members:
+            return _error(404, "Not Found")
+        org, slug = request.match_info["org"], request.match_info["team_slug"]
+        return web.json_response(
+            {
+                "url": f"https://api.github.com/orgs/{org}/teams/{slug}/memberships/{user}",
+                "role": "member",
+                "state": members[user],
+            }
+        )
+
+    async def collaborator_permission(self, request: web.Request) -> web.Response:
+        full_name = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        user = request.match_info["username"]
+        permission = self.collaborators.get((full_name, user), "none")
+        return web.json_response(
+            {"permission": permission, "role_name": permission, "user": self._collaborator(user)}
+        )
+
+    def _collaborator(self, login: str) -> dict[str, Any]:
+        user = self._user(login)
+        user["permissions"] = {"pull": True, "push": False, "admin": False}
+        user["role_name"] = "read"
+        return user
+
+    async def get_content(self, request: web.Request) -> web.Response:
+        full_name = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        path = request.match_info["path"]
+        data = self.contents.get((full_name, path))
+        if data is None:
+            return _error(404, "Not Found")
+        return web.json_response(
+            {
+                "type": "file",
+                "encoding": "base64",
+                "content": base64.encodebytes(data).decode(),
+                "name": path.rsplit("/", 1)[-1],
+                "path": path,
+                "sha": hashlib.sha1(data).hexdigest(),  # noqa: S324 - git's blob naming
+                "size": len(data),
+            }
+        )
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response(
+        {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)},
+        status=status,
+    )
+
+
+def _validation(message: str) -> web.Response:
+    return web.json_response(
+        {"message": message, "documentation_url": "https://docs.github.com/rest"}, status=422
+    )
+
+
+def _page_args(request: web.Request) -> tuple[int, int]:
+    page = max(1, int(request.query.get("page", "1")))
+    per_page = max(1, min(100, int(request.query.get("per_page", "30"))))
+    return page, per_page
+
+
+def _link_pages(request: web.Request, response: web.Response, page: int, per_page: int, total: int) -> None:
+    if page * per_page < total:
+        query = dict(request.query, page=str(page + 1))
+        response.headers["Link"] = f'<{request.url.with_query(query)}>; rel="next"'

@@ -1,0 +1,141 @@
+"""Helpers the tests share: signed webhook sending, the bot under test, a subprocess bot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.intake import signature_for
+from bot.service import Services
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fixtures_dir() -> Path:
+    return Path(os.environ.get("GHSA_BOT_FIXTURES") or ROOT.parent / "shared" / "fixtures")
+
+
+def load_payload(relative: str) -> dict[str, Any]:
+    return dict(json.loads((fixtures_dir() / "webhooks" / relative).read_text()))
+
+
+def signed_headers(
+    event: str, body: bytes, secret: bytes, *, guid: str | None = None
+) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/test",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": guid or str(uuid.uuid4()),
+        "X-GitHub-Hook-ID": "1",
+        "X-Hub-Signature-256": signature_for(body, secret),
+    }
+
+
+@dataclass
+class Sent:
+    status: int
+    body: str
+    guid: str
+    headers: Mapping[str, str]
+
+
+async def send_webhook(
+    session: aiohttp.ClientSession,
+    url: str,
+    event: str,
+    payload: Mapping[str, Any] | bytes,
+    secret: bytes,
+    *,
+    guid: str | None = None,
+    headers: Mapping[str, str | None] | None = None,
+) -> Sent:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    all_headers: dict[str, str | None] = dict(signed_headers(event, body, secret, guid=guid))
+    all_headers.update(headers or {})
+    final = {k: v for k, v in all_headers.items() if v is not None}
+    async with session.post(f"{url}/webhook", data=body, headers=final) as response:
+        return Sent(response.status, await response.text(), final.get("X-GitHub-Delivery", ""), response.headers)
+
+
+@dataclass
+class BotUnderTest:
+    url: str
+    services: Services
+    secret: bytes
+    session: aiohttp.ClientSession
+    installation_id: int
+
+    def payload(self, relative: str) -> dict[str, Any]:
+        """A fixture payload, addressed to the fake's installation."""
+        payload = load_payload(relative)
+        if isinstance(payload.get("installation"), dict):
+            payload["installation"]["id"] = self.installation_id
+        return payload
+
+    async def send(self, event: str, payload: Mapping[str, Any] | bytes, **options: Any) -> Sent:
+        return await send_webhook(self.session, self.url, event, payload, self.secret, **options)
+
+    async def settle(self, limit_seconds: float = 10.0) -> None:
+        """Wait until no delivery is queued or running."""
+        deadline = time.monotonic() + limit_seconds
+        while time.monotonic() < deadline:
+            counts = await self.services.store.counts_by_state()
+            if counts.get("queued", 0) == 0 and counts.get("running", 0) == 0:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"deliveries still pending: {counts}")
+
+
+class BotProcess:
+    """`python -m bot serve` in a subprocess, for tests that kill it."""
+
+    def __init__(self, env: Mapping[str, str], port: int) -> None:
+        self.env = dict(env)
+        self.port = port
+        self.process: asyncio.subprocess.Process | None = None
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def start(self, session: aiohttp.ClientSession, limit_seconds: float = 20.0) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve",
+            env={**os.environ, **self.env, "PORT": str(self.port)},
+            cwd=str(ROOT),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        deadline = time.monotonic() + limit_seconds
+        while time.monotonic() < deadline:
+            if self.process.returncode is not None:
+                assert self.process.stderr is not None
+                error = await self.process.stderr.read()
+                raise AssertionError(f"bot exited: {error.decode()[-2000:]}")
+            try:
+                async with session.get(f"{self.url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise AssertionError("bot did not become ready")
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        await self.process.wait()
+
+    async def stop(self) -> int:
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.terminate()
+        return await self.process.wait()
