@@ -33,6 +33,7 @@ from tests.fakegithub.openapi import OpenAPISpec
 
 IDENTITY: web.RequestKey[str] = web.RequestKey("identity", str)
 JSON_BODY: web.RequestKey[Any] = web.RequestKey("json", object)
+STARTED: web.RequestKey[float] = web.RequestKey("started", float)
 SUPPORTED_API_VERSIONS = {"2022-11-28", "2026-03-10"}
 GHSA_ALPHABET = "23456789cfghjmpqrvwx"
 
@@ -78,6 +79,8 @@ class RecordedRequest:
     auth: str  # "jwt", "installation:<id>", "anonymous", "invalid"
     api_version: str | None
     body: Any
+    started: float = 0.0
+    finished: float = 0.0
 
 
 @dataclass
@@ -328,6 +331,7 @@ class FakeGitHub:
     ) -> web.StreamResponse:
         identity = self._identity(request)
         request[IDENTITY] = identity
+        request[STARTED] = time.monotonic()
         raw = await request.read()
         body: Any = None
         is_web = "/settings/apps/new" in request.path
@@ -393,6 +397,8 @@ class FakeGitHub:
                 identity,
                 request.headers.get("X-GitHub-Api-Version"),
                 body,
+                request.get(STARTED, 0.0),
+                time.monotonic(),
             )
         )
         return response
