@@ -193,6 +193,14 @@ class Store:
             (now,),
         )
 
+    async def release(self, owner: str) -> int:
+        """Give back what `owner` was handling (graceful stop): another run takes it."""
+        return await self._execute_count(
+            "UPDATE deliveries SET state = 'queued', lease_owner = NULL, lease_until = NULL "
+            "WHERE state = 'running' AND lease_owner = ?",
+            (owner,),
+        )
+
     async def finish(self, seq: int, owner: str, *, now: float, duration_ms: float) -> None:
         await self._execute_count(
             "UPDATE deliveries SET state = 'done', finished_at = ?, duration_ms = ?, "

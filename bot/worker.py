@@ -89,6 +89,8 @@ class Worker:
             for task in pending:
                 with contextlib.suppress(asyncio.CancelledError, StoreUnavailable):
                     await task
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.release(self.owner)
         if self._lease_task is not None:
             self._lease_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -54,7 +54,9 @@ async def fake_github(fixtures: Path) -> AsyncIterator[tuple[FakeGitHub, str]]:
         yield fake, str(server.make_url("")).rstrip("/")
     finally:
         await server.close()
-    assert fake.violations == [], "fake GitHub saw requests or responses that break the API description"
+    assert fake.violations == [], (
+        "fake GitHub saw requests or responses that break the API description"
+    )
 
 
 def bot_environment(fake: FakeGitHub, api_url: str, tmp_path: Path) -> dict[str, str]:

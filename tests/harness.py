@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Mapping
@@ -65,7 +66,12 @@ async def send_webhook(
     all_headers.update(headers or {})
     final = {k: v for k, v in all_headers.items() if v is not None}
     async with session.post(f"{url}/webhook", data=body, headers=final) as response:
-        return Sent(response.status, await response.text(), final.get("X-GitHub-Delivery", ""), response.headers)
+        return Sent(
+            response.status,
+            await response.text(),
+            final.get("X-GitHub-Delivery", ""),
+            response.headers,
+        )
 
 
 @dataclass
@@ -98,36 +104,46 @@ class BotUnderTest:
 
 
 class BotProcess:
-    """`python -m bot serve` in a subprocess, for tests that kill it."""
+    """`python -m bot serve` in a subprocess, for tests that kill it or need its own process."""
 
     def __init__(self, env: Mapping[str, str], port: int) -> None:
         self.env = dict(env)
         self.port = port
         self.process: asyncio.subprocess.Process | None = None
         self.url = f"http://127.0.0.1:{port}"
+        self.log = Path(tempfile.mkstemp(prefix="ghsa-bot-", suffix=".log")[1])
 
-    async def start(self, session: aiohttp.ClientSession, limit_seconds: float = 20.0) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve",
-            env={**os.environ, **self.env, "PORT": str(self.port)},
-            cwd=str(ROOT),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+    async def start(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        ready_path: str = "/readyz",
+        limit_seconds: float = 20.0,
+    ) -> None:
+        """Start the process and wait until `ready_path` answers 200."""
+        with self.log.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "serve",
+                env={**os.environ, **self.env, "PORT": str(self.port)},
+                cwd=str(ROOT),
+                stdout=log,
+                stderr=log,
+            )
         deadline = time.monotonic() + limit_seconds
         while time.monotonic() < deadline:
             if self.process.returncode is not None:
-                assert self.process.stderr is not None
-                error = await self.process.stderr.read()
-                raise AssertionError(f"bot exited: {error.decode()[-2000:]}")
+                raise AssertionError(f"bot exited: {self.log.read_text()[-2000:]}")
             try:
-                async with session.get(f"{self.url}/readyz") as response:
+                async with session.get(f"{self.url}{ready_path}") as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientError:
                 pass
-            await asyncio.sleep(0.1)
-        raise AssertionError("bot did not become ready")
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"bot did not become ready: {self.log.read_text()[-2000:]}")
 
     async def kill(self) -> None:
         assert self.process is not None

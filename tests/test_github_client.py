@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -76,7 +77,9 @@ async def test_primary_limit_exhausted_waits_for_reset(client_parts: Any) -> Non
         headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
         body={"message": "API rate limit exceeded for installation."},
     )
-    await github.installation(installation).getitem(f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}")
+    await github.installation(installation).getitem(
+        f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}"
+    )
     assert len(waits.seconds) == 1 and 25 <= waits.seconds[0] <= 32
 
 
@@ -88,16 +91,22 @@ async def test_secondary_limit_without_retry_after_waits_a_minute(client_parts: 
         status=403,
         body={"message": "You have exceeded a secondary rate limit. Please wait a few minutes."},
     )
-    await github.installation(installation).getitem(f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}")
+    await github.installation(installation).getitem(
+        f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}"
+    )
     assert waits.seconds == [60.0]
 
 
 async def test_a_permission_403_is_not_retried(client_parts: Any) -> None:
     fake, github, waits, installation, _ = client_parts
     advisory = _advisory(fake)
-    fake.inject(ADVISORY_PATH, status=403, body={"message": "Resource not accessible by integration"})
+    fake.inject(
+        ADVISORY_PATH, status=403, body={"message": "Resource not accessible by integration"}
+    )
     with pytest.raises(BadRequest):
-        await github.installation(installation).getitem(f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}")
+        await github.installation(installation).getitem(
+            f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}"
+        )
     assert waits.seconds == []
 
 
@@ -106,7 +115,9 @@ async def test_a_long_wait_is_deferred_to_the_worker(client_parts: Any) -> None:
     advisory = _advisory(fake)
     fake.inject(ADVISORY_PATH, status=429, headers={"retry-after": "3600"})
     with pytest.raises(RateLimited) as caught:
-        await github.installation(installation).getitem(f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}")
+        await github.installation(installation).getitem(
+            f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}"
+        )
     assert caught.value.retry_at >= time.time() + 3500
     assert waits.seconds == []
 
@@ -115,21 +126,25 @@ async def test_5xx_on_get_is_retried_with_backoff(client_parts: Any) -> None:
     fake, github, waits, installation, _ = client_parts
     advisory = _advisory(fake)
     fake.inject(ADVISORY_PATH, method="GET", status=502, times=2)
-    await github.installation(installation).getitem(f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}")
+    await github.installation(installation).getitem(
+        f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}"
+    )
     assert waits.seconds == [0.5, 1.0]
 
 
 async def test_5xx_that_persists_gives_up(client_parts: Any) -> None:
-    fake, github, waits, installation, _ = client_parts
+    fake, github, _waits, installation, _ = client_parts
     advisory = _advisory(fake)
     fake.inject(ADVISORY_PATH, method="GET", status=503, times=10)
     with pytest.raises(GitHubBroken):
-        await github.installation(installation).getitem(f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}")
+        await github.installation(installation).getitem(
+            f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}"
+        )
     assert len(fake.requests_to(ADVISORY_PATH)) == 4
 
 
 async def test_5xx_on_post_is_not_blindly_resent(client_parts: Any) -> None:
-    fake, github, waits, installation, _ = client_parts
+    fake, github, _waits, installation, _ = client_parts
     advisory = _advisory(fake)
     path = f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}/comments"
     fake.inject(path + "$", method="POST", status=502)
@@ -140,7 +155,7 @@ async def test_5xx_on_post_is_not_blindly_resent(client_parts: Any) -> None:
 
 
 async def test_expired_token_is_refreshed_once_on_401(client_parts: Any) -> None:
-    fake, github, waits, installation, _ = client_parts
+    fake, github, _waits, installation, _ = client_parts
     advisory = _advisory(fake)
     client = github.installation(installation)
     path = f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}"
@@ -148,7 +163,9 @@ async def test_expired_token_is_refreshed_once_on_401(client_parts: Any) -> None
     fake.tokens.clear()  # GitHub no longer accepts the cached token
     await client.patch(path, data={"summary": "tarfile: path escape"})
     assert fake.token_requests[installation] == 2
-    assert fake.advisories["python/cpython"][advisory["ghsa_id"]]["summary"] == "tarfile: path escape"
+    assert (
+        fake.advisories["python/cpython"][advisory["ghsa_id"]]["summary"] == "tarfile: path escape"
+    )
     assert [r.status for r in fake.requests_to(path + "$", "PATCH")] == [401, 200]
 
 
@@ -171,8 +188,13 @@ async def test_unreachable_github_raises_unavailable(fake_github: tuple[FakeGitH
     waits = Waits()
     async with aiohttp.ClientSession() as session:
         github = GitHubApp(
-            session, api_url="http://127.0.0.1:9", app_id="1", jwt_issuer="1",
-            private_key=fake.app.private_key, metrics=Metrics(), sleep=waits,
+            session,
+            api_url="http://127.0.0.1:9",
+            app_id="1",
+            jwt_issuer="1",
+            private_key=fake.app.private_key,
+            metrics=Metrics(),
+            sleep=waits,
         )
         with pytest.raises(GitHubUnavailable):
             await github.app().getitem("/app")
@@ -180,7 +202,7 @@ async def test_unreachable_github_raises_unavailable(fake_github: tuple[FakeGitH
 
 
 async def test_dry_run_prints_mutations_and_sends_none(client_parts: Any) -> None:
-    fake, github, waits, installation, printed = client_parts
+    fake, github, _waits, installation, printed = client_parts
     advisory = _advisory(fake)
     github.dry_run = True
     path = f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}"
@@ -193,7 +215,7 @@ async def test_dry_run_prints_mutations_and_sends_none(client_parts: Any) -> Non
 
 
 async def test_mutations_to_one_installation_are_serialized_and_spaced(client_parts: Any) -> None:
-    fake, github, waits, installation, _ = client_parts
+    fake, github, _waits, installation, _ = client_parts
     advisory = _advisory(fake)
     path = f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}/comments"
     client = github.installation(installation)
@@ -204,7 +226,7 @@ async def test_mutations_to_one_installation_are_serialized_and_spaced(client_pa
     await asyncio.gather(*(client.post(path, data={"body": f"c{i}"}) for i in range(3)))
     posts = sorted(fake.requests_to(path + "$", "POST"), key=lambda r: r.started)
     assert len(posts) == 3
-    for before, after in zip(posts, posts[1:]):
+    for before, after in itertools.pairwise(posts):
         assert after.started >= before.finished  # never two at once
         assert after.started - before.started >= 0.1  # spaced by the interval
     assert len(fake.comments[("python/cpython", advisory["ghsa_id"])]) == 3

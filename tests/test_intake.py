@@ -43,8 +43,10 @@ def test_any_rotated_secret_matches() -> None:
 
 
 def test_parse_delivery_keeps_identity_fields() -> None:
-    body = b'{"action": "reported", "installation": {"id": 7}, "repository": {"full_name": "o/r"},' \
-           b' "repository_advisory": {"ghsa_id": "GHSA-2222-3333-4444"}}'
+    body = (
+        b'{"action": "reported", "installation": {"id": 7}, "repository": {"full_name": "o/r"},'
+        b' "repository_advisory": {"ghsa_id": "GHSA-2222-3333-4444"}}'
+    )
     headers = {
         "X-Hub-Signature-256": signature_for(body, b"s"),
         "X-GitHub-Event": "repository_advisory",
@@ -53,7 +55,9 @@ def test_parse_delivery_keeps_identity_fields() -> None:
     }
     delivery = parse_delivery(headers, body, [b"s"], received_at=1.0)
     assert (delivery.event, delivery.action, delivery.installation_id) == (
-        "repository_advisory", "reported", 7,
+        "repository_advisory",
+        "reported",
+        7,
     )
     assert delivery.order_key == "advisory:o/r:GHSA-2222-3333-4444"
 

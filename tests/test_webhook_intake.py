@@ -20,7 +20,9 @@ async def test_valid_signature_is_stored_and_answered_202(bot: BotUnderTest) -> 
     stored = await bot.services.store.get_delivery(sent.guid)
     assert stored is not None
     assert (stored.event, stored.action, stored.installation_id) == (
-        "installation_repositories", "added", payload["installation"]["id"],
+        "installation_repositories",
+        "added",
+        payload["installation"]["id"],
     )
     assert json.loads(stored.payload) == payload
 
@@ -35,7 +37,9 @@ async def test_valid_signature_is_stored_and_answered_202(bot: BotUnderTest) -> 
     ],
     ids=["invalid", "missing", "sha1-only", "garbage"],
 )
-async def test_signature_matrix(bot: BotUnderTest, headers: dict[str, str | None], status: int) -> None:
+async def test_signature_matrix(
+    bot: BotUnderTest, headers: dict[str, str | None], status: int
+) -> None:
     payload = bot.payload("installation_repositories/added.payload.json")
     sent = await bot.send("installation_repositories", payload, headers=headers)
     assert sent.status == status
@@ -67,8 +71,18 @@ async def test_rotated_secrets_both_accepted(start_bot: object) -> None:
         ({}, b"", 400, "malformed JSON"),
         ({}, b"[" * 100_000 + b"]" * 100_000, 400, ""),
     ],
-    ids=["no-event", "no-guid", "long-guid", "form", "no-type", "bad-json", "not-utf8", "array",
-         "empty", "deep"],
+    ids=[
+        "no-event",
+        "no-guid",
+        "long-guid",
+        "form",
+        "no-type",
+        "bad-json",
+        "not-utf8",
+        "array",
+        "empty",
+        "deep",
+    ],
 )
 async def test_bad_input_matrix(
     bot: BotUnderTest, headers: dict[str, str | None], body: bytes | None, status: int, reason: str
@@ -96,7 +110,9 @@ async def test_oversized_body_is_413_without_reading_it(start_bot: object) -> No
         "X-Hub-Signature-256": "sha256=0",
     }
     try:
-        async with bot.session.post(f"{bot.url}/webhook", data=chunks(), headers=headers) as response:
+        async with bot.session.post(
+            f"{bot.url}/webhook", data=chunks(), headers=headers
+        ) as response:
             assert response.status == 413
     except aiohttp.ClientOSError:
         pass  # the server may close the connection while we still send: also a refusal
@@ -115,7 +131,9 @@ async def test_unsubscribed_event_is_204_and_not_stored(bot: BotUnderTest) -> No
 
 
 async def test_global_security_advisory_feed_is_ignored_cleanly(bot: BotUnderTest) -> None:
-    sent = await bot.send("security_advisory", load_payload("security_advisory/published.payload.json"))
+    sent = await bot.send(
+        "security_advisory", load_payload("security_advisory/published.payload.json")
+    )
     assert sent.status == 204
     assert await bot.services.store.get_delivery(sent.guid) is None
 
@@ -150,7 +168,9 @@ async def test_redelivered_guid_is_200_and_handled_once(
 
 async def test_store_unavailable_is_503(bot: BotUnderTest) -> None:
     await bot.services.store.close()
-    sent = await bot.send("installation_repositories", bot.payload("installation_repositories/added.payload.json"))
+    sent = await bot.send(
+        "installation_repositories", bot.payload("installation_repositories/added.payload.json")
+    )
     assert sent.status == 503
     async with bot.session.get(f"{bot.url}/readyz") as response:
         assert response.status == 503
@@ -161,13 +181,18 @@ async def test_health_ready_and_metrics(bot: BotUnderTest) -> None:
         assert response.status == 200
     async with bot.session.get(f"{bot.url}/readyz") as response:
         assert response.status == 200
-    await bot.send("installation_repositories", bot.payload("installation_repositories/added.payload.json"))
+    await bot.send(
+        "installation_repositories", bot.payload("installation_repositories/added.payload.json")
+    )
     await bot.send("installation_repositories", b"{", headers={"X-Hub-Signature-256": "sha256=0"})
     await bot.settle()
     async with bot.session.get(f"{bot.url}/metrics") as response:
         text = await response.text()
     assert 'ghsa_bot_deliveries_total{event="installation_repositories",outcome="stored"} 1' in text
-    assert 'ghsa_bot_deliveries_total{event="installation_repositories",outcome="refused_401"} 1' in text
+    assert (
+        'ghsa_bot_deliveries_total{event="installation_repositories",outcome="refused_401"} 1'
+        in text
+    )
     assert "ghsa_bot_queue_depth 0" in text
     assert "ghsa_bot_handler_duration_seconds_count" in text
     assert 'ghsa_bot_github_requests_total{method="GET",status="200"}' in text

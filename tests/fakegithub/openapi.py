@@ -125,7 +125,9 @@ class OpenAPISpec:
             response = self._deref(response)
             content = response.get("content", {}).get("application/json")
             responses[int(status)] = content.get("schema") if content else None
-        return Operation(method, template, _template_regex(template), request_schema, responses, True)
+        return Operation(
+            method, template, _template_regex(template), request_schema, responses, True
+        )
 
     def _deref(self, node: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in node:

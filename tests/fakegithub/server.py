@@ -111,7 +111,9 @@ class FakeGitHub:
         self.clock: Callable[[], float] = time.time
         self.token_lifetime = 3600.0
         self.apps: dict[int, App] = {}
-        self.app = self._new_app("ghsa-bot-test", {"login": "octo-org", "id": 1, "type": "Organization"})
+        self.app = self._new_app(
+            "ghsa-bot-test", {"login": "octo-org", "id": 1, "type": "Organization"}
+        )
         self.installations: dict[int, dict[str, Any]] = {}
         self.installation_repos: dict[int, list[str]] = {}
         self.repos: dict[str, dict[str, Any]] = {}
@@ -231,7 +233,8 @@ class FakeGitHub:
         return [
             r
             for r in self.requests
-            if r.method in {"POST", "PATCH", "PUT", "DELETE"} and not r.path.endswith("/access_tokens")
+            if r.method in {"POST", "PATCH", "PUT", "DELETE"}
+            and not r.path.endswith("/access_tokens")
         ]
 
     # -- auth ----------------------------------------------------------------------
@@ -242,9 +245,7 @@ class FakeGitHub:
         except jwt.PyJWTError:
             return None
         issuer = str(unverified.get("iss", ""))
-        app = next(
-            (a for a in self.apps.values() if issuer in {str(a.id), a.client_id}), None
-        )
+        app = next((a for a in self.apps.values() if issuer in {str(a.id), a.client_id}), None)
         if app is None:
             return None
         try:
@@ -281,7 +282,12 @@ class FakeGitHub:
     def web_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         routes = [
-            ("POST", "/app/installations/{installation_id}/access_tokens", self.create_token, "jwt"),
+            (
+                "POST",
+                "/app/installations/{installation_id}/access_tokens",
+                self.create_token,
+                "jwt",
+            ),
             ("GET", "/app", self.get_app, "jwt"),
             ("GET", "/app/installations", self.list_installations, "jwt"),
             ("GET", "/app/installations/{installation_id}", self.get_installation, "jwt"),
@@ -292,15 +298,60 @@ class FakeGitHub:
             ("POST", "/app-manifests/{code}/conversions", self.convert_manifest, "none"),
             ("GET", "/repos/{owner}/{repo}/security-advisories", self.list_advisories, "token"),
             ("POST", "/repos/{owner}/{repo}/security-advisories/reports", self.report, "token"),
-            ("GET", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}", self.get_advisory, "token"),
-            ("PATCH", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}", self.patch_advisory, "token"),
-            ("GET", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments", self.list_comments, "token"),
-            ("POST", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments", self.add_comment, "token"),
-            ("GET", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments/{comment_id}", self.get_comment, "token"),
-            ("PATCH", "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments/{comment_id}", self.edit_comment, "token"),
-            ("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}", self.team_membership, "token"),
-            ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", self.collaborator_permission, "token"),
-            ("GET", "/repos/{owner}/{repo}/contents/{path:.+}", self.get_content, "token-or-anonymous"),
+            (
+                "GET",
+                "/repos/{owner}/{repo}/security-advisories/{ghsa_id}",
+                self.get_advisory,
+                "token",
+            ),
+            (
+                "PATCH",
+                "/repos/{owner}/{repo}/security-advisories/{ghsa_id}",
+                self.patch_advisory,
+                "token",
+            ),
+            (
+                "GET",
+                "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments",
+                self.list_comments,
+                "token",
+            ),
+            (
+                "POST",
+                "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments",
+                self.add_comment,
+                "token",
+            ),
+            (
+                "GET",
+                "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments/{comment_id}",
+                self.get_comment,
+                "token",
+            ),
+            (
+                "PATCH",
+                "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments/{comment_id}",
+                self.edit_comment,
+                "token",
+            ),
+            (
+                "GET",
+                "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+                self.team_membership,
+                "token",
+            ),
+            (
+                "GET",
+                "/repos/{owner}/{repo}/collaborators/{username}/permission",
+                self.collaborator_permission,
+                "token",
+            ),
+            (
+                "GET",
+                "/repos/{owner}/{repo}/contents/{path:.+}",
+                self.get_content,
+                "token-or-anonymous",
+            ),
             ("POST", "/settings/apps/new", self.web_new_app, "web"),
             ("POST", "/organizations/{org}/settings/apps/new", self.web_new_app, "web"),
         ]
@@ -417,15 +468,23 @@ class FakeGitHub:
             }
         )
 
-    def _conditional(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
-        if request.method != "GET" or response.status != 200 or not isinstance(response, web.Response):
+    def _conditional(
+        self, request: web.Request, response: web.StreamResponse
+    ) -> web.StreamResponse:
+        if (
+            request.method != "GET"
+            or response.status != 200
+            or not isinstance(response, web.Response)
+        ):
             return response
         etag = '"' + hashlib.sha256(response.body or b"").hexdigest()[:32] + '"'  # type: ignore[arg-type]
         if request.headers.get("If-None-Match") == etag:
             limit = self.rate_limits[request[IDENTITY]]
             limit[1] += 1  # a 304 does not count against the primary limit
             not_modified = web.Response(status=304, headers={"ETag": etag})
-            not_modified.headers.update({k: v for k, v in response.headers.items() if k.startswith("x-ratelimit")})
+            not_modified.headers.update(
+                {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit")}
+            )
             not_modified.headers["x-ratelimit-remaining"] = str(limit[1])
             return not_modified
         response.headers["ETag"] = etag
@@ -649,7 +708,9 @@ class FakeGitHub:
         if full_name is None:
             return _error(404, "Not Found")
         body = request[JSON_BODY]
-        advisory = self.new_advisory(full_name, summary=body["summary"], description=body["description"])
+        advisory = self.new_advisory(
+            full_name, summary=body["summary"], description=body["description"]
+        )
         return web.json_response(advisory, status=201)
 
     async def get_advisory(self, request: web.Request) -> web.Response:
@@ -674,14 +735,18 @@ class FakeGitHub:
                 "withdrawn": set(),
             }[advisory["state"]]
             if new_state not in allowed:
-                return _validation(f"Invalid state transition from `{advisory['state']}` to `{new_state}`.")
+                return _validation(
+                    f"Invalid state transition from `{advisory['state']}` to `{new_state}`."
+                )
         if "severity" in body and (advisory["cvss"] or body.get("cvss_vector_string")):
             return _validation("Cannot update severity value when CVSS is set.")
         for key in ("summary", "description", "cve_id", "severity", "cwe_ids", "vulnerabilities"):
             if key in body:
                 advisory[key] = body[key]
         if "credits" in body:
-            before = {(c["user"]["login"], c["type"]): c["state"] for c in advisory["credits_detailed"]}
+            before = {
+                (c["user"]["login"], c["type"]): c["state"] for c in advisory["credits_detailed"]
+            }
             advisory["credits"] = [dict(c) for c in body["credits"]]
             advisory["credits_detailed"] = [
                 {
@@ -724,7 +789,9 @@ class FakeGitHub:
 
     # -- advisory comments (public preview; no webhook) ----------------------------
 
-    def add_advisory_comment(self, full_name: str, ghsa: str, login: str, body: str) -> dict[str, Any]:
+    def add_advisory_comment(
+        self, full_name: str, ghsa: str, login: str, body: str
+    ) -> dict[str, Any]:
         comment_id = next(self._ids)
         now = iso(self.clock())
         comment = {
@@ -758,7 +825,9 @@ class FakeGitHub:
             return _error(404, "Not Found")
         full_name, advisory = found
         login = f"{self.app.slug}[bot]"
-        comment = self.add_advisory_comment(full_name, advisory["ghsa_id"], login, request[JSON_BODY]["body"])
+        comment = self.add_advisory_comment(
+            full_name, advisory["ghsa_id"], login, request[JSON_BODY]["body"]
+        )
         return web.json_response(comment, status=201)
 
     def _comment(self, request: web.Request) -> dict[str, Any] | None:
@@ -768,7 +837,11 @@ class FakeGitHub:
         full_name, advisory = found
         wanted = int(request.match_info["comment_id"])
         return next(
-            (c for c in self.comments.get((full_name, advisory["ghsa_id"]), []) if c["id"] == wanted),
+            (
+                c
+                for c in self.comments.get((full_name, advisory["ghsa_id"]), [])
+                if c["id"] == wanted
+            ),
             None,
         )
 
@@ -787,7 +860,9 @@ class FakeGitHub:
     # -- permissions and contents --------------------------------------------------
 
     async def team_membership(self, request: web.Request) -> web.Response:
-        members = self.team_members.get((request.match_info["org"], request.match_info["team_slug"]), {})
+        members = self.team_members.get(
+            (request.match_info["org"], request.match_info["team_slug"]), {}
+        )
         user = request.match_info["username"]
         if user not in members:
             return _error(404, "Not Found")
@@ -827,7 +902,7 @@ class FakeGitHub:
                 "content": base64.encodebytes(data).decode(),
                 "name": path.rsplit("/", 1)[-1],
                 "path": path,
-                "sha": hashlib.sha1(data).hexdigest(),  # noqa: S324 - git's blob naming
+                "sha": hashlib.sha1(data).hexdigest(),
                 "size": len(data),
             }
         )
@@ -835,7 +910,11 @@ class FakeGitHub:
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response(
-        {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)},
+        {
+            "message": message,
+            "documentation_url": "https://docs.github.com/rest",
+            "status": str(status),
+        },
         status=status,
     )
 
@@ -852,7 +931,9 @@ def _page_args(request: web.Request) -> tuple[int, int]:
     return page, per_page
 
 
-def _link_pages(request: web.Request, response: web.Response, page: int, per_page: int, total: int) -> None:
+def _link_pages(
+    request: web.Request, response: web.Response, page: int, per_page: int, total: int
+) -> None:
     if page * per_page < total:
         query = dict(request.query, page=str(page + 1))
         response.headers["Link"] = f'<{request.url.with_query(query)}>; rel="next"'

@@ -1,0 +1,120 @@
+"""The `ghsa-bot` command: serve refuses without a secret, check-config, deliveries, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from tests.fakegithub import FakeGitHub
+from tests.harness import ROOT, load_payload
+
+
+async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env={**os.environ, **env},
+        cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_serve_refuses_to_start_without_a_webhook_secret(bot_env: dict[str, str]) -> None:
+    env = {**bot_env, "GITHUB_WEBHOOK_SECRET": ""}
+    code, _out, err = await run_cli(env, "serve")
+    assert code == 2
+    assert (
+        err.strip().splitlines()[-1]
+        == "ghsa-bot: cannot serve webhooks: missing GITHUB_WEBHOOK_SECRET"
+    )
+
+
+async def test_check_config_accepts_the_cpython_example(bot_env: dict[str, str]) -> None:
+    code, out, err = await run_cli(bot_env, "check-config")
+    assert code == 0, err
+    assert "Python Security Response Team" in out
+    assert "sources.experts: python/devguide:core-team/experts.rst (experts-rst)" in out
+
+
+async def test_check_config_names_file_key_and_line(
+    bot_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "bot.toml").write_text(
+        '[team]\nname = "T"\n\n[sources.roster]\nfile = "r.csv"\nformat = "csv"\n'
+    )
+    code, _out, err = await run_cli({**bot_env, "BOT_CONFIG": str(config)}, "check-config")
+    assert code == 2
+    assert f"{config}/bot.toml, line 6: sources.roster.format: expected one of psrt-csv" in err
+    assert "Traceback" not in err
+
+
+async def test_deliveries_lists_and_retries(
+    bot_env: dict[str, str], fake_github: tuple[FakeGitHub, str], tmp_path: Path
+) -> None:
+    _fake, _ = fake_github
+    recording = tmp_path / "delivery.json"
+    payload = load_payload("installation_repositories/added.payload.json")  # unknown installation
+    recording.write_text(
+        json.dumps(
+            {
+                "request": {
+                    "headers": {
+                        "X-GitHub-Event": "installation_repositories",
+                        "X-GitHub-Delivery": "guid-404",
+                        "Content-Type": "application/json",
+                    },
+                    "payload": payload,
+                }
+            }
+        )
+    )
+    env = {**bot_env, "BOT_MAX_ATTEMPTS": "1"}
+    code, out, err = await run_cli(env, "replay", str(recording))
+    assert code == 1
+    assert "guid-404: failed" in out and "GitHub 404" in out
+
+    code, out, err = await run_cli(env, "deliveries")
+    assert code == 0
+    assert "guid-404" in out and "installation_repositories.added" in out and "failed" in out
+
+    code, out, err = await run_cli(env, "deliveries", "retry", "guid-404")
+    assert code == 0 and "queued again" in out
+    code, out, err = await run_cli(env, "deliveries", "retry", "no-such-guid")
+    assert code == 2 and "no such delivery" in err
+
+
+async def test_replay_dry_run_prints_and_changes_nothing(
+    bot_env: dict[str, str], fake_github: tuple[FakeGitHub, str], tmp_path: Path
+) -> None:
+    fake, _ = fake_github
+    payload = load_payload("installation_repositories/added.payload.json")
+    payload["installation"]["id"] = fake.primary_installation  # type: ignore[attr-defined]
+    body = json.dumps(payload)
+    recording = tmp_path / "delivery.txt"  # as GitHub's delivery log shows it
+    recording.write_text(
+        "Request URL: https://bot.example/webhook\nRequest method: POST\n"
+        "Accept: */*\ncontent-type: application/json\nUser-Agent: GitHub-Hookshot/abc\n"
+        "X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958\n"
+        "X-GitHub-Event: installation_repositories\nX-Hub-Signature-256: sha256=00\n\n" + body
+    )
+    code, out, err = await run_cli(bot_env, "replay", "--dry-run", str(recording))
+    assert code == 0, err
+    assert "72d3162e-cc78-11e3-81ab-4c9367dc0958: done" in out
+    assert fake.mutations() == []
+    assert not (tmp_path / "bot.sqlite3").exists()  # the real store was not touched
+
+
+async def test_python_dash_m_and_console_script_agree() -> None:
+    code, out, _ = await run_cli({}, "--help")
+    assert code == 0 and "serve" in out and "replay" in out and "deliveries" in out

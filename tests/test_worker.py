@@ -1,0 +1,177 @@
+"""The worker on a real store: ordering per key, isolation, retries, parking.
+
+The worker receives its router, so these tests hand it routers of their own
+handlers; nothing in the bot is patched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gidgethub import routing, sansio
+
+from bot.context import SystemClock
+from bot.db import Database
+from bot.intake import Delivery
+from bot.metrics import Metrics
+from bot.store import Store, StoredDelivery
+from bot.worker import Worker
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = Store(Database(f"sqlite:///{tmp_path}/worker.sqlite3"))
+    await store.open()
+    yield store
+    await store.close()
+
+
+def delivery(order_key: str, number: int, event: str = "test_event") -> Delivery:
+    payload = {"number": number, "installation": {"id": 1}}
+    return Delivery(
+        guid=str(uuid.uuid4()),
+        event=event,
+        action=None,
+        installation_id=1,
+        order_key=order_key,
+        body=json.dumps(payload),
+        payload=payload,
+        received_at=time.time(),
+    )
+
+
+def make_worker(store: Store, router: routing.Router, **options: Any) -> Worker:
+    def context(_: StoredDelivery) -> str:
+        return "context"
+
+    options.setdefault("retry_base_seconds", 0.01)
+    return Worker(store, router, context, Metrics(), SystemClock(), **options)  # type: ignore[arg-type]
+
+
+async def run_until_state(worker: Worker, store: Store, guid: str, state: str) -> StoredDelivery:
+    """Run the worker (retries wait for their backoff) until the delivery reaches `state`."""
+    for _ in range(200):
+        await worker.run_until_idle()
+        stored = await store.get_delivery(guid)
+        assert stored is not None
+        if stored.state == state:
+            return stored
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{guid} is {stored.state}, not {state}")
+
+
+async def test_one_key_in_order_different_keys_in_parallel(store: Store) -> None:
+    router = routing.Router()
+    seen: dict[str, list[int]] = {}
+    running = 0
+    peak = 0
+
+    @router.register("test_event")
+    async def record(event: sansio.Event, context: Any) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        key = event.data["key"]
+        seen.setdefault(key, []).append(event.data["number"])
+        running -= 1
+
+    for number in range(10):
+        for key in ("advisory:a", "advisory:b", "advisory:c"):
+            item = delivery(key, number)
+            item = Delivery(**{**item.__dict__, "body": json.dumps({"key": key, "number": number})})
+            await store.add_delivery(item)
+    worker = make_worker(store, router, concurrency=8)
+    await worker.run_until_idle()
+    assert seen == {key: list(range(10)) for key in ("advisory:a", "advisory:b", "advisory:c")}
+    assert peak >= 2  # different advisories ran side by side
+    assert (await store.counts_by_state()) == {"done": 30}
+
+
+async def test_a_failing_handler_does_not_stop_the_others_and_only_it_is_retried(
+    store: Store,
+) -> None:
+    router = routing.Router()
+    calls = {"good": 0, "flaky": 0}
+
+    @router.register("test_event")
+    async def good(event: sansio.Event, context: Any) -> None:
+        calls["good"] += 1
+
+    @router.register("test_event")
+    async def flaky(event: sansio.Event, context: Any) -> None:
+        calls["flaky"] += 1
+        if calls["flaky"] < 3:
+            raise RuntimeError("GitHub said no")
+
+    item = delivery("repo:o/r", 1)
+    await store.add_delivery(item)
+    worker = make_worker(store, router)
+    stored = await run_until_state(worker, store, item.guid, "done")
+    assert calls == {"good": 1, "flaky": 3}
+    assert stored.attempts == 3
+
+
+async def test_a_handler_that_keeps_failing_is_parked_with_its_error(store: Store) -> None:
+    router = routing.Router()
+
+    @router.register("test_event")
+    async def broken(event: sansio.Event, context: Any) -> None:
+        raise ValueError("cannot parse the advisory")
+
+    item = delivery("repo:o/r", 1)
+    later = delivery("repo:o/r", 2)
+    await store.add_delivery(item)
+    await store.add_delivery(later)
+    worker = make_worker(store, router, max_attempts=3)
+    stored = await run_until_state(worker, store, item.guid, "failed")
+    assert stored.attempts == 3
+    assert "ValueError: cannot parse the advisory" in (stored.last_error or "")
+    # A parked delivery no longer holds up the ones after it.
+    await worker.run_until_idle()
+    after = await store.get_delivery(later.guid)
+    assert after is not None and after.state in {"failed", "queued"}
+    assert after.attempts >= 1
+
+    assert await store.retry_failed(item.guid, now=time.time())
+    requeued = await store.get_delivery(item.guid)
+    assert requeued is not None and (requeued.state, requeued.attempts) == ("queued", 0)
+
+
+async def test_graceful_stop_releases_work_in_flight(store: Store) -> None:
+    router = routing.Router()
+    started = asyncio.Event()
+
+    @router.register("test_event")
+    async def slow(event: sansio.Event, context: Any) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    item = delivery("repo:o/r", 1)
+    await store.add_delivery(item)
+    worker = make_worker(store, router)
+    worker.start()
+    await asyncio.wait_for(started.wait(), 5)
+    await worker.stop(grace_seconds=0.1)
+    stored = await store.get_delivery(item.guid)
+    assert stored is not None and stored.state == "queued"
+
+
+async def test_expired_leases_are_taken_over(store: Store) -> None:
+    item = delivery("repo:o/r", 1)
+    await store.add_delivery(item)
+    claimed = await store.claim("dead-worker", now=time.time(), limit=1, lease_seconds=0.01)
+    assert [c.guid for c in claimed] == [item.guid]
+    assert await store.claim("other", now=time.time(), limit=1, lease_seconds=10) == []
+    await asyncio.sleep(0.02)
+    assert await store.requeue_expired(time.time()) == 1
+    again = await store.claim("other", now=time.time(), limit=1, lease_seconds=10)
+    assert [c.guid for c in again] == [item.guid]
+    assert again[0].attempts == 2
