@@ -92,6 +92,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if problem is not None:
         raise CliError(problem)
     config = load_config(settings.config_dir)
+    # The event loop shares the GIL with the database thread; by default a
+    # waiting thread may wait 5 ms for it, which would be the ack's p99.
+    sys.setswitchinterval(0.0005)
     web.run_app(
         _serve_app(settings, config),
         host=settings.host,

@@ -44,10 +44,8 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
             duration_ms DOUBLE PRECISION,
             last_error TEXT
         );
-        CREATE INDEX deliveries_ready ON deliveries (next_attempt_at, seq)
-            WHERE state = 'queued';
-        CREATE INDEX deliveries_unfinished ON deliveries (order_key, seq)
-            WHERE state IN ('queued', 'running');
+        CREATE INDEX deliveries_by_state ON deliveries (state, seq);
+        CREATE INDEX deliveries_by_key ON deliveries (order_key, state, seq);
         CREATE INDEX deliveries_received ON deliveries (received_at);
         CREATE TABLE handler_runs (
             guid TEXT NOT NULL,
@@ -99,6 +97,8 @@ class Database:
         self._synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghsa-bot-db")
         self._connection: sqlite3.Connection | None = None
+        self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghsa-bot-wal")
+        self._checkpoint_connection: sqlite3.Connection | None = None
         self._closed = False
 
     def _connect(self) -> sqlite3.Connection:
@@ -112,6 +112,9 @@ class Database:
             )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(f"PRAGMA synchronous={self._synchronous}")
+            # Checkpoints run on their own thread (see checkpoint()), not inside
+            # whichever intake commit happens to fill the WAL.
+            connection.execute("PRAGMA wal_autocheckpoint=0")
             connection.execute("PRAGMA foreign_keys=ON")
             self._connection = connection
         return self._connection
@@ -134,6 +137,27 @@ class Database:
                 raise
             raise StoreUnavailable(f"database error: {error}") from error
 
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database file, without blocking the writer thread.
+
+        A PASSIVE checkpoint on a connection of its own: commits go on while it
+        runs, and its fsync of the database file is not on any request's path.
+        """
+        if str(self.path) == ":memory:" or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._checkpointer, self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        if self._checkpoint_connection is None:
+            self._checkpoint_connection = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=10
+            )
+        try:
+            self._checkpoint_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # the next run tries again; the writer is unaffected
+
     async def migrate(self) -> list[int]:
         return await self.run(apply_migrations)
 
@@ -146,7 +170,14 @@ class Database:
                 self._connection.close()
                 self._connection = None
 
+        def close_checkpointer() -> None:
+            if self._checkpoint_connection is not None:
+                self._checkpoint_connection.close()
+                self._checkpoint_connection = None
+
         loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._checkpointer, close_checkpointer)
+        self._checkpointer.shutdown(wait=True)
         await loop.run_in_executor(self._executor, close)
         self._closed = True
         self._executor.shutdown(wait=True)

@@ -12,7 +12,7 @@ import contextlib
 import random
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -52,6 +52,18 @@ _SELECT_DELIVERIES = "SELECT " + _DELIVERY_COLUMNS + " FROM deliveries "  # noqa
 
 
 @dataclass(frozen=True)
+class HandlingResult:
+    """What one run of a delivery's handlers came to."""
+
+    outcome: str  # "done", "failed" (parked) or "retry"
+    handlers: Sequence[tuple[str, str | None]]  # (handler name, error or None)
+    error: str | None = None
+    retry_at: float = 0.0
+    finished_at: float = 0.0
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True)
 class Installation:
     id: int
     account_login: str
@@ -75,6 +87,7 @@ class Store:
         self.database = database
         self._pending: asyncio.Queue[tuple[Delivery, str, asyncio.Future[bool]]] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -82,8 +95,19 @@ class Store:
         await self.database.migrate()
         self._pending = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_batches(), name="store-writer")
+        self._checkpoints = asyncio.create_task(self._checkpoint_every(1.0), name="wal-checkpoint")
+
+    async def _checkpoint_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self.database.checkpoint()
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
+            self._checkpoints = None
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -137,31 +161,30 @@ class Store:
     async def claim(
         self, owner: str, *, now: float, limit: int, lease_seconds: float
     ) -> list[StoredDelivery]:
-        """Claim up to `limit` ready deliveries whose key has no earlier unfinished one."""
+        """Claim up to `limit` ready deliveries.
+
+        Only the head of each ordering key is ever `queued`; the rest wait
+        (state `waiting`) until the one before them finishes, so this is an
+        index range read however long the backlog.
+        """
+
+        ready = _SELECT_DELIVERIES + (
+            "WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY seq LIMIT ?"
+        )
 
         def work(connection: sqlite3.Connection) -> list[StoredDelivery]:
+            # Most polls find nothing: look before taking the write lock.
+            if connection.execute(ready, (now, 1)).fetchone() is None:
+                return []
             with transaction(connection):
-                rows = connection.execute(
-                    _SELECT_DELIVERIES  # noqa: S608 - constants and bound parameters only
-                    + "d "
-                    "WHERE d.state = 'queued' AND d.next_attempt_at <= ? "
-                    "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.order_key = d.order_key "
-                    "AND e.seq < d.seq AND e.state IN ('queued', 'running')) "
-                    "ORDER BY d.seq LIMIT ?",
-                    (now, limit),
-                ).fetchall()
+                rows = connection.execute(ready, (now, limit)).fetchall()
                 claimed = [_delivery(row) for row in rows]
                 connection.executemany(
                     "UPDATE deliveries SET state = 'running', attempts = attempts + 1, "
                     "lease_owner = ?, lease_until = ? WHERE seq = ?",
                     [(owner, now + lease_seconds, item.seq) for item in claimed],
                 )
-            return [
-                StoredDelivery(
-                    **{**item.__dict__, "state": "running", "attempts": item.attempts + 1}
-                )
-                for item in claimed
-            ]
+            return [replace(item, state="running", attempts=item.attempts + 1) for item in claimed]
 
         return await self.database.run(work)
 
@@ -201,30 +224,6 @@ class Store:
             (owner,),
         )
 
-    async def finish(self, seq: int, owner: str, *, now: float, duration_ms: float) -> None:
-        await self._execute_count(
-            "UPDATE deliveries SET state = 'done', finished_at = ?, duration_ms = ?, "
-            "last_error = NULL, lease_owner = NULL, lease_until = NULL "
-            "WHERE seq = ? AND lease_owner = ?",
-            (now, duration_ms, seq, owner),
-        )
-
-    async def retry_later(
-        self, seq: int, owner: str, *, error: str, next_attempt_at: float
-    ) -> None:
-        await self._execute_count(
-            "UPDATE deliveries SET state = 'queued', next_attempt_at = ?, last_error = ?, "
-            "lease_owner = NULL, lease_until = NULL WHERE seq = ? AND lease_owner = ?",
-            (next_attempt_at, error, seq, owner),
-        )
-
-    async def park(self, seq: int, owner: str, *, error: str, now: float) -> None:
-        await self._execute_count(
-            "UPDATE deliveries SET state = 'failed', finished_at = ?, last_error = ?, "
-            "lease_owner = NULL, lease_until = NULL WHERE seq = ? AND lease_owner = ?",
-            (now, error, seq, owner),
-        )
-
     async def handlers_done(self, guid: str) -> set[str]:
         rows = await self.database.run(
             lambda c: c.execute(
@@ -233,15 +232,51 @@ class Store:
         )
         return {row[0] for row in rows}
 
-    async def record_handler(self, guid: str, handler: str, *, error: str | None) -> None:
-        state = "done" if error is None else "failed"
-        await self._execute_count(
-            "INSERT INTO handler_runs (guid, handler, state, attempts, last_error) "
-            "VALUES (?, ?, ?, 1, ?) ON CONFLICT (guid, handler) DO UPDATE SET "
-            "state = excluded.state, attempts = handler_runs.attempts + 1, "
-            "last_error = excluded.last_error",
-            (guid, handler, state, error),
-        )
+    async def complete(self, delivery: StoredDelivery, owner: str, result: HandlingResult) -> None:
+        """Record one handling of `delivery` in one transaction.
+
+        Writes each handler's outcome, then the delivery's: `done`, `failed`
+        (parked), or `queued` again for `result.retry_at`. When it leaves the
+        queue for good, the next delivery of its ordering key becomes ready.
+        """
+
+        def work(connection: sqlite3.Connection) -> None:
+            with transaction(connection):
+                connection.executemany(
+                    "INSERT INTO handler_runs (guid, handler, state, attempts, last_error) "
+                    "VALUES (?, ?, ?, 1, ?) ON CONFLICT (guid, handler) DO UPDATE SET "
+                    "state = excluded.state, attempts = handler_runs.attempts + 1, "
+                    "last_error = excluded.last_error",
+                    [
+                        (delivery.guid, name, "done" if error is None else "failed", error)
+                        for name, error in result.handlers
+                    ],
+                )
+                if result.outcome == "retry":
+                    connection.execute(
+                        "UPDATE deliveries SET state = 'queued', next_attempt_at = ?, "
+                        "last_error = ?, lease_owner = NULL, lease_until = NULL "
+                        "WHERE seq = ? AND lease_owner = ?",
+                        (result.retry_at, result.error, delivery.seq, owner),
+                    )
+                    return
+                cursor = connection.execute(
+                    "UPDATE deliveries SET state = ?, finished_at = ?, duration_ms = ?, "
+                    "last_error = ?, lease_owner = NULL, lease_until = NULL "
+                    "WHERE seq = ? AND lease_owner = ?",
+                    (
+                        result.outcome,
+                        result.finished_at,
+                        result.duration_ms,
+                        result.error,
+                        delivery.seq,
+                        owner,
+                    ),
+                )
+                if cursor.rowcount == 1:
+                    _promote_next(connection, delivery.order_key)
+
+        await self.database.run(work)
 
     # -- operators -----------------------------------------------------------------
 
@@ -260,13 +295,31 @@ class Store:
         return _delivery(row) if row else None
 
     async def retry_failed(self, guid: str, *, now: float) -> bool:
-        """Re-queue a parked delivery with fresh attempts; False if it is not parked."""
-        changed = await self._execute_count(
-            "UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, "
-            "finished_at = NULL WHERE guid = ? AND state = 'failed'",
-            (now, guid),
-        )
-        return changed > 0
+        """Re-queue a parked delivery with fresh attempts; False if it is not parked.
+
+        It waits behind any unfinished delivery of its ordering key.
+        """
+
+        def work(connection: sqlite3.Connection) -> bool:
+            with transaction(connection):
+                row = connection.execute(
+                    "SELECT order_key FROM deliveries WHERE guid = ? AND state = 'failed'", (guid,)
+                ).fetchone()
+                if row is None:
+                    return False
+                held = connection.execute(
+                    "SELECT 1 FROM deliveries WHERE order_key = ? "
+                    "AND state IN ('queued', 'running', 'waiting') LIMIT 1",
+                    (row[0],),
+                ).fetchone()
+                connection.execute(
+                    "UPDATE deliveries SET state = ?, attempts = 0, next_attempt_at = ?, "
+                    "finished_at = NULL WHERE guid = ?",
+                    ("waiting" if held else "queued", now, guid),
+                )
+                return True
+
+        return await self.database.run(work)
 
     async def counts_by_state(self) -> dict[str, int]:
         rows = await self.database.run(
@@ -373,30 +426,62 @@ class Store:
         return await self.database.run(work)
 
 
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries (guid, event, action, installation_id, order_key, source, payload, "
+    "received_at, next_attempt_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    # Behind an unfinished delivery of the same key it waits; otherwise it is ready.
+    "CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE order_key = ? "
+    "AND state IN ('queued', 'running', 'waiting')) THEN 'waiting' ELSE 'queued' END) "
+    "ON CONFLICT (guid) DO NOTHING"
+)
+
+
 def _insert_deliveries(
     connection: sqlite3.Connection, *, rows: Sequence[tuple[Delivery, str]]
 ) -> list[bool]:
-    results = []
+    """Insert a batch in one transaction; True for each delivery that was new.
+
+    A batch of one is a single autocommit statement (the same durable commit,
+    with fewer trips through the GIL); a larger one is wrapped in BEGIN/COMMIT.
+    """
+
+    def insert(delivery: Delivery, source: str) -> bool:
+        cursor = connection.execute(
+            _INSERT_DELIVERY,
+            (
+                delivery.guid,
+                delivery.event,
+                delivery.action,
+                delivery.installation_id,
+                delivery.order_key,
+                source,
+                delivery.body,
+                delivery.received_at,
+                delivery.received_at,
+                delivery.order_key,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    if len(rows) == 1:
+        return [insert(*rows[0])]
     with transaction(connection):
-        for delivery, source in rows:
-            cursor = connection.execute(
-                "INSERT INTO deliveries (guid, event, action, installation_id, order_key, source, "
-                "payload, received_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (guid) DO NOTHING",
-                (
-                    delivery.guid,
-                    delivery.event,
-                    delivery.action,
-                    delivery.installation_id,
-                    delivery.order_key,
-                    source,
-                    delivery.body,
-                    delivery.received_at,
-                    delivery.received_at,
-                ),
-            )
-            results.append(cursor.rowcount == 1)
-    return results
+        return [insert(delivery, source) for delivery, source in rows]
+
+
+def _promote_next(connection: sqlite3.Connection, order_key: str) -> None:
+    """Make the earliest waiting delivery of `order_key` ready, if nothing holds the key."""
+    held = connection.execute(
+        "SELECT 1 FROM deliveries WHERE order_key = ? AND state IN ('queued', 'running') LIMIT 1",
+        (order_key,),
+    ).fetchone()
+    if held:
+        return
+    connection.execute(
+        "UPDATE deliveries SET state = 'queued' WHERE seq = (SELECT MIN(seq) FROM deliveries "
+        "WHERE order_key = ? AND state = 'waiting')",
+        (order_key,),
+    )
 
 
 def _upsert_repositories(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -92,10 +92,9 @@ async def webhook(request: web.Request) -> web.Response:
     services.metrics.deliveries.inc(event=event_label, outcome="stored")
     if services.worker is not None:
         services.worker.notify()
-    log.debug(
-        "delivery stored",
-        extra=fields(**log_fields, store_ms=round((time.perf_counter() - started) * 1000, 2)),
-    )
+    if log.isEnabledFor(logging.DEBUG):
+        store_ms = round((time.perf_counter() - started) * 1000, 2)
+        log.debug("delivery stored", extra=fields(**log_fields, store_ms=store_ms))
     return web.json_response({"ok": True, "delivery": delivery.guid}, status=202)
 
 
@@ -121,7 +120,8 @@ async def metrics(request: web.Request) -> web.Response:
     services: Services = request.app[SERVICES]
     try:
         counts = await services.store.counts_by_state()
-        services.metrics.queue_depth.set(counts.get("queued", 0) + counts.get("running", 0))
+        pending = sum(counts.get(state, 0) for state in ("queued", "waiting", "running"))
+        services.metrics.queue_depth.set(pending)
     except StoreUnavailable:
         pass
     return web.Response(text=services.metrics.render(), content_type="text/plain", charset="utf-8")

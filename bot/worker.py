@@ -25,7 +25,7 @@ from bot.github import RateLimited, error_summary
 from bot.logs import fields
 from bot.metrics import Metrics
 from bot.routing import handler_name, handlers_for
-from bot.store import Store, StoredDelivery, StoreUnavailable, backoff_delay
+from bot.store import HandlingResult, Store, StoredDelivery, StoreUnavailable, backoff_delay
 
 log = logging.getLogger("ghsa_bot.worker")
 
@@ -46,6 +46,7 @@ class Worker:
         retry_base_seconds: float = 2.0,
         lease_seconds: float = 30.0,
         idle_poll_seconds: float = 0.5,
+        min_claim_interval: float = 0.01,
     ) -> None:
         self.store = store
         self.router = router
@@ -57,6 +58,7 @@ class Worker:
         self.retry_base_seconds = retry_base_seconds
         self.lease_seconds = lease_seconds
         self.idle_poll_seconds = idle_poll_seconds
+        self.min_claim_interval = min_claim_interval
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
         self._wakeup = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
@@ -108,7 +110,14 @@ class Worker:
         raise TimeoutError("deliveries were still being handled when the timeout ran out")
 
     async def _run(self) -> None:
+        last_claim = 0.0
         while not self._stopping:
+            # Intake wakes the worker for every stored delivery; coalesce those
+            # wake-ups so a burst costs one claim per interval, not one each.
+            since = time.monotonic() - last_claim
+            if since < self.min_claim_interval:
+                await asyncio.sleep(self.min_claim_interval - since)
+            last_claim = time.monotonic()
             try:
                 claimed = await self._claim_and_start()
             except StoreUnavailable as error:
@@ -161,9 +170,10 @@ class Worker:
         event = sansio.Event(
             json.loads(delivery.payload), event=delivery.event, delivery_id=delivery.guid
         )
-        done = await self.store.handlers_done(delivery.guid)
+        # A first attempt has no earlier runs to skip; a retry skips what succeeded.
+        done = await self.store.handlers_done(delivery.guid) if delivery.attempts > 1 else set()
         context = self.context_factory(delivery)
-        errors: list[str] = []
+        results: list[tuple[str, str | None]] = []
         retry_at: float | None = None
         for handler in handlers_for(self.router, event):
             name = handler_name(handler)
@@ -173,8 +183,7 @@ class Worker:
             try:
                 await handler(event, context)
             except Exception as error:
-                summary = f"{name}: {error_summary(error)}"
-                errors.append(summary)
+                results.append((name, f"{name}: {error_summary(error)}"))
                 if isinstance(error, RateLimited):
                     retry_at = max(retry_at or 0.0, error.retry_at)
                 log.warning(
@@ -182,29 +191,36 @@ class Worker:
                     extra=fields(**context_fields, handler=name, error=error_summary(error)),
                     exc_info=log.isEnabledFor(logging.DEBUG),
                 )
-                await self.store.record_handler(delivery.guid, name, error=summary)
             else:
-                await self.store.record_handler(delivery.guid, name, error=None)
+                results.append((name, None))
             finally:
                 self.metrics.handler_duration.observe(
                     time.monotonic() - handler_started, handler=name
                 )
         duration_ms = (time.monotonic() - started) * 1000
         now = self.clock.now()
+        errors = [error for _, error in results if error is not None]
+        error_text = "; ".join(errors) if errors else None
         if not errors:
             outcome = "done"
-            await self.store.finish(delivery.seq, self.owner, now=now, duration_ms=duration_ms)
         elif delivery.attempts >= self.max_attempts:
             outcome = "failed"
-            await self.store.park(delivery.seq, self.owner, error="; ".join(errors), now=now)
         else:
             outcome = "retry"
             next_at = now + backoff_delay(delivery.attempts, self.retry_base_seconds)
-            if retry_at is not None:
-                next_at = max(next_at, retry_at)
-            await self.store.retry_later(
-                delivery.seq, self.owner, error="; ".join(errors), next_attempt_at=next_at
-            )
+            retry_at = max(next_at, retry_at or 0.0)
+        await self.store.complete(
+            delivery,
+            self.owner,
+            HandlingResult(
+                outcome=outcome,
+                handlers=results,
+                error=error_text,
+                retry_at=retry_at or 0.0,
+                finished_at=now,
+                duration_ms=duration_ms,
+            ),
+        )
         self.metrics.handled.inc(event=delivery.event, outcome=outcome)
         log.info(
             "delivery handled",

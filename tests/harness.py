@@ -97,7 +97,7 @@ class BotUnderTest:
         deadline = time.monotonic() + limit_seconds
         while time.monotonic() < deadline:
             counts = await self.services.store.counts_by_state()
-            if counts.get("queued", 0) == 0 and counts.get("running", 0) == 0:
+            if not any(counts.get(state) for state in ("queued", "waiting", "running")):
                 return
             await asyncio.sleep(0.02)
         raise AssertionError(f"deliveries still pending: {counts}")

@@ -135,14 +135,29 @@ async def test_a_handler_that_keeps_failing_is_parked_with_its_error(store: Stor
     assert stored.attempts == 3
     assert "ValueError: cannot parse the advisory" in (stored.last_error or "")
     # A parked delivery no longer holds up the ones after it.
-    await worker.run_until_idle()
-    after = await store.get_delivery(later.guid)
-    assert after is not None and after.state in {"failed", "queued"}
-    assert after.attempts >= 1
+    after = await run_until_state(worker, store, later.guid, "failed")
+    assert after.attempts == 3
 
+    # An operator's retry re-queues it with fresh attempts.
     assert await store.retry_failed(item.guid, now=time.time())
     requeued = await store.get_delivery(item.guid)
     assert requeued is not None and (requeued.state, requeued.attempts) == ("queued", 0)
+    assert not await store.retry_failed(item.guid, now=time.time())  # only parked ones
+
+
+async def test_a_retried_delivery_waits_behind_its_key(store: Store) -> None:
+    parked, head = delivery("advisory:x", 1), delivery("advisory:x", 2)
+    await store.add_delivery(parked)
+    claimed = await store.claim("w", now=time.time(), limit=5, lease_seconds=10)
+    assert [c.guid for c in claimed] == [parked.guid]
+    await store.add_delivery(head)
+    assert (await store.get_delivery(head.guid)).state == "waiting"  # type: ignore[union-attr]
+    from bot.store import HandlingResult
+
+    await store.complete(claimed[0], "w", HandlingResult("failed", [("h", "boom")], error="boom"))
+    assert (await store.get_delivery(head.guid)).state == "queued"  # type: ignore[union-attr]
+    assert await store.retry_failed(parked.guid, now=time.time())
+    assert (await store.get_delivery(parked.guid)).state == "waiting"  # type: ignore[union-attr]
 
 
 async def test_graceful_stop_releases_work_in_flight(store: Store) -> None:
