@@ -8,6 +8,7 @@ Migrations are versioned and applied on open.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -153,10 +154,9 @@ class Database:
             self._checkpoint_connection = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False, timeout=10
             )
-        try:
+        # On failure the next run tries again; the writer is unaffected.
+        with contextlib.suppress(sqlite3.Error):
             self._checkpoint_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error:
-            pass  # the next run tries again; the writer is unaffected
 
     async def migrate(self) -> list[int]:
         return await self.run(apply_migrations)
