@@ -109,6 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     total = 3_000 if args.quick else 20_000
     paced_seconds = 3.0 if args.quick else 10.0
+    repeats = 1 if args.quick else 5
     workdir = Path(tempfile.mkdtemp(prefix="ghsa-bot-bench-"))
     processes: list[subprocess.Popen[bytes]] = []
     results: dict[str, dict[str, Any]] = {}
@@ -161,13 +162,21 @@ def main() -> None:
         wait_http(f"{bot}/readyz")
         results["bot_saturation"] = load(bot, payload, "--concurrency", "64", "--total", str(total))
         time.sleep(1)
-        results["bot_paced"] = load(bot, payload, "--rate", "1500", "--seconds", str(paced_seconds))
-        acknowledged = sum(
-            count
-            for result in (results["bot_saturation"], results["bot_paced"])
-            for status, count in result["statuses"].items()
-            if status == "202"
-        )
+        paced_runs = []
+        for _ in range(repeats):
+            time.sleep(1)
+            paced_runs.append(load(bot, payload, "--rate", "1500", "--seconds", str(paced_seconds)))
+        paced_runs.sort(key=lambda result: result["p99_ms"])
+        results["bot_paced"] = dict(paced_runs[len(paced_runs) // 2])  # the median run by p99
+        results["bot_paced"]["p99_range_ms"] = [paced_runs[0]["p99_ms"], paced_runs[-1]["p99_ms"]]
+        for rate in (1000, 500):
+            time.sleep(1)
+            results[f"bot_paced_{rate}"] = load(
+                bot, payload, "--rate", str(rate), "--seconds", str(paced_seconds)
+            )
+        bot_runs = [results["bot_saturation"], *paced_runs]
+        bot_runs += [results["bot_paced_1000"], results["bot_paced_500"]]
+        acknowledged = sum(run["statuses"].get("202", 0) for run in bot_runs)
         results["bot_durability"] = {"acknowledged": acknowledged, "stored": stored_count(database)}
 
         inline_port = free_port()
@@ -242,7 +251,8 @@ def write_results(
         (
             "p99 ack at a paced 1,500/s",
             "<= 5 ms",
-            f"{bot_paced['p99_ms']:.2f} ms",
+            f"{bot_paced['p99_ms']:.2f} ms (runs: {bot_paced['p99_range_ms'][0]:.1f} "
+            f"to {bot_paced['p99_range_ms'][1]:.1f})",
             bot_paced["p99_ms"] <= 5,
         ),
         ("p99 ack vs the inline baseline (paced)", ">= 50x lower", f"{ratio:.0f}x", ratio >= 50),
@@ -277,7 +287,9 @@ def write_results(
         "| run | sent | acks/s | p50 ms | p99 ms | statuses |",
         "|---|---|---|---|---|---|",
         row("bot, 64 concurrent senders", bot),
-        row("bot, paced 1,500/s", bot_paced),
+        row("bot, paced 1,500/s (median run by p99)", bot_paced),
+        row("bot, paced 1,000/s", results["bot_paced_1000"]),
+        row("bot, paced 500/s", results["bot_paced_500"]),
         row("inline baseline, 64 concurrent senders", results["inline_saturation"]),
         row("inline baseline, paced 1,500/s", inline_paced),
         row("bare verify-and-answer app, 64 concurrent", bare),

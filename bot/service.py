@@ -126,8 +126,7 @@ async def open_services(
     if start_worker:
         services.worker.start()
     if start_background:
-        services.background.append(asyncio.create_task(_startup_sync(services)))
-        services.background.append(asyncio.create_task(_refresh_team_data(services)))
+        services.background.append(asyncio.create_task(_background(services)))
     return services
 
 
@@ -155,6 +154,12 @@ async def _startup_sync(services: Services) -> None:
         log.warning("could not list installations", extra=fields(error=error_summary(error)))
         return
     log.info("installations synchronised", extra=fields(count=count))
+
+
+async def _background(services: Services) -> None:
+    """Installations first, so team files are read with an installation's token."""
+    await _startup_sync(services)
+    await _refresh_team_data(services)
 
 
 async def _refresh_team_data(services: Services) -> None:

@@ -92,6 +92,15 @@ class BotUnderTest:
     async def send(self, event: str, payload: Mapping[str, Any] | bytes, **options: Any) -> Sent:
         return await send_webhook(self.session, self.url, event, payload, self.secret, **options)
 
+    async def started(self, limit_seconds: float = 10.0) -> None:
+        """Wait until the start-up sync has recorded the installation's repositories."""
+        deadline = time.monotonic() + limit_seconds
+        while time.monotonic() < deadline:
+            if await self.services.store.repositories(self.installation_id):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the start-up installation sync did not finish")
+
     async def settle(self, limit_seconds: float = 10.0) -> None:
         """Wait until no delivery is queued or running."""
         deadline = time.monotonic() + limit_seconds

@@ -10,10 +10,7 @@ async def test_startup_lists_installations_and_their_repositories(
     bot: BotUnderTest, fake_github: tuple[FakeGitHub, str]
 ) -> None:
     fake, _ = fake_github
-    for _ in range(100):
-        if await bot.services.store.repositories():
-            break
-        await bot.settle()
+    await bot.started()
     installations = await bot.services.store.installations()
     assert [i.id for i in installations] == [bot.installation_id]
     assert installations[0].account_login == "python"
