@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping
@@ -115,12 +114,12 @@ class BotUnderTest:
 class BotProcess:
     """`python -m bot serve` in a subprocess, for tests that kill it or need its own process."""
 
-    def __init__(self, env: Mapping[str, str], port: int) -> None:
+    def __init__(self, env: Mapping[str, str], port: int, log: Path) -> None:
         self.env = dict(env)
         self.port = port
         self.process: asyncio.subprocess.Process | None = None
         self.url = f"http://127.0.0.1:{port}"
-        self.log = Path(tempfile.mkstemp(prefix="ghsa-bot-", suffix=".log")[1])
+        self.log = log  # stdout and stderr, shown when it fails to start
 
     async def start(
         self,

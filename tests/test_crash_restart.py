@@ -29,7 +29,7 @@ async def test_kill_mid_handling_then_restart_finishes_once(
     installation = fake.primary_installation  # type: ignore[attr-defined]
     database = tmp_path / "bot.sqlite3"
     async with aiohttp.ClientSession() as session:
-        bot = BotProcess(bot_env, free_port())
+        bot = BotProcess(bot_env, free_port(), tmp_path / "first.log")
         await bot.start(session)
         # Let the start-up sync finish, then make the handler's GitHub call hang.
         for _ in range(100):
@@ -56,7 +56,7 @@ async def test_kill_mid_handling_then_restart_finishes_once(
         await bot.kill()  # SIGKILL: no cleanup runs
 
         fake.faults.clear()
-        restarted = BotProcess(bot_env, free_port())
+        restarted = BotProcess(bot_env, free_port(), tmp_path / "restarted.log")
         await restarted.start(session)
         deadline = time.monotonic() + 15
         while delivery_row(database, sent.guid) != ("done", 2) and time.monotonic() < deadline:

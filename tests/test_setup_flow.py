@@ -88,7 +88,7 @@ async def test_register_app_from_manifest_writes_env_and_then_serves(
     env["BOT_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     env_file = Path(env["BOT_ENV_FILE"])
     async with aiohttp.ClientSession() as session:
-        setup = BotProcess(env, port)
+        setup = BotProcess(env, port, tmp_path / "setup.log")
         await setup.start(session, ready_path="/healthz")  # setup mode has no /readyz
         async with session.post(f"{setup.url}/webhook", data=b"{}") as response:
             assert response.status == 503  # no secret yet: nothing is accepted
@@ -115,7 +115,7 @@ async def test_register_app_from_manifest_writes_env_and_then_serves(
     fake.add_installation("octo-org", ["octo-org/one"])
     served_env = {k: v for k, v in env.items() if not k.startswith("GITHUB_") or k.endswith("_URL")}
     async with aiohttp.ClientSession() as session:
-        serving = BotProcess(served_env, free_port())
+        serving = BotProcess(served_env, free_port(), tmp_path / "serve.log")
         await serving.start(session)
         async with session.get(f"{serving.url}/readyz") as response:
             assert response.status == 200
