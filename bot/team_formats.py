@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -35,9 +36,17 @@ class RosterEntry:
 
 
 def parse_psrt_csv(text: str) -> list[RosterEntry]:
-    entries = []
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return [entry for entry in _roster_rows(reader) if entry is not None]
+    except csv.Error as error:
+        raise FormatError(reader.line_num or 1, f"not CSV: {error}") from None
+
+
+def _roster_rows(reader: Iterator[list[str]]) -> Iterator[RosterEntry | None]:
+    for number, row in enumerate(reader, start=1):
         if not row or all(not cell.strip() for cell in row):
+            yield None
             continue
         if len(row) < 2 or not row[1].strip():
             raise FormatError(number, "expected: name, GitHub login, notes")
@@ -46,8 +55,7 @@ def parse_psrt_csv(text: str) -> list[RosterEntry]:
             raise FormatError(number, f"{login!r} is not a GitHub login")
         notes = row[2] if len(row) > 2 else ""
         roles = frozenset(part.strip() for part in notes.split(",") if part.strip())
-        entries.append(RosterEntry(row[0].strip(), login, roles))
-    return entries
+        yield RosterEntry(row[0].strip(), login, roles)
 
 
 @dataclass(frozen=True)

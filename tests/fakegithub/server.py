@@ -785,6 +785,7 @@ class FakeGitHub:
             "members_url": f"https://api.github.com/teams/{team_id}/members{{/member}}",
             "repositories_url": f"https://api.github.com/teams/{team_id}/repos",
             "parent": None,
+            "type": "organization",
         }
 
     # -- advisory comments (public preview; no webhook) ----------------------------
