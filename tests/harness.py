@@ -15,8 +15,11 @@ from typing import Any
 
 import aiohttp
 
+from bot.github import GitHubApp
 from bot.intake import signature_for
+from bot.metrics import Metrics
 from bot.service import Services
+from tests.fakegithub import FakeGitHub
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,6 +74,22 @@ async def send_webhook(
             final.get("X-GitHub-Delivery", ""),
             response.headers,
         )
+
+
+def github_app_for(
+    session: aiohttp.ClientSession, fake: FakeGitHub, url: str, **options: Any
+) -> GitHubApp:
+    """The bot's GitHub client, authenticated as the fake's App, without mutation spacing."""
+    options.setdefault("mutation_interval", 0)
+    return GitHubApp(
+        session,
+        api_url=url,
+        app_id=str(fake.app.id),
+        jwt_issuer=fake.app.client_id,
+        private_key=fake.app.private_key,
+        metrics=Metrics(),
+        **options,
+    )
 
 
 @dataclass

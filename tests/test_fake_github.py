@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 from gidgethub import BadRequest, InvalidField
 
-from bot.github import GitHubApp, GitHubClient
-from bot.metrics import Metrics
+from bot.github import GitHubClient
 from tests.fakegithub import FakeGitHub
+from tests.harness import github_app_for
 
 REPO = "/repos/python/cpython/security-advisories"
 
@@ -20,15 +20,7 @@ REPO = "/repos/python/cpython/security-advisories"
 async def client(fake_github: tuple[FakeGitHub, str]) -> AsyncIterator[GitHubClient]:
     fake, url = fake_github
     async with aiohttp.ClientSession() as session:
-        github = GitHubApp(
-            session,
-            api_url=url,
-            app_id=str(fake.app.id),
-            jwt_issuer=fake.app.client_id,
-            private_key=fake.app.private_key,
-            metrics=Metrics(),
-            mutation_interval=0,
-        )
+        github = github_app_for(session, fake, url)
         yield github.installation(fake.primary_installation)  # type: ignore[attr-defined]
 
 

@@ -15,7 +15,7 @@ from gidgethub import BadRequest, GitHubBroken
 from bot.github import GitHubApp, GitHubUnavailable, RateLimited
 from bot.metrics import Metrics
 from tests.fakegithub import FakeGitHub
-from tests.harness import BotUnderTest
+from tests.harness import BotUnderTest, github_app_for
 
 ADVISORY_PATH = r"/security-advisories/GHSA-[^/]+$"
 
@@ -39,17 +39,7 @@ async def client_parts(
     waits = Waits()
     printed: list[str] = []
     async with aiohttp.ClientSession() as session:
-        github = GitHubApp(
-            session,
-            api_url=url,
-            app_id=str(fake.app.id),
-            jwt_issuer=fake.app.client_id,
-            private_key=fake.app.private_key,
-            metrics=Metrics(),
-            mutation_interval=0,
-            sleep=waits,
-            dry_run_sink=printed.append,
-        )
+        github = github_app_for(session, fake, url, sleep=waits, dry_run_sink=printed.append)
         yield fake, github, waits, installation, printed
 
 
