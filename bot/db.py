@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -96,7 +100,8 @@ class Database:
         self.url = url
         self.path = sqlite_path(url)
         self._synchronous = synchronous
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghsa-bot-db")
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._connection: sqlite3.Connection | None = None
         self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghsa-bot-wal")
         self._checkpoint_connection: sqlite3.Connection | None = None
@@ -122,11 +127,75 @@ class Database:
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work(connection)` on the database thread."""
+        return await self._submit(work, None, None)  # type: ignore[no-any-return]
+
+    async def run_batched(self, batch: Callable[..., list[Any]], item: Any) -> Any:
+        """Queue `item` for `batch`; items queued together share one call (group commit).
+
+        `batch(connection, rows=items)` returns one result per item, in order.
+        """
+        return await self._submit(None, batch, item)
+
+    async def _submit(self, work: Any, batch: Any, item: Any) -> Any:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="ghsa-bot-db", daemon=True)
+            self._thread.start()
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, self._call, work)
-        except RuntimeError as error:  # executor shut down
-            raise StoreUnavailable(str(error)) from None
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put(_Job(work, batch, item, future, loop))
+        return await future
+
+    def _serve(self) -> None:
+        """The database thread: take every queued job, run it, answer once per round."""
+        while True:
+            first = self._jobs.get()
+            jobs = [first]
+            while jobs[-1] is not None and len(jobs) < _ROUND_LIMIT:
+                try:
+                    jobs.append(self._jobs.get_nowait())
+                except queue.Empty:
+                    break
+            stop = jobs[-1] is None
+            answers = self._run_round([job for job in jobs if job is not None])
+            by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
+            for answer in answers:
+                by_loop.setdefault(answer[0].loop, []).append(answer)
+            for loop, batch in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # the loop is gone
+                    loop.call_soon_threadsafe(_deliver, batch)
+            if stop:
+                if self._connection is not None:
+                    self._connection.close()
+                    self._connection = None
+                return
+
+    def _run_round(self, jobs: list[_Job]) -> list[_Answer]:
+        answers: list[_Answer] = []
+        index = 0
+        while index < len(jobs):
+            job = jobs[index]
+            if job.batch is None:
+                try:
+                    answers.append((job, True, self._call(job.work)))
+                except Exception as error:
+                    answers.append((job, False, error))
+                index += 1
+                continue
+            group = [job]
+            while index + len(group) < len(jobs) and jobs[index + len(group)].batch is job.batch:
+                group.append(jobs[index + len(group)])
+            items = [member.item for member in group]
+            try:
+                results = self._call(partial(job.batch, rows=items))
+                answers.extend(
+                    (member, True, result) for member, result in zip(group, results, strict=True)
+                )
+            except Exception as error:
+                answers.extend((member, False, error) for member in group)
+            index += len(group)
+        return answers
 
     def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         try:
@@ -164,11 +233,7 @@ class Database:
     async def close(self) -> None:
         if self._closed:
             return
-
-        def close(_: Any = None) -> None:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._closed = True
 
         def close_checkpointer() -> None:
             if self._checkpoint_connection is not None:
@@ -178,9 +243,35 @@ class Database:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._checkpointer, close_checkpointer)
         self._checkpointer.shutdown(wait=True)
-        await loop.run_in_executor(self._executor, close)
-        self._closed = True
-        self._executor.shutdown(wait=True)
+        if self._thread is not None:
+            self._jobs.put(None)
+            await loop.run_in_executor(None, self._thread.join)
+        else:
+            self._connection = None
+
+
+_ROUND_LIMIT = 512
+_Answer = tuple["_Job", bool, Any]
+
+
+@dataclass(frozen=True)
+class _Job:
+    work: Any
+    batch: Any
+    item: Any
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _deliver(answers: list[_Answer]) -> None:
+    """On the event loop: hand each waiting coroutine its result."""
+    for job, ok, value in answers:
+        if job.future.done():
+            continue
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
 
 
 def transaction(connection: sqlite3.Connection) -> _Transaction:

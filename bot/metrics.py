@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 LabelKey = tuple[tuple[str, str], ...]
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+ACK_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.5, 1)
 
 
 def _key(labels: dict[str, str]) -> LabelKey:
@@ -106,6 +107,11 @@ class Metrics:
         self.handled = Counter(
             "ghsa_bot_deliveries_handled_total", "Deliveries the worker finished, by outcome."
         )
+        self.ack_duration = Histogram(
+            "ghsa_bot_webhook_ack_seconds",
+            "From the request's arrival to the answer being ready, for stored deliveries.",
+            ACK_BUCKETS,
+        )
         self.queue_depth = Gauge("ghsa_bot_queue_depth", "Deliveries waiting or running.")
         self.handler_duration = Histogram(
             "ghsa_bot_handler_duration_seconds", "Time spent in each handler."
@@ -126,6 +132,7 @@ class Metrics:
         for metric in (
             self.deliveries,
             self.handled,
+            self.ack_duration,
             self.queue_depth,
             self.handler_duration,
             self.github_requests,

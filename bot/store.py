@@ -13,15 +13,12 @@ import random
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
 from bot.db import Database, StoreUnavailable, transaction
 from bot.intake import Delivery
 
 __all__ = ["Installation", "Store", "StoreUnavailable", "StoredDelivery"]
-
-_BATCH_LIMIT = 512
 
 
 @dataclass(frozen=True)
@@ -85,16 +82,12 @@ class Store:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._pending: asyncio.Queue[tuple[Delivery, str, asyncio.Future[bool]]] | None = None
-        self._writer: asyncio.Task[None] | None = None
         self._checkpoints: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
     async def open(self) -> None:
         await self.database.migrate()
-        self._pending = asyncio.Queue()
-        self._writer = asyncio.create_task(self._write_batches(), name="store-writer")
         self._checkpoints = asyncio.create_task(self._checkpoint_every(1.0), name="wal-checkpoint")
 
     async def _checkpoint_every(self, seconds: float) -> None:
@@ -108,16 +101,6 @@ class Store:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpoints
             self._checkpoints = None
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
-        if self._pending is not None:
-            while not self._pending.empty():
-                _, _, future = self._pending.get_nowait()
-                if not future.done():
-                    future.set_exception(StoreUnavailable("the store is closing"))
         await self.database.close()
 
     async def ping(self) -> None:
@@ -126,35 +109,13 @@ class Store:
     # -- intake --------------------------------------------------------------------
 
     async def add_delivery(self, delivery: Delivery, *, source: str = "webhook") -> bool:
-        """Store a delivery durably; False when its GUID is already stored."""
-        if self._pending is None or self._writer is None or self._writer.done():
-            raise StoreUnavailable("the store is not open")
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self._pending.put((delivery, source, future))
-        return await future
+        """Store a delivery durably; False when its GUID is already stored.
 
-    async def _write_batches(self) -> None:
-        assert self._pending is not None
-        while True:
-            batch = [await self._pending.get()]
-            while len(batch) < _BATCH_LIMIT and not self._pending.empty():
-                batch.append(self._pending.get_nowait())
-            rows = [(delivery, source) for delivery, source, _ in batch]
-            try:
-                results = await self.database.run(partial(_insert_deliveries, rows=rows))
-            except Exception as error:  # the callers answer 503
-                failure = (
-                    error
-                    if isinstance(error, StoreUnavailable)
-                    else StoreUnavailable(f"could not store deliveries: {error}")
-                )
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(failure)
-                continue
-            for (_, _, future), is_new in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(is_new)
+        Deliveries that arrive together share one commit (group commit); each
+        caller is answered once that commit is on disk.
+        """
+        result = await self.database.run_batched(_insert_deliveries, (delivery, source))
+        return bool(result)
 
     # -- worker --------------------------------------------------------------------
 
@@ -437,7 +398,7 @@ _INSERT_DELIVERY = (
 
 
 def _insert_deliveries(
-    connection: sqlite3.Connection, *, rows: Sequence[tuple[Delivery, str]]
+    connection: sqlite3.Connection, *, rows: list[tuple[Delivery, str]]
 ) -> list[bool]:
     """Insert a batch in one transaction; True for each delivery that was new.
 

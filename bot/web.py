@@ -49,6 +49,7 @@ def _refuse(services: Services, error: IntakeError, event: str) -> web.Response:
 
 async def webhook(request: web.Request) -> web.Response:
     services: Services = request.app[SERVICES]
+    arrived = time.perf_counter()
     settings = services.settings
     header_event = request.headers.get("X-GitHub-Event", "")
     event_label = header_event if header_event in services.known_events else "other"
@@ -78,7 +79,6 @@ async def webhook(request: web.Request) -> web.Response:
         services.metrics.deliveries.inc(event=event_label, outcome="ignored")
         log.info("delivery ignored: no installation", extra=fields(**log_fields))
         return web.Response(status=204, headers={"X-Bot-Outcome": "no installation in payload"})
-    started = time.perf_counter()
     try:
         is_new = await services.store.add_delivery(delivery)
     except StoreUnavailable as error:
@@ -90,10 +90,11 @@ async def webhook(request: web.Request) -> web.Response:
         log.info("delivery already stored", extra=fields(**log_fields, outcome="duplicate"))
         return web.json_response({"ok": True, "duplicate": True}, status=200)
     services.metrics.deliveries.inc(event=event_label, outcome="stored")
+    services.metrics.ack_duration.observe(time.perf_counter() - arrived)
     if services.worker is not None:
         services.worker.notify()
     if log.isEnabledFor(logging.DEBUG):
-        store_ms = round((time.perf_counter() - started) * 1000, 2)
+        store_ms = round((time.perf_counter() - arrived) * 1000, 2)
         log.debug("delivery stored", extra=fields(**log_fields, store_ms=store_ms))
     return web.json_response({"ok": True, "delivery": delivery.guid}, status=202)
 
