@@ -96,7 +96,7 @@ def sqlite_path(url: str) -> Path:
 class Database:
     """A SQLite connection confined to one worker thread."""
 
-    def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
+    def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
         self.url = url
         self.path = sqlite_path(url)
         self._synchronous = synchronous

