@@ -33,6 +33,7 @@ class Key:
     choices: tuple[str, ...] | None = None
     pattern: str | None = None
     describe: str = ""
+    items: type | None = None  # for arrays: the type of every item
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,20 @@ SCHEMA: Schema = {
     "team": {
         "name": Key(str, required=True),
         "github_team": Key(str, pattern=REPOSITORY, describe="ORG/TEAM-SLUG"),
+    },
+    "policy": {
+        "url": Key(str),
+        "response_days": Key(int),
+        "reporter_credit": Key(str, choices=("reporter", "finder")),
+        "acknowledgement_template": Key(str),
+    },
+    "report": {
+        "required_sections": Key(list, items=str),
+        "supported_versions": Key(list, items=str),
+        "prerelease_versions": Key(list, items=str),
+    },
+    "poller": {
+        "interval_seconds": Key(int),
     },
     "sources": TableOf(
         {
@@ -78,6 +93,23 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class PolicyConfig:
+    url: str = ""
+    response_days: int = 90
+    reporter_credit: str = "reporter"
+    acknowledgement_template: Path | None = None
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What a good report contains, for the check in the acknowledgement."""
+
+    required_sections: tuple[str, ...] = ()
+    supported_versions: tuple[str, ...] = ()
+    prerelease_versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TeamConfig:
     name: str
     github_team: str | None = None
@@ -88,6 +120,9 @@ class BotConfig:
     directory: Path
     team: TeamConfig
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
+    policy: PolicyConfig = PolicyConfig()
+    report: ReportConfig = ReportConfig()
+    poll_interval_seconds: int = 60
 
 
 def load_config(directory: Path) -> BotConfig:
@@ -114,10 +149,33 @@ def parse_config(text: str, path: Path) -> BotConfig:
     sources = {}
     for name, raw in data.get("sources", {}).items():
         sources[name] = _source(name, raw, path, locator)
+    policy = data.get("policy", {})
+    template = policy.get("acknowledgement_template")
+    if template is not None:
+        template_path = path.parent / template
+        if not template_path.is_file():
+            line = locator.line(("policy", "acknowledgement_template"))
+            raise ConfigError(
+                f"{path}, line {line}: policy.acknowledgement_template: "
+                f"{template_path} does not exist"
+            )
+    report = data.get("report", {})
     return BotConfig(
         directory=path.parent,
         team=TeamConfig(name=team["name"], github_team=team.get("github_team")),
         sources=sources,
+        policy=PolicyConfig(
+            url=policy.get("url", ""),
+            response_days=policy.get("response_days", 90),
+            reporter_credit=policy.get("reporter_credit", "reporter"),
+            acknowledgement_template=path.parent / template if template else None,
+        ),
+        report=ReportConfig(
+            required_sections=tuple(report.get("required_sections", ())),
+            supported_versions=tuple(report.get("supported_versions", ())),
+            prerelease_versions=tuple(report.get("prerelease_versions", ())),
+        ),
+        poll_interval_seconds=data.get("poller", {}).get("interval_seconds", 60),
     )
 
 
@@ -206,6 +264,11 @@ def _check_value(
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         expected = " or ".join(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds)
         raise ConfigError(f"{where}: expected {expected}, got {_type_name(value)}")
+    if spec.items is not None and isinstance(value, list):
+        for item in value:
+            if not isinstance(item, spec.items) or isinstance(item, bool):
+                kind = {str: "strings", int: "integers"}.get(spec.items, spec.items.__name__)
+                raise ConfigError(f"{where}: expected an array of {kind}; got {item!r}")
     if spec.choices is not None and value not in spec.choices:
         raise ConfigError(f"{where}: expected one of {', '.join(spec.choices)}; got {value!r}")
     if spec.pattern is not None and not re.fullmatch(spec.pattern, str(value)):
@@ -214,7 +277,13 @@ def _check_value(
         raise ConfigError(f"{where}: expected a number of at least 0; got {value}")
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", float: "a number"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    float: "a number",
+    list: "an array",
+}
 
 
 def _type_name(value: Any) -> str:

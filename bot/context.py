@@ -6,9 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.advisory_store import AdvisoryStore
 from bot.config import BotConfig
 from bot.github import GitHubApp, GitHubClient
 from bot.store import Store
+from bot.team_data import TeamData
 
 
 class Clock(Protocol):
@@ -31,6 +33,8 @@ class HandlerContext:
     github: GitHubClient | None
     app: GitHubApp
     store: Store
+    advisories: AdvisoryStore
     config: BotConfig
+    team: TeamData | None
     clock: Clock
     delivery_guid: str

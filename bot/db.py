@@ -78,6 +78,44 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         CREATE INDEX repositories_installation ON repositories (installation_id);
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE advisories (
+            repository TEXT NOT NULL,
+            ghsa_id TEXT NOT NULL,
+            installation_id BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            reporter TEXT,
+            coordinator TEXT,
+            received_at DOUBLE PRECISION NOT NULL,
+            acknowledged_at DOUBLE PRECISION,
+            last_activity_at DOUBLE PRECISION NOT NULL,
+            github_updated_at TEXT,
+            fingerprint TEXT,
+            PRIMARY KEY (repository, ghsa_id)
+        );
+        CREATE INDEX advisories_state ON advisories (state);
+        CREATE TABLE audit_log (
+            id {serial_pk},
+            repository TEXT NOT NULL,
+            ghsa_id TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            action TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            delivery TEXT
+        );
+        CREATE INDEX audit_log_advisory ON audit_log (repository, ghsa_id, id);
+        CREATE TABLE effects (
+            effect_key TEXT PRIMARY KEY,
+            at DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE poll_cursors (
+            repository TEXT PRIMARY KEY,
+            newest_updated_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 

@@ -19,12 +19,14 @@ from aiohttp import web
 from gidgethub import routing
 
 import handlers
+from bot.advisory_store import AdvisoryStore
 from bot.config import BotConfig
 from bot.context import Clock, HandlerContext, SystemClock
 from bot.db import Database
 from bot.github import GitHubApp, GitHubUnavailable, error_summary
 from bot.logs import fields
 from bot.metrics import Metrics
+from bot.poller import AdvisoryPoller
 from bot.routing import compose, subscribed_events
 from bot.settings import Settings
 from bot.store import Store, StoredDelivery
@@ -35,6 +37,7 @@ from handlers import installations
 log = logging.getLogger("ghsa_bot.service")
 
 SERVICES: web.AppKey[Services] = web.AppKey("services")
+INTERNAL_EVENTS = frozenset({"advisory"})
 
 
 @dataclass
@@ -50,20 +53,30 @@ class Services:
     github: GitHubApp | None = None
     worker: Worker | None = None
     team_data: TeamData | None = None
+    advisories: AdvisoryStore | None = None
+    poller: AdvisoryPoller | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
     def known_events(self) -> frozenset[str]:
         return self.subscribed_events | {"ping"}
 
+    @property
+    def webhook_events(self) -> frozenset[str]:
+        """Events accepted over HTTP: internal ones (from the poller) never are."""
+        return self.subscribed_events - INTERNAL_EVENTS
+
     def context_for(self, delivery: StoredDelivery) -> HandlerContext:
         assert self.github is not None
         installation = delivery.installation_id
+        assert self.advisories is not None
         return HandlerContext(
             github=self.github.installation(installation) if installation is not None else None,
             app=self.github,
             store=self.store,
+            advisories=self.advisories,
             config=self.config,
+            team=self.team_data,
             clock=self.clock,
             delivery_guid=delivery.guid,
         )
@@ -112,6 +125,7 @@ async def open_services(
         clock=clock.now,
     )
     services.team_data = TeamData(config, services.github, store)
+    services.advisories = AdvisoryStore(store.database)
     services.worker = Worker(
         store,
         router,
@@ -122,6 +136,14 @@ async def open_services(
         max_attempts=settings.max_attempts,
         retry_base_seconds=settings.retry_base_seconds,
         lease_seconds=settings.lease_seconds,
+    )
+    services.poller = AdvisoryPoller(
+        services.github,
+        store,
+        services.advisories,
+        clock.now,
+        services.worker.notify,
+        interval=config.poll_interval_seconds,
     )
     if start_worker:
         services.worker.start()
@@ -157,9 +179,26 @@ async def _startup_sync(services: Services) -> None:
 
 
 async def _background(services: Services) -> None:
-    """Installations first, so team files are read with an installation's token."""
+    """Installations first: team files and advisories are read with their tokens."""
     await _startup_sync(services)
-    await _refresh_team_data(services)
+    assert services.poller is not None
+    await asyncio.gather(_refresh_team_data(services), _poll_advisories(services))
+
+
+async def _poll_advisories(services: Services) -> None:
+    assert services.poller is not None
+    while True:
+        try:
+            report = await services.poller.poll_once()
+            log.info(
+                "advisories polled",
+                extra=fields(
+                    repositories=report.repositories, events=report.events, errors=report.errors
+                ),
+            )
+        except Exception as error:
+            log.warning("advisory poll failed", extra=fields(error=error_summary(error)))
+        await asyncio.sleep(services.poller.interval)
 
 
 async def _refresh_team_data(services: Services) -> None:

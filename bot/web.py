@@ -72,7 +72,7 @@ async def webhook(request: web.Request) -> web.Response:
     if delivery.event == "ping":
         services.metrics.deliveries.inc(event="ping", outcome="pong")
         return web.json_response({"ok": True, "zen": delivery.payload.get("zen")})
-    if delivery.event not in services.subscribed_events:
+    if delivery.event not in services.webhook_events:
         services.metrics.deliveries.inc(event="other", outcome="ignored")
         return web.Response(status=204, headers={"X-Bot-Outcome": "no handler for this event"})
     if delivery.installation_id is None:

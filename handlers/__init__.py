@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers import installations
+from handlers import installations, triage
 
-MODULES: tuple[ModuleType, ...] = (installations,)
+MODULES: tuple[ModuleType, ...] = (installations, triage)

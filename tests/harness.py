@@ -111,13 +111,21 @@ class BotUnderTest:
         return await send_webhook(self.session, self.url, event, payload, self.secret, **options)
 
     async def started(self, limit_seconds: float = 10.0) -> None:
-        """Wait until the start-up sync has recorded the installation's repositories."""
+        """Wait for start-up: installations recorded, team files read, a first advisory poll."""
         deadline = time.monotonic() + limit_seconds
+        services = self.services
         while time.monotonic() < deadline:
-            if await self.services.store.repositories(self.installation_id):
+            ready = (
+                await services.store.repositories(self.installation_id)
+                and services.team_data is not None
+                and services.team_data.get("roster") is not None
+                and services.poller is not None
+                and services.poller.cycles >= 1
+            )
+            if ready:
                 return
             await asyncio.sleep(0.02)
-        raise AssertionError("the start-up installation sync did not finish")
+        raise AssertionError("start-up (installations, team files, first poll) did not finish")
 
     async def settle(self, limit_seconds: float = 10.0) -> None:
         """Wait until no delivery is queued or running."""

@@ -39,10 +39,10 @@ async def test_a_broken_remote_file_is_reported_and_the_rest_still_load(
     bot: BotUnderTest, fake_github: tuple[FakeGitHub, str]
 ) -> None:
     fake, _ = fake_github
+    await bot.started()
     fake.set_content("python/devguide", "security/psrt.csv", b"Alice,not a login!,\n")
     team_data = bot.services.team_data
     assert team_data is not None
-    await bot.started()
     team_data.loaded.clear()
     errors = await team_data.refresh_due(time.time() + 10**6)
     assert len(errors) == 1

@@ -67,6 +67,10 @@ EXTRA_OPERATIONS: dict[tuple[str, str], tuple[Any, dict[int, Any]]] = {
         {200: COMMENT},
     ),
     ("GET", "/repos/{owner}/{repo}/contents/{path}"): (None, {200: CONTENT_FILE}),
+    ("GET", "/orgs/{org}/teams/{team_slug}/members"): (
+        None,
+        {200: {"type": "array", "items": USER}},
+    ),
 }
 
 

@@ -334,6 +334,7 @@ class FakeGitHub:
                 self.edit_comment,
                 "token",
             ),
+            ("GET", "/orgs/{org}/teams/{team_slug}/members", self.list_team_members, "token"),
             (
                 "GET",
                 "/orgs/{org}/teams/{team_slug}/memberships/{username}",
@@ -875,6 +876,13 @@ class FakeGitHub:
                 "state": members[user],
             }
         )
+
+    async def list_team_members(self, request: web.Request) -> web.Response:
+        key = (request.match_info["org"], request.match_info["team_slug"])
+        members = [
+            login for login, state in self.team_members.get(key, {}).items() if state == "active"
+        ]
+        return self._paged(request, [self._user(login) for login in members])
 
     async def collaborator_permission(self, request: web.Request) -> web.Response:
         full_name = f"{request.match_info['owner']}/{request.match_info['repo']}"

@@ -1,0 +1,201 @@
+"""What the bot keeps per advisory: state, people, clocks, and an audit log.
+
+Advisory text (summary, description) is not copied here: it stays on GitHub.
+The fingerprint is a hash of the fields the poller watches, so a change is
+noticed without keeping the text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from bot.db import Database, transaction
+
+
+@dataclass(frozen=True)
+class AdvisoryRecord:
+    repository: str
+    ghsa_id: str
+    installation_id: int
+    state: str
+    reporter: str | None
+    coordinator: str | None
+    received_at: float
+    acknowledged_at: float | None
+    last_activity_at: float
+    github_updated_at: str | None
+    fingerprint: str | None
+
+
+SeenAdvisory = tuple[str, str, str, str, int, str | None, float]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: float
+    action: str
+    reason: str
+    delivery: str | None
+
+
+_COLUMNS = (
+    "repository, ghsa_id, installation_id, state, reporter, coordinator, received_at, "
+    "acknowledged_at, last_activity_at, github_updated_at, fingerprint"
+)
+_SELECT = "SELECT " + _COLUMNS + " FROM advisories "  # noqa: S608 - constants only
+_UPSERT = "INSERT INTO advisories (" + _COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
+
+
+class AdvisoryStore:
+    """Advisory records, the audit log, one-time effects and poll cursors."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def get(self, repository: str, ghsa_id: str) -> AdvisoryRecord | None:
+        row = await self.database.run(
+            lambda c: c.execute(
+                _SELECT + "WHERE repository = ? AND ghsa_id = ?", (repository, ghsa_id)
+            ).fetchone()
+        )
+        return AdvisoryRecord(*row) if row else None
+
+    async def open_advisories(self) -> list[AdvisoryRecord]:
+        rows = await self.database.run(
+            lambda c: c.execute(
+                _SELECT + "WHERE state IN ('triage', 'draft') ORDER BY received_at"
+            ).fetchall()
+        )
+        return [AdvisoryRecord(*row) for row in rows]
+
+    async def save(self, record: AdvisoryRecord) -> None:
+        """Create or update a record (not its fingerprint: see set_fingerprint)."""
+        values = (
+            record.repository,
+            record.ghsa_id,
+            record.installation_id,
+            record.state,
+            record.reporter,
+            record.coordinator,
+            record.received_at,
+            record.acknowledged_at,
+            record.last_activity_at,
+            record.github_updated_at,
+            record.fingerprint,
+        )
+        await self.database.run(
+            lambda c: c.execute(
+                _UPSERT + "ON CONFLICT (repository, ghsa_id) DO UPDATE SET "
+                "installation_id = excluded.installation_id, state = excluded.state, "
+                "reporter = excluded.reporter, coordinator = excluded.coordinator, "
+                "received_at = excluded.received_at, acknowledged_at = excluded.acknowledged_at, "
+                # fingerprint and github_updated_at belong to the poller and
+                # set_fingerprint(): a handler's copy of the record may be stale.
+                "last_activity_at = excluded.last_activity_at",
+                values,
+            )
+        )
+
+    async def audit(
+        self,
+        repository: str,
+        ghsa_id: str,
+        *,
+        at: float,
+        action: str,
+        reason: str,
+        delivery: str | None,
+    ) -> None:
+        await self.database.run(
+            lambda c: c.execute(
+                "INSERT INTO audit_log (repository, ghsa_id, at, action, reason, delivery) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (repository, ghsa_id, at, action, reason, delivery),
+            )
+        )
+
+    async def audit_log(self, repository: str, ghsa_id: str) -> list[AuditEntry]:
+        rows = await self.database.run(
+            lambda c: c.execute(
+                "SELECT at, action, reason, delivery FROM audit_log "
+                "WHERE repository = ? AND ghsa_id = ? ORDER BY id",
+                (repository, ghsa_id),
+            ).fetchall()
+        )
+        return [AuditEntry(*row) for row in rows]
+
+    async def effect_done(self, key: str) -> bool:
+        row = await self.database.run(
+            lambda c: c.execute("SELECT 1 FROM effects WHERE effect_key = ?", (key,)).fetchone()
+        )
+        return row is not None
+
+    async def record_effect(self, key: str, *, at: float) -> None:
+        await self.database.run(
+            lambda c: c.execute(
+                "INSERT INTO effects (effect_key, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (key, at),
+            )
+        )
+
+    async def set_fingerprint(
+        self, repository: str, ghsa_id: str, fingerprint: str, github_updated_at: str | None
+    ) -> None:
+        """After the bot changes an advisory, so the poller does not report it back."""
+        await self.database.run(
+            lambda c: c.execute(
+                "UPDATE advisories SET fingerprint = ?, github_updated_at = ? "
+                "WHERE repository = ? AND ghsa_id = ?",
+                (fingerprint, github_updated_at, repository, ghsa_id),
+            )
+        )
+
+    async def poll_cursor(self, repository: str) -> str | None:
+        row = await self.database.run(
+            lambda c: c.execute(
+                "SELECT newest_updated_at FROM poll_cursors WHERE repository = ?", (repository,)
+            ).fetchone()
+        )
+        return str(row[0]) if row else None
+
+    async def set_poll_cursor(self, repository: str, newest_updated_at: str) -> None:
+        await self.database.run(
+            lambda c: c.execute(
+                "INSERT INTO poll_cursors (repository, newest_updated_at) VALUES (?, ?) "
+                "ON CONFLICT (repository) DO UPDATE SET "
+                "newest_updated_at = excluded.newest_updated_at",
+                (repository, newest_updated_at),
+            )
+        )
+
+    async def fingerprints(self, repository: str) -> dict[str, str | None]:
+        rows = await self.database.run(
+            lambda c: c.execute(
+                "SELECT ghsa_id, fingerprint FROM advisories WHERE repository = ?", (repository,)
+            ).fetchall()
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def set_fingerprints(self, rows: list[SeenAdvisory]) -> None:
+        """Record what the poller saw, creating records for advisories seen the first time.
+
+        Each row: (repository, ghsa_id, state, fingerprint, installation id,
+        GitHub's updated_at, now).
+        """
+
+        def work(connection: sqlite3.Connection) -> None:
+            with transaction(connection):
+                connection.executemany(
+                    "INSERT INTO advisories (repository, ghsa_id, state, fingerprint, "
+                    "installation_id, github_updated_at, received_at, last_activity_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, ghsa_id) DO UPDATE "
+                    "SET fingerprint = excluded.fingerprint, "
+                    "github_updated_at = excluded.github_updated_at "
+                    # A handler may have recorded a newer view meanwhile (its own PATCH).
+                    "WHERE advisories.github_updated_at IS NULL "
+                    "OR advisories.github_updated_at < excluded.github_updated_at",
+                    [(*row, row[-1]) for row in rows],
+                )
+
+        await self.database.run(work)

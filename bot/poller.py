@@ -1,0 +1,209 @@
+"""The advisory poller: what GitHub sends no webhook for becomes events.
+
+`repository_advisory` webhooks fire only for `reported` and `published`. Every
+`interval` seconds the poller lists each installed repository's advisories
+with `sort=updated` through the installation's ETag cache (an unchanged list
+is a 304 and costs no rate limit), compares each with the fingerprint it last
+saw, and stores an `advisory` event (`discovered` or `updated`, with the names
+of the changed fields) on the same queue as webhooks. Its GUID is derived from
+the change, so a change seen twice (a restart, a second replica) is stored once.
+
+A repository polled for the first time is backfilled: its open advisories
+(`triage`, `draft`) are discovered; closed and published ones are only noted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.advisory_store import AdvisoryStore, SeenAdvisory
+from bot.github import GitHubApp, error_summary
+from bot.intake import Delivery
+from bot.logs import fields
+from bot.store import Store, StoreUnavailable
+
+log = logging.getLogger("ghsa_bot.poller")
+
+WATCHED_FIELDS = (
+    "state",
+    "summary",
+    "description",
+    "severity",
+    "cve_id",
+    "cwe_ids",
+    "cvss_severities",
+    "vulnerabilities",
+    "credits_detailed",
+    "collaborating_users",
+    "collaborating_teams",
+    "private_fork",
+    "published_at",
+    "closed_at",
+    "withdrawn_at",
+)
+OPEN_STATES = ("triage", "draft")
+
+
+def fingerprint(advisory: Mapping[str, Any]) -> dict[str, str]:
+    """A short hash per watched field: enough to see what changed, no text kept."""
+    return {
+        name: hashlib.sha256(
+            json.dumps(advisory.get(name), sort_keys=True, default=str).encode()
+        ).hexdigest()[:16]
+        for name in WATCHED_FIELDS
+    }
+
+
+def encoded_fingerprint(advisory: Mapping[str, Any]) -> str:
+    return json.dumps(fingerprint(advisory), sort_keys=True)
+
+
+def changed_fields(before: str | None, after: Mapping[str, str]) -> list[str]:
+    if before is None:
+        return list(WATCHED_FIELDS)
+    old = json.loads(before)
+    return [name for name in WATCHED_FIELDS if old.get(name) != after.get(name)]
+
+
+@dataclass
+class PollReport:
+    repositories: int = 0
+    events: int = 0
+    errors: int = 0
+
+
+class AdvisoryPoller:
+    def __init__(
+        self,
+        github: GitHubApp,
+        store: Store,
+        advisories: AdvisoryStore,
+        now: Callable[[], float],
+        notify: Callable[[], None],
+        *,
+        interval: float = 60.0,
+    ) -> None:
+        self.github = github
+        self.store = store
+        self.advisories = advisories
+        self.now = now
+        self.notify = notify
+        self.interval = interval
+        self.cycles = 0
+
+    async def run(self) -> None:
+        while True:
+            await self.poll_once()
+            await asyncio.sleep(self.interval)
+
+    async def poll_once(self) -> PollReport:
+        report = PollReport()
+        for installation in await self.store.installations():
+            if installation.suspended:
+                continue
+            for repository in await self.store.repositories(installation.id):
+                report.repositories += 1
+                try:
+                    report.events += await self.poll_repository(
+                        installation.id, repository.full_name
+                    )
+                except StoreUnavailable:
+                    raise
+                except Exception as error:
+                    report.errors += 1
+                    log.warning(
+                        "advisory poll failed",
+                        extra=fields(installation=installation.id, error=error_summary(error)),
+                    )
+        self.cycles += 1
+        return report
+
+    async def poll_repository(self, installation_id: int, repository: str) -> int:
+        client = self.github.installation(installation_id)
+        cursor = await self.advisories.poll_cursor(repository)
+        known = await self.advisories.fingerprints(repository)
+        url = f"/repos/{repository}/security-advisories?sort=updated&direction=desc&per_page=100"
+        seen: list[SeenAdvisory] = []
+        events = 0
+        newest = cursor
+        now = self.now()
+        async for advisory in client.getiter(url):
+            updated_at = advisory.get("updated_at") or ""
+            if cursor is not None and updated_at < cursor:
+                break  # sorted by update: the rest is older than what we saw last time
+            ghsa_id = advisory["ghsa_id"]
+            prints = fingerprint(advisory)
+            encoded = encoded_fingerprint(advisory)
+            if known.get(ghsa_id) == encoded:
+                continue
+            newest = max(newest or "", updated_at)
+            if ghsa_id not in known:
+                backfill = cursor is None
+                if not backfill or advisory["state"] in OPEN_STATES:
+                    await self._emit(
+                        installation_id, repository, advisory, "discovered", [], encoded
+                    )
+                    events += 1
+            else:
+                changes = changed_fields(known[ghsa_id], prints)
+                await self._emit(installation_id, repository, advisory, "updated", changes, encoded)
+                events += 1
+            seen.append(
+                (
+                    repository,
+                    ghsa_id,
+                    advisory["state"],
+                    encoded,
+                    installation_id,
+                    advisory.get("updated_at"),
+                    now,
+                )
+            )
+        if seen:
+            await self.advisories.set_fingerprints(seen)
+        if newest is not None and newest != cursor:
+            await self.advisories.set_poll_cursor(repository, newest)
+        elif cursor is None:
+            await self.advisories.set_poll_cursor(repository, "")
+        if events:
+            self.notify()
+        return events
+
+    async def _emit(
+        self,
+        installation_id: int,
+        repository: str,
+        advisory: Mapping[str, Any],
+        action: str,
+        changes: list[str],
+        encoded: str,
+    ) -> None:
+        ghsa_id = advisory["ghsa_id"]
+        payload = {
+            "action": action,
+            "changes": changes,
+            "installation": {"id": installation_id},
+            "repository": {"full_name": repository},
+            "repository_advisory": {"ghsa_id": ghsa_id, "state": advisory["state"]},
+        }
+        digest = hashlib.sha256(encoded.encode()).hexdigest()[:16]
+        body = json.dumps(payload)
+        await self.store.add_delivery(
+            Delivery(
+                guid=f"poll:{repository}:{ghsa_id}:{digest}",
+                event="advisory",
+                action=action,
+                installation_id=installation_id,
+                order_key=f"advisory:{repository}:{ghsa_id}",
+                body=body,
+                payload=payload,
+                received_at=self.now(),
+            ),
+            source="poll",
+        )

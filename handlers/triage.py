@@ -1,0 +1,264 @@
+"""Advisory triage: see every report, bring in the team, credit and acknowledge the reporter.
+
+Fires on `repository_advisory.reported` (the webhook) and on the poller's
+`advisory.discovered` (reports and drafts GitHub sent no webhook for, and the
+backfill of a newly installed repository). Each step is done once per
+advisory, whichever event arrives first and however often:
+
+1. Team access: the configured team joins `collaborating_teams`, and roster
+   members outside that team join `collaborating_users`.
+2. Reporter credit (reports only), in the same PATCH. GitHub replaces these
+   arrays whole, so what is already there is kept.
+3. One acknowledgement comment (reports only), with the target date, the
+   policy link and what the report is missing. A hidden marker makes it safe
+   to retry: a retry looks for the marker before posting again.
+
+`advisory.updated` records the new state and the audit trail.
+"""
+
+from __future__ import annotations
+
+import datetime
+import string
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gidgethub import routing, sansio
+
+from bot.advisory_store import AdvisoryRecord
+from bot.context import HandlerContext
+from bot.github import GitHubClient
+from bot.poller import encoded_fingerprint
+from bot.report_check import check_report
+
+router = routing.Router()
+
+ACK_MARKER = "<!-- ghsa-bot:acknowledgement -->"
+
+
+def _names(items: Sequence[Mapping[str, Any]] | None, key: str) -> list[str]:
+    return [str(item[key]) for item in items or [] if isinstance(item, Mapping) and key in item]
+
+
+async def team_members(client: GitHubClient, github_team: str) -> set[str]:
+    """Logins in the GitHub team (ETag-cached: an unchanged team costs a 304)."""
+    org, slug = github_team.split("/", 1)
+    members = client.getiter(f"/orgs/{org}/teams/{slug}/members?per_page=100")
+    return {str(member["login"]).lower() async for member in members}
+
+
+def access_and_credit_patch(
+    advisory: Mapping[str, Any],
+    *,
+    team_slug: str | None,
+    outside_members: Sequence[str],
+    reporter: str | None,
+    credit_type: str,
+) -> dict[str, Any]:
+    """The PATCH body that adds what is missing, keeping everything already there."""
+    patch: dict[str, Any] = {}
+    teams = _names(advisory.get("collaborating_teams"), "slug")
+    if team_slug and team_slug not in teams:
+        patch["collaborating_teams"] = [*teams, team_slug]
+    users = _names(advisory.get("collaborating_users"), "login")
+    known = {user.lower() for user in users}
+    missing = [m for m in outside_members if m.lower() not in known and m != reporter]
+    if missing:
+        patch["collaborating_users"] = [*users, *missing]
+    if reporter:
+        credits = [
+            {"login": c["user"]["login"], "type": c["type"]}
+            for c in advisory.get("credits_detailed") or []
+        ]
+        if not any(c["login"].lower() == reporter.lower() for c in credits):
+            patch["credits"] = [*credits, {"login": reporter, "type": credit_type}]
+    return patch
+
+
+def acknowledgement(
+    advisory: Mapping[str, Any], context: HandlerContext, *, reporter: str, received_at: float
+) -> str:
+    config = context.config
+    days = config.policy.response_days
+    target = datetime.datetime.fromtimestamp(received_at, datetime.UTC) + datetime.timedelta(days)
+    findings = check_report(
+        advisory,
+        required_sections=config.report.required_sections,
+        supported_versions=config.report.supported_versions,
+        prerelease_versions=config.report.prerelease_versions,
+    )
+    if findings:
+        checks = "**About the report.** To help us triage it quickly:\n\n" + "\n".join(
+            f"- {finding}" for finding in findings
+        )
+    else:
+        checks = "**About the report.** It has everything our report template asks for. Thanks!"
+    template_path = config.policy.acknowledgement_template
+    template = (
+        template_path.read_text(encoding="utf-8")
+        if template_path is not None
+        else "Hi @$reporter, thank you for the report. We aim to finish by $target_date."
+        "\n\n$report_checks\n"
+    )
+    body = string.Template(template).safe_substitute(
+        reporter=reporter,
+        team=config.team.name,
+        target_date=target.strftime("%Y-%m-%d"),
+        policy_url=config.policy.url,
+        credit_type=config.policy.reporter_credit,
+        report_checks=checks,
+    )
+    return f"{ACK_MARKER}\n{body.strip()}\n"
+
+
+def _received_at(advisory: Mapping[str, Any], fallback: float) -> float:
+    created = advisory.get("created_at")
+    if isinstance(created, str) and created:
+        return datetime.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    return fallback
+
+
+async def triage(
+    event: sansio.Event, context: HandlerContext, *, reporter_hint: str | None
+) -> None:
+    client = context.github
+    assert client is not None
+    repository = str(event.data["repository"]["full_name"])
+    ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
+    store = context.advisories
+    now = context.clock.now()
+    # Webhook payloads carry null authors and dates: always act on the REST view.
+    advisory = await client.getitem(f"/repos/{repository}/security-advisories/{ghsa_id}")
+    is_report = advisory["state"] == "triage"
+    author = (advisory.get("author") or {}).get("login")
+    reporter = (author or reporter_hint) if is_report else None
+    record = await store.get(repository, ghsa_id)
+    received_at = _received_at(advisory, record.received_at if record else now)
+    record = AdvisoryRecord(
+        repository=repository,
+        ghsa_id=ghsa_id,
+        installation_id=event.data["installation"]["id"],
+        state=advisory["state"],
+        reporter=reporter or (record.reporter if record else None),
+        coordinator=record.coordinator if record else None,
+        received_at=received_at,
+        acknowledged_at=record.acknowledged_at if record else None,
+        last_activity_at=now,
+        github_updated_at=record.github_updated_at if record else None,
+        fingerprint=record.fingerprint if record else None,
+    )
+    await store.save(record)
+
+    github_team = context.config.team.github_team
+    team_slug = github_team.split("/", 1)[1] if github_team else None
+    roster = context.team.get("roster") if context.team is not None else None
+    outside: list[str] = []
+    if roster and github_team:
+        in_team = await team_members(client, github_team)
+        outside = [entry.login for entry in roster if entry.login.lower() not in in_team]
+    patch = access_and_credit_patch(
+        advisory,
+        team_slug=team_slug,
+        outside_members=outside,
+        reporter=reporter,
+        credit_type=context.config.policy.reporter_credit,
+    )
+    if patch:
+        advisory = await client.patch(
+            f"/repos/{repository}/security-advisories/{ghsa_id}", data=patch
+        )
+        await store.set_fingerprint(
+            repository, ghsa_id, encoded_fingerprint(advisory), advisory.get("updated_at")
+        )
+        reason = ", ".join(sorted(patch))
+        await store.audit(
+            repository,
+            ghsa_id,
+            at=now,
+            action="access-and-credit",
+            reason=f"set {reason} (new advisory)",
+            delivery=context.delivery_guid,
+        )
+    if reporter and record.acknowledged_at is None:
+        await acknowledge(client, context, record, advisory, reporter)
+
+
+async def acknowledge(
+    client: GitHubClient,
+    context: HandlerContext,
+    record: AdvisoryRecord,
+    advisory: Mapping[str, Any],
+    reporter: str,
+) -> None:
+    """Post the acknowledgement once, even across crashes and retries."""
+    store = context.advisories
+    key = f"ack:{record.repository}:{record.ghsa_id}"
+    comments = f"/repos/{record.repository}/security-advisories/{record.ghsa_id}/comments"
+    now = context.clock.now()
+    already = False
+    if await store.effect_done(key + ":attempted"):
+        # An earlier attempt may have posted before it died: look for the marker.
+        bodies = [str(comment.get("body") or "") async for comment in client.getiter(comments)]
+        already = any(ACK_MARKER in body for body in bodies)
+    if not already:
+        await store.record_effect(key + ":attempted", at=now)
+        body = acknowledgement(advisory, context, reporter=reporter, received_at=record.received_at)
+        await client.post(comments, data={"body": body})
+    await store.record_effect(key, at=now)
+    await store.save(
+        AdvisoryRecord(**{**record.__dict__, "acknowledged_at": now, "last_activity_at": now})
+    )
+    await store.audit(
+        record.repository,
+        record.ghsa_id,
+        at=now,
+        action="acknowledged",
+        reason="acknowledgement comment posted" if not already else "found the earlier one",
+        delivery=context.delivery_guid,
+    )
+
+
+@router.register("repository_advisory", action="reported")
+async def reported(event: sansio.Event, context: HandlerContext) -> None:
+    """Fires when someone files a private vulnerability report (webhook).
+
+    The delivery's sender is the reporter (the payload's author is null).
+    Brings in the team, credits and acknowledges the reporter, once.
+    """
+    sender = event.data.get("sender") or {}
+    await triage(event, context, reporter_hint=sender.get("login"))
+
+
+@router.register("advisory", action="discovered")
+async def discovered(event: sansio.Event, context: HandlerContext) -> None:
+    """Fires when the poller finds an advisory it had not seen (no webhook came).
+
+    A report (`triage`) is handled as a new report; a draft opened by a
+    maintainer gets team access only.
+    """
+    await triage(event, context, reporter_hint=None)
+
+
+@router.register("advisory", action="updated")
+async def updated(event: sansio.Event, context: HandlerContext) -> None:
+    """Fires when the poller sees an advisory change; records its state and the change."""
+    repository = str(event.data["repository"]["full_name"])
+    advisory = event.data["repository_advisory"]
+    ghsa_id = str(advisory["ghsa_id"])
+    now = context.clock.now()
+    record = await context.advisories.get(repository, ghsa_id)
+    if record is not None and record.state != advisory["state"]:
+        await context.advisories.save(
+            AdvisoryRecord(
+                **{**record.__dict__, "state": advisory["state"], "last_activity_at": now}
+            )
+        )
+    changes = ", ".join(event.data.get("changes") or []) or "nothing watched"
+    await context.advisories.audit(
+        repository,
+        ghsa_id,
+        at=now,
+        action="changed-on-github",
+        reason=f"changed: {changes}",
+        delivery=context.delivery_guid,
+    )

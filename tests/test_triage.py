@@ -1,0 +1,210 @@
+"""Advisory triage end to end: a report in, team access, reporter credit, one acknowledgement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from handlers.triage import ACK_MARKER
+from tests.fakegithub import FakeGitHub
+from tests.harness import BotUnderTest
+
+REPORT = """### Summary
+tarfile.extractall() with filter="data" follows a symlink out of the destination.
+
+### Threat model
+An attacker who controls an archive a victim extracts.
+
+### Proof of concept
+```python
+import tarfile  # exits with 1 if vulnerable
+```
+
+### Versions tested
+3.12.3 and 3.13.1
+"""
+
+OUTSIDE_TEAM = {"sethmlarson", "hugovk"}  # roster members kept outside the GitHub team
+
+
+@pytest.fixture
+async def psrt(bot: BotUnderTest, fake_github: tuple[FakeGitHub, str]) -> FakeGitHub:
+    """The fake's python/psrt team: every roster member but two."""
+    fake, _ = fake_github
+    await bot.started()
+    roster = bot.services.team_data.get("roster")  # type: ignore[union-attr]
+    fake.team_members[("python", "psrt")] = {
+        entry.login: "active" for entry in roster if entry.login not in OUTSIDE_TEAM
+    }
+    return fake
+
+
+def reported_payload(bot: BotUnderTest, advisory: dict[str, Any], reporter: str) -> dict[str, Any]:
+    payload = bot.payload("repository_advisory/reported.payload.json")
+    payload["installation"] = {"id": bot.installation_id, "node_id": "x"}
+    payload["repository"]["full_name"] = "python/cpython"
+    payload["repository_advisory"]["ghsa_id"] = advisory["ghsa_id"]
+    payload["sender"]["login"] = reporter
+    return payload
+
+
+def advisory_path(advisory: dict[str, Any]) -> str:
+    return f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}"
+
+
+async def test_a_report_gets_one_patch_and_one_acknowledgement(
+    bot: BotUnderTest, psrt: FakeGitHub
+) -> None:
+    fake = psrt
+    advisory = fake.new_advisory(
+        "python/cpython", summary="tarfile symlink escape", description=REPORT, reporter="alice"
+    )
+    advisory["credits_detailed"] = [
+        {"user": fake._user("bob"), "type": "analyst", "state": "accepted"}
+    ]
+    advisory["collaborating_users"] = [fake._user("maintainer-x")]
+    payload = reported_payload(bot, advisory, "alice")
+    sent = await bot.send("repository_advisory", payload)
+    assert sent.status == 202
+    await bot.settle()
+
+    patches = fake.requests_to(advisory_path(advisory) + "$", "PATCH")
+    assert len(patches) == 1
+    body = patches[0].body
+    assert body["collaborating_teams"] == ["psrt"]
+    assert body["collaborating_users"][0] == "maintainer-x"  # kept
+    assert set(body["collaborating_users"][1:]) == OUTSIDE_TEAM
+    assert body["credits"] == [
+        {"login": "bob", "type": "analyst"},  # kept
+        {"login": "alice", "type": "reporter"},
+    ]
+    comments = fake.comments[("python/cpython", advisory["ghsa_id"])]
+    assert len(comments) == 1
+    text = comments[0]["body"]
+    assert text.startswith(ACK_MARKER)
+    assert "@alice" in text and "Python Security Response Team" in text
+    assert "devguide.python.org/security/policy" in text
+    assert "everything our report template asks for" in text
+
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert record is not None and record.reporter == "alice" and record.acknowledged_at
+    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert [entry.action for entry in log] == ["access-and-credit", "acknowledged"]
+    assert all(entry.delivery == sent.guid for entry in log)
+
+    # A redelivery, a second webhook and the poller finding it: nothing more happens.
+    assert (await bot.send("repository_advisory", payload, guid=sent.guid)).status == 200
+    assert (await bot.send("repository_advisory", payload)).status == 202
+    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.settle()
+    assert len(fake.requests_to(advisory_path(advisory) + "$", "PATCH")) == 1
+    assert len(fake.comments[("python/cpython", advisory["ghsa_id"])]) == 1
+
+
+async def test_the_acknowledgement_says_what_the_report_is_missing(
+    bot: BotUnderTest, psrt: FakeGitHub
+) -> None:
+    fake = psrt
+    description = (
+        "### Summary\nA crash.\n\n### Threat model\n\n### Notes\nCVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\n"
+        "Tested on 3.15.0a1 only."
+    )
+    advisory = fake.new_advisory(
+        "python/cpython", summary="crash", description=description, reporter="carol"
+    )
+    await bot.send("repository_advisory", reported_payload(bot, advisory, "carol"))
+    await bot.settle()
+    text = fake.comments[("python/cpython", advisory["ghsa_id"])][0]["body"]
+    assert "The **Threat model** section is empty" in text
+    assert "no **Proof of concept** section" in text
+    assert "no **Versions tested** section" in text
+    assert "includes a CVSS score" in text
+    assert "names only pre-release versions (3.15)" in text
+
+
+async def test_a_draft_opened_without_a_webhook_is_found_by_the_poller(
+    bot: BotUnderTest, psrt: FakeGitHub
+) -> None:
+    fake = psrt
+    draft = fake.new_advisory(
+        "python/cpython",
+        summary="maintainer draft",
+        description="d",
+        reporter="gpshead",
+        state="draft",
+    )
+    report = await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    assert report.events == 1
+    await bot.settle()
+    patches = fake.requests_to(advisory_path(draft) + "$", "PATCH")
+    assert len(patches) == 1
+    assert patches[0].body["collaborating_teams"] == ["psrt"]
+    assert "credits" not in patches[0].body  # a maintainer's draft is not a report
+    assert fake.comments[("python/cpython", draft["ghsa_id"])] == []
+
+    # It changes on GitHub (accepted in the UI): the poller notices, the record follows.
+    draft["state"] = "closed"
+    draft["updated_at"] = "2099-01-01T00:00:00Z"
+    assert (await bot.services.poller.poll_once()).events == 1  # type: ignore[union-attr]
+    await bot.settle()
+    record = await bot.services.advisories.get("python/cpython", draft["ghsa_id"])  # type: ignore[union-attr]
+    assert record is not None and record.state == "closed"
+    log = await bot.services.advisories.audit_log("python/cpython", draft["ghsa_id"])  # type: ignore[union-attr]
+    assert log[-1].action == "changed-on-github" and "state" in log[-1].reason
+
+
+async def test_a_poll_cycle_with_no_changes_costs_only_304s(
+    bot: BotUnderTest, psrt: FakeGitHub
+) -> None:
+    fake = psrt
+    fake.new_advisory("python/cpython", summary="s", description=REPORT, reporter="dave")
+    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.settle()
+    # The bot's own PATCH changed the list: one read picks that up, with no event.
+    assert (await bot.services.poller.poll_once()).events == 0  # type: ignore[union-attr]
+    before = len(fake.requests)
+    report = await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    after = fake.requests[before:]
+    assert report.events == 0 and report.repositories == 2
+    assert [r.status for r in after] == [304, 304]
+    assert all("security-advisories" in r.path for r in after)
+
+
+async def test_the_backfill_skips_closed_and_published_advisories(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    fake.new_advisory("python/cpython", summary="old", description="d", state="draft")["state"] = (
+        "published"
+    )
+    open_report = fake.new_advisory(
+        "python/cpython", summary="open", description=REPORT, reporter="erin"
+    )
+    bot: BotUnderTest = await start_bot()
+    await bot.started()
+    await bot.settle()
+    patched = {
+        r.path.rsplit("/", 1)[-1] for r in fake.requests_to("/security-advisories/GHSA", "PATCH")
+    }
+    assert patched == {open_report["ghsa_id"]}
+
+
+async def test_a_retry_after_a_crash_does_not_acknowledge_twice(
+    bot: BotUnderTest, psrt: FakeGitHub
+) -> None:
+    fake = psrt
+    advisory = fake.new_advisory(
+        "python/cpython", summary="s", description=REPORT, reporter="frank"
+    )
+    # An earlier attempt posted the acknowledgement, then died before recording it.
+    key = f"ack:python/cpython:{advisory['ghsa_id']}:attempted"
+    await bot.services.advisories.record_effect(key, at=0)  # type: ignore[union-attr]
+    fake.add_advisory_comment(
+        "python/cpython", advisory["ghsa_id"], "ghsa-bot-test[bot]", ACK_MARKER + "\nHi"
+    )
+    await bot.send("repository_advisory", reported_payload(bot, advisory, "frank"))
+    await bot.settle()
+    assert len(fake.comments[("python/cpython", advisory["ghsa_id"])]) == 1
+    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert log[-1].reason == "found the earlier one"
