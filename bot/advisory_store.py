@@ -61,6 +61,12 @@ class AdvisoryStore:
         )
         return AdvisoryRecord(*row) if row else None
 
+    async def all_advisories(self) -> list[AdvisoryRecord]:
+        rows = await self.database.run(
+            lambda c: c.execute(_SELECT + "ORDER BY received_at").fetchall()
+        )
+        return [AdvisoryRecord(*row) for row in rows]
+
     async def open_advisories(self) -> list[AdvisoryRecord]:
         rows = await self.database.run(
             lambda c: c.execute(

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import logs
+from bot.advisory_store import AdvisoryRecord, AdvisoryStore
 from bot.config import BotConfig, ConfigError, load_config
 from bot.db import Database, StoreUnavailable
 from bot.intake import Delivery, IntakeError, parse_delivery
@@ -63,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     deliveries.add_argument("guid", nargs="?")
     deliveries.add_argument("--limit", type=int, default=30)
     deliveries.set_defaults(func=cmd_deliveries)
+
+    advisories = commands.add_parser(
+        "advisories", help="open advisories, or one with its audit log"
+    )
+    advisories.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    advisories.add_argument("ghsa_id", nargs="?")
+    advisories.set_defaults(func=cmd_advisories)
 
     replay = commands.add_parser("replay", help="feed a recorded delivery through the bot")
     replay.add_argument("file", type=Path)
@@ -176,6 +184,68 @@ async def _deliveries(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await store.close()
+
+
+# -- advisories ----------------------------------------------------------------------
+
+
+def cmd_advisories(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    config = load_config(settings.config_dir)
+    return asyncio.run(_advisories(settings, config, args))
+
+
+async def _advisories(settings: Settings, config: BotConfig, args: argparse.Namespace) -> int:
+    database = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
+    await database.migrate()
+    store = AdvisoryStore(database)
+    now = time.time()
+    try:
+        if args.action == "show":
+            if not args.ghsa_id:
+                raise CliError("usage: ghsa-bot advisories show GHSA-xxxx-xxxx-xxxx")
+            records = [r for r in await store.all_advisories() if r.ghsa_id == args.ghsa_id]
+            if not records:
+                raise CliError(f"{args.ghsa_id}: not known to the bot")
+            for record in records:
+                print(f"{record.repository} {record.ghsa_id}")
+                for name, value in describe(record, config, now).items():
+                    print(f"  {name}: {value}")
+                print("  audit log:")
+                for entry in await store.audit_log(record.repository, record.ghsa_id):
+                    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(entry.at))
+                    print(f"    {stamp}  {entry.action}: {entry.reason} ({entry.delivery})")
+            return 0
+        print(f"{'advisory':<45} {'state':<7} {'coordinator':<16} {'age':>5}  deadline")
+        for record in await store.open_advisories():
+            facts = describe(record, config, now)
+            name = f"{record.repository} {record.ghsa_id}"
+            print(
+                f"{name:<45} {record.state:<7} {facts['coordinator']:<16} "
+                f"{facts['age']:>5}  {facts['deadline']}"
+            )
+        return 0
+    finally:
+        await database.close()
+
+
+def describe(record: AdvisoryRecord, config: BotConfig, now: float) -> dict[str, str]:
+    """What an operator wants to see of one advisory (no advisory text)."""
+    deadline = record.received_at + config.policy.response_days * 86400
+    days_left = int((deadline - now) // 86400)
+    due = time.strftime("%Y-%m-%d", time.gmtime(deadline))
+    acknowledged = "no"
+    if record.acknowledged_at:
+        acknowledged = time.strftime("%Y-%m-%d %H:%M", time.gmtime(record.acknowledged_at))
+    return {
+        "state": record.state,
+        "reporter": record.reporter or "-",
+        "coordinator": record.coordinator or "(none)",
+        "received": time.strftime("%Y-%m-%d %H:%M", time.gmtime(record.received_at)),
+        "acknowledged": acknowledged,
+        "age": f"{int((now - record.received_at) // 86400)}d",
+        "deadline": f"{due} ({days_left} days left)" if days_left >= 0 else f"{due} (PASSED)",
+    }
 
 
 # -- replay --------------------------------------------------------------------------

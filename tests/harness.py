@@ -138,6 +138,22 @@ class BotUnderTest:
         raise AssertionError(f"deliveries still pending: {counts}")
 
 
+async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env={**os.environ, **env},
+        cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
 class BotProcess:
     """`python -m bot serve` in a subprocess, for tests that kill it or need its own process."""
 

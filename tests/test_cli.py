@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 from tests.fakegithub import FakeGitHub
-from tests.harness import ROOT, load_payload
-
-
-async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env={**os.environ, **env},
-        cwd=str(ROOT),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+from tests.harness import load_payload, run_cli
 
 
 async def test_serve_refuses_to_start_without_a_webhook_secret(bot_env: dict[str, str]) -> None:

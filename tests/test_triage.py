@@ -8,7 +8,7 @@ import pytest
 
 from handlers.triage import ACK_MARKER
 from tests.fakegithub import FakeGitHub
-from tests.harness import BotUnderTest
+from tests.harness import BotUnderTest, run_cli
 
 REPORT = """### Summary
 tarfile.extractall() with filter="data" follows a symlink out of the destination.
@@ -208,3 +208,24 @@ async def test_a_retry_after_a_crash_does_not_acknowledge_twice(
     assert len(fake.comments[("python/cpython", advisory["ghsa_id"])]) == 1
     log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
     assert log[-1].reason == "found the earlier one"
+
+
+async def test_operators_see_open_advisories_and_the_audit_log(
+    bot: BotUnderTest, psrt: FakeGitHub, bot_env: dict[str, str]
+) -> None:
+    fake = psrt
+    advisory = fake.new_advisory("python/cpython", summary="s", description=REPORT, reporter="gina")
+    await bot.send("repository_advisory", reported_payload(bot, advisory, "gina"))
+    await bot.settle()
+    code, out, err = await run_cli(bot_env, "advisories")
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if advisory["ghsa_id"] in line)
+    assert "triage" in line and "(none)" in line and "days left" in line
+    code, out, err = await run_cli(bot_env, "advisories", "show", advisory["ghsa_id"])
+    assert code == 0, err
+    assert "reporter: gina" in out
+    assert "access-and-credit: set collaborating_teams, collaborating_users, credits" in out
+    assert "acknowledged: acknowledgement comment posted" in out
+    assert REPORT.splitlines()[1] not in out  # no advisory text
+    code, out, err = await run_cli(bot_env, "advisories", "show", "GHSA-xxxx-xxxx-xxxx")
+    assert code == 2 and "not known to the bot" in err
