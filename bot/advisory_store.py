@@ -8,7 +8,9 @@ noticed without keeping the text.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from bot.db import Database, transaction
 
@@ -26,6 +28,8 @@ class AdvisoryRecord:
     last_activity_at: float
     github_updated_at: str | None
     fingerprint: str | None
+    completed_at: float | None = None  # published, or tagged [COMPLETED]: timers stop
+    final_credits: str | None = None  # JSON of credits_detailed at publication
 
 
 SeenAdvisory = tuple[str, str, str, str, int, str | None, float]
@@ -41,10 +45,12 @@ class AuditEntry:
 
 _COLUMNS = (
     "repository, ghsa_id, installation_id, state, reporter, coordinator, received_at, "
-    "acknowledged_at, last_activity_at, github_updated_at, fingerprint"
+    "acknowledged_at, last_activity_at, github_updated_at, fingerprint, completed_at, "
+    "final_credits"
 )
 _SELECT = "SELECT " + _COLUMNS + " FROM advisories "  # noqa: S608 - constants only
-_UPSERT = "INSERT INTO advisories (" + _COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
+_PLACEHOLDERS = ", ".join("?" * len(_COLUMNS.split(",")))
+_UPSERT = "INSERT INTO advisories (" + _COLUMNS + ") VALUES (" + _PLACEHOLDERS + ") "  # noqa: S608
 
 
 class AdvisoryStore:
@@ -89,6 +95,8 @@ class AdvisoryStore:
             record.last_activity_at,
             record.github_updated_at,
             record.fingerprint,
+            record.completed_at,
+            record.final_credits,
         )
         await self.database.run(
             lambda c: c.execute(
@@ -98,7 +106,8 @@ class AdvisoryStore:
                 "received_at = excluded.received_at, acknowledged_at = excluded.acknowledged_at, "
                 # fingerprint and github_updated_at belong to the poller and
                 # set_fingerprint(): a handler's copy of the record may be stale.
-                "last_activity_at = excluded.last_activity_at",
+                "last_activity_at = excluded.last_activity_at, "
+                "completed_at = excluded.completed_at, final_credits = excluded.final_credits",
                 values,
             )
         )
@@ -146,14 +155,15 @@ class AdvisoryStore:
         )
 
     async def set_fingerprint(
-        self, repository: str, ghsa_id: str, fingerprint: str, github_updated_at: str | None
+        self, repository: str, ghsa_id: str, advisory: Mapping[str, Any], fingerprint: str
     ) -> None:
-        """After the bot changes an advisory, so the poller does not report it back."""
+        """After the bot changes an advisory: its new state, and no echo from the poller."""
+        values = (fingerprint, advisory.get("updated_at"), advisory["state"], repository, ghsa_id)
         await self.database.run(
             lambda c: c.execute(
-                "UPDATE advisories SET fingerprint = ?, github_updated_at = ? "
+                "UPDATE advisories SET fingerprint = ?, github_updated_at = ?, state = ? "
                 "WHERE repository = ? AND ghsa_id = ?",
-                (fingerprint, github_updated_at, repository, ghsa_id),
+                values,
             )
         )
 
@@ -196,7 +206,7 @@ class AdvisoryStore:
                     "INSERT INTO advisories (repository, ghsa_id, state, fingerprint, "
                     "installation_id, github_updated_at, received_at, last_activity_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, ghsa_id) DO UPDATE "
-                    "SET fingerprint = excluded.fingerprint, "
+                    "SET fingerprint = excluded.fingerprint, state = excluded.state, "
                     "github_updated_at = excluded.github_updated_at "
                     # A handler may have recorded a newer view meanwhile (its own PATCH).
                     "WHERE advisories.github_updated_at IS NULL "

@@ -116,6 +116,13 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         );
         """,
     ),
+    (
+        3,
+        """
+        ALTER TABLE advisories ADD COLUMN completed_at DOUBLE PRECISION;
+        ALTER TABLE advisories ADD COLUMN final_credits TEXT;
+        """,
+    ),
 )
 
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 import datetime
 import string
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from gidgethub import routing, sansio
 
 from bot.advisory_store import AdvisoryRecord
+from bot.comments import marker, post_once
 from bot.context import HandlerContext
 from bot.github import GitHubClient
 from bot.poller import encoded_fingerprint
@@ -33,7 +35,8 @@ from bot.report_check import check_report
 
 router = routing.Router()
 
-ACK_MARKER = "<!-- ghsa-bot:acknowledgement -->"
+ACK_NAME = "acknowledgement"
+ACK_MARKER = marker(ACK_NAME)
 
 
 def _names(items: Sequence[Mapping[str, Any]] | None, key: str) -> list[str]:
@@ -108,7 +111,7 @@ def acknowledgement(
         credit_type=config.policy.reporter_credit,
         report_checks=checks,
     )
-    return f"{ACK_MARKER}\n{body.strip()}\n"
+    return body.strip()
 
 
 def _received_at(advisory: Mapping[str, Any], fallback: float) -> float:
@@ -167,9 +170,7 @@ async def triage(
         advisory = await client.patch(
             f"/repos/{repository}/security-advisories/{ghsa_id}", data=patch
         )
-        await store.set_fingerprint(
-            repository, ghsa_id, encoded_fingerprint(advisory), advisory.get("updated_at")
-        )
+        await store.set_fingerprint(repository, ghsa_id, advisory, encoded_fingerprint(advisory))
         reason = ", ".join(sorted(patch))
         await store.audit(
             repository,
@@ -191,29 +192,24 @@ async def acknowledge(
     reporter: str,
 ) -> None:
     """Post the acknowledgement once, even across crashes and retries."""
-    store = context.advisories
-    key = f"ack:{record.repository}:{record.ghsa_id}"
-    comments = f"/repos/{record.repository}/security-advisories/{record.ghsa_id}/comments"
     now = context.clock.now()
-    already = False
-    if await store.effect_done(key + ":attempted"):
-        # An earlier attempt may have posted before it died: look for the marker.
-        bodies = [str(comment.get("body") or "") async for comment in client.getiter(comments)]
-        already = any(ACK_MARKER in body for body in bodies)
-    if not already:
-        await store.record_effect(key + ":attempted", at=now)
-        body = acknowledgement(advisory, context, reporter=reporter, received_at=record.received_at)
-        await client.post(comments, data={"body": body})
-    await store.record_effect(key, at=now)
-    await store.save(
-        AdvisoryRecord(**{**record.__dict__, "acknowledged_at": now, "last_activity_at": now})
+    body = acknowledgement(advisory, context, reporter=reporter, received_at=record.received_at)
+    posted = await post_once(
+        client,
+        context.advisories,
+        repository=record.repository,
+        ghsa_id=record.ghsa_id,
+        name=ACK_NAME,
+        body=body,
+        now=now,
     )
-    await store.audit(
+    await context.advisories.save(replace(record, acknowledged_at=now, last_activity_at=now))
+    await context.advisories.audit(
         record.repository,
         record.ghsa_id,
         at=now,
         action="acknowledged",
-        reason="acknowledgement comment posted" if not already else "found the earlier one",
+        reason="acknowledgement comment posted" if posted else "found the earlier one",
         delivery=context.delivery_guid,
     )
 
@@ -241,23 +237,17 @@ async def discovered(event: sansio.Event, context: HandlerContext) -> None:
 
 @router.register("advisory", action="updated")
 async def updated(event: sansio.Event, context: HandlerContext) -> None:
-    """Fires when the poller sees an advisory change; records its state and the change."""
+    """Fires when the poller sees an advisory change; adds it to the audit log.
+
+    The new state itself was recorded by the poller with what it saw.
+    """
     repository = str(event.data["repository"]["full_name"])
-    advisory = event.data["repository_advisory"]
-    ghsa_id = str(advisory["ghsa_id"])
-    now = context.clock.now()
-    record = await context.advisories.get(repository, ghsa_id)
-    if record is not None and record.state != advisory["state"]:
-        await context.advisories.save(
-            AdvisoryRecord(
-                **{**record.__dict__, "state": advisory["state"], "last_activity_at": now}
-            )
-        )
+    ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
     changes = ", ".join(event.data.get("changes") or []) or "nothing watched"
     await context.advisories.audit(
         repository,
         ghsa_id,
-        at=now,
+        at=context.clock.now(),
         action="changed-on-github",
         reason=f"changed: {changes}",
         delivery=context.delivery_guid,

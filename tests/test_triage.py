@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -198,7 +199,7 @@ async def test_a_retry_after_a_crash_does_not_acknowledge_twice(
         "python/cpython", summary="s", description=REPORT, reporter="frank"
     )
     # An earlier attempt posted the acknowledgement, then died before recording it.
-    key = f"ack:python/cpython:{advisory['ghsa_id']}:attempted"
+    key = f"comment:acknowledgement:python/cpython:{advisory['ghsa_id']}:attempted"
     await bot.services.advisories.record_effect(key, at=0)  # type: ignore[union-attr]
     fake.add_advisory_comment(
         "python/cpython", advisory["ghsa_id"], "ghsa-bot-test[bot]", ACK_MARKER + "\nHi"
@@ -229,3 +230,68 @@ async def test_operators_see_open_advisories_and_the_audit_log(
     assert REPORT.splitlines()[1] not in out  # no advisory text
     code, out, err = await run_cli(bot_env, "advisories", "show", "GHSA-xxxx-xxxx-xxxx")
     assert code == 2 and "not known to the bot" in err
+
+
+@pytest.mark.parametrize(
+    ("title", "start", "end"),
+    [
+        ("[ACCEPTED] tarfile escape", "triage", "draft"),
+        ("tarfile escape [accepted]", "triage", "draft"),
+        ("[CLOSED] not a bug", "triage", "closed"),
+        ("[INVALID] works as documented", "draft", "closed"),
+        ("[Duplicate] of GHSA-2222-3333-4444", "triage", "closed"),
+        ("[ACCEPTED] [CLOSED] changed our mind", "triage", "closed"),
+        ("[ACCEPTED] already a draft", "draft", "draft"),
+        ("[COMPLETED] done", "draft", "draft"),
+    ],
+)
+async def test_title_tags(
+    bot: BotUnderTest, psrt: FakeGitHub, title: str, start: str, end: str
+) -> None:
+    fake = psrt
+    advisory = fake.new_advisory("python/cpython", summary="t", description=REPORT, state=start)
+    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.settle()
+    patches_before = len(fake.requests_to(advisory_path(advisory) + "$", "PATCH"))
+    advisory["summary"] = title
+    advisory["updated_at"] = "2099-01-01T00:00:00Z"
+    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.settle()
+    assert advisory["state"] == end
+    state_patches = [
+        r
+        for r in fake.requests_to(advisory_path(advisory) + "$", "PATCH")[patches_before:]
+        if "state" in (r.body or {})
+    ]
+    assert len(state_patches) == (0 if start == end else 1)
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert record is not None and record.state == end
+    assert (record.completed_at is not None) == ("COMPLETED" in title.upper())
+    # Nothing is done twice: the next poll sees the bot's own change as nothing new.
+    assert (await bot.services.poller.poll_once()).events == 0  # type: ignore[union-attr]
+
+
+async def test_publication_is_recorded_and_the_reporter_thanked_once(
+    bot: BotUnderTest, psrt: FakeGitHub
+) -> None:
+    fake = psrt
+    advisory = fake.new_advisory("python/cpython", summary="s", description=REPORT, reporter="hana")
+    await bot.send("repository_advisory", reported_payload(bot, advisory, "hana"))
+    await bot.settle()
+    advisory["credits_detailed"][0]["state"] = "accepted"  # hana accepted on github.com
+    advisory["state"] = "published"
+    advisory["published_at"] = advisory["updated_at"] = "2099-01-01T00:00:00Z"
+    payload = reported_payload(bot, advisory, "hana")
+    payload["action"] = "published"
+    assert (await bot.send("repository_advisory", payload)).status == 202
+    await bot.services.poller.poll_once()  # type: ignore[union-attr]  (it sees the state change too)
+    await bot.settle()
+    comments = fake.comments[("python/cpython", advisory["ghsa_id"])]
+    assert len(comments) == 2
+    assert "now public" in comments[1]["body"] and "credited as reporter." in comments[1]["body"]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert record is not None and record.state == "published" and record.completed_at
+    assert record.final_credits is not None
+    assert {"login": "hana", "type": "reporter", "state": "accepted"} in json.loads(
+        record.final_credits
+    )

@@ -1,0 +1,49 @@
+"""Advisory comments that are posted exactly once, even across crashes and retries.
+
+Each such comment starts with a hidden marker (`<!-- ghsa-bot:NAME -->`). The
+store records that a post was attempted before sending it and that it was
+done after; only when an attempt is recorded without its completion (the
+process died in between) are the advisory's comments read to look for the
+marker. The normal path costs one POST and no extra read.
+"""
+
+from __future__ import annotations
+
+from bot.advisory_store import AdvisoryStore
+from bot.github import GitHubClient
+
+
+def marker(name: str) -> str:
+    return f"<!-- ghsa-bot:{name} -->"
+
+
+def comments_url(repository: str, ghsa_id: str) -> str:
+    return f"/repos/{repository}/security-advisories/{ghsa_id}/comments"
+
+
+async def post_once(
+    client: GitHubClient,
+    store: AdvisoryStore,
+    *,
+    repository: str,
+    ghsa_id: str,
+    name: str,
+    body: str,
+    now: float,
+) -> bool:
+    """Post `body` under marker `name` unless it is already there; True if posted now."""
+    key = f"comment:{name}:{repository}:{ghsa_id}"
+    if await store.effect_done(key):
+        return False
+    url = comments_url(repository, ghsa_id)
+    tag = marker(name)
+    if await store.effect_done(key + ":attempted"):
+        # An earlier attempt may have posted before it died: look for the marker.
+        bodies = [str(comment.get("body") or "") async for comment in client.getiter(url)]
+        if any(tag in text for text in bodies):
+            await store.record_effect(key, at=now)
+            return False
+    await store.record_effect(key + ":attempted", at=now)
+    await client.post(url, data={"body": f"{tag}\n{body.strip()}\n"})
+    await store.record_effect(key, at=now)
+    return True
