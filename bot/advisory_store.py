@@ -30,6 +30,8 @@ class AdvisoryRecord:
     fingerprint: str | None
     completed_at: float | None = None  # published, or tagged [COMPLETED]: timers stop
     final_credits: str | None = None  # JSON of credits_detailed at publication
+    last_reminder_at: float | None = None
+    human_acknowledged_at: float | None = None  # a team member's first comment
 
 
 SeenAdvisory = tuple[str, str, str, str, int, str | None, float]
@@ -46,7 +48,7 @@ class AuditEntry:
 _COLUMNS = (
     "repository, ghsa_id, installation_id, state, reporter, coordinator, received_at, "
     "acknowledged_at, last_activity_at, github_updated_at, fingerprint, completed_at, "
-    "final_credits"
+    "final_credits, last_reminder_at, human_acknowledged_at"
 )
 _SELECT = "SELECT " + _COLUMNS + " FROM advisories "  # noqa: S608 - constants only
 _PLACEHOLDERS = ", ".join("?" * len(_COLUMNS.split(",")))
@@ -76,7 +78,8 @@ class AdvisoryStore:
     async def open_advisories(self) -> list[AdvisoryRecord]:
         rows = await self.database.run(
             lambda c: c.execute(
-                _SELECT + "WHERE state IN ('triage', 'draft') ORDER BY received_at"
+                _SELECT + "WHERE state IN ('triage', 'draft') AND completed_at IS NULL "
+                "ORDER BY received_at"
             ).fetchall()
         )
         return [AdvisoryRecord(*row) for row in rows]
@@ -97,6 +100,8 @@ class AdvisoryStore:
             record.fingerprint,
             record.completed_at,
             record.final_credits,
+            record.last_reminder_at,
+            record.human_acknowledged_at,
         )
         await self.database.run(
             lambda c: c.execute(
@@ -107,7 +112,9 @@ class AdvisoryStore:
                 # fingerprint and github_updated_at belong to the poller and
                 # set_fingerprint(): a handler's copy of the record may be stale.
                 "last_activity_at = excluded.last_activity_at, "
-                "completed_at = excluded.completed_at, final_credits = excluded.final_credits",
+                "completed_at = excluded.completed_at, final_credits = excluded.final_credits, "
+                "last_reminder_at = excluded.last_reminder_at, "
+                "human_acknowledged_at = excluded.human_acknowledged_at",
                 values,
             )
         )

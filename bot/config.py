@@ -66,6 +66,12 @@ SCHEMA: Schema = {
     "poller": {
         "interval_seconds": Key(int),
     },
+    "deadlines": {
+        "reminder_days": Key(list, items=int),
+        "min_hours_between_reminders": Key(int),
+        "escalate_unacknowledged_after_hours": Key(int),
+        "scan_interval_seconds": Key(int),
+    },
     "sources": TableOf(
         {
             "repository": Key(str, pattern=REPOSITORY, describe="OWNER/REPO"),
@@ -110,6 +116,14 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class DeadlineConfig:
+    reminder_days: tuple[int, ...] = (14, 7, 0)
+    min_hours_between_reminders: int = 23
+    escalate_unacknowledged_after_hours: int = 48
+    scan_interval_seconds: int = 300
+
+
+@dataclass(frozen=True)
 class TeamConfig:
     name: str
     github_team: str | None = None
@@ -123,6 +137,7 @@ class BotConfig:
     policy: PolicyConfig = PolicyConfig()
     report: ReportConfig = ReportConfig()
     poll_interval_seconds: int = 60
+    deadlines: DeadlineConfig = DeadlineConfig()
 
 
 def load_config(directory: Path) -> BotConfig:
@@ -176,6 +191,21 @@ def parse_config(text: str, path: Path) -> BotConfig:
             prerelease_versions=tuple(report.get("prerelease_versions", ())),
         ),
         poll_interval_seconds=data.get("poller", {}).get("interval_seconds", 60),
+        deadlines=_deadlines(data.get("deadlines", {})),
+    )
+
+
+def _deadlines(raw: Mapping[str, Any]) -> DeadlineConfig:
+    default = DeadlineConfig()
+    return DeadlineConfig(
+        reminder_days=tuple(sorted(raw.get("reminder_days", default.reminder_days), reverse=True)),
+        min_hours_between_reminders=raw.get(
+            "min_hours_between_reminders", default.min_hours_between_reminders
+        ),
+        escalate_unacknowledged_after_hours=raw.get(
+            "escalate_unacknowledged_after_hours", default.escalate_unacknowledged_after_hours
+        ),
+        scan_interval_seconds=raw.get("scan_interval_seconds", default.scan_interval_seconds),
     )
 
 

@@ -123,6 +123,13 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         ALTER TABLE advisories ADD COLUMN final_credits TEXT;
         """,
     ),
+    (
+        4,
+        """
+        ALTER TABLE advisories ADD COLUMN last_reminder_at DOUBLE PRECISION;
+        ALTER TABLE advisories ADD COLUMN human_acknowledged_at DOUBLE PRECISION;
+        """,
+    ),
 )
 
 

@@ -23,6 +23,7 @@ from bot.advisory_store import AdvisoryStore
 from bot.config import BotConfig
 from bot.context import Clock, HandlerContext, SystemClock
 from bot.db import Database
+from bot.deadlines import DeadlineScanner
 from bot.github import GitHubApp, GitHubUnavailable, error_summary
 from bot.logs import fields
 from bot.metrics import Metrics
@@ -55,6 +56,7 @@ class Services:
     team_data: TeamData | None = None
     advisories: AdvisoryStore | None = None
     poller: AdvisoryPoller | None = None
+    deadlines: DeadlineScanner | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -145,6 +147,14 @@ async def open_services(
         services.worker.notify,
         interval=config.poll_interval_seconds,
     )
+    services.deadlines = DeadlineScanner(
+        store,
+        services.advisories,
+        config.deadlines,
+        config.policy.response_days,
+        clock.now,
+        services.worker.notify,
+    )
     if start_worker:
         services.worker.start()
     if start_background:
@@ -182,7 +192,19 @@ async def _background(services: Services) -> None:
     """Installations first: team files and advisories are read with their tokens."""
     await _startup_sync(services)
     assert services.poller is not None
-    await asyncio.gather(_refresh_team_data(services), _poll_advisories(services))
+    await asyncio.gather(
+        _refresh_team_data(services), _poll_advisories(services), _scan_deadlines(services)
+    )
+
+
+async def _scan_deadlines(services: Services) -> None:
+    assert services.deadlines is not None
+    while True:
+        try:
+            await services.deadlines.scan_once()
+        except Exception as error:
+            log.warning("deadline scan failed", extra=fields(error=error_summary(error)))
+        await asyncio.sleep(services.config.deadlines.scan_interval_seconds)
 
 
 async def _poll_advisories(services: Services) -> None:

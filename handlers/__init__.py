@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers import installations, published, title_tags, triage
+from handlers import deadlines, installations, published, title_tags, triage
 
-MODULES: tuple[ModuleType, ...] = (installations, triage, title_tags, published)
+MODULES: tuple[ModuleType, ...] = (installations, triage, title_tags, published, deadlines)

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.config import load_config
+from bot.context import Clock
 from bot.service import attach, open_services
 from bot.settings import Settings, load_settings
 from bot.web import add_service_routes
@@ -92,9 +93,9 @@ async def start_bot(
     """Start the bot in-process on a free port; call with setting overrides."""
     started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
-    async def start(**overrides: str) -> BotUnderTest:
+    async def start(clock: Clock | None = None, **overrides: str) -> BotUnderTest:
         settings: Settings = load_settings({**bot_env, **overrides})
-        services = await open_services(settings, load_config(settings.config_dir))
+        services = await open_services(settings, load_config(settings.config_dir), clock=clock)
         app = web.Application()
         add_service_routes(app)
         attach(app, services)

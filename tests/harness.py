@@ -45,6 +45,19 @@ def signed_headers(
     }
 
 
+class SteppedClock:
+    """A clock the test moves: the bot's notion of now (the handlers get it passed in)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.current = time.time() if start is None else start
+
+    def now(self) -> float:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += seconds
+
+
 @dataclass
 class Sent:
     status: int

@@ -1,0 +1,135 @@
+"""Deadlines: reminders before the 90-day mark, and escalation of unanswered reports.
+
+Both fire on events from the deadline scanner (bot/deadlines.py), which
+decides when each is due; these handlers decide what to say and to whom.
+Each comment is posted once (a marker per tier), and the advisory's record
+and audit log say what was sent.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import replace
+
+from gidgethub import routing, sansio
+
+from bot.comments import comments_url, post_once
+from bot.context import HandlerContext
+from bot.deadlines import DAY
+from bot.team_formats import RosterEntry
+
+router = routing.Router()
+
+
+def _roster(context: HandlerContext) -> list[RosterEntry]:
+    roster = context.team.get("roster") if context.team is not None else None
+    return list(roster or [])
+
+
+@router.register("advisory", action="deadline_reminder")
+async def deadline_reminder(event: sansio.Event, context: HandlerContext) -> None:
+    """Fires when a reminder tier is due (14 and 7 days before the deadline, and on it).
+
+    Mentions the coordinator, or the team when there is none, and records when
+    it reminded so the next reminder waits at least `min_hours_between_reminders`.
+    """
+    client = context.github
+    assert client is not None
+    repository = str(event.data["repository"]["full_name"])
+    ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
+    tier = int(event.data["tier"])
+    record = await context.advisories.get(repository, ghsa_id)
+    if record is None or record.completed_at is not None:
+        return
+    days = context.config.policy.response_days
+    deadline = datetime.datetime.fromtimestamp(record.received_at + days * DAY, datetime.UTC)
+    who = f"@{record.coordinator}" if record.coordinator else f"@{context.config.team.github_team}"
+    if tier == 0:
+        text = (
+            f"{who}: the {days}-day deadline for this report passed on "
+            f"{deadline:%Y-%m-%d}. Please bring it to a finished state (rejected, or published "
+            "with a fix), or hand the coordination to someone who can."
+        )
+    else:
+        urgency = "Urgent: " if tier <= 7 else ""
+        text = (
+            f"{urgency}{who}: {tier} days left until the {days}-day deadline for this report "
+            f"({deadline:%Y-%m-%d})."
+        )
+    now = context.clock.now()
+    posted = await post_once(
+        client,
+        context.advisories,
+        repository=repository,
+        ghsa_id=ghsa_id,
+        name=f"reminder-{tier}d",
+        body=text,
+        now=now,
+    )
+    await context.advisories.save(replace(record, last_reminder_at=now))
+    await context.advisories.audit(
+        repository,
+        ghsa_id,
+        at=now,
+        action=f"reminder-{tier}d",
+        reason=f"reminded {who}" if posted else "reminder already posted",
+        delivery=context.delivery_guid,
+    )
+
+
+@router.register("advisory", action="unacknowledged")
+async def unacknowledged(event: sansio.Event, context: HandlerContext) -> None:
+    """Fires when a report has waited the configured time (2 days) without a team comment.
+
+    Reads the advisory's comments: if a team member has commented, records
+    that and does nothing more; otherwise tells the admins, once.
+    """
+    client = context.github
+    assert client is not None
+    repository = str(event.data["repository"]["full_name"])
+    ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
+    record = await context.advisories.get(repository, ghsa_id)
+    if record is None or record.human_acknowledged_at is not None:
+        return
+    roster = _roster(context)
+    members = {entry.login.lower() for entry in roster}
+    admins = [entry.login for entry in roster if "Admin" in entry.roles]
+    now = context.clock.now()
+    async for comment in client.getiter(comments_url(repository, ghsa_id)):
+        login = str((comment.get("user") or {}).get("login", "")).lower()
+        if login in members:
+            stamp = datetime.datetime.fromisoformat(
+                str(comment["created_at"]).replace("Z", "+00:00")
+            ).timestamp()
+            await context.advisories.save(replace(record, human_acknowledged_at=stamp))
+            await context.advisories.audit(
+                repository,
+                ghsa_id,
+                at=now,
+                action="acknowledged-by-team",
+                reason=f"@{login} commented",
+                delivery=context.delivery_guid,
+            )
+            return
+    hours = int(event.data["tier"])
+    mention = " ".join(f"@{admin}" for admin in admins) or f"@{context.config.team.github_team}"
+    posted = await post_once(
+        client,
+        context.advisories,
+        repository=repository,
+        ghsa_id=ghsa_id,
+        name="escalation-unacknowledged",
+        body=(
+            f"{mention}: no one from the team has responded to this report in {hours} hours. "
+            "Please acknowledge it or assign a coordinator."
+        ),
+        now=now,
+    )
+    await context.advisories.audit(
+        repository,
+        ghsa_id,
+        at=now,
+        action="escalated",
+        reason=f"no team comment after {hours} hours; told {mention}" if posted else "already told",
+        delivery=context.delivery_guid,
+    )
