@@ -57,6 +57,7 @@ SCHEMA: Schema = {
         "response_days": Key(int),
         "reporter_credit": Key(str, choices=("reporter", "finder")),
         "acknowledgement_template": Key(str),
+        "auto_invite_experts": Key(bool),
     },
     "report": {
         "required_sections": Key(list, items=str),
@@ -104,6 +105,7 @@ class PolicyConfig:
     response_days: int = 90
     reporter_credit: str = "reporter"
     acknowledgement_template: Path | None = None
+    auto_invite_experts: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ def parse_config(text: str, path: Path) -> BotConfig:
             response_days=policy.get("response_days", 90),
             reporter_credit=policy.get("reporter_credit", "reporter"),
             acknowledgement_template=path.parent / template if template else None,
+            auto_invite_experts=policy.get("auto_invite_experts", False),
         ),
         report=ReportConfig(
             required_sections=tuple(report.get("required_sections", ())),

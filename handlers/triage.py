@@ -12,6 +12,9 @@ advisory, whichever event arrives first and however often:
 3. One acknowledgement comment (reports only), with the target date, the
    policy link and what the report is missing. A hidden marker makes it safe
    to retry: a retry looks for the marker before posting again.
+4. One comment suggesting experts (reports only) from the experts index and
+   CODEOWNERS, for coordinators to `/invite`; invited automatically only
+   when the policy says so.
 
 `advisory.updated` records the new state and the audit trail.
 """
@@ -29,6 +32,7 @@ from gidgethub import routing, sansio
 from bot.advisory_store import AdvisoryRecord
 from bot.comments import marker, post_once
 from bot.context import HandlerContext
+from bot.experts import suggest, suggestion_comment
 from bot.github import GitHubClient
 from bot.poller import encoded_fingerprint
 from bot.report_check import check_report
@@ -182,6 +186,68 @@ async def triage(
         )
     if reporter and record.acknowledged_at is None:
         await acknowledge(client, context, record, advisory, reporter)
+    if reporter:
+        await suggest_experts(client, context, record, advisory, reporter)
+
+
+async def suggest_experts(
+    client: GitHubClient,
+    context: HandlerContext,
+    record: AdvisoryRecord,
+    advisory: Mapping[str, Any],
+    reporter: str,
+) -> None:
+    """Step 4: name the experts for the modules the report is about, once.
+
+    Only suggested: coordinators invite with `/invite` (need-to-know), unless
+    the policy `auto_invite_experts` is on.
+    """
+    team = context.team
+    modules, people = suggest(
+        advisory,
+        index=team.get("experts") if team else None,
+        codeowners=team.get("codeowners") if team else None,
+        exclude={reporter},
+    )
+    now = context.clock.now()
+    if not people:
+        return
+    posted = await post_once(
+        client,
+        context.advisories,
+        repository=record.repository,
+        ghsa_id=record.ghsa_id,
+        name="experts",
+        body=suggestion_comment(modules, people),
+        now=now,
+    )
+    if posted:
+        await context.advisories.audit(
+            record.repository,
+            record.ghsa_id,
+            at=now,
+            action="experts-suggested",
+            reason=f"{len(people)} people for {', '.join(modules) or 'named files'}",
+            delivery=context.delivery_guid,
+        )
+    if context.config.policy.auto_invite_experts:
+        users = _names(advisory.get("collaborating_users"), "login")
+        known = {user.lower() for user in users}
+        missing = [p.login for p in people if p.login.lower() not in known]
+        if missing:
+            path = f"/repos/{record.repository}/security-advisories/{record.ghsa_id}"
+            updated = await client.patch(path, data={"collaborating_users": [*users, *missing]})
+            await context.advisories.set_fingerprint(
+                record.repository, record.ghsa_id, updated, encoded_fingerprint(updated)
+            )
+            await context.advisories.audit(
+                record.repository,
+                record.ghsa_id,
+                at=now,
+                action="experts-invited",
+                reason=f"auto_invite_experts: {', '.join(missing)}",
+                delivery=context.delivery_guid,
+            )
 
 
 async def acknowledge(
