@@ -38,3 +38,14 @@ class HandlerContext:
     team: TeamData | None
     clock: Clock
     delivery_guid: str
+
+    async def audit(self, repository: str, ghsa_id: str, action: str, reason: str) -> None:
+        """Add to the advisory's audit log: now, this delivery, the action and why."""
+        await self.advisories.audit(
+            repository,
+            ghsa_id,
+            at=self.clock.now(),
+            action=action,
+            reason=reason,
+            delivery=self.delivery_guid,
+        )

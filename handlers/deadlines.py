@@ -67,13 +67,11 @@ async def deadline_reminder(event: sansio.Event, context: HandlerContext) -> Non
         now=now,
     )
     await context.advisories.save(replace(record, last_reminder_at=now))
-    await context.advisories.audit(
+    await context.audit(
         repository,
         ghsa_id,
-        at=now,
-        action=f"reminder-{tier}d",
-        reason=f"reminded {who}" if posted else "reminder already posted",
-        delivery=context.delivery_guid,
+        f"reminder-{tier}d",
+        f"reminded {who}" if posted else "reminder already posted",
     )
 
 
@@ -102,14 +100,7 @@ async def unacknowledged(event: sansio.Event, context: HandlerContext) -> None:
                 str(comment["created_at"]).replace("Z", "+00:00")
             ).timestamp()
             await context.advisories.save(replace(record, human_acknowledged_at=stamp))
-            await context.advisories.audit(
-                repository,
-                ghsa_id,
-                at=now,
-                action="acknowledged-by-team",
-                reason=f"@{login} commented",
-                delivery=context.delivery_guid,
-            )
+            await context.audit(repository, ghsa_id, "acknowledged-by-team", f"@{login} commented")
             return
     hours = int(event.data["tier"])
     mention = " ".join(f"@{admin}" for admin in admins) or f"@{context.config.team.github_team}"
@@ -125,11 +116,9 @@ async def unacknowledged(event: sansio.Event, context: HandlerContext) -> None:
         ),
         now=now,
     )
-    await context.advisories.audit(
+    await context.audit(
         repository,
         ghsa_id,
-        at=now,
-        action="escalated",
-        reason=f"no team comment after {hours} hours; told {mention}" if posted else "already told",
-        delivery=context.delivery_guid,
+        "escalated",
+        f"no team comment after {hours} hours; told {mention}" if posted else "already told",
     )

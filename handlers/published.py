@@ -75,13 +75,8 @@ async def record_publication(event: sansio.Event, context: HandlerContext) -> No
         last_activity_at=now,
     )
     await store.save(record)
-    await store.audit(
-        repository,
-        ghsa_id,
-        at=now,
-        action="published",
-        reason="published; timers stopped, final credits kept",
-        delivery=context.delivery_guid,
+    await context.audit(
+        repository, ghsa_id, "published", "published; timers stopped, final credits kept"
     )
     if record.reporter:
         posted = await post_once(
@@ -94,13 +89,8 @@ async def record_publication(event: sansio.Event, context: HandlerContext) -> No
             now=now,
         )
         if posted:
-            await store.audit(
-                repository,
-                ghsa_id,
-                at=now,
-                action="thanked-reporter",
-                reason=f"thanked @{record.reporter}",
-                delivery=context.delivery_guid,
+            await context.audit(
+                repository, ghsa_id, "thanked-reporter", f"thanked @{record.reporter}"
             )
 
 

@@ -70,13 +70,11 @@ async def title_changed(event: sansio.Event, context: HandlerContext) -> None:
         advisory = await client.patch(path, data={"state": target})
         await store.set_fingerprint(repository, ghsa_id, advisory, encoded_fingerprint(advisory))
         named = sorted(tags & (CLOSING | {"ACCEPTED"}))
-        await store.audit(
+        await context.audit(
             repository,
             ghsa_id,
-            at=now,
-            action=f"state-{target}",
-            reason=f"title tag {', '.join(f'[{t}]' for t in named)}",
-            delivery=context.delivery_guid,
+            f"state-{target}",
+            f"title tag {', '.join(f'[{t}]' for t in named)}",
         )
     record = await store.get(repository, ghsa_id)
     if record is None:
@@ -84,14 +82,7 @@ async def title_changed(event: sansio.Event, context: HandlerContext) -> None:
     completed = record.completed_at
     if "COMPLETED" in tags and completed is None:
         completed = now
-        await store.audit(
-            repository,
-            ghsa_id,
-            at=now,
-            action="completed",
-            reason="title tag [COMPLETED]",
-            delivery=context.delivery_guid,
-        )
+        await context.audit(repository, ghsa_id, "completed", "title tag [COMPLETED]")
     await store.save(
         replace(record, state=advisory["state"], completed_at=completed, last_activity_at=now)
     )

@@ -176,13 +176,8 @@ async def triage(
         )
         await store.set_fingerprint(repository, ghsa_id, advisory, encoded_fingerprint(advisory))
         reason = ", ".join(sorted(patch))
-        await store.audit(
-            repository,
-            ghsa_id,
-            at=now,
-            action="access-and-credit",
-            reason=f"set {reason} (new advisory)",
-            delivery=context.delivery_guid,
+        await context.audit(
+            repository, ghsa_id, "access-and-credit", f"set {reason} (new advisory)"
         )
     if reporter and record.acknowledged_at is None:
         await acknowledge(client, context, record, advisory, reporter)
@@ -222,13 +217,11 @@ async def suggest_experts(
         now=now,
     )
     if posted:
-        await context.advisories.audit(
+        await context.audit(
             record.repository,
             record.ghsa_id,
-            at=now,
-            action="experts-suggested",
-            reason=f"{len(people)} people for {', '.join(modules) or 'named files'}",
-            delivery=context.delivery_guid,
+            "experts-suggested",
+            f"{len(people)} people for {', '.join(modules) or 'named files'}",
         )
     if context.config.policy.auto_invite_experts:
         users = _names(advisory.get("collaborating_users"), "login")
@@ -240,13 +233,11 @@ async def suggest_experts(
             await context.advisories.set_fingerprint(
                 record.repository, record.ghsa_id, updated, encoded_fingerprint(updated)
             )
-            await context.advisories.audit(
+            await context.audit(
                 record.repository,
                 record.ghsa_id,
-                at=now,
-                action="experts-invited",
-                reason=f"auto_invite_experts: {', '.join(missing)}",
-                delivery=context.delivery_guid,
+                "experts-invited",
+                f"auto_invite_experts: {', '.join(missing)}",
             )
 
 
@@ -270,13 +261,11 @@ async def acknowledge(
         now=now,
     )
     await context.advisories.save(replace(record, acknowledged_at=now, last_activity_at=now))
-    await context.advisories.audit(
+    await context.audit(
         record.repository,
         record.ghsa_id,
-        at=now,
-        action="acknowledged",
-        reason="acknowledgement comment posted" if posted else "found the earlier one",
-        delivery=context.delivery_guid,
+        "acknowledged",
+        "acknowledgement comment posted" if posted else "found the earlier one",
     )
 
 
@@ -310,11 +299,4 @@ async def updated(event: sansio.Event, context: HandlerContext) -> None:
     repository = str(event.data["repository"]["full_name"])
     ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
     changes = ", ".join(event.data.get("changes") or []) or "nothing watched"
-    await context.advisories.audit(
-        repository,
-        ghsa_id,
-        at=context.clock.now(),
-        action="changed-on-github",
-        reason=f"changed: {changes}",
-        delivery=context.delivery_guid,
-    )
+    await context.audit(repository, ghsa_id, "changed-on-github", f"changed: {changes}")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from handlers.triage import ACK_MARKER
 from tests.fakegithub import FakeGitHub
-from tests.harness import BotUnderTest, run_cli
+from tests.harness import ROOT, BotUnderTest, run_cli
 
 REPORT = """### Summary
 tarfile.extractall() with filter="data" follows a symlink out of the destination.
@@ -301,3 +303,30 @@ async def test_publication_is_recorded_and_the_reporter_thanked_once(
     assert {"login": "hana", "type": "reporter", "state": "accepted"} in json.loads(
         record.final_credits
     )
+
+
+async def test_auto_invite_experts_is_a_policy_off_by_default(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str], tmp_path: Path
+) -> None:
+    fake, _ = fake_github
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    toml = config / "bot.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'reporter_credit = "reporter"',
+            'reporter_credit = "reporter"\nauto_invite_experts = true',
+        )
+    )
+    bot: BotUnderTest = await start_bot(BOT_CONFIG=str(config))
+    await bot.started()
+    fake.team_members[("python", "psrt")] = {"gpshead": "active"}
+    advisory = fake.new_advisory(
+        "python/cpython", summary="tarfile escape", description=REPORT, reporter="olga"
+    )
+    await bot.send("repository_advisory", reported_payload(bot, advisory, "olga"))
+    await bot.settle()
+    invited = [u["login"] for u in advisory["collaborating_users"]]
+    assert "ethanfurman" in invited  # the CODEOWNERS owner of Lib/tarfile.py
+    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert any(e.action == "experts-invited" and "ethanfurman" in e.reason for e in log)
