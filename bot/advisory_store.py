@@ -32,6 +32,7 @@ class AdvisoryRecord:
     final_credits: str | None = None  # JSON of credits_detailed at publication
     last_reminder_at: float | None = None
     human_acknowledged_at: float | None = None  # a team member's first comment
+    coordinator_since: float | None = None
 
 
 SeenAdvisory = tuple[str, str, str, str, int, str | None, float]
@@ -48,7 +49,7 @@ class AuditEntry:
 _COLUMNS = (
     "repository, ghsa_id, installation_id, state, reporter, coordinator, received_at, "
     "acknowledged_at, last_activity_at, github_updated_at, fingerprint, completed_at, "
-    "final_credits, last_reminder_at, human_acknowledged_at"
+    "final_credits, last_reminder_at, human_acknowledged_at, coordinator_since"
 )
 _SELECT = "SELECT " + _COLUMNS + " FROM advisories "  # noqa: S608 - constants only
 _PLACEHOLDERS = ", ".join("?" * len(_COLUMNS.split(",")))
@@ -102,6 +103,7 @@ class AdvisoryStore:
             record.final_credits,
             record.last_reminder_at,
             record.human_acknowledged_at,
+            record.coordinator_since,
         )
         await self.database.run(
             lambda c: c.execute(
@@ -114,10 +116,28 @@ class AdvisoryStore:
                 "last_activity_at = excluded.last_activity_at, "
                 "completed_at = excluded.completed_at, final_credits = excluded.final_credits, "
                 "last_reminder_at = excluded.last_reminder_at, "
-                "human_acknowledged_at = excluded.human_acknowledged_at",
+                "human_acknowledged_at = excluded.human_acknowledged_at, "
+                "coordinator_since = excluded.coordinator_since",
                 values,
             )
         )
+
+    async def coordinator_loads(self) -> tuple[dict[str, int], dict[str, float]]:
+        """Open advisories per coordinator, and when each was last assigned (lower-case logins)."""
+
+        def work(connection: sqlite3.Connection) -> tuple[dict[str, int], dict[str, float]]:
+            loads = connection.execute(
+                "SELECT LOWER(coordinator), COUNT(*) FROM advisories WHERE coordinator IS NOT NULL "
+                "AND state IN ('triage', 'draft') AND completed_at IS NULL "
+                "GROUP BY LOWER(coordinator)"
+            ).fetchall()
+            last = connection.execute(
+                "SELECT LOWER(coordinator), MAX(coordinator_since) FROM advisories "
+                "WHERE coordinator IS NOT NULL GROUP BY LOWER(coordinator)"
+            ).fetchall()
+            return {k: int(v) for k, v in loads}, {k: float(v or 0) for k, v in last}
+
+        return await self.database.run(work)
 
     async def audit(
         self,

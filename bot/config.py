@@ -67,6 +67,10 @@ SCHEMA: Schema = {
     "poller": {
         "interval_seconds": Key(int),
     },
+    "coordinators": {
+        "idle_days": Key(int),
+        "roster_file": Key(str),
+    },
     "deadlines": {
         "reminder_days": Key(list, items=int),
         "min_hours_between_reminders": Key(int),
@@ -125,6 +129,41 @@ class DeadlineConfig:
     scan_interval_seconds: int = 300
 
 
+DATE = r"\d{4}-\d{2}-\d{2}"
+
+ROSTER_SCHEMA: Schema = {
+    "steering_council": Key(list, items=str),
+    "members": TableOf(
+        {
+            "on_leave_until": Key(str, pattern=DATE, describe="a date, YYYY-MM-DD"),
+            "inactive": Key(bool),
+            "roles": Key(list, items=str),
+        }
+    ),
+}
+
+
+@dataclass(frozen=True)
+class MemberNotes:
+    """What the published member list does not say about one member."""
+
+    on_leave_until: str | None = None  # YYYY-MM-DD
+    inactive: bool = False
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RosterNotes:
+    steering_council: frozenset[str] = frozenset()
+    members: Mapping[str, MemberNotes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CoordinatorConfig:
+    idle_days: float = 3  # 0 assigns at once
+    roster: RosterNotes = RosterNotes()
+
+
 @dataclass(frozen=True)
 class TeamConfig:
     name: str
@@ -140,6 +179,7 @@ class BotConfig:
     report: ReportConfig = ReportConfig()
     poll_interval_seconds: int = 60
     deadlines: DeadlineConfig = DeadlineConfig()
+    coordinators: CoordinatorConfig = CoordinatorConfig()
 
 
 def load_config(directory: Path) -> BotConfig:
@@ -195,7 +235,43 @@ def parse_config(text: str, path: Path) -> BotConfig:
         ),
         poll_interval_seconds=data.get("poller", {}).get("interval_seconds", 60),
         deadlines=_deadlines(data.get("deadlines", {})),
+        coordinators=_coordinators(data.get("coordinators", {}), path, locator),
     )
+
+
+def _coordinators(raw: Mapping[str, Any], path: Path, locator: _Locator) -> CoordinatorConfig:
+    roster = RosterNotes()
+    name = raw.get("roster_file")
+    if name is not None:
+        roster_path = path.parent / name
+        try:
+            text = roster_path.read_text(encoding="utf-8")
+        except OSError:
+            line = locator.line(("coordinators", "roster_file"))
+            raise ConfigError(
+                f"{path}, line {line}: coordinators.roster_file: {roster_path} does not exist"
+            ) from None
+        roster = parse_roster_notes(text, roster_path)
+    return CoordinatorConfig(idle_days=raw.get("idle_days", 3), roster=roster)
+
+
+def parse_roster_notes(text: str, path: Path) -> RosterNotes:
+    """The roster TOML: steering-council members, leave, inactivity, extra roles."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    _validate(data, ROSTER_SCHEMA, (), path, _Locator(text))
+    members = {
+        login.lower(): MemberNotes(
+            on_leave_until=notes.get("on_leave_until"),
+            inactive=notes.get("inactive", False),
+            roles=tuple(notes.get("roles", ())),
+        )
+        for login, notes in data.get("members", {}).items()
+    }
+    council = frozenset(login.lower() for login in data.get("steering_council", ()))
+    return RosterNotes(steering_council=council, members=members)
 
 
 def _deadlines(raw: Mapping[str, Any]) -> DeadlineConfig:

@@ -130,6 +130,13 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         ALTER TABLE advisories ADD COLUMN human_acknowledged_at DOUBLE PRECISION;
         """,
     ),
+    (
+        5,
+        """
+        ALTER TABLE advisories ADD COLUMN coordinator_since DOUBLE PRECISION;
+        CREATE INDEX advisories_coordinator ON advisories (coordinator);
+        """,
+    ),
 )
 
 

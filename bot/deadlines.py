@@ -7,7 +7,9 @@ stores, on the same queue as webhooks:
   it has passed): only the most urgent tier that is due, and not within
   `min_hours_between_reminders` of the previous reminder;
 - `advisory.unacknowledged` once a report is older than
-  `escalate_unacknowledged_after_hours` with no comment from the team.
+  `escalate_unacknowledged_after_hours` with no comment from the team;
+- `advisory.coordinator_due` once an advisory has gone `coordinators.idle_days`
+  without a coordinator.
 
 A GUID names the advisory and the tier, so each is stored once, however many
 scans, restarts or replicas see it due.
@@ -30,7 +32,11 @@ DAY = 86400.0
 
 
 def due_events(
-    record: AdvisoryRecord, now: float, config: DeadlineConfig, response_days: int
+    record: AdvisoryRecord,
+    now: float,
+    config: DeadlineConfig,
+    response_days: int,
+    coordinator_idle_days: float | None = None,
 ) -> list[tuple[str, int]]:
     """(action, tier) pairs due for `record` at `now`."""
     if record.completed_at is not None or record.state not in ("triage", "draft"):
@@ -47,6 +53,9 @@ def due_events(
     escalate_at = record.received_at + config.escalate_unacknowledged_after_hours * 3600
     if record.reporter and record.human_acknowledged_at is None and now >= escalate_at:
         events.append(("unacknowledged", config.escalate_unacknowledged_after_hours))
+    idle = coordinator_idle_days
+    if idle is not None and record.coordinator is None and now >= record.received_at + idle * DAY:
+        events.append(("coordinator_due", 0))
     return events
 
 
@@ -59,11 +68,14 @@ class DeadlineScanner:
         response_days: int,
         now: Callable[[], float],
         notify: Callable[[], None],
+        *,
+        coordinator_idle_days: float | None = None,
     ) -> None:
         self.store = store
         self.advisories = advisories
         self.config = config
         self.response_days = response_days
+        self.coordinator_idle_days = coordinator_idle_days
         self.now = now
         self.notify = notify
 
@@ -72,7 +84,10 @@ class DeadlineScanner:
         now = self.now()
         added = 0
         for record in await self.advisories.open_advisories():
-            for action, tier in due_events(record, now, self.config, self.response_days):
+            due = due_events(
+                record, now, self.config, self.response_days, self.coordinator_idle_days
+            )
+            for action, tier in due:
                 payload = {
                     "action": action,
                     "tier": tier,

@@ -154,6 +154,7 @@ async def open_services(
         config.policy.response_days,
         clock.now,
         services.worker.notify,
+        coordinator_idle_days=config.coordinators.idle_days,
     )
     if start_worker:
         services.worker.start()

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers import deadlines, installations, published, title_tags, triage
+from handlers import coordinators, deadlines, installations, published, title_tags, triage
 
-MODULES: tuple[ModuleType, ...] = (installations, triage, title_tags, published, deadlines)
+MODULES: tuple[ModuleType, ...] = (
+    installations,
+    triage,
+    title_tags,
+    published,
+    deadlines,
+    coordinators,
+)

@@ -18,7 +18,7 @@ from bot.service import attach, open_services
 from bot.settings import Settings, load_settings
 from bot.web import add_service_routes
 from tests.fakegithub import FakeGitHub
-from tests.harness import ROOT, BotUnderTest, fixtures_dir
+from tests.harness import ROOT, BotUnderTest, SteppedClock, World, fixtures_dir, start_with_team
 
 CPYTHON_FILES = {
     ("python/devguide", "security/psrt.csv"): "psrt.csv",
@@ -126,3 +126,11 @@ async def bot(start_bot: StartBot) -> BotUnderTest:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+async def world(start_bot: Any, fake_github: tuple[FakeGitHub, str]) -> World:
+    """The bot on a clock the test moves, and the fake with the PSRT team."""
+    fake, _ = fake_github
+    clock = SteppedClock()
+    return World(await start_with_team(start_bot, fake, clock), fake, clock)

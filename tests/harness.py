@@ -219,3 +219,65 @@ class BotProcess:
         if self.process.returncode is None:
             self.process.terminate()
         return await self.process.wait()
+
+
+# -- advisories on the fake ---------------------------------------------------------
+
+REPORT = """### Summary
+tarfile.extractall() with filter="data" follows a symlink out of the destination.
+
+### Threat model
+An attacker who controls an archive a victim extracts.
+
+### Proof of concept
+```python
+import tarfile  # exits with 1 if vulnerable
+```
+
+### Versions tested
+3.12.3 and 3.13.1
+"""
+
+
+def reported_payload(bot: BotUnderTest, advisory: dict[str, Any], reporter: str) -> dict[str, Any]:
+    payload = bot.payload("repository_advisory/reported.payload.json")
+    payload["installation"] = {"id": bot.installation_id, "node_id": "x"}
+    payload["repository"]["full_name"] = "python/cpython"
+    payload["repository_advisory"]["ghsa_id"] = advisory["ghsa_id"]
+    payload["sender"]["login"] = reporter
+    return payload
+
+
+OUTSIDE_TEAM = {"sethmlarson"}
+
+
+async def start_with_team(start_bot: Any, fake: FakeGitHub, clock: SteppedClock) -> BotUnderTest:
+    bot: BotUnderTest = await start_bot(clock=clock)
+    await bot.started()
+    roster = bot.services.team_data.get("roster")  # type: ignore[union-attr]
+    fake.team_members[("python", "psrt")] = {
+        entry.login: "active" for entry in roster if entry.login not in OUTSIDE_TEAM
+    }
+    return bot
+
+
+@dataclass
+class World:
+    bot: BotUnderTest
+    fake: FakeGitHub
+    clock: SteppedClock
+
+
+async def file_report(bot: BotUnderTest, fake: FakeGitHub, reporter: str) -> dict[str, Any]:
+    advisory = fake.new_advisory(
+        "python/cpython", summary="s", description=REPORT, reporter=reporter
+    )
+    await bot.send("repository_advisory", reported_payload(bot, advisory, reporter))
+    await bot.settle()
+    return advisory
+
+
+async def scan(bot: BotUnderTest) -> int:
+    added = await bot.services.deadlines.scan_once()  # type: ignore[union-attr]
+    await bot.settle()
+    return added

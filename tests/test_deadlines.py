@@ -2,67 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 from bot.deadlines import DAY
 from bot.service import close_services
 from tests.fakegithub import FakeGitHub
-from tests.harness import BotUnderTest, SteppedClock
-from tests.test_triage import REPORT, reported_payload
+from tests.harness import SteppedClock, World, file_report, scan, start_with_team
 
-OUTSIDE_TEAM = {"sethmlarson"}
-
-
-async def start(start_bot: Any, fake: FakeGitHub, clock: SteppedClock) -> BotUnderTest:
-    bot: BotUnderTest = await start_bot(clock=clock)
-    await bot.started()
-    roster = bot.services.team_data.get("roster")  # type: ignore[union-attr]
-    fake.team_members[("python", "psrt")] = {
-        entry.login: "active" for entry in roster if entry.login not in OUTSIDE_TEAM
-    }
-    return bot
-
-
-@dataclass
-class World:
-    bot: BotUnderTest
-    fake: FakeGitHub
-    clock: SteppedClock
-
-
-@pytest.fixture
-async def world(start_bot: Any, fake_github: tuple[FakeGitHub, str]) -> World:
-    """The bot on a clock the test moves, and the fake with the PSRT team."""
-    fake, _ = fake_github
-    clock = SteppedClock()
-    return World(await start(start_bot, fake, clock), fake, clock)
-
-
-async def report(bot: BotUnderTest, fake: FakeGitHub, reporter: str) -> dict[str, Any]:
-    advisory = fake.new_advisory(
-        "python/cpython", summary="s", description=REPORT, reporter=reporter
-    )
-    await bot.send("repository_advisory", reported_payload(bot, advisory, reporter))
-    await bot.settle()
-    return advisory
-
-
-FIRST_COMMENTS = ("<!-- ghsa-bot:acknowledgement -->", "<!-- ghsa-bot:experts -->")
+FIRST_COMMENTS = (
+    "<!-- ghsa-bot:acknowledgement -->",
+    "<!-- ghsa-bot:experts -->",
+    "<!-- ghsa-bot:coordinator -->",
+)
 
 
 def comments(fake: FakeGitHub, advisory: dict[str, Any]) -> list[str]:
-    """The comments after the bot's first two (acknowledgement, experts)."""
+    """The comments after the bot's first ones (acknowledgement, experts, coordinator)."""
     bodies = [c["body"] for c in fake.comments[("python/cpython", advisory["ghsa_id"])]]
     return [body for body in bodies if not body.startswith(FIRST_COMMENTS)]
-
-
-async def scan(bot: BotUnderTest) -> int:
-    added = await bot.services.deadlines.scan_once()  # type: ignore[union-attr]
-    await bot.settle()
-    return added
 
 
 async def test_reminders_at_14_7_and_0_days_never_repeated_after_a_restart(
@@ -70,8 +27,8 @@ async def test_reminders_at_14_7_and_0_days_never_repeated_after_a_restart(
 ) -> None:
     fake, _ = fake_github
     clock = SteppedClock()
-    bot = await start(start_bot, fake, clock)
-    advisory = await report(bot, fake, "ivan")
+    bot = await start_with_team(start_bot, fake, clock)
+    advisory = await file_report(bot, fake, "ivan")
     received = (
         await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     ).received_at  # type: ignore[union-attr]
@@ -84,8 +41,10 @@ async def test_reminders_at_14_7_and_0_days_never_repeated_after_a_restart(
 
     clock.current = received + 76 * DAY + 60
     await scan(bot)
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert record is not None and record.coordinator  # assigned on day 3
     assert "14 days left" in comments(fake, advisory)[-1]
-    assert "@python/psrt" in comments(fake, advisory)[-1]  # no coordinator yet: the team
+    assert f"@{record.coordinator}:" in comments(fake, advisory)[-1]
     clock.advance(3600)
     assert await scan(bot) == 0  # already sent, and within 23 hours
 
@@ -94,12 +53,12 @@ async def test_reminders_at_14_7_and_0_days_never_repeated_after_a_restart(
     assert (
         comments(fake, advisory)[-1]
         .split("\n", 1)[1]
-        .startswith("Urgent: @python/psrt: 7 days left")
+        .startswith(f"Urgent: @{record.coordinator}: 7 days left")
     )
 
     # A restart on the same database: nothing is sent again.
     await close_services(bot.services)
-    bot = await start(start_bot, fake, clock)
+    bot = await start_with_team(start_bot, fake, clock)
     assert await scan(bot) == 0
     assert len(comments(fake, advisory)) == 3
 
@@ -119,7 +78,7 @@ async def test_reminders_at_14_7_and_0_days_never_repeated_after_a_restart(
 
 async def test_a_late_discovery_gets_only_the_most_urgent_reminder(world: World) -> None:
     bot, fake, clock = world.bot, world.fake, world.clock
-    advisory = await report(bot, fake, "judy")
+    advisory = await file_report(bot, fake, "judy")
     record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
     fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], "gpshead", "Looking.")
     clock.current = record.received_at + 85 * DAY  # type: ignore[union-attr]
@@ -130,7 +89,7 @@ async def test_a_late_discovery_gets_only_the_most_urgent_reminder(world: World)
 
 async def test_no_reminders_once_published_or_completed(world: World) -> None:
     bot, fake, clock = world.bot, world.fake, world.clock
-    advisory = await report(bot, fake, "kim")
+    advisory = await file_report(bot, fake, "kim")
     fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], "gpshead", "Looking.")
     advisory["summary"] = "[COMPLETED] s"
     advisory["updated_at"] = "2099-01-01T00:00:00Z"
@@ -142,7 +101,7 @@ async def test_no_reminders_once_published_or_completed(world: World) -> None:
 
 async def test_a_report_nobody_answered_is_escalated_to_the_admins_once(world: World) -> None:
     bot, fake, clock = world.bot, world.fake, world.clock
-    advisory = await report(bot, fake, "leo")
+    advisory = await file_report(bot, fake, "leo")
     clock.advance(47 * 3600)
     await scan(bot)
     assert comments(fake, advisory) == []
@@ -160,7 +119,7 @@ async def test_a_report_nobody_answered_is_escalated_to_the_admins_once(world: W
 
 async def test_a_team_comment_counts_as_acknowledgement(world: World) -> None:
     bot, fake, clock = world.bot, world.fake, world.clock
-    advisory = await report(bot, fake, "mia")
+    advisory = await file_report(bot, fake, "mia")
     fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], "sethmlarson", "On it.")
     clock.advance(49 * 3600)
     await scan(bot)

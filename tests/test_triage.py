@@ -11,22 +11,7 @@ import pytest
 
 from handlers.triage import ACK_MARKER
 from tests.fakegithub import FakeGitHub
-from tests.harness import ROOT, BotUnderTest, run_cli
-
-REPORT = """### Summary
-tarfile.extractall() with filter="data" follows a symlink out of the destination.
-
-### Threat model
-An attacker who controls an archive a victim extracts.
-
-### Proof of concept
-```python
-import tarfile  # exits with 1 if vulnerable
-```
-
-### Versions tested
-3.12.3 and 3.13.1
-"""
+from tests.harness import REPORT, ROOT, BotUnderTest, reported_payload, run_cli
 
 OUTSIDE_TEAM = {"sethmlarson", "hugovk"}  # roster members kept outside the GitHub team
 
@@ -41,15 +26,6 @@ async def psrt(bot: BotUnderTest, fake_github: tuple[FakeGitHub, str]) -> FakeGi
         entry.login: "active" for entry in roster if entry.login not in OUTSIDE_TEAM
     }
     return fake
-
-
-def reported_payload(bot: BotUnderTest, advisory: dict[str, Any], reporter: str) -> dict[str, Any]:
-    payload = bot.payload("repository_advisory/reported.payload.json")
-    payload["installation"] = {"id": bot.installation_id, "node_id": "x"}
-    payload["repository"]["full_name"] = "python/cpython"
-    payload["repository_advisory"]["ghsa_id"] = advisory["ghsa_id"]
-    payload["sender"]["login"] = reporter
-    return payload
 
 
 def advisory_path(advisory: dict[str, Any]) -> str:
