@@ -14,10 +14,8 @@ equal the deliveries acknowledged.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
 import socket
 import sqlite3
@@ -30,6 +28,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from benchmarks.results import machine, write_section
+from benchmarks.results import now as results_now
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("GHSA_BOT_FIXTURES") or ROOT.parent / "shared" / "fixtures")
@@ -76,27 +77,6 @@ def load(url: str, payload: Path, *extra: str) -> dict[str, Any]:
         check=True,
     )
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kib / 1024 / 1024:.0f} GiB memory"
-    except (OSError, ValueError, IndexError):
-        pass
-    return (
-        f"{os.cpu_count()} cores ({cpu}){memory}, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
 
 
 def stored_count(database: Path) -> int:
@@ -273,7 +253,7 @@ def write_results(
     share = bot["throughput_per_s"] / bare["throughput_per_s"] * 100
     ratio = inline_paced["p99_ms"] / bot_paced["p99_ms"]
     durability = results["bot_durability"]
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    now = results_now()
 
     def row(name: str, result: dict[str, Any]) -> str:
         return (
@@ -307,7 +287,7 @@ def write_results(
     full, full_paced = results["full_saturation"], results["full_paced"]
     full_durability = results["full_durability"]
     text = [
-        "# Benchmark results",
+        "## Webhook intake",
         "",
         f"Run: {now}{' (quick run)' if quick else ''}, by `.venv/bin/python -m benchmarks.run`.",
         f"Machine: {machine()}.",
@@ -350,7 +330,7 @@ def write_results(
         f"{full_durability['stored']} / {full_durability['acknowledged']}.",
         "",
     ]
-    path.write_text("\n".join(text))
+    write_section("intake", "\n".join(text), path)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ MUTATING_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 TOKEN_REFRESH_MARGIN = 300.0
 JWT_LIFETIME = 600
 JWT_REUSE_FOR = 300.0
+# Each polled repository's advisory list needs its own ETag entry, or the
+# poller pays full price (found with 1,000 repositories and 512 entries).
+ETAG_ENTRIES_PER_INSTALLATION = 8192
 
 log = logging.getLogger("ghsa_bot.github")
 
@@ -162,7 +165,7 @@ class GitHubApp:
         if client is None:
             cache = self._etag_caches.get(key)
             if cache is None:
-                cache = self._etag_caches[key] = cachetools.LRUCache(512)
+                cache = self._etag_caches[key] = cachetools.LRUCache(ETAG_ENTRIES_PER_INSTALLATION)
             client = GitHubClient(self, credential, cache)
             self._clients[key] = client
         return client

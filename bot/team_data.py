@@ -67,6 +67,23 @@ class TeamData:
         self.github = github
         self.store = store
         self.loaded: dict[str, Loaded] = {}
+        self._team_members: dict[str, tuple[float, set[str]]] = {}
+
+    async def team_members(
+        self, client: GitHubClient, github_team: str, *, now: float, max_age: float = 600.0
+    ) -> set[str]:
+        """Logins in the GitHub team (lower case), re-read at most every `max_age` seconds.
+
+        The read is ETag-cached too, so an unchanged team costs a 304.
+        """
+        cached = self._team_members.get(github_team)
+        if cached is not None and now - cached[0] < max_age:
+            return cached[1]
+        org, slug = github_team.split("/", 1)
+        members = client.getiter(f"/orgs/{org}/teams/{slug}/members?per_page=100")
+        logins = {str(member["login"]).lower() async for member in members}
+        self._team_members[github_team] = (now, logins)
+        return logins
 
     def get(self, name: str) -> Any:
         loaded = self.loaded.get(name)

@@ -47,13 +47,6 @@ def _names(items: Sequence[Mapping[str, Any]] | None, key: str) -> list[str]:
     return [str(item[key]) for item in items or [] if isinstance(item, Mapping) and key in item]
 
 
-async def team_members(client: GitHubClient, github_team: str) -> set[str]:
-    """Logins in the GitHub team (ETag-cached: an unchanged team costs a 304)."""
-    org, slug = github_team.split("/", 1)
-    members = client.getiter(f"/orgs/{org}/teams/{slug}/members?per_page=100")
-    return {str(member["login"]).lower() async for member in members}
-
-
 def access_and_credit_patch(
     advisory: Mapping[str, Any],
     *,
@@ -160,8 +153,8 @@ async def triage(
     team_slug = github_team.split("/", 1)[1] if github_team else None
     roster = context.team.get("roster") if context.team is not None else None
     outside: list[str] = []
-    if roster and github_team:
-        in_team = await team_members(client, github_team)
+    if roster and github_team and context.team is not None:
+        in_team = await context.team.team_members(client, github_team, now=now)
         outside = [entry.login for entry in roster if entry.login.lower() not in in_team]
     patch = access_and_credit_patch(
         advisory,
