@@ -139,6 +139,45 @@ class AdvisoryStore:
 
         return await self.database.run(work)
 
+    async def command_runs(self, comment_id: int) -> list[tuple[str, str, str]]:
+        """(key, command as written, outcome) for the commands already run from a comment."""
+        rows = await self.database.run(
+            lambda c: c.execute(
+                "SELECT command_key, command_text, outcome FROM command_runs "
+                "WHERE comment_id = ? ORDER BY position, at",
+                (comment_id,),
+            ).fetchall()
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    async def record_command(
+        self, comment_id: int, key: str, position: int, text: str, outcome: str, *, at: float
+    ) -> None:
+        await self.database.run(
+            lambda c: c.execute(
+                "INSERT INTO command_runs (comment_id, command_key, position, command_text, "
+                "outcome, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (comment_id, key, position, text, outcome, at),
+            )
+        )
+
+    async def reply_for(self, comment_id: int) -> int | None:
+        row = await self.database.run(
+            lambda c: c.execute(
+                "SELECT reply_id FROM command_replies WHERE comment_id = ?", (comment_id,)
+            ).fetchone()
+        )
+        return int(row[0]) if row else None
+
+    async def set_reply(self, comment_id: int, reply_id: int) -> None:
+        await self.database.run(
+            lambda c: c.execute(
+                "INSERT INTO command_replies (comment_id, reply_id) VALUES (?, ?) "
+                "ON CONFLICT (comment_id) DO UPDATE SET reply_id = excluded.reply_id",
+                (comment_id, reply_id),
+            )
+        )
+
     async def audit(
         self,
         repository: str,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.config import RosterNotes
 from bot.team_formats import RosterEntry
@@ -79,3 +80,21 @@ def choose_coordinator(
         "and the reporter are not assigned."
     )
     return Choice(best.login, reason)
+
+
+def coordinator_patch(advisory: Mapping[str, Any], login: str) -> dict[str, Any]:
+    """Credit `login` as coordinator and make them a collaborator, keeping everything else.
+
+    An earlier coordinator keeps their credit (a handoff does not erase it).
+    """
+    credits = [
+        {"login": str(c["user"]["login"]), "type": str(c["type"])}
+        for c in advisory.get("credits_detailed") or []
+    ]
+    patch: dict[str, Any] = {}
+    if not any(c["login"].lower() == login.lower() and c["type"] == "coordinator" for c in credits):
+        patch["credits"] = [*credits, {"login": login, "type": "coordinator"}]
+    users = [str(u["login"]) for u in advisory.get("collaborating_users") or []]
+    if login.lower() not in {u.lower() for u in users}:
+        patch["collaborating_users"] = [*users, login]
+    return patch

@@ -137,6 +137,24 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         CREATE INDEX advisories_coordinator ON advisories (coordinator);
         """,
     ),
+    (
+        6,
+        """
+        CREATE TABLE command_runs (
+            comment_id BIGINT NOT NULL,
+            command_key TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            command_text TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (comment_id, command_key)
+        );
+        CREATE TABLE command_replies (
+            comment_id BIGINT PRIMARY KEY,
+            reply_id BIGINT NOT NULL
+        );
+        """,
+    ),
 )
 
 

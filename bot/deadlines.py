@@ -17,13 +17,12 @@ scans, restarts or replicas see it due.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 
 from bot.advisory_store import AdvisoryRecord, AdvisoryStore
 from bot.config import DeadlineConfig
-from bot.intake import Delivery
+from bot.intake import advisory_event
 from bot.store import Store
 
 log = logging.getLogger("ghsa_bot.deadlines")
@@ -96,13 +95,13 @@ class DeadlineScanner:
                     "repository_advisory": {"ghsa_id": record.ghsa_id, "state": record.state},
                 }
                 is_new = await self.store.add_delivery(
-                    Delivery(
-                        guid=f"{action}:{record.repository}:{record.ghsa_id}:{tier}",
-                        event="advisory",
-                        action=action,
+                    advisory_event(
+                        f"{action}:{record.repository}:{record.ghsa_id}:{tier}",
+                        "advisory",
+                        action,
                         installation_id=record.installation_id,
-                        order_key=f"advisory:{record.repository}:{record.ghsa_id}",
-                        body=json.dumps(payload),
+                        repository=record.repository,
+                        ghsa_id=record.ghsa_id,
                         payload=payload,
                         received_at=now,
                     ),

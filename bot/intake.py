@@ -37,6 +37,30 @@ class Delivery:
     received_at: float
 
 
+def advisory_event(
+    guid: str,
+    event: str,
+    action: str,
+    *,
+    installation_id: int,
+    repository: str,
+    ghsa_id: str,
+    payload: dict[str, Any],
+    received_at: float,
+) -> Delivery:
+    """An event the bot raises itself (poller, timers) about one advisory, in its order."""
+    return Delivery(
+        guid=guid,
+        event=event,
+        action=action,
+        installation_id=installation_id,
+        order_key=f"advisory:{repository}:{ghsa_id}",
+        body=json.dumps(payload),
+        payload=payload,
+        received_at=received_at,
+    )
+
+
 def signature_for(body: bytes, secret: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from bot.advisory_store import AdvisoryStore, SeenAdvisory
 from bot.github import GitHubApp, error_summary
-from bot.intake import Delivery
+from bot.intake import advisory_event
 from bot.logs import fields
 from bot.store import Store, StoreUnavailable
 
@@ -102,6 +102,66 @@ class AdvisoryPoller:
             await self.poll_once()
             await asyncio.sleep(self.interval)
 
+    async def poll_comments(self) -> int:
+        """New and edited comments on open advisories become `advisory_comment` events.
+
+        The bot's own comments and other bots' are skipped. Confidential
+        comments never reach the bot: GitHub does not return them.
+        """
+        events = 0
+        for record in await self.advisories.open_advisories():
+            try:
+                events += await self._poll_advisory_comments(
+                    record.installation_id, record.repository, record.ghsa_id
+                )
+            except StoreUnavailable:
+                raise
+            except Exception as error:
+                log.warning("comment poll failed", extra=fields(error=error_summary(error)))
+        if events:
+            self.notify()
+        return events
+
+    async def _poll_advisory_comments(
+        self, installation_id: int, repository: str, ghsa_id: str
+    ) -> int:
+        client = self.github.installation(installation_id)
+        cursor_key = f"comments:{repository}:{ghsa_id}"
+        since = await self.advisories.poll_cursor(cursor_key)
+        url = f"/repos/{repository}/security-advisories/{ghsa_id}/comments?per_page=100"
+        if since:
+            url += f"&since={since}"
+        newest = since or ""
+        events = 0
+        async for comment in client.getiter(url):
+            updated = str(comment.get("updated_at") or "")
+            newest = max(newest, updated)
+            user = comment.get("user") or {}
+            if user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]"):
+                continue
+            action = "created" if comment.get("created_at") == updated else "edited"
+            payload = {
+                "action": action,
+                "installation": {"id": installation_id},
+                "repository": {"full_name": repository},
+                "repository_advisory": {"ghsa_id": ghsa_id},
+                "comment": {
+                    "id": comment["id"],
+                    "body": comment.get("body") or "",
+                    "user": {"login": user.get("login"), "type": user.get("type")},
+                    "created_at": comment.get("created_at"),
+                    "updated_at": updated,
+                },
+            }
+            guid = f"comment:{repository}:{ghsa_id}:{comment['id']}:{updated}"
+            is_new = await self._store_event(
+                guid, "advisory_comment", action, installation_id, repository, ghsa_id, payload
+            )
+            events += int(is_new)
+        if newest and newest != since:
+            await self.advisories.set_poll_cursor(cursor_key, newest)
+        return events
+
     async def poll_once(self) -> PollReport:
         report = PollReport()
         for installation in await self.store.installations():
@@ -121,6 +181,7 @@ class AdvisoryPoller:
                         "advisory poll failed",
                         extra=fields(installation=installation.id, error=error_summary(error)),
                     )
+        report.events += await self.poll_comments()
         self.cycles += 1
         return report
 
@@ -193,15 +254,30 @@ class AdvisoryPoller:
             "repository_advisory": {"ghsa_id": ghsa_id, "state": advisory["state"]},
         }
         digest = hashlib.sha256(encoded.encode()).hexdigest()[:16]
-        body = json.dumps(payload)
-        await self.store.add_delivery(
-            Delivery(
-                guid=f"poll:{repository}:{ghsa_id}:{digest}",
-                event="advisory",
-                action=action,
+        guid = f"poll:{repository}:{ghsa_id}:{digest}"
+        await self._store_event(
+            guid, "advisory", action, installation_id, repository, ghsa_id, payload
+        )
+
+    async def _store_event(
+        self,
+        guid: str,
+        event: str,
+        action: str,
+        installation_id: int,
+        repository: str,
+        ghsa_id: str,
+        payload: dict[str, Any],
+    ) -> bool:
+        """Put an event on the webhook queue; False if this very change was stored before."""
+        return await self.store.add_delivery(
+            advisory_event(
+                guid,
+                event,
+                action,
                 installation_id=installation_id,
-                order_key=f"advisory:{repository}:{ghsa_id}",
-                body=body,
+                repository=repository,
+                ghsa_id=ghsa_id,
                 payload=payload,
                 received_at=self.now(),
             ),

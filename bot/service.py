@@ -38,7 +38,7 @@ from handlers import installations
 log = logging.getLogger("ghsa_bot.service")
 
 SERVICES: web.AppKey[Services] = web.AppKey("services")
-INTERNAL_EVENTS = frozenset({"advisory"})
+INTERNAL_EVENTS = frozenset({"advisory", "advisory_comment"})
 
 
 @dataclass

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers import coordinators, deadlines, installations, published, title_tags, triage
+from handlers import (
+    command_basics,
+    command_workflow,
+    comments,
+    coordinators,
+    deadlines,
+    installations,
+    published,
+    title_tags,
+    triage,
+)
 
 MODULES: tuple[ModuleType, ...] = (
     installations,
@@ -13,4 +23,7 @@ MODULES: tuple[ModuleType, ...] = (
     published,
     deadlines,
     coordinators,
+    comments,
+    command_basics,  # the command modules register commands; their routers are empty
+    command_workflow,
 )

@@ -19,7 +19,7 @@ from gidgethub import routing, sansio
 
 from bot.comments import post_once
 from bot.context import HandlerContext
-from bot.coordinators import choose_coordinator
+from bot.coordinators import choose_coordinator, coordinator_patch
 from bot.poller import encoded_fingerprint
 
 router = routing.Router()
@@ -73,16 +73,7 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
         )
         await context.audit(repository, ghsa_id, "coordinator-none", "no eligible member")
         return
-    users = [u["login"] for u in advisory.get("collaborating_users") or []]
-    patch: dict[str, Any] = {
-        "credits": [
-            *({"login": c["user"]["login"], "type": c["type"]} for c in credits),
-            {"login": choice.login, "type": "coordinator"},
-        ]
-    }
-    if choice.login.lower() not in {u.lower() for u in users}:
-        patch["collaborating_users"] = [*users, choice.login]
-    updated = await client.patch(path, data=patch)
+    updated = await client.patch(path, data=coordinator_patch(advisory, choice.login))
     await store.set_fingerprint(repository, ghsa_id, updated, encoded_fingerprint(updated))
     await store.save(replace(record, coordinator=choice.login, coordinator_since=now))
     idle = context.config.coordinators.idle_days

@@ -802,7 +802,7 @@ class FakeGitHub:
             "url": f"https://api.github.com/repos/{full_name}/security-advisories/{ghsa}/comments/{comment_id}",
             "html_url": f"https://github.com/{full_name}/security/advisories/{ghsa}#advisory-comment-{comment_id}",
             "body": body,
-            "user": self._user(login),
+            "user": dict(self._user(login), type="Bot" if login.endswith("[bot]") else "User"),
             "created_at": now,
             "updated_at": now,
             "author_association": "NONE",

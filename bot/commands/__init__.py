@@ -1,0 +1,1 @@
+"""Slash commands: the Markdown-aware parser, the registry, permissions. No GitHub here."""

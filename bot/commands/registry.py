@@ -1,0 +1,115 @@
+"""The one place each slash command is declared.
+
+`@command(...)` records a command's name, aliases, usage, description,
+examples, the roles that may use it, and its function. The comment handler
+finds commands here, checks roles from here, and `/help` is written from here,
+so adding a command is one decorated function in one module.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("member", "admin", "coordinator", "reporter", "collaborator")
+ROLE_NAMES = {
+    "member": "team members",
+    "admin": "admins",
+    "coordinator": "the coordinator",
+    "reporter": "the reporter",
+    "collaborator": "advisory collaborators",
+}
+
+CommandFunction = Callable[..., Awaitable[str]]
+
+
+class CommandError(Exception):
+    """A command could not do what was asked; the message says why (shown to the caller)."""
+
+    def __init__(self, message: str, *, show_usage: bool = False) -> None:
+        super().__init__(message)
+        self.show_usage = show_usage
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    description: str
+    roles: frozenset[str]
+    function: CommandFunction
+    aliases: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+
+    def allowed_for(self) -> str:
+        return ", ".join(ROLE_NAMES[role] for role in ROLES if role in self.roles)
+
+
+@dataclass
+class Registry:
+    commands: dict[str, Command] = field(default_factory=dict)
+    names: dict[str, Command] = field(default_factory=dict)
+
+    def command(
+        self,
+        name: str,
+        *,
+        usage: str,
+        description: str,
+        roles: tuple[str, ...],
+        aliases: tuple[str, ...] = (),
+        examples: tuple[str, ...] = (),
+    ) -> Callable[[CommandFunction], CommandFunction]:
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f"/{name}: unknown roles {sorted(unknown)}")
+
+        def register(function: CommandFunction) -> CommandFunction:
+            declared = Command(
+                name, usage, description, frozenset(roles), function, aliases, examples
+            )
+            for word in (name, *aliases):
+                if word in self.names:
+                    raise ValueError(f"/{word} is declared twice")
+                self.names[word] = declared
+            self.commands[name] = declared
+            return function
+
+        return register
+
+    def find(self, verb: str) -> Command | None:
+        return self.names.get(verb.lower())
+
+    def nearest(self, verb: str) -> str | None:
+        matches = difflib.get_close_matches(verb.lower(), list(self.names), n=1, cutoff=0.5)
+        return self.names[matches[0]].name if matches else None
+
+    def help_text(self) -> str:
+        lines = ["**Commands** (one per line, at the start of the line):", ""]
+        for declared in sorted(self.commands.values(), key=lambda c: c.name):
+            aliases = (
+                f" (also {', '.join('/' + a for a in declared.aliases)})"
+                if declared.aliases
+                else ""
+            )
+            lines.append(
+                f"- `{declared.usage}`{aliases}: {declared.description} "
+                f"*For {declared.allowed_for()}.*"
+            )
+            lines.extend(f"  - e.g. `{example}`" for example in declared.examples)
+        lines += [
+            "",
+            "Commands in code, quotes or HTML comments are ignored, and so are commands in "
+            "**confidential comments**: GitHub does not show those to the bot.",
+        ]
+        return "\n".join(lines)
+
+
+REGISTRY = Registry()
+command = REGISTRY.command
+
+
+def describe(declared: Command) -> dict[str, Any]:
+    return {"name": declared.name, "usage": declared.usage, "roles": sorted(declared.roles)}

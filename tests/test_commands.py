@@ -1,0 +1,143 @@
+"""Slash commands end to end: comments on the fake, the poller, the reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.commands.registry import REGISTRY
+from tests.harness import World, file_report
+
+
+async def commented(
+    world: World, advisory: dict[str, Any], login: str, body: str
+) -> dict[str, Any]:
+    comment = world.fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], login, body)
+    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.settle()
+    return comment
+
+
+def replies(world: World, advisory: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        c
+        for c in world.fake.comments[("python/cpython", advisory["ghsa_id"])]
+        if "<!-- ghsa-bot:reply:" in c["body"]
+    ]
+
+
+async def test_three_commands_three_effects_one_reply_and_an_edit_runs_only_the_new_one(
+    world: World,
+) -> None:
+    advisory = await file_report(world.bot, world.fake, "quinn")
+    comment = await commented(
+        world,
+        advisory,
+        "gpshead",
+        "Looks real.\n/accept\n/credit @alice remediation_developer\n/invite @ethanfurman.",
+    )
+    assert advisory["state"] == "draft"
+    assert {"user": "alice", "type": "remediation_developer"} in [
+        {"user": c["user"]["login"], "type": c["type"]} for c in advisory["credits_detailed"]
+    ]
+    assert "ethanfurman" in [u["login"] for u in advisory["collaborating_users"]]
+    [reply] = replies(world, advisory)
+    body = reply["body"]
+    assert "> /accept" in body and "> /credit @alice remediation_developer" in body
+    assert "Accepted" in body and "Credited @alice" in body and "Invited @ethanfurman" in body
+    patches_before = len(world.fake.mutations())
+
+    # The same comment seen again (a second poll, a redelivery): nothing runs twice.
+    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.settle()
+    assert len(world.fake.mutations()) == patches_before
+
+    # An edit that adds a fourth command runs only the fourth, and edits the reply.
+    comment["body"] += "\n/assign @gpshead"
+    comment["updated_at"] = "2099-01-01T00:00:00Z"
+    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.settle()
+    [reply] = replies(world, advisory)
+    assert "@gpshead is now the coordinator" in reply["body"] and "Accepted" in reply["body"]
+    state_patches = [r for r in world.fake.mutations() if (r.body or {}).get("state")]
+    assert len(state_patches) == 1  # /accept did not run again
+    record = await world.bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert record is not None and record.coordinator == "gpshead"
+
+
+async def test_an_outsiders_command_is_refused_with_the_reason(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "rita")
+    await commented(world, advisory, "mallory", "/accept")
+    assert advisory["state"] == "triage"
+    [reply] = replies(world, advisory)
+    assert (
+        "Denied: @mallory may not use `/accept`; it is for team members, admins, the coordinator"
+        in reply["body"]
+    )
+
+
+async def test_the_reporter_may_ask_for_status_but_not_accept(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "sam")
+    await commented(world, advisory, "sam", "/status\n/accept")
+    [reply] = replies(world, advisory)
+    assert (
+        "**State:** triage" in reply["body"] and "**Missing before publication:**" in reply["body"]
+    )
+    assert "Denied: @sam may not use `/accept`" in reply["body"]
+
+
+async def test_a_failed_membership_check_denies_and_says_so(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "tara")
+    world.fake.inject(
+        "/memberships/newcomer$",
+        status=403,
+        body={"message": "Resource not accessible by integration"},
+    )
+    await commented(world, advisory, "newcomer", "/accept")
+    assert advisory["state"] == "triage"
+    [reply] = replies(world, advisory)
+    assert "could not check whether @newcomer may use `/accept`" in reply["body"]
+
+
+async def test_a_team_member_outside_the_roster_is_found_through_the_team_api(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "uma")
+    world.fake.team_members[("python", "psrt")]["newmember"] = "active"
+    await commented(world, advisory, "newmember", "/accept")
+    assert advisory["state"] == "draft"
+
+
+async def test_unknown_commands_get_a_suggestion_or_silence(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "vic")
+    await commented(world, advisory, "gpshead", "/acept")
+    [reply] = replies(world, advisory)
+    assert "Unknown command `/acept`. Did you mean `/accept`? See `/help`." in reply["body"]
+    other = await file_report(world.bot, world.fake, "wes")
+    await commented(world, other, "mallory", "/acept")
+    assert replies(world, other) == []  # a stranger's typo gets silence
+
+
+async def test_help_lists_every_registered_command(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "xia")
+    await commented(world, advisory, "xia", "/help")
+    [reply] = replies(world, advisory)
+    for name in REGISTRY.commands:
+        assert f"`/{name}" in reply["body"]
+    assert "confidential comments" in reply["body"]
+
+
+async def test_bad_arguments_get_the_usage_and_other_commands_still_run(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "yan")
+    await commented(
+        world, advisory, "gpshead", "/credit @alice wizard\n/assign @nobody-here\n/accept"
+    )
+    [reply] = replies(world, advisory)
+    assert "'wizard' is not a credit type" in reply["body"]
+    assert "@nobody-here is not a team member" in reply["body"] and "the target" in reply["body"]
+    assert advisory["state"] == "draft"
+
+
+async def test_the_bots_own_comments_and_quoted_commands_never_run(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "zed")
+    await commented(world, advisory, "ghsa-bot-test[bot]", "/accept")
+    await commented(world, advisory, "gpshead", "> /accept\n\n`/accept`")
+    assert advisory["state"] == "triage"
+    assert replies(world, advisory) == []
