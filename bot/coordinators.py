@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.config import RosterNotes
+from bot.config import MemberNotes, RosterNotes
 from bot.team_formats import RosterEntry
 
 EXEMPT_ROLES = ("Release Manager",)
@@ -25,6 +25,14 @@ EXEMPT_ROLES = ("Release Manager",)
 class Choice:
     login: str
     reason: str
+
+
+def with_leave(notes: RosterNotes, leaves: Mapping[str, str]) -> RosterNotes:
+    """The roster notes with members' own leave (from `/leave`) on top."""
+    members = dict(notes.members)
+    for login, until in leaves.items():
+        members[login] = replace(members.get(login, MemberNotes()), on_leave_until=until)
+    return RosterNotes(steering_council=notes.steering_council, members=members)
 
 
 def excluded_because(

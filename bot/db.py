@@ -155,6 +155,15 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         );
         """,
     ),
+    (
+        7,
+        """
+        CREATE TABLE member_leave (
+            login TEXT PRIMARY KEY,
+            until TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 

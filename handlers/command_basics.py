@@ -7,7 +7,8 @@ import datetime
 from gidgethub import routing
 
 from bot.commands.call import CommandCall
-from bot.commands.registry import REGISTRY, command
+from bot.commands.registry import REGISTRY, CommandError, command
+from bot.experts import Suggestion, suggest, suggestion_comment
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
 
@@ -98,3 +99,49 @@ async def publish(call: CommandCall) -> str:
         "coordinator credit, merged public fix, CVE, accepted credits) and publish when it "
         "passes. Nothing was changed."
     )
+
+
+def _experts_for(call: CommandCall) -> tuple[list[str], list[Suggestion]]:
+    team = call.context.team
+    return suggest(
+        call.advisory,
+        index=team.get("experts") if team else None,
+        codeowners=team.get("codeowners") if team else None,
+        exclude={call.record.reporter} if call.record and call.record.reporter else set(),
+    )
+
+
+@command(
+    "experts",
+    usage="/experts",
+    roles=("member", "coordinator", "admin"),
+    description="Suggests the experts for what the report is about, again.",
+)
+async def experts(call: CommandCall) -> str:
+    modules, people = _experts_for(call)
+    if not people:
+        return "No experts found for the modules this report names."
+    return suggestion_comment(modules, people)
+
+
+@command(
+    "ping",
+    usage="/ping MODULE",
+    roles=("member", "coordinator", "admin"),
+    description="Mentions the experts of one module (they see the advisory only if invited).",
+    examples=("/ping zipfile",),
+)
+async def ping(call: CommandCall) -> str:
+    if len(call.arguments) != 1:
+        raise CommandError("name one module", show_usage=True)
+    module = call.arguments[0]
+    team = call.context.team
+    _, people = suggest(
+        {"summary": module},
+        index=team.get("experts") if team else None,
+        codeowners=team.get("codeowners") if team else None,
+    )
+    if not people:
+        raise CommandError(f"no experts are listed for {module!r}")
+    mentions = " ".join(f"@{p.login}" for p in people)
+    return f"{mentions}: your knowledge of `{module}` is asked for here."

@@ -216,3 +216,111 @@ async def invite(call: CommandCall) -> str:
         return "Everyone named is already a collaborator; nothing changed."
     await call.patch({"collaborating_users": [*users, *new]})
     return "Invited " + ", ".join(f"@{t}" for t in new) + "."
+
+
+@command(
+    "handoff",
+    usage="/handoff @user [reason]",
+    roles=("coordinator", "admin"),
+    description="Hands the coordination to another member (PEP 811: a stuck "
+    "coordinator must delegate); the earlier credit stays.",
+    examples=('/handoff @gpshead "travelling until March"',),
+)
+async def handoff(call: CommandCall) -> str:
+    if not call.arguments:
+        raise CommandError("name who takes over", show_usage=True)
+    outcome = await assign(CommandCall(**{**call.__dict__, "arguments": call.arguments[:1]}))
+    reason = " ".join(call.arguments[1:])
+    return outcome + (f" Reason: {reason}" if reason else "")
+
+
+SEVERITIES = ("low", "medium", "high", "critical")
+CVSS_31 = re.compile(
+    r"CVSS:3\.1/AV:[NALP]/AC:[LH]/PR:[NLH]/UI:[NR]/S:[UC]/C:[NLH]/I:[NLH]/A:[NLH](/[A-Za-z]+:[A-Za-z])*"
+)
+CVSS_40 = re.compile(
+    r"CVSS:4\.0/AV:[NALP]/AC:[LH]/AT:[NP]/PR:[NLH]/UI:[NPA]/VC:[HLN]/VI:[HLN]/VA:[HLN]"
+    r"/SC:[HLN]/SI:[HLN]/SA:[HLN](/[A-Za-z]+:[A-Za-z])*"
+)
+
+
+@command(
+    "severity",
+    usage="/severity low|medium|high|critical",
+    roles=TEAM,
+    description="Sets the severity (GitHub refuses it while a CVSS vector is set).",
+)
+async def severity(call: CommandCall) -> str:
+    if len(call.arguments) != 1 or call.arguments[0].lower() not in SEVERITIES:
+        raise CommandError("give one severity", show_usage=True)
+    if (call.advisory.get("cvss") or {}).get("vector_string"):
+        raise CommandError(
+            "GitHub refuses a severity while a CVSS vector is set (the severity comes from "
+            "the vector); change the vector with /cvss instead"
+        )
+    await call.patch({"severity": call.arguments[0].lower()})
+    return f"Severity set to {call.arguments[0].lower()}."
+
+
+@command(
+    "cvss",
+    usage="/cvss VECTOR",
+    roles=TEAM,
+    description="Sets the CVSS vector (3.1 or 4.0, validated; the devguide asks for 4.0).",
+    examples=("/cvss CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",),
+)
+async def cvss(call: CommandCall) -> str:
+    if len(call.arguments) != 1:
+        raise CommandError("give one vector", show_usage=True)
+    vector = call.arguments[0]
+    if not (CVSS_31.fullmatch(vector) or CVSS_40.fullmatch(vector)):
+        raise CommandError(
+            f"{vector!r} is not a valid CVSS 3.1 or 4.0 base vector", show_usage=True
+        )
+    await call.patch({"cvss_vector_string": vector})
+    note = "" if vector.startswith("CVSS:4.0") else " The devguide asks for CVSS 4.0."
+    return f"CVSS vector set.{note}"
+
+
+@command(
+    "cwe",
+    usage="/cwe CWE-n...",
+    roles=TEAM,
+    description="Adds CWE identifiers (keeping the ones already set).",
+    examples=("/cwe CWE-22 CWE-59",),
+)
+async def cwe(call: CommandCall) -> str:
+    wanted = [word.upper() for word in call.arguments]
+    if not wanted or not all(re.fullmatch(r"CWE-[1-9][0-9]*", word) for word in wanted):
+        raise CommandError("give CWE identifiers like CWE-22", show_usage=True)
+    current = [str(c) for c in call.advisory.get("cwe_ids") or []]
+    new = [c for c in wanted if c not in current]
+    if not new:
+        return "Those CWEs are already set; nothing changed."
+    await call.patch({"cwe_ids": [*current, *new]})
+    return "Added " + ", ".join(new) + "."
+
+
+@command(
+    "leave",
+    usage="/leave until YYYY-MM-DD",
+    roles=("member",),
+    description="Marks you unavailable: you are not assigned as coordinator until then.",
+)
+async def leave(call: CommandCall) -> str:
+    words = [w.lower() for w in call.arguments]
+    if len(words) != 2 or words[0] != "until" or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", words[1]):
+        raise CommandError("say until when", show_usage=True)
+    await call.context.advisories.set_leave(call.caller, words[1])
+    return f"Noted: @{call.caller} is on leave until {words[1]} and is not assigned until then."
+
+
+@command(
+    "back",
+    usage="/back",
+    roles=("member",),
+    description="Ends your leave: you can be assigned as coordinator again.",
+)
+async def back(call: CommandCall) -> str:
+    await call.context.advisories.set_leave(call.caller, None)
+    return f"Welcome back, @{call.caller}: you can be assigned again."

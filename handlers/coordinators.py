@@ -19,7 +19,7 @@ from gidgethub import routing, sansio
 
 from bot.comments import post_once
 from bot.context import HandlerContext
-from bot.coordinators import choose_coordinator, coordinator_patch
+from bot.coordinators import choose_coordinator, coordinator_patch, with_leave
 from bot.poller import encoded_fingerprint
 
 router = routing.Router()
@@ -52,7 +52,7 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
     today = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
     choice = choose_coordinator(
         list(roster or []),
-        context.config.coordinators.roster,
+        with_leave(context.config.coordinators.roster, await store.leaves()),
         reporter=record.reporter,
         today=today,
         open_load=loads,

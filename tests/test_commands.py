@@ -141,3 +141,58 @@ async def test_the_bots_own_comments_and_quoted_commands_never_run(world: World)
     await commented(world, advisory, "gpshead", "> /accept\n\n`/accept`")
     assert advisory["state"] == "triage"
     assert replies(world, advisory) == []
+
+
+async def test_severity_cvss_and_cwe(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "abe")
+    vector = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"
+    await commented(
+        world,
+        advisory,
+        "gpshead",
+        f"/severity high\n/cvss {vector}\n/cvss CVSS:3.1/AV:X\n/cwe CWE-22 cwe-59\n/severity low",
+    )
+    [reply] = replies(world, advisory)
+    assert advisory["cvss"]["vector_string"] == vector and advisory["cwe_ids"] == [
+        "CWE-22",
+        "CWE-59",
+    ]
+    assert "Severity set to high." in reply["body"]
+    assert "'CVSS:3.1/AV:X' is not a valid CVSS 3.1 or 4.0 base vector" in reply["body"]
+    assert "GitHub refuses a severity while a CVSS vector is set" in reply["body"]
+
+
+async def test_handoff_keeps_the_earlier_credit(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "bea")
+    await commented(world, advisory, "gpshead", "/coordinate")
+    await commented(world, advisory, "gpshead", '/handoff @sethmlarson "on leave"')
+    coordinators = [
+        c["user"]["login"] for c in advisory["credits_detailed"] if c["type"] == "coordinator"
+    ]
+    assert coordinators == ["gpshead", "sethmlarson"]
+    record = await world.bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert record is not None and record.coordinator == "sethmlarson"
+    reply = replies(world, advisory)[-1]["body"]
+    assert "was @gpshead, whose credit stays" in reply and "Reason: on leave" in reply
+
+
+async def test_leave_is_honoured_by_coordinator_assignment(world: World) -> None:
+    from bot.coordinators import with_leave
+
+    advisory = await file_report(world.bot, world.fake, "cal")
+    await commented(world, advisory, "gpshead", "/leave until 2099-01-01")
+    leaves = await world.bot.services.advisories.leaves()  # type: ignore[union-attr]
+    assert leaves == {"gpshead": "2099-01-01"}
+    notes = with_leave(world.bot.services.config.coordinators.roster, leaves)
+    assert notes.members["gpshead"].on_leave_until == "2099-01-01"
+    await commented(world, advisory, "gpshead", "/back")
+    assert await world.bot.services.advisories.leaves() == {}  # type: ignore[union-attr]
+
+
+async def test_experts_and_ping(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "dee")
+    await commented(world, advisory, "gpshead", "/experts\n/ping zipfile\n/ping nosuchmodule")
+    [reply] = replies(world, advisory)
+    assert "ethanfurman" in reply["body"]  # the report is about tarfile
+    assert "@serhiy-storchaka" in reply["body"] and "knowledge of `zipfile`" in reply["body"]
+    assert "no experts are listed for 'nosuchmodule'" in reply["body"]

@@ -744,6 +744,14 @@ class FakeGitHub:
         for key in ("summary", "description", "cve_id", "severity", "cwe_ids", "vulnerabilities"):
             if key in body:
                 advisory[key] = body[key]
+        if "cvss_vector_string" in body:
+            vector = body["cvss_vector_string"]
+            advisory["cvss"] = {"vector_string": vector, "score": None}
+            version = "cvss_v4" if str(vector).startswith("CVSS:4") else "cvss_v3"
+            advisory.setdefault("cvss_severities", {})[version] = {
+                "vector_string": vector,
+                "score": None,
+            }
         if "credits" in body:
             before = {
                 (c["user"]["login"], c["type"]): c["state"] for c in advisory["credits_detailed"]
