@@ -11,26 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from benchmarks.results import machine, now, write_section
-from bot.config import load_config
-from bot.service import attach, close_services, open_services
-from bot.settings import load_settings
-from bot.web import add_service_routes
+from benchmarks.world import FIXTURES, start_world
 from handlers import installations
 from tests.fakegithub import FakeGitHub
 from tests.harness import REPORT, reported_payload, send_webhook
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("GHSA_BOT_FIXTURES") or ROOT.parent / "shared" / "fixtures")
 ADVISORIES = 50
 IDLE_CYCLES = 60  # an hour at the default 60 s interval
 BIG = 1000
@@ -39,15 +30,6 @@ CYCLES = (
     "second (reads the bot's own triage of the first)",
     "third (settled)",
 )
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 def kind(method: str, path: str) -> str:
@@ -71,38 +53,15 @@ async def settle(services: Any) -> None:
 
 
 async def main() -> None:
-    fake = FakeGitHub(None, FIXTURES)
-    installation = fake.add_installation("python", ["python/cpython", "python/devguide"])
-    for (repo, path), name in {
-        ("python/devguide", "security/psrt.csv"): "psrt.csv",
-        ("python/devguide", "core-team/experts.rst"): "experts.rst",
-        ("python/cpython", ".github/CODEOWNERS"): "CODEOWNERS",
-    }.items():
-        fake.set_content(repo, path, (FIXTURES / "cpython" / name).read_bytes())
-    fake_runner, api = await serve(fake.web_app())
-    workdir = Path(tempfile.mkdtemp(prefix="ghsa-bot-triage-"))
-    settings = load_settings(
-        {
-            "GITHUB_APP_ID": str(fake.app.id),
-            "GITHUB_CLIENT_ID": fake.app.client_id,
-            "GITHUB_PRIVATE_KEY": fake.app.private_key,
-            "GITHUB_WEBHOOK_SECRET": "bench",
-            "GITHUB_API_URL": api,
-            "DATABASE_URL": f"sqlite:///{workdir}/bot.sqlite3",
-            "BOT_CONFIG": str(ROOT / "config"),
-            "BOT_ENV_FILE": str(workdir / ".env"),
-            "BOT_MUTATION_INTERVAL": "0",
-        }
-    )
-    services = await open_services(
-        settings, load_config(settings.config_dir), start_background=False
+    world = await start_world()
+    fake, installation, services, bot = (
+        world.fake,
+        world.installation,
+        world.services,
+        world.bot_url,
     )
     assert services.github is not None and services.poller is not None
     assert services.team_data is not None
-    app = web.Application()
-    add_service_routes(app)
-    attach(app, services)
-    bot_runner, bot = await serve(app)
     results: dict[str, Any] = {}
     try:
         await installations.sync_all(services.github, services.store, now=time.time())
@@ -131,9 +90,11 @@ async def main() -> None:
         results["per_advisory"] = {k: v / ADVISORIES for k, v in sorted(counts.items())}
         results["tokens"] = sum(fake.token_requests.values()) - tokens_before
 
-        # 2. An hour of idle polling (after one cycle that reads the bot's own changes).
-        await services.poller.poll_once()
-        await settle(services)
+        # 2. An hour of idle polling, once the bot's own changes are read: the first
+        # cycle reads its PATCHes and comments, the second the moved comment cursors.
+        for _ in range(2):
+            await services.poller.poll_once()
+            await settle(services)
         start = len(fake.requests)
         for _ in range(IDLE_CYCLES):
             await services.poller.poll_once()
@@ -175,9 +136,7 @@ async def main() -> None:
             }
         assert big
     finally:
-        await bot_runner.cleanup()
-        await fake_runner.cleanup()
-        await close_services(services) if services.worker and services.worker.running else None
+        await world.close()
     write(results)
 
 
@@ -223,7 +182,8 @@ def write(results: dict[str, Any]) -> None:
         + ", ".join(f"{k}: {v:.2f}" for k, v in per.items())
         + f". Installation tokens for all {ADVISORIES}: {results['tokens']} (cached for the hour).",
         "",
-        f"Idle polling: {IDLE_CYCLES} cycles over 2 repositories made "
+        f"Idle polling: {IDLE_CYCLES} cycles over 2 repositories and the comments of "
+        f"{ADVISORIES} open advisories made "
         f"{results['idle']['requests']} requests, statuses {results['idle']['statuses']}: "
         "a 304 costs no rate limit.",
         "",

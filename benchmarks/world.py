@@ -1,0 +1,79 @@
+"""The fake GitHub and the bot in one process, on loopback, for the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.config import load_config
+from bot.service import Services, attach, close_services, open_services
+from bot.settings import load_settings
+from bot.web import add_service_routes
+from tests.fakegithub import FakeGitHub
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("GHSA_BOT_FIXTURES") or ROOT.parent / "shared" / "fixtures")
+TEAM_FILES = {
+    ("python/devguide", "security/psrt.csv"): "psrt.csv",
+    ("python/devguide", "core-team/experts.rst"): "experts.rst",
+    ("python/cpython", ".github/CODEOWNERS"): "CODEOWNERS",
+}
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class World:
+    fake: FakeGitHub
+    installation: int
+    services: Services
+    bot_url: str
+    runners: list[web.AppRunner]
+
+    async def close(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+        if self.services.worker is not None and self.services.worker.running:
+            await close_services(self.services)
+
+
+async def start_world(*, config_dir: Path | None = None, background: bool = False) -> World:
+    """CPython's team on the fake (no OpenAPI checking, to spare the CPU) and the bot."""
+    fake = FakeGitHub(None, FIXTURES)
+    installation = fake.add_installation("python", ["python/cpython", "python/devguide"])
+    for (repo, path), name in TEAM_FILES.items():
+        fake.set_content(repo, path, (FIXTURES / "cpython" / name).read_bytes())
+    fake_runner, api = await serve(fake.web_app())
+    workdir = Path(tempfile.mkdtemp(prefix="ghsa-bot-bench-"))
+    settings = load_settings(
+        {
+            "GITHUB_APP_ID": str(fake.app.id),
+            "GITHUB_CLIENT_ID": fake.app.client_id,
+            "GITHUB_PRIVATE_KEY": fake.app.private_key,
+            "GITHUB_WEBHOOK_SECRET": "bench",
+            "GITHUB_API_URL": api,
+            "DATABASE_URL": f"sqlite:///{workdir}/bot.sqlite3",
+            "BOT_CONFIG": str(config_dir or ROOT / "config"),
+            "BOT_ENV_FILE": str(workdir / ".env"),
+            "BOT_MUTATION_INTERVAL": "0",
+        }
+    )
+    services = await open_services(
+        settings, load_config(settings.config_dir), start_background=background
+    )
+    app = web.Application()
+    add_service_routes(app)
+    attach(app, services)
+    bot_runner, bot_url = await serve(app)
+    return World(fake, installation, services, bot_url, [bot_runner, fake_runner])
