@@ -24,7 +24,7 @@ import aiohttp
 from benchmarks.results import machine, now, write_section
 from benchmarks.world import ROOT, start_world
 from bot.commands.parser import find_commands
-from tests.harness import REPORT, reported_payload, send_webhook
+from tests.harness import REPORT, send_webhook
 
 INTERVAL = 5
 TRIALS = 6
@@ -82,17 +82,7 @@ async def comment_to_effect() -> list[float]:
                     reporter=f"reporter{index}",
                 )
 
-                class Bot:
-                    installation_id = world.installation
-
-                    def payload(self, relative: str) -> dict[str, object]:
-                        import json
-
-                        from benchmarks.world import FIXTURES
-
-                        return dict(json.loads((FIXTURES / "webhooks" / relative).read_text()))
-
-                payload = reported_payload(Bot(), advisory, f"reporter{index}")  # type: ignore[arg-type]
+                payload = world.report_payload(advisory)
                 await send_webhook(session, world.bot_url, "repository_advisory", payload, b"bench")
                 while await services.advisories.get("python/cpython", advisory["ghsa_id"]) is None:  # type: ignore[union-attr]
                     await asyncio.sleep(0.05)

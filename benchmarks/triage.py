@@ -17,10 +17,9 @@ from typing import Any
 import aiohttp
 
 from benchmarks.results import machine, now, write_section
-from benchmarks.world import FIXTURES, start_world
+from benchmarks.world import start_world
 from handlers import installations
-from tests.fakegithub import FakeGitHub
-from tests.harness import REPORT, reported_payload, send_webhook
+from tests.harness import REPORT, send_webhook
 
 ADVISORIES = 50
 IDLE_CYCLES = 60  # an hour at the default 60 s interval
@@ -54,12 +53,7 @@ async def settle(services: Any) -> None:
 
 async def main() -> None:
     world = await start_world()
-    fake, installation, services, bot = (
-        world.fake,
-        world.installation,
-        world.services,
-        world.bot_url,
-    )
+    fake, services, bot = world.fake, world.services, world.bot_url
     assert services.github is not None and services.poller is not None
     assert services.team_data is not None
     results: dict[str, Any] = {}
@@ -82,7 +76,7 @@ async def main() -> None:
                     description=REPORT,
                     reporter=f"reporter{index}",
                 )
-                payload = reported_payload_for(fake, installation, advisory)
+                payload = world.report_payload(advisory)
                 sent = await send_webhook(session, bot, "repository_advisory", payload, b"bench")
                 assert sent.status == 202, sent.body
         await settle(services)
@@ -138,20 +132,6 @@ async def main() -> None:
     finally:
         await world.close()
     write(results)
-
-
-def reported_payload_for(
-    fake: FakeGitHub, installation: int, advisory: dict[str, Any]
-) -> dict[str, Any]:
-    class Bot:
-        installation_id = installation
-
-        def payload(self, relative: str) -> dict[str, Any]:
-            import json
-
-            return dict(json.loads((FIXTURES / "webhooks" / relative).read_text()))
-
-    return reported_payload(Bot(), advisory, advisory["author"]["login"])  # type: ignore[arg-type]
 
 
 def write(results: dict[str, Any]) -> None:

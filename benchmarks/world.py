@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -14,6 +16,7 @@ from bot.service import Services, attach, close_services, open_services
 from bot.settings import load_settings
 from bot.web import add_service_routes
 from tests.fakegithub import FakeGitHub
+from tests.harness import reported_payload
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("GHSA_BOT_FIXTURES") or ROOT.parent / "shared" / "fixtures")
@@ -40,6 +43,21 @@ class World:
     services: Services
     bot_url: str
     runners: list[web.AppRunner]
+
+    def payload(self, relative: str) -> dict[str, Any]:
+        """A fixture payload addressed to this world's installation."""
+        payload = dict(json.loads((FIXTURES / "webhooks" / relative).read_text()))
+        if isinstance(payload.get("installation"), dict):
+            payload["installation"]["id"] = self.installation
+        return payload
+
+    @property
+    def installation_id(self) -> int:
+        return self.installation
+
+    def report_payload(self, advisory: dict[str, Any]) -> dict[str, Any]:
+        """The `repository_advisory.reported` webhook for an advisory the fake holds."""
+        return reported_payload(self, advisory, advisory["author"]["login"])  # type: ignore[arg-type]
 
     async def close(self) -> None:
         for runner in self.runners:
