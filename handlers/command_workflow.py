@@ -5,6 +5,7 @@ what it does not touch (GitHub replaces arrays whole), and says what it did."""
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import replace
 
 from gidgethub import routing
@@ -63,7 +64,8 @@ async def accept(call: CommandCall) -> str:
     "reject",
     usage="/reject [not-a-vulnerability|bug|out-of-scope] [note]",
     roles=TEAM,
-    description="Closes the report and tells the reporter why.",
+    description="Closes the report and tells the reporter why (from "
+    "config/templates/reject-REASON.md).",
     examples=('/reject bug "crash only with a debug build"',),
 )
 async def reject(call: CommandCall) -> str:
@@ -73,9 +75,20 @@ async def reject(call: CommandCall) -> str:
     note = " ".join(call.arguments[1:])
     await _set_state(call, "closed", ("triage", "draft"))
     reporter = call.record.reporter if call.record else None
-    text = REJECT_REASONS[reason].format(policy=call.context.config.policy.url)
+    return f"Closed ({reason}). " + reject_text(call, reason, reporter, note)
+
+
+def reject_text(call: CommandCall, reason: str, reporter: str | None, note: str) -> str:
+    """The words to the reporter: the team's template if it has one, else a default."""
+    template = call.context.config.directory / "templates" / f"reject-{reason}.md"
+    policy = call.context.config.policy.url
+    if template.is_file():
+        text = string.Template(template.read_text(encoding="utf-8")).safe_substitute(
+            reporter=f"@{reporter}" if reporter else "Reporter", policy_url=policy, note=note
+        )
+        return " ".join(text.split())
     greeting = f"@{reporter}: " if reporter else ""
-    return f"Closed ({reason}). {greeting}{text}" + (f" {note}" if note else "")
+    return greeting + REJECT_REASONS[reason].format(policy=policy) + (f" {note}" if note else "")
 
 
 @command(

@@ -196,3 +196,15 @@ async def test_experts_and_ping(world: World) -> None:
     assert "ethanfurman" in reply["body"]  # the report is about tarfile
     assert "@serhiy-storchaka" in reply["body"] and "knowledge of `zipfile`" in reply["body"]
     assert "no experts are listed for 'nosuchmodule'" in reply["body"]
+
+
+async def test_reject_answers_the_reporter_from_the_teams_template(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "eli")
+    await commented(world, advisory, "gpshead", '/reject bug "Debug builds only."')
+    assert advisory["state"] == "closed"
+    [reply] = replies(world, advisory)
+    assert (
+        "Closed (bug). @eli: thank you for reporting this. It is a bug, but not a security"
+        in reply["body"]
+    )
+    assert "Please open a public issue" in reply["body"] and "Debug builds only." in reply["body"]
