@@ -337,3 +337,22 @@ async def leave(call: CommandCall) -> str:
 async def back(call: CommandCall) -> str:
     await call.context.advisories.set_leave(call.caller, None)
     return f"Welcome back, @{call.caller}: you can be assigned again."
+
+
+@command(
+    "fork",
+    usage="/fork",
+    roles=TEAM,
+    description="Starts a temporary private fork to develop the fix in; the bot says "
+    "here when GitHub has created it (up to 5 minutes).",
+)
+async def fork(call: CommandCall) -> str:
+    existing = call.advisory.get("private_fork")
+    if existing:
+        return f"The temporary private fork already exists: {existing['html_url']}"
+    created = await call.client.post(f"{call.path}/forks", data=b"")
+    return (
+        f"Requested the temporary private fork `{created['full_name']}`. GitHub creates it "
+        "asynchronously (up to 5 minutes); the bot will say here when it exists. "
+        "CI does not run in temporary private forks."
+    )

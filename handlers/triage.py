@@ -293,3 +293,30 @@ async def updated(event: sansio.Event, context: HandlerContext) -> None:
     ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
     changes = ", ".join(event.data.get("changes") or []) or "nothing watched"
     await context.audit(repository, ghsa_id, "changed-on-github", f"changed: {changes}")
+
+
+@router.register("advisory", action="updated")
+async def fork_ready(event: sansio.Event, context: HandlerContext) -> None:
+    """Fires on a change the poller saw; announces a temporary private fork once it exists."""
+    if "private_fork" not in (event.data.get("changes") or []):
+        return
+    client = context.github
+    assert client is not None
+    repository = str(event.data["repository"]["full_name"])
+    ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
+    advisory = await client.getitem(f"/repos/{repository}/security-advisories/{ghsa_id}")
+    fork = advisory.get("private_fork")
+    if not fork:
+        return
+    posted = await post_once(
+        client,
+        context.advisories,
+        repository=repository,
+        ghsa_id=ghsa_id,
+        name="fork-ready",
+        body=f"The temporary private fork exists: {fork['html_url']} (`{fork['full_name']}`). "
+        "Collaborators can push fix branches there; CI does not run in it.",
+        now=context.clock.now(),
+    )
+    if posted:
+        await context.audit(repository, ghsa_id, "fork-ready", f"{fork['full_name']} exists")

@@ -208,3 +208,30 @@ async def test_reject_answers_the_reporter_from_the_teams_template(world: World)
         in reply["body"]
     )
     assert "Please open a public issue" in reply["body"] and "Debug builds only." in reply["body"]
+
+
+async def test_fork_is_requested_and_announced_when_it_exists(world: World) -> None:
+    world.fake.fork_delay = 3600  # GitHub makes it asynchronously
+    advisory = await file_report(world.bot, world.fake, "fay")
+    await commented(world, advisory, "gpshead", "/fork")
+    [reply] = replies(world, advisory)
+    fork_name = f"python/cpython-{advisory['ghsa_id'].lower()}"
+    assert f"Requested the temporary private fork `{fork_name}`" in reply["body"]
+    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.settle()
+    assert not any(
+        "fork exists" in c["body"]
+        for c in world.fake.comments[("python/cpython", advisory["ghsa_id"])]
+    )
+    world.fake.fork_delay = 0
+    world.fake.pending_forks = [(0.0, a, f) for _, a, f in world.fake.pending_forks]
+    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.settle()
+    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.settle()
+    announced = [
+        c
+        for c in world.fake.comments[("python/cpython", advisory["ghsa_id"])]
+        if "fork exists" in c["body"]
+    ]
+    assert len(announced) == 1 and fork_name in announced[0]["body"]

@@ -133,6 +133,8 @@ class FakeGitHub:
         self.rate_limits: dict[str, list[int]] = {}
         self._ids = itertools.count(1000)
         self.latency = 0.0
+        self.fork_delay = 0.0  # GitHub creates temporary private forks asynchronously
+        self.pending_forks: list[tuple[float, dict[str, Any], dict[str, Any]]] = []
 
     # -- set-up helpers ------------------------------------------------------------
 
@@ -320,6 +322,12 @@ class FakeGitHub:
                 "POST",
                 "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments",
                 self.add_comment,
+                "token",
+            ),
+            (
+                "POST",
+                "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/forks",
+                self.create_fork,
                 "token",
             ),
             (
@@ -674,6 +682,7 @@ class FakeGitHub:
         return user
 
     async def list_advisories(self, request: web.Request) -> web.Response:
+        self._materialize_forks()
         full_name = self._repo_or_404(request)
         if full_name is None:
             return _error(404, "Not Found")
@@ -697,7 +706,28 @@ class FakeGitHub:
             response.headers["Link"] = f'<{request.url.with_query(query)}>; rel="next"'
         return response
 
+    def _materialize_forks(self) -> None:
+        for ready_at, advisory, fork in list(self.pending_forks):
+            if self.clock() >= ready_at:
+                self.pending_forks.remove((ready_at, advisory, fork))
+                advisory["private_fork"] = fork
+                advisory["updated_at"] = iso(self.clock())
+
+    async def create_fork(self, request: web.Request) -> web.Response:
+        found = self._advisory(request)
+        if found is None:
+            return _error(404, "Not Found")
+        full_name, advisory = found
+        owner, name = full_name.split("/")
+        fork_name = f"{name[:80]}-{advisory['ghsa_id'].lower()}"
+        fork = self.add_repository(f"{owner}/{fork_name}", private=True)
+        fork.update(has_discussions=False, network_count=0, subscribers_count=0)
+        self.pending_forks.append((self.clock() + self.fork_delay, advisory, fork))
+        self._materialize_forks()
+        return web.json_response(fork, status=202)
+
     def _advisory(self, request: web.Request) -> tuple[str, dict[str, Any]] | None:
+        self._materialize_forks()
         full_name = self._repo_or_404(request)
         if full_name is None:
             return None
