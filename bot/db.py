@@ -164,6 +164,21 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         );
         """,
     ),
+    (
+        8,
+        """
+        CREATE TABLE advisory_fixes (
+            repository TEXT NOT NULL,
+            ghsa_id TEXT NOT NULL,
+            pr_repository TEXT NOT NULL,
+            pr_number INTEGER NOT NULL,
+            merge_commit TEXT,
+            merged_at DOUBLE PRECISION,
+            PRIMARY KEY (repository, ghsa_id, pr_repository, pr_number)
+        );
+        CREATE INDEX advisory_fixes_pr ON advisory_fixes (pr_repository, pr_number);
+        """,
+    ),
 )
 
 

@@ -10,6 +10,7 @@ from handlers import (
     comments,
     coordinators,
     deadlines,
+    fixes,
     installations,
     published,
     title_tags,
@@ -24,6 +25,7 @@ MODULES: tuple[ModuleType, ...] = (
     deadlines,
     coordinators,
     comments,
+    fixes,
     command_basics,  # the command modules register commands; their routers are empty
     command_workflow,
 )

@@ -53,6 +53,12 @@ async def status(call: CommandCall) -> str:
     shown = ", ".join(f"@{c['user']['login']} {c['type']} ({c['state']})" for c in credits)
     lines.append(f"**Credits:** {shown or 'none'}")
     lines.append(f"**CVE:** {advisory.get('cve_id') or 'none yet'}")
+    fixes = await call.context.advisories.fixes(call.repository, call.ghsa_id)
+    shown_fixes = ", ".join(
+        f"{repo}#{number} ({'merged ' + commit[:10] if commit else 'not merged yet'})"
+        for repo, number, commit in fixes
+    )
+    lines.append(f"**Fixes:** {shown_fixes or 'none linked (use /fix)'}")
     users = ", ".join("@" + u["login"] for u in advisory.get("collaborating_users") or [])
     teams = ", ".join(t["slug"] for t in advisory.get("collaborating_teams") or [])
     lines.append(f"**Collaborators:** {users or 'none'}; **teams:** {teams or 'none'}")
@@ -66,6 +72,8 @@ async def status(call: CommandCall) -> str:
         missing.append("a coordinator credit")
     if not advisory.get("cve_id"):
         missing.append("a CVE ID")
+    if not any(commit for _, _, commit in fixes):
+        missing.append("a merged public fix")
     pending = [c["user"]["login"] for c in credits if c["state"] == "pending"]
     if pending:
         missing.append("accepted credits (pending: " + ", ".join("@" + p for p in pending) + ")")

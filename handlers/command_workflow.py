@@ -356,3 +356,39 @@ async def fork(call: CommandCall) -> str:
         "asynchronously (up to 5 minutes); the bot will say here when it exists. "
         "CI does not run in temporary private forks."
     )
+
+
+PULL_URL = re.compile(r"https?://[^/\s]+/([\w.-]+/[\w.-]+)/pull/(\d+)/?$")
+PULL_SHORT = re.compile(r"([\w.-]+/[\w.-]+)#(\d+)$")
+
+
+@command(
+    "fix",
+    usage="/fix PR-URL...",
+    roles=TEAM,
+    description="Links the public fix pull request (and its backports): when one merges, "
+    "its author is credited as remediation developer and its approving reviewers as "
+    "remediation reviewers.",
+    examples=("/fix https://github.com/python/cpython/pull/12345 python/cpython#12346",),
+)
+async def fix(call: CommandCall) -> str:
+    if not call.arguments:
+        raise CommandError("give the fix's pull request", show_usage=True)
+    pulls = []
+    for word in call.arguments:
+        match = PULL_URL.match(word) or PULL_SHORT.match(word)
+        if match is None:
+            raise CommandError(f"{word!r} is not a pull request URL", show_usage=True)
+        pulls.append((match.group(1), int(match.group(2))))
+    linked = []
+    for repository, number in pulls:
+        if await call.context.advisories.link_fix(
+            call.repository, call.ghsa_id, repository, number
+        ):
+            linked.append(f"{repository}#{number}")
+    if not linked:
+        return "Those pull requests are already linked; nothing changed."
+    return (
+        "Linked " + ", ".join(linked) + ". When they merge, the author is credited as "
+        "remediation developer and approving reviewers as remediation reviewers."
+    )

@@ -67,6 +67,10 @@ EXTRA_OPERATIONS: dict[tuple[str, str], tuple[Any, dict[int, Any]]] = {
         {200: COMMENT},
     ),
     ("GET", "/repos/{owner}/{repo}/contents/{path}"): (None, {200: CONTENT_FILE}),
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"): (
+        None,
+        {200: {"type": "array", "items": {"type": "object", "required": ["id", "user", "state"]}}},
+    ),
     ("GET", "/orgs/{org}/teams/{team_slug}/members"): (
         None,
         {200: {"type": "array", "items": USER}},

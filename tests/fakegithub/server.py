@@ -133,6 +133,7 @@ class FakeGitHub:
         self.rate_limits: dict[str, list[int]] = {}
         self._ids = itertools.count(1000)
         self.latency = 0.0
+        self.reviews: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.fork_delay = 0.0  # GitHub creates temporary private forks asynchronously
         self.pending_forks: list[tuple[float, dict[str, Any], dict[str, Any]]] = []
 
@@ -340,6 +341,12 @@ class FakeGitHub:
                 "PATCH",
                 "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/comments/{comment_id}",
                 self.edit_comment,
+                "token",
+            ),
+            (
+                "GET",
+                "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+                self.list_reviews,
                 "token",
             ),
             ("GET", "/orgs/{org}/teams/{team_slug}/members", self.list_team_members, "token"),
@@ -914,6 +921,18 @@ class FakeGitHub:
                 "state": members[user],
             }
         )
+
+    def add_review(self, full_name: str, number: int, login: str, state: str) -> None:
+        self.reviews.setdefault((full_name, number), []).append(
+            {"id": next(self._ids), "user": self._user(login), "state": state, "body": ""}
+        )
+
+    async def list_reviews(self, request: web.Request) -> web.Response:
+        key = (
+            f"{request.match_info['owner']}/{request.match_info['repo']}",
+            int(request.match_info["pull_number"]),
+        )
+        return self._paged(request, self.reviews.get(key, []))
 
     async def list_team_members(self, request: web.Request) -> web.Response:
         key = (request.match_info["org"], request.match_info["team_slug"])

@@ -1,0 +1,97 @@
+"""Remediation credits: when a linked fix pull request merges, credit who wrote and reviewed it.
+
+Fires on `pull_request.closed` with `merged: true`, in any installed
+repository. If the pull request was linked to advisories with `/fix`, its
+author is credited `remediation_developer` and its approving reviewers
+`remediation_reviewer` on each of them, unless already credited (the other
+credits are kept: GitHub replaces the array whole). The merge commit is kept
+for the public records. A pull request nobody linked changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from gidgethub import routing, sansio
+
+from bot.comments import post_once
+from bot.context import HandlerContext
+from bot.poller import encoded_fingerprint
+
+router = routing.Router()
+
+
+def approving_reviewers(reviews: list[dict[str, Any]], author: str) -> list[str]:
+    """People whose latest review approves, in the order they first reviewed."""
+    latest: dict[str, str] = {}
+    for review in reviews:
+        login = str((review.get("user") or {}).get("login", ""))
+        if login and review.get("state") in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            latest[login] = str(review["state"])
+    return [login for login, state in latest.items() if state == "APPROVED" and login != author]
+
+
+@router.register("pull_request", action="closed")
+async def fix_merged(event: sansio.Event, context: HandlerContext) -> None:
+    """Fires when a pull request closes; credits a merged, linked fix's author and reviewers."""
+    pull = event.data["pull_request"]
+    if not pull.get("merged"):
+        return
+    pr_repository = str(event.data["repository"]["full_name"])
+    number = int(pull["number"])
+    store = context.advisories
+    linked = await store.advisories_fixed_by(pr_repository, number)
+    if not linked:
+        return
+    merged_at = datetime.datetime.fromisoformat(
+        str(pull.get("merged_at") or "1970-01-01T00:00:00Z").replace("Z", "+00:00")
+    ).timestamp()
+    await store.record_merge(pr_repository, number, pull.get("merge_commit_sha"), merged_at)
+    author = str(pull["user"]["login"])
+    assert context.github is not None
+    reviews = [
+        r async for r in context.github.getiter(f"/repos/{pr_repository}/pulls/{number}/reviews")
+    ]
+    wanted = [(author, "remediation_developer")] + [
+        (login, "remediation_reviewer") for login in approving_reviewers(reviews, author)
+    ]
+    for repository, ghsa_id in linked:
+        record = await store.get(repository, ghsa_id)
+        if record is None:
+            continue
+        client = context.app.installation(record.installation_id)
+        path = f"/repos/{repository}/security-advisories/{ghsa_id}"
+        advisory = await client.getitem(path)
+        credits = [
+            {"login": str(c["user"]["login"]), "type": str(c["type"])}
+            for c in advisory.get("credits_detailed") or []
+        ]
+        have = {(c["login"].lower(), c["type"]) for c in credits}
+        added = [
+            {"login": login, "type": kind}
+            for login, kind in wanted
+            if (login.lower(), kind) not in have
+        ]
+        if added:
+            updated = await client.patch(path, data={"credits": [*credits, *added]})
+            await store.set_fingerprint(repository, ghsa_id, updated, encoded_fingerprint(updated))
+        names = ", ".join(f"@{c['login']} ({c['type'].replace('_', ' ')})" for c in added)
+        await post_once(
+            client,
+            store,
+            repository=repository,
+            ghsa_id=ghsa_id,
+            name=f"fix-merged:{pr_repository}#{number}",
+            body=f"The fix {pull['html_url']} is merged ({pull.get('merge_commit_sha')}). "
+            + (
+                f"Credited {names}." if added else "Its author and reviewers were already credited."
+            ),
+            now=context.clock.now(),
+        )
+        await context.audit(
+            repository,
+            ghsa_id,
+            "fix-merged",
+            f"{pr_repository}#{number} merged; credited {names or 'nobody new'}",
+        )

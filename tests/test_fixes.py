@@ -1,0 +1,85 @@
+"""Remediation credits from merged fix pull requests linked with /fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.fixes import approving_reviewers
+from tests.harness import World, file_report
+from tests.test_commands import commented, replies
+
+
+def merged_payload(
+    world: World, number: int, author: str, *, merged: bool = True
+) -> dict[str, Any]:
+    payload = world.bot.payload("pull_request/closed.payload.json")
+    payload["installation"] = {"id": world.bot.installation_id, "node_id": "x"}
+    payload["repository"]["full_name"] = "python/cpython"
+    pull = payload["pull_request"]
+    pull.update(
+        number=number,
+        merged=merged,
+        merged_at="2026-11-20T10:00:00Z" if merged else None,
+        merge_commit_sha="abc123def456",
+        html_url=f"https://github.com/python/cpython/pull/{number}",
+    )
+    pull["user"]["login"] = author
+    return payload
+
+
+def credits(advisory: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["user"]["login"], c["type"]) for c in advisory["credits_detailed"]]
+
+
+async def test_a_merged_linked_fix_credits_its_author_and_approvers_once(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "gil")
+    await commented(world, advisory, "gpshead", "/fix https://github.com/python/cpython/pull/4242")
+    assert "Linked python/cpython#4242" in replies(world, advisory)[0]["body"]
+    world.fake.add_review("python/cpython", 4242, "serhiy-storchaka", "APPROVED")
+    world.fake.add_review("python/cpython", 4242, "vstinner", "APPROVED")
+    world.fake.add_review("python/cpython", 4242, "vstinner", "CHANGES_REQUESTED")  # latest wins
+    payload = merged_payload(world, 4242, "fixer")
+    assert (await world.bot.send("pull_request", payload)).status == 202
+    await world.bot.settle()
+    assert credits(advisory) == [
+        ("gil", "reporter"),  # kept
+        ("fixer", "remediation_developer"),
+        ("serhiy-storchaka", "remediation_reviewer"),
+    ]
+    # GitHub redelivers, or the same merge is announced twice: nothing more.
+    assert (await world.bot.send("pull_request", payload)).status == 202
+    await world.bot.settle()
+    assert len(credits(advisory)) == 3
+    notes = [
+        c["body"]
+        for c in world.fake.comments[("python/cpython", advisory["ghsa_id"])]
+        if "is merged" in c["body"]
+    ]
+    assert len(notes) == 1 and "@fixer (remediation developer)" in notes[0]
+    fixes = await world.bot.services.advisories.fixes("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert fixes == [("python/cpython", 4242, "abc123def456")]
+    await commented(world, advisory, "gil", "/status")
+    status = replies(world, advisory)[-1]["body"]
+    assert "**Fixes:** python/cpython#4242 (merged abc123def4)" in status
+
+
+async def test_an_unlinked_or_unmerged_pull_request_credits_nobody(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "hal")
+    await commented(world, advisory, "gpshead", "/fix python/cpython#7")
+    await world.bot.send("pull_request", merged_payload(world, 8, "someone"))  # not linked
+    await world.bot.send(
+        "pull_request", merged_payload(world, 7, "fixer", merged=False)
+    )  # closed unmerged
+    await world.bot.settle()
+    assert credits(advisory) == [("hal", "reporter")]
+
+
+def test_only_the_latest_review_of_each_reviewer_counts() -> None:
+    reviews = [
+        {"user": {"login": "a"}, "state": "APPROVED"},
+        {"user": {"login": "b"}, "state": "COMMENTED"},
+        {"user": {"login": "c"}, "state": "CHANGES_REQUESTED"},
+        {"user": {"login": "c"}, "state": "APPROVED"},
+        {"user": {"login": "author"}, "state": "APPROVED"},
+    ]
+    assert approving_reviewers(reviews, "author") == ["a", "c"]
