@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.team_data import TeamData
 from bot.team_formats import ExpertArea, OwnerRule, owners_for
 
 # Module names that are also everyday words: counted only when written as code
@@ -113,6 +114,18 @@ def module_paths(module: str) -> list[str]:
     path = module.replace(".", "/")
     top = module.split(".", 1)[0]
     return [f"Lib/{path}.py", f"Lib/{path}/__init__.py", f"Modules/_{top}module.c"]
+
+
+def suggest_for_team(
+    team: TeamData | None, advisory: Mapping[str, Any], *, exclude: Iterable[str] = ()
+) -> tuple[list[str], list[Suggestion]]:
+    """`suggest` with the team's own experts index and CODEOWNERS."""
+    return suggest(
+        advisory,
+        index=team.get("experts") if team else None,
+        codeowners=team.get("codeowners") if team else None,
+        exclude=exclude,
+    )
 
 
 def suggest(

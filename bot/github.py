@@ -14,7 +14,6 @@ Rate limits go through gidgethub 6's `manage_rate_limit` and
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -331,7 +330,3 @@ def error_summary(error: BaseException) -> str:
         return f"GitHub {error.status_code}"
     text = str(error)
     return f"{type(error).__name__}: {text}"[:500] if text else type(error).__name__
-
-
-def json_body(data: Any) -> bytes:
-    return json.dumps(data).encode()

@@ -108,11 +108,14 @@ def required_header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
-def parse_body(body: bytes) -> dict[str, Any]:
+def parse_body(body: bytes) -> tuple[str, dict[str, Any]]:
+    """The body as text and as a JSON object. GitHub sends UTF-8; nothing else is read."""
     try:
-        payload = json.loads(body)
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise IntakeError(400, "body is not UTF-8 JSON") from None
+    try:
+        payload = json.loads(text)
     except json.JSONDecodeError as error:
         raise IntakeError(
             400, f"malformed JSON at line {error.lineno}, column {error.colno}"
@@ -121,7 +124,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
         raise IntakeError(400, "JSON nested too deeply") from None
     if not isinstance(payload, dict):
         raise IntakeError(400, "JSON body must be an object")
-    return payload
+    return text, payload
 
 
 def installation_id_of(payload: Mapping[str, Any]) -> int | None:
@@ -168,7 +171,7 @@ def parse_delivery(
     event = required_header(headers, "X-GitHub-Event")
     guid = required_header(headers, "X-GitHub-Delivery")
     check_content_type(headers)
-    payload = parse_body(body)
+    text, payload = parse_body(body)
     action = payload.get("action")
     return Delivery(
         guid=guid,
@@ -176,7 +179,7 @@ def parse_delivery(
         action=action if isinstance(action, str) else None,
         installation_id=installation_id_of(payload),
         order_key=ordering_key(event, payload, guid),
-        body=body.decode("utf-8"),
+        body=text,
         payload=payload,
         received_at=received_at,
     )

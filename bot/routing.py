@@ -8,7 +8,6 @@ delivery is skipped when the delivery is retried.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -36,10 +35,3 @@ def subscribed_events(router: routing.Router) -> frozenset[str]:
 def handlers_for(router: routing.Router, event: sansio.Event) -> Sequence[Handler]:
     """The handlers for `event`, in a stable order (gidgethub's is a frozenset)."""
     return sorted(router.fetch(event), key=handler_name)
-
-
-@dataclass(frozen=True)
-class HandlerOutcome:
-    name: str
-    error: BaseException | None
-    seconds: float

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import aiohttp
@@ -24,7 +25,7 @@ from bot.config import BotConfig
 from bot.context import Clock, HandlerContext, SystemClock
 from bot.db import Database
 from bot.deadlines import DeadlineScanner
-from bot.github import GitHubApp, GitHubUnavailable, error_summary
+from bot.github import GitHubApp, error_summary
 from bot.logs import fields
 from bot.metrics import Metrics
 from bot.poller import AdvisoryPoller
@@ -59,11 +60,11 @@ class Services:
     deadlines: DeadlineScanner | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
-    @property
+    @cached_property
     def known_events(self) -> frozenset[str]:
         return self.subscribed_events | {"ping"}
 
-    @property
+    @cached_property
     def webhook_events(self) -> frozenset[str]:
         """Events accepted over HTTP: internal ones (from the poller) never are."""
         return self.subscribed_events - INTERNAL_EVENTS
@@ -183,7 +184,7 @@ async def _startup_sync(services: Services) -> None:
         count = await installations.sync_all(
             services.github, services.store, now=services.clock.now()
         )
-    except (GitHubUnavailable, Exception) as error:
+    except Exception as error:  # GitHubUnavailable, a refusal, anything: serve anyway
         log.warning("could not list installations", extra=fields(error=error_summary(error)))
         return
     log.info("installations synchronised", extra=fields(count=count))

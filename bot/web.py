@@ -60,8 +60,6 @@ async def webhook(request: web.Request) -> web.Response:
         )
     except IntakeError as error:
         return _refuse(services, error, event_label)
-    except (ValueError, UnicodeError):
-        return _refuse(services, IntakeError(400, "malformed request"), event_label)
 
     log_fields = {
         "delivery": delivery.guid,

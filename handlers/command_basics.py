@@ -8,7 +8,7 @@ from gidgethub import routing
 
 from bot.commands.call import CommandCall
 from bot.commands.registry import REGISTRY, CommandError, command
-from bot.experts import Suggestion, suggest, suggestion_comment
+from bot.experts import suggest_for_team, suggestion_comment
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
 
@@ -109,16 +109,6 @@ async def publish(call: CommandCall) -> str:
     )
 
 
-def _experts_for(call: CommandCall) -> tuple[list[str], list[Suggestion]]:
-    team = call.context.team
-    return suggest(
-        call.advisory,
-        index=team.get("experts") if team else None,
-        codeowners=team.get("codeowners") if team else None,
-        exclude={call.record.reporter} if call.record and call.record.reporter else set(),
-    )
-
-
 @command(
     "experts",
     usage="/experts",
@@ -126,7 +116,9 @@ def _experts_for(call: CommandCall) -> tuple[list[str], list[Suggestion]]:
     description="Suggests the experts for what the report is about, again.",
 )
 async def experts(call: CommandCall) -> str:
-    modules, people = _experts_for(call)
+    reporter = call.record.reporter if call.record else None
+    exclude = {reporter} if reporter else set()
+    modules, people = suggest_for_team(call.context.team, call.advisory, exclude=exclude)
     if not people:
         return "No experts found for the modules this report names."
     return suggestion_comment(modules, people)
@@ -143,12 +135,7 @@ async def ping(call: CommandCall) -> str:
     if len(call.arguments) != 1:
         raise CommandError("name one module", show_usage=True)
     module = call.arguments[0]
-    team = call.context.team
-    _, people = suggest(
-        {"summary": module},
-        index=team.get("experts") if team else None,
-        codeowners=team.get("codeowners") if team else None,
-    )
+    _, people = suggest_for_team(call.context.team, {"summary": module})
     if not people:
         raise CommandError(f"no experts are listed for {module!r}")
     mentions = " ".join(f"@{p.login}" for p in people)

@@ -242,7 +242,7 @@ async def invite(call: CommandCall) -> str:
 async def handoff(call: CommandCall) -> str:
     if not call.arguments:
         raise CommandError("name who takes over", show_usage=True)
-    outcome = await assign(CommandCall(**{**call.__dict__, "arguments": call.arguments[:1]}))
+    outcome = await assign(replace(call, arguments=call.arguments[:1]))
     reason = " ".join(call.arguments[1:])
     return outcome + (f" Reason: {reason}" if reason else "")
 

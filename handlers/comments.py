@@ -94,13 +94,10 @@ async def comment(event: sansio.Event, context: HandlerContext) -> None:
                 f"{declared.allowed_for()}."
             )
         else:
-            outcome = await _run(
-                declared,
-                line.arguments,
-                CommandCall(context, client, repository, ghsa_id, advisory, record, caller, []),
-            )
+            call = CommandCall(context, client, repository, ghsa_id, advisory, record, caller, [])
+            outcome = await _run(declared, line.arguments, call)
+            advisory = call.advisory  # what GitHub answered to the command's PATCH, if any
             record = await store.get(repository, ghsa_id)
-            advisory = await client.getitem(f"/repos/{repository}/security-advisories/{ghsa_id}")
         await store.record_command(comment_id, key, line.position, line.text, outcome, at=now)
         await context.audit(
             repository, ghsa_id, "command", f"@{caller}: {line.text} → {outcome[:200]}"

@@ -32,7 +32,7 @@ from gidgethub import routing, sansio
 from bot.advisory_store import AdvisoryRecord
 from bot.comments import marker, post_once
 from bot.context import HandlerContext
-from bot.experts import suggest, suggestion_comment
+from bot.experts import suggest_for_team, suggestion_comment
 from bot.github import GitHubClient
 from bot.poller import encoded_fingerprint
 from bot.report_check import check_report
@@ -190,13 +190,7 @@ async def suggest_experts(
     Only suggested: coordinators invite with `/invite` (need-to-know), unless
     the policy `auto_invite_experts` is on.
     """
-    team = context.team
-    modules, people = suggest(
-        advisory,
-        index=team.get("experts") if team else None,
-        codeowners=team.get("codeowners") if team else None,
-        exclude={reporter},
-    )
+    modules, people = suggest_for_team(context.team, advisory, exclude={reporter})
     now = context.clock.now()
     if not people:
         return

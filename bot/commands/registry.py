@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 ROLES = ("member", "admin", "coordinator", "reporter", "collaborator")
 ROLE_NAMES = {
@@ -109,7 +108,3 @@ class Registry:
 
 REGISTRY = Registry()
 command = REGISTRY.command
-
-
-def describe(declared: Command) -> dict[str, Any]:
-    return {"name": declared.name, "usage": declared.usage, "roles": sorted(declared.roles)}
