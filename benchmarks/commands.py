@@ -24,7 +24,6 @@ import aiohttp
 from benchmarks.results import machine, now, write_section
 from benchmarks.world import ROOT, start_world
 from bot.commands.parser import find_commands
-from tests.harness import REPORT, send_webhook
 
 INTERVAL = 5
 TRIALS = 6
@@ -75,15 +74,7 @@ async def comment_to_effect() -> list[float]:
         fake.team_members[("python", "psrt")] = {"gpshead": "active"}
         async with aiohttp.ClientSession() as session:
             for index in range(TRIALS):
-                advisory = fake.new_advisory(
-                    "python/cpython",
-                    summary=f"report {index}",
-                    description=REPORT,
-                    reporter=f"reporter{index}",
-                )
-
-                payload = world.report_payload(advisory)
-                await send_webhook(session, world.bot_url, "repository_advisory", payload, b"bench")
+                advisory = await world.file_report(session, index)
                 while await services.advisories.get("python/cpython", advisory["ghsa_id"]) is None:  # type: ignore[union-attr]
                     await asyncio.sleep(0.05)
                 await asyncio.sleep(random.uniform(0, INTERVAL))

@@ -19,7 +19,6 @@ import aiohttp
 from benchmarks.results import machine, now, write_section
 from benchmarks.world import start_world
 from handlers import installations
-from tests.harness import REPORT, send_webhook
 
 ADVISORIES = 50
 IDLE_CYCLES = 60  # an hour at the default 60 s interval
@@ -53,7 +52,7 @@ async def settle(services: Any) -> None:
 
 async def main() -> None:
     world = await start_world()
-    fake, services, bot = world.fake, world.services, world.bot_url
+    fake, services = world.fake, world.services
     assert services.github is not None and services.poller is not None
     assert services.team_data is not None
     results: dict[str, Any] = {}
@@ -70,15 +69,7 @@ async def main() -> None:
         tokens_before = sum(fake.token_requests.values())
         async with aiohttp.ClientSession() as session:
             for index in range(ADVISORIES):
-                advisory = fake.new_advisory(
-                    "python/cpython",
-                    summary=f"tarfile report {index}",
-                    description=REPORT,
-                    reporter=f"reporter{index}",
-                )
-                payload = world.report_payload(advisory)
-                sent = await send_webhook(session, bot, "repository_advisory", payload, b"bench")
-                assert sent.status == 202, sent.body
+                await world.file_report(session, index)
         await settle(services)
         counts = collections.Counter(kind(r.method, r.path) for r in fake.requests[start:])
         results["per_advisory"] = {k: v / ADVISORIES for k, v in sorted(counts.items())}

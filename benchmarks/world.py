@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from bot.config import load_config
@@ -16,7 +17,7 @@ from bot.service import Services, attach, close_services, open_services
 from bot.settings import load_settings
 from bot.web import add_service_routes
 from tests.fakegithub import FakeGitHub
-from tests.harness import reported_payload
+from tests.harness import REPORT, reported_payload, send_webhook
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("GHSA_BOT_FIXTURES") or ROOT.parent / "shared" / "fixtures")
@@ -58,6 +59,19 @@ class World:
     def report_payload(self, advisory: dict[str, Any]) -> dict[str, Any]:
         """The `repository_advisory.reported` webhook for an advisory the fake holds."""
         return reported_payload(self, advisory, advisory["author"]["login"])  # type: ignore[arg-type]
+
+    async def file_report(self, session: aiohttp.ClientSession, index: int) -> dict[str, Any]:
+        """A private report on the fake, announced to the bot by its signed webhook."""
+        advisory = self.fake.new_advisory(
+            "python/cpython",
+            summary=f"tarfile report {index}",
+            description=REPORT,
+            reporter=f"reporter{index}",
+        )
+        payload = self.report_payload(advisory)
+        sent = await send_webhook(session, self.bot_url, "repository_advisory", payload, b"bench")
+        assert sent.status == 202, sent.body
+        return advisory
 
     async def close(self) -> None:
         for runner in self.runners:
