@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from pathlib import Path
 
 from tests.fakegithub import FakeGitHub
@@ -99,3 +101,10 @@ async def test_replay_dry_run_prints_and_changes_nothing(
 async def test_python_dash_m_and_console_script_agree() -> None:
     code, out, _ = await run_cli({}, "--help")
     assert code == 0 and "serve" in out and "replay" in out and "deliveries" in out
+    script = Path(sys.executable).parent / "ghsa-bot"
+    process = await asyncio.create_subprocess_exec(
+        str(script), "--help", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    script_out, _ = await process.communicate()
+    assert process.returncode == 0
+    assert script_out.decode().replace("ghsa-bot", "") == out.replace("ghsa-bot", "")
