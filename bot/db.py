@@ -259,13 +259,15 @@ class Database:
                 except queue.Empty:
                     break
             stop = jobs[-1] is None
-            answers = self._run_round([job for job in jobs if job is not None])
-            by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
-            for answer in answers:
-                by_loop.setdefault(answer[0].loop, []).append(answer)
-            for loop, batch in by_loop.items():
-                with contextlib.suppress(RuntimeError):  # the loop is gone
-                    loop.call_soon_threadsafe(_deliver, batch)
+            # Batched jobs (webhook intake) go first and are answered before the rest
+            # of the round runs: a 202 does not wait behind the worker's writes. Jobs
+            # in one round were all submitted before any of them was answered, so
+            # none depends on another's effect and the order among them is free.
+            batched = [job for job in jobs if job is not None and job.batch is not None]
+            others = [job for job in jobs if job is not None and job.batch is None]
+            for group in (batched, others):
+                if group:
+                    _answer(self._run_round(group))
             if stop:
                 if self._connection is not None:
                     self._connection.close()
@@ -362,6 +364,16 @@ class _Job:
     item: Any
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+
+
+def _answer(answers: list[_Answer]) -> None:
+    """From the database thread: wake each waiting loop once with its answers."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
+    for answer in answers:
+        by_loop.setdefault(answer[0].loop, []).append(answer)
+    for loop, batch in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is gone
+            loop.call_soon_threadsafe(_deliver, batch)
 
 
 def _deliver(answers: list[_Answer]) -> None:
