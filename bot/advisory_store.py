@@ -1,12 +1,16 @@
 """What the bot keeps per advisory: state, people, clocks, and an audit log.
 
-Advisory text (summary, description) is not copied here: it stays on GitHub.
-The fingerprint is a hash of the fields the poller watches, so a change is
-noticed without keeping the text.
+Advisory text (summary, description) is not copied here while it is
+embargoed: it stays on GitHub. The fingerprint is a hash of the fields the
+poller watches, so a change is noticed without keeping the text. Two mirrors
+are kept: the credits (logins, types, acceptance) of every advisory, and, once
+an advisory is published and so public, its public record for the credits
+page and the OSV and CVE exports.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,7 +39,78 @@ class AdvisoryRecord:
     coordinator_since: float | None = None
 
 
-SeenAdvisory = tuple[str, str, str, str, int, str | None, float]
+@dataclass(frozen=True)
+class SeenAdvisory:
+    """What the poller saw of one advisory."""
+
+    repository: str
+    ghsa_id: str
+    installation_id: int
+    advisory: Mapping[str, Any]
+    fingerprint: str
+    seen_at: float
+
+
+@dataclass(frozen=True)
+class Credit:
+    login: str
+    type: str
+    state: str  # pending, accepted or declined
+
+
+def credits_of(advisory: Mapping[str, Any]) -> list[Credit]:
+    """The advisory's credits with their acceptance (GitHub's `credits_detailed`)."""
+    return [
+        Credit(c["user"]["login"], c["type"], c.get("state") or "pending")
+        for c in advisory.get("credits_detailed") or []
+        if c.get("user")
+    ]
+
+
+def encode_credits(credits: list[Credit]) -> str:
+    return json.dumps([{"login": c.login, "type": c.type, "state": c.state} for c in credits])
+
+
+def decode_credits(text: str | None) -> list[Credit]:
+    return [Credit(c["login"], c["type"], c["state"]) for c in json.loads(text or "[]")]
+
+
+PUBLIC_FIELDS = (
+    "ghsa_id",
+    "cve_id",
+    "html_url",
+    "summary",
+    "description",
+    "severity",
+    "cvss_severities",
+    "cwe_ids",
+    "cwes",
+    "vulnerabilities",
+    "published_at",
+    "updated_at",
+    "identifiers",
+)
+
+
+def public_view(advisory: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields that become public on publication, with credits as login/type/state."""
+    record = {name: advisory.get(name) for name in PUBLIC_FIELDS}
+    record["credits"] = [vars(c) for c in credits_of(advisory)]
+    return record
+
+
+def public_record_of(advisory: Mapping[str, Any]) -> str | None:
+    """The published advisory's public fields as JSON; None while it is not public."""
+    if advisory.get("state") != "published":
+        return None
+    return json.dumps(public_view(advisory), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class PublishedAdvisory:
+    repository: str
+    ghsa_id: str
+    record: dict[str, Any]  # the public fields, see PUBLIC_FIELDS, plus "credits"
 
 
 @dataclass(frozen=True)
@@ -294,10 +369,19 @@ class AdvisoryStore:
         self, repository: str, ghsa_id: str, advisory: Mapping[str, Any], fingerprint: str
     ) -> None:
         """After the bot changes an advisory: its new state, and no echo from the poller."""
-        values = (fingerprint, advisory.get("updated_at"), advisory["state"], repository, ghsa_id)
+        values = (
+            fingerprint,
+            advisory.get("updated_at"),
+            advisory["state"],
+            encode_credits(credits_of(advisory)),
+            public_record_of(advisory),
+            repository,
+            ghsa_id,
+        )
         await self.database.run(
             lambda c: c.execute(
-                "UPDATE advisories SET fingerprint = ?, github_updated_at = ?, state = ? "
+                "UPDATE advisories SET fingerprint = ?, github_updated_at = ?, state = ?, "
+                "credits = ?, public_record = COALESCE(?, public_record) "
                 "WHERE repository = ? AND ghsa_id = ?",
                 values,
             )
@@ -332,22 +416,140 @@ class AdvisoryStore:
     async def set_fingerprints(self, rows: list[SeenAdvisory]) -> None:
         """Record what the poller saw, creating records for advisories seen the first time.
 
-        Each row: (repository, ghsa_id, state, fingerprint, installation id,
-        GitHub's updated_at, now).
+        The credits mirror and, for a published advisory, its public record are
+        refreshed with the fingerprint.
         """
+        values = [
+            (
+                row.repository,
+                row.ghsa_id,
+                row.advisory["state"],
+                row.fingerprint,
+                row.installation_id,
+                row.advisory.get("updated_at"),
+                row.seen_at,
+                row.seen_at,
+                encode_credits(credits_of(row.advisory)),
+                public_record_of(row.advisory),
+            )
+            for row in rows
+        ]
 
         def work(connection: sqlite3.Connection) -> None:
             with transaction(connection):
                 connection.executemany(
                     "INSERT INTO advisories (repository, ghsa_id, state, fingerprint, "
-                    "installation_id, github_updated_at, received_at, last_activity_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, ghsa_id) DO UPDATE "
-                    "SET fingerprint = excluded.fingerprint, state = excluded.state, "
-                    "github_updated_at = excluded.github_updated_at "
+                    "installation_id, github_updated_at, received_at, last_activity_at, "
+                    "credits, public_record) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, ghsa_id) "
+                    "DO UPDATE SET fingerprint = excluded.fingerprint, state = excluded.state, "
+                    "github_updated_at = excluded.github_updated_at, credits = excluded.credits, "
+                    "public_record = COALESCE(excluded.public_record, advisories.public_record) "
                     # A handler may have recorded a newer view meanwhile (its own PATCH).
                     "WHERE advisories.github_updated_at IS NULL "
                     "OR advisories.github_updated_at < excluded.github_updated_at",
-                    [(*row, row[-1]) for row in rows],
+                    values,
                 )
 
         await self.database.run(work)
+
+    async def credits(self, repository: str, ghsa_id: str) -> list[Credit]:
+        """The mirrored credits, as the poller or the bot's own last change saw them."""
+        row = await self.database.run(
+            lambda c: c.execute(
+                "SELECT credits FROM advisories WHERE repository = ? AND ghsa_id = ?",
+                (repository, ghsa_id),
+            ).fetchone()
+        )
+        return decode_credits(row[0]) if row else []
+
+    async def published(self) -> list[PublishedAdvisory]:
+        """Published advisories' public records, newest publication first."""
+        rows = await self.database.run(
+            lambda c: c.execute(
+                "SELECT repository, ghsa_id, public_record FROM advisories "
+                "WHERE public_record IS NOT NULL"
+            ).fetchall()
+        )
+        found = [PublishedAdvisory(row[0], row[1], json.loads(row[2])) for row in rows]
+        return sorted(found, key=lambda p: p.record.get("published_at") or "", reverse=True)
+
+    async def published_one(self, repository: str, ghsa_id: str) -> PublishedAdvisory | None:
+        row = await self.database.run(
+            lambda c: c.execute(
+                "SELECT public_record FROM advisories WHERE repository = ? AND ghsa_id = ? "
+                "AND public_record IS NOT NULL",
+                (repository, ghsa_id),
+            ).fetchone()
+        )
+        return PublishedAdvisory(repository, ghsa_id, json.loads(row[0])) if row else None
+
+    # -- CVE reservations (cve-services provider) ----------------------------------
+
+    async def add_reservation(
+        self, cve_id: str, repository: str, ghsa_id: str, provider: str, *, at: float
+    ) -> None:
+        await self.database.run(
+            lambda c: c.execute(
+                "INSERT INTO cve_reservations (cve_id, repository, ghsa_id, provider, state, "
+                "reserved_at, changed_at) VALUES (?, ?, ?, ?, 'reserved', ?, ?) "
+                "ON CONFLICT (cve_id) DO NOTHING",
+                (cve_id, repository, ghsa_id, provider, at, at),
+            )
+        )
+
+    async def active_reservation(self, repository: str, ghsa_id: str) -> str | None:
+        """A CVE ID reserved for this advisory and not rejected, if any."""
+        row = await self.database.run(
+            lambda c: c.execute(
+                "SELECT cve_id FROM cve_reservations WHERE repository = ? AND ghsa_id = ? "
+                "AND state != 'rejected' ORDER BY reserved_at DESC",
+                (repository, ghsa_id),
+            ).fetchone()
+        )
+        return str(row[0]) if row else None
+
+    async def reservation_state(self, cve_id: str) -> str | None:
+        """reserved, published or rejected; None if the bot did not reserve it."""
+        row = await self.database.run(
+            lambda c: c.execute(
+                "SELECT state FROM cve_reservations WHERE cve_id = ?", (cve_id,)
+            ).fetchone()
+        )
+        return str(row[0]) if row else None
+
+    async def set_reservation_state(self, cve_id: str, state: str, *, at: float) -> None:
+        await self.database.run(
+            lambda c: c.execute(
+                "UPDATE cve_reservations SET state = ?, changed_at = ? WHERE cve_id = ?",
+                (state, at, cve_id),
+            )
+        )
+
+    # -- record ids (OSV ids with a prefix and yearly numbering) -------------------
+
+    async def record_id(self, prefix: str, year: int, repository: str, ghsa_id: str) -> str:
+        """PREFIX-YEAR-N for this advisory: allocated once, the next free N of the year."""
+
+        def work(connection: sqlite3.Connection) -> str:
+            with transaction(connection):
+                row = connection.execute(
+                    "SELECT year, number FROM record_ids WHERE prefix = ? AND repository = ? "
+                    "AND ghsa_id = ?",
+                    (prefix, repository, ghsa_id),
+                ).fetchone()
+                if row is None:
+                    (highest,) = connection.execute(
+                        "SELECT COALESCE(MAX(number), 0) FROM record_ids "
+                        "WHERE prefix = ? AND year = ?",
+                        (prefix, year),
+                    ).fetchone()
+                    row = (year, int(highest) + 1)
+                    connection.execute(
+                        "INSERT INTO record_ids (prefix, year, number, repository, ghsa_id) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (prefix, year, row[1], repository, ghsa_id),
+                    )
+            return f"{prefix}-{row[0]}-{row[1]}"
+
+        return await self.database.run(work)

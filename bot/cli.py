@@ -1,4 +1,4 @@
-"""`ghsa-bot` (and `python -m bot`): serve, check-config, deliveries, replay."""
+"""`ghsa-bot` (and `python -m bot`): serve, check-config, deliveries, advisories, export, replay."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from typing import Any
 from aiohttp import web
 
 from bot import logs
-from bot.advisory_store import AdvisoryRecord, AdvisoryStore
+from bot.advisory_store import AdvisoryRecord, AdvisoryStore, public_view
 from bot.config import BotConfig, ConfigError, load_config
 from bot.db import Database, StoreUnavailable
+from bot.exports import build_exports
 from bot.intake import Delivery, IntakeError, parse_delivery
+from bot.records import RecordError, write_record
 from bot.service import attach, close_services, open_services
 from bot.settings import Settings, SettingsError, load_settings
 from bot.setup_flow import create_setup_app
@@ -71,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     advisories.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     advisories.add_argument("ghsa_id", nargs="?")
     advisories.set_defaults(func=cmd_advisories)
+
+    export = commands.add_parser(
+        "export", help="an advisory's OSV or CVE JSON 5 record, validated against its schema"
+    )
+    export.add_argument("kind", choices=["osv", "cve"])
+    export.add_argument("ghsa_id")
+    export.add_argument("--output", type=Path, help="write FOLDER/KIND/ID.json, not stdout")
+    export.set_defaults(func=cmd_export)
 
     replay = commands.add_parser("replay", help="feed a recorded delivery through the bot")
     replay.add_argument("file", type=Path)
@@ -291,6 +301,56 @@ class _Headers(dict[str, str]):
             if name.lower() == lowered:
                 return value
         return default
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    config = load_config(settings.config_dir)
+    return asyncio.run(_export(settings, config, args))
+
+
+async def _export(settings: Settings, config: BotConfig, args: argparse.Namespace) -> int:
+    """The published advisory's stored public record; a draft is read live from GitHub."""
+    services = await open_services(settings, config, start_worker=False, start_background=False)
+    try:
+        assert services.advisories is not None
+        known = [r for r in await services.advisories.all_advisories() if r.ghsa_id == args.ghsa_id]
+        if not known:
+            raise CliError(f"{args.ghsa_id}: not known to the bot")
+        record = known[0]
+        published = await services.advisories.published_one(record.repository, record.ghsa_id)
+        if published is not None:
+            public = published.record
+        else:
+            if services.github is None or not settings.app_id:
+                raise CliError(f"{args.ghsa_id} is not published; reading it needs App credentials")
+            client = services.github.installation(record.installation_id)
+            advisory = await client.getitem(
+                f"/repos/{record.repository}/security-advisories/{record.ghsa_id}"
+            )
+            public = public_view(advisory)
+            if not public.get("published_at"):
+                public["published_at"] = advisory.get("updated_at")
+        org_id = ""
+        if config.cve.provider == "cve-services" and services.cve_services is not None:
+            org_id = await services.cve_services.org_id()
+        try:
+            exports = await build_exports(
+                services.advisories, config.records, record.repository, public, org_id=org_id
+            )
+        except RecordError as error:
+            raise CliError(f"{args.ghsa_id}: {error}; nothing was written") from None
+        document = exports.osv if args.kind == "osv" else exports.cve
+        if document is None:
+            raise CliError(f"{args.ghsa_id}: no CVE record: {exports.cve_missing}")
+        name = exports.osv_id if args.kind == "osv" else document["cveMetadata"]["cveId"]
+        if args.output is not None:
+            print(write_record(args.output, args.kind, name, document))
+        else:
+            print(json.dumps(document, indent=2, ensure_ascii=False))
+        return 0
+    finally:
+        await close_services(services)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -47,6 +47,19 @@ Schema = Mapping[str, "Key | Mapping[str, Key] | TableOf"]
 
 REPOSITORY = r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+"
 
+UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+CVE_PROVIDERS = ("none", "github", "cve-services")
+# The publication checklist, in the order /publish reports it.
+CHECKLIST_ITEMS = (
+    "cvss_v4",
+    "cwe",
+    "coordinator_credit",
+    "merged_fix",
+    "description_sections",
+    "cve",
+    "credits_accepted",
+)
+
 SCHEMA: Schema = {
     "team": {
         "name": Key(str, required=True),
@@ -76,6 +89,25 @@ SCHEMA: Schema = {
         "min_hours_between_reminders": Key(int),
         "escalate_unacknowledged_after_hours": Key(int),
         "scan_interval_seconds": Key(int),
+    },
+    "cve": {
+        "provider": Key(str, choices=CVE_PROVIDERS),
+        "reserve_on_accept": Key(bool),
+        "publish_record": Key(bool),
+    },
+    "publish": {
+        "checklist": Key(list, items=str, choices=CHECKLIST_ITEMS),
+        "description_sections": Key(list, items=str),
+        "bot_may_publish": Key(bool),
+        "announce_template": Key(str),
+        "project": Key(str),
+    },
+    "records": {
+        "folder": Key(str),
+        "osv_prefix": Key(str, pattern=r"[A-Z][A-Z0-9]*", describe="capital letters, e.g. PSF"),
+        "cna_org_id": Key(str, pattern=UUID, describe="the CNA's organization UUID"),
+        "vendor": Key(str),
+        "product": Key(str),
     },
     "sources": TableOf(
         {
@@ -119,6 +151,37 @@ class ReportConfig:
     required_sections: tuple[str, ...] = ()
     supported_versions: tuple[str, ...] = ()
     prerelease_versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CveConfig:
+    """Who assigns CVE IDs, and when the bot asks for one."""
+
+    provider: str = "none"  # none, github (GitHub as CNA) or cve-services (the team's own CNA)
+    reserve_on_accept: bool = False
+    publish_record: bool = False  # cve-services: publish the CNA container on publication
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    """What /publish checks, whether the bot may publish, and the announcement."""
+
+    checklist: tuple[str, ...] = CHECKLIST_ITEMS
+    description_sections: tuple[str, ...] = ()
+    bot_may_publish: bool = False
+    announce_template: Path | None = None
+    project: str = ""
+
+
+@dataclass(frozen=True)
+class RecordsConfig:
+    """The OSV and CVE JSON 5 exports."""
+
+    folder: Path | None = None  # exports are written here on publication
+    osv_prefix: str = ""  # "" uses the GHSA id; "PSF" numbers PSF-YYYY-N
+    cna_org_id: str = ""
+    vendor: str = ""
+    product: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,6 +243,9 @@ class BotConfig:
     poll_interval_seconds: int = 60
     deadlines: DeadlineConfig = DeadlineConfig()
     coordinators: CoordinatorConfig = CoordinatorConfig()
+    cve: CveConfig = CveConfig()
+    publish: PublishConfig = PublishConfig()
+    records: RecordsConfig = RecordsConfig()
 
 
 def load_config(directory: Path) -> BotConfig:
@@ -207,16 +273,11 @@ def parse_config(text: str, path: Path) -> BotConfig:
     for name, raw in data.get("sources", {}).items():
         sources[name] = _source(name, raw, path, locator)
     policy = data.get("policy", {})
-    template = policy.get("acknowledgement_template")
-    if template is not None:
-        template_path = path.parent / template
-        if not template_path.is_file():
-            line = locator.line(("policy", "acknowledgement_template"))
-            raise ConfigError(
-                f"{path}, line {line}: policy.acknowledgement_template: "
-                f"{template_path} does not exist"
-            )
     report = data.get("report", {})
+    cve = data.get("cve", {})
+    publish = data.get("publish", {})
+    records = data.get("records", {})
+    folder = records.get("folder")
     return BotConfig(
         directory=path.parent,
         team=TeamConfig(name=team["name"], github_team=team.get("github_team")),
@@ -225,7 +286,9 @@ def parse_config(text: str, path: Path) -> BotConfig:
             url=policy.get("url", ""),
             response_days=policy.get("response_days", 90),
             reporter_credit=policy.get("reporter_credit", "reporter"),
-            acknowledgement_template=path.parent / template if template else None,
+            acknowledgement_template=_template(
+                policy, ("policy", "acknowledgement_template"), path, locator
+            ),
             auto_invite_experts=policy.get("auto_invite_experts", False),
         ),
         report=ReportConfig(
@@ -236,7 +299,42 @@ def parse_config(text: str, path: Path) -> BotConfig:
         poll_interval_seconds=data.get("poller", {}).get("interval_seconds", 60),
         deadlines=_deadlines(data.get("deadlines", {})),
         coordinators=_coordinators(data.get("coordinators", {}), path, locator),
+        cve=CveConfig(
+            provider=cve.get("provider", "none"),
+            reserve_on_accept=cve.get("reserve_on_accept", False),
+            publish_record=cve.get("publish_record", False),
+        ),
+        publish=PublishConfig(
+            checklist=tuple(publish.get("checklist", CHECKLIST_ITEMS)),
+            description_sections=tuple(publish.get("description_sections", ())),
+            bot_may_publish=publish.get("bot_may_publish", False),
+            announce_template=_template(publish, ("publish", "announce_template"), path, locator),
+            project=publish.get("project", ""),
+        ),
+        records=RecordsConfig(
+            folder=(path.parent / folder) if folder else None,
+            osv_prefix=records.get("osv_prefix", ""),
+            cna_org_id=records.get("cna_org_id", ""),
+            vendor=records.get("vendor", ""),
+            product=records.get("product", ""),
+        ),
     )
+
+
+def _template(
+    table: Mapping[str, Any], dotted: tuple[str, str], path: Path, locator: _Locator
+) -> Path | None:
+    """A template file named relative to the configuration folder; it must exist."""
+    name = table.get(dotted[1])
+    if name is None:
+        return None
+    template_path = path.parent / name
+    if not template_path.is_file():
+        raise ConfigError(
+            f"{path}, line {locator.line(dotted)}: {'.'.join(dotted)}: "
+            f"{template_path} does not exist"
+        )
+    return Path(template_path)
 
 
 def _coordinators(raw: Mapping[str, Any], path: Path, locator: _Locator) -> CoordinatorConfig:
@@ -378,8 +476,13 @@ def _check_value(
             if not isinstance(item, spec.items) or isinstance(item, bool):
                 kind = {str: "strings", int: "integers"}.get(spec.items, spec.items.__name__)
                 raise ConfigError(f"{where}: expected an array of {kind}; got {item!r}")
-    if spec.choices is not None and value not in spec.choices:
-        raise ConfigError(f"{where}: expected one of {', '.join(spec.choices)}; got {value!r}")
+    for item in value if isinstance(value, list) else [value]:
+        if spec.choices is not None and item not in spec.choices:
+            nearest = difflib.get_close_matches(str(item), spec.choices, n=1)
+            hint = f" (did you mean {nearest[0]!r}?)" if nearest else ""
+            raise ConfigError(
+                f"{where}: expected one of {', '.join(spec.choices)}; got {item!r}{hint}"
+            )
     if spec.pattern is not None and not re.fullmatch(spec.pattern, str(value)):
         raise ConfigError(f"{where}: expected {spec.describe or spec.pattern}; got {value!r}")
     if isinstance(value, int) and not isinstance(value, bool) and value < 0:

@@ -4,13 +4,34 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from gidgethub import sansio
 
 from bot.advisory_store import AdvisoryStore
 from bot.config import BotConfig
+from bot.cve_services import CveServicesClient
 from bot.github import GitHubApp, GitHubClient
 from bot.store import Store
 from bot.team_data import TeamData
+
+
+@dataclass(frozen=True)
+class EventAdvisory:
+    """The advisory an event is about, as GitHub has it now."""
+
+    client: GitHubClient
+    repository: str
+    ghsa_id: str
+    advisory: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return f"/repos/{self.repository}/security-advisories/{self.ghsa_id}"
+
+    def as_tuple(self) -> tuple[GitHubClient, str, str, dict[str, Any]]:
+        """(client, repository, ghsa_id, advisory), for handlers that use all four."""
+        return self.client, self.repository, self.ghsa_id, self.advisory
 
 
 class Clock(Protocol):
@@ -38,6 +59,18 @@ class HandlerContext:
     team: TeamData | None
     clock: Clock
     delivery_guid: str
+    cve_services: CveServicesClient | None = None  # set when the team is its own CNA
+
+    async def fetch_advisory(self, event: sansio.Event) -> EventAdvisory:
+        """GET the advisory an advisory event names, through the installation's client."""
+        client = self.github
+        assert client is not None, "advisory events carry an installation"
+        repository = str(event.data["repository"]["full_name"])
+        ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
+        advisory: dict[str, Any] = await client.getitem(
+            f"/repos/{repository}/security-advisories/{ghsa_id}"
+        )
+        return EventAdvisory(client, repository, ghsa_id, advisory)
 
     async def audit(self, repository: str, ghsa_id: str, action: str, reason: str) -> None:
         """Add to the advisory's audit log: now, this delivery, the action and why."""

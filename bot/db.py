@@ -179,6 +179,32 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         CREATE INDEX advisory_fixes_pr ON advisory_fixes (pr_repository, pr_number);
         """,
     ),
+    (
+        9,
+        """
+        ALTER TABLE advisories ADD COLUMN credits TEXT;
+        ALTER TABLE advisories ADD COLUMN public_record TEXT;
+        CREATE TABLE cve_reservations (
+            cve_id TEXT PRIMARY KEY,
+            repository TEXT NOT NULL,
+            ghsa_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            state TEXT NOT NULL,
+            reserved_at DOUBLE PRECISION NOT NULL,
+            changed_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX cve_reservations_advisory ON cve_reservations (repository, ghsa_id);
+        CREATE TABLE record_ids (
+            prefix TEXT NOT NULL,
+            year INTEGER NOT NULL,
+            number INTEGER NOT NULL,
+            repository TEXT NOT NULL,
+            ghsa_id TEXT NOT NULL,
+            PRIMARY KEY (prefix, year, number),
+            UNIQUE (prefix, repository, ghsa_id)
+        );
+        """,
+    ),
 )
 
 

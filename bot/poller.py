@@ -24,7 +24,7 @@ from typing import Any
 
 from bot.advisory_store import AdvisoryStore, SeenAdvisory
 from bot.github import GitHubApp, error_summary
-from bot.intake import advisory_event
+from bot.intake import advisory_change, advisory_event
 from bot.logs import fields
 from bot.store import Store, StoreUnavailable
 
@@ -215,17 +215,7 @@ class AdvisoryPoller:
                 changes = changed_fields(known[ghsa_id], prints)
                 await self._emit(installation_id, repository, advisory, "updated", changes, encoded)
                 events += 1
-            seen.append(
-                (
-                    repository,
-                    ghsa_id,
-                    advisory["state"],
-                    encoded,
-                    installation_id,
-                    advisory.get("updated_at"),
-                    now,
-                )
-            )
+            seen.append(SeenAdvisory(repository, ghsa_id, installation_id, advisory, encoded, now))
         if seen:
             await self.advisories.set_fingerprints(seen)
         if newest is not None and newest != cursor:
@@ -246,18 +236,18 @@ class AdvisoryPoller:
         encoded: str,
     ) -> None:
         ghsa_id = advisory["ghsa_id"]
-        payload = {
-            "action": action,
-            "changes": changes,
-            "installation": {"id": installation_id},
-            "repository": {"full_name": repository},
-            "repository_advisory": {"ghsa_id": ghsa_id, "state": advisory["state"]},
-        }
         digest = hashlib.sha256(encoded.encode()).hexdigest()[:16]
-        guid = f"poll:{repository}:{ghsa_id}:{digest}"
-        await self._store_event(
-            guid, "advisory", action, installation_id, repository, ghsa_id, payload
+        delivery = advisory_change(
+            f"poll:{repository}:{ghsa_id}:{digest}",
+            action,
+            changes,
+            installation_id=installation_id,
+            repository=repository,
+            ghsa_id=ghsa_id,
+            state=advisory["state"],
+            received_at=self.now(),
         )
+        await self.store.add_delivery(delivery, source="poll")
 
     async def _store_event(
         self,

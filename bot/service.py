@@ -23,6 +23,7 @@ import handlers
 from bot.advisory_store import AdvisoryStore
 from bot.config import BotConfig
 from bot.context import Clock, HandlerContext, SystemClock
+from bot.cve_services import CveServicesClient
 from bot.db import Database
 from bot.deadlines import DeadlineScanner
 from bot.github import GitHubApp, error_summary
@@ -58,6 +59,7 @@ class Services:
     advisories: AdvisoryStore | None = None
     poller: AdvisoryPoller | None = None
     deadlines: DeadlineScanner | None = None
+    cve_services: CveServicesClient | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @cached_property
@@ -82,6 +84,7 @@ class Services:
             team=self.team_data,
             clock=self.clock,
             delivery_guid=delivery.guid,
+            cve_services=self.cve_services,
         )
 
 
@@ -127,6 +130,8 @@ async def open_services(
         mutation_interval=settings.mutation_interval,
         clock=clock.now,
     )
+    if settings.cve_services is not None:
+        services.cve_services = CveServicesClient(services.session, settings.cve_services)
     services.team_data = TeamData(config, services.github, store)
     services.advisories = AdvisoryStore(store.database)
     services.worker = Worker(

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.cve_services import PRODUCTION_URL, CveServicesCredentials
+
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_WEB_URL = "https://github.com"
 MAX_GITHUB_PAYLOAD = 25 * 1024 * 1024
@@ -44,6 +46,7 @@ class Settings:
     mutation_interval: float = 1.0
     sqlite_synchronous: str = "NORMAL"
     dry_run: bool = False
+    cve_services: CveServicesCredentials | None = None
     warnings: tuple[str, ...] = ()
 
     @property
@@ -178,6 +181,7 @@ def load_settings(
         raise SettingsError("BOT_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
 
     return Settings(
+        cve_services=_cve_services(env),
         app_id=env.get("GITHUB_APP_ID") or None,
         client_id=env.get("GITHUB_CLIENT_ID") or None,
         client_secret=env.get("GITHUB_CLIENT_SECRET") or None,
@@ -200,4 +204,26 @@ def load_settings(
         sqlite_synchronous=synchronous,
         dry_run=env.get("BOT_DRY_RUN", "") in {"1", "true", "yes"},
         warnings=tuple(warnings),
+    )
+
+
+CVE_SERVICES_KEYS = ("CVE_SERVICES_ORG", "CVE_SERVICES_USER", "CVE_SERVICES_API_KEY")
+
+
+def _cve_services(env: Mapping[str, str]) -> CveServicesCredentials | None:
+    """The team's CNA credentials for CVE Services: all three, or none."""
+    present = [key for key in CVE_SERVICES_KEYS if env.get(key)]
+    if not present:
+        return None
+    missing = [key for key in CVE_SERVICES_KEYS if key not in present]
+    if missing:
+        raise SettingsError(
+            f"{', '.join(present)} set but {', '.join(missing)} missing: "
+            "CVE Services needs the org short name, a user and its API key"
+        )
+    return CveServicesCredentials(
+        url=(env.get("CVE_SERVICES_URL") or PRODUCTION_URL).rstrip("/"),
+        org=env["CVE_SERVICES_ORG"],
+        user=env["CVE_SERVICES_USER"],
+        api_key=env["CVE_SERVICES_API_KEY"],
     )

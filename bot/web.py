@@ -11,6 +11,7 @@ import time
 
 from aiohttp import web
 
+from bot.credits_page import credits_response
 from bot.intake import IntakeError, parse_delivery
 from bot.logs import fields
 from bot.service import SERVICES, Services
@@ -126,8 +127,19 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=services.metrics.render(), content_type="text/plain", charset="utf-8")
 
 
+async def credits(request: web.Request) -> web.Response:
+    """The public credits page: published advisories only."""
+    services: Services = request.app[SERVICES]
+    assert services.advisories is not None
+    try:
+        return await credits_response(services.config.team.name, services.advisories)
+    except StoreUnavailable:
+        return web.Response(status=503, text="the store is unavailable; try again shortly")
+
+
 def add_service_routes(app: web.Application) -> None:
     app.router.add_post("/webhook", webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/credits", credits)

@@ -9,9 +9,11 @@ from handlers import (
     command_workflow,
     comments,
     coordinators,
+    cve,
     deadlines,
     fixes,
     installations,
+    publication,
     published,
     title_tags,
     triage,
@@ -26,6 +28,8 @@ MODULES: tuple[ModuleType, ...] = (
     coordinators,
     comments,
     fixes,
+    cve,
     command_basics,  # the command modules register commands; their routers are empty
     command_workflow,
+    publication,
 )

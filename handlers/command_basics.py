@@ -1,4 +1,4 @@
-"""Commands that inform: /help and /status; /cve and /publish until the records work lands."""
+"""Commands that inform: /help, /status, /experts and /ping."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from gidgethub import routing
 from bot.commands.call import CommandCall
 from bot.commands.registry import REGISTRY, CommandError, command
 from bot.experts import suggest_for_team, suggestion_comment
+from bot.publish_check import run_checklist
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
 
@@ -62,51 +63,11 @@ async def status(call: CommandCall) -> str:
     users = ", ".join("@" + u["login"] for u in advisory.get("collaborating_users") or [])
     teams = ", ".join(t["slug"] for t in advisory.get("collaborating_teams") or [])
     lines.append(f"**Collaborators:** {users or 'none'}; **teams:** {teams or 'none'}")
-    missing = []
-    severities = advisory.get("cvss_severities") or {}
-    if not (severities.get("cvss_v4") or {}).get("vector_string"):
-        missing.append("a CVSS v4 vector")
-    if not advisory.get("cwe_ids"):
-        missing.append("a CWE")
-    if not any(c["type"] == "coordinator" for c in credits):
-        missing.append("a coordinator credit")
-    if not advisory.get("cve_id"):
-        missing.append("a CVE ID")
-    if not any(commit for _, _, commit in fixes):
-        missing.append("a merged public fix")
-    pending = [c["user"]["login"] for c in credits if c["state"] == "pending"]
-    if pending:
-        missing.append("accepted credits (pending: " + ", ".join("@" + p for p in pending) + ")")
+    merged = [f"{repo}#{number}" for repo, number, commit in fixes if commit]
+    checks = run_checklist(advisory, merged, call.context.config.publish)
+    missing = [check.detail for check in checks if not check.passed]
     lines.append("**Missing before publication:** " + ("; ".join(missing) or "nothing"))
     return "\n".join(lines)
-
-
-@command(
-    "cve",
-    usage="/cve",
-    description="Reserves a CVE ID for the advisory (not available yet).",
-    roles=("member", "coordinator", "admin"),
-)
-async def cve(call: CommandCall) -> str:
-    return (
-        "Not available yet: `/cve` will reserve a CVE ID (through GitHub or the team's own "
-        "CNA, as configured) and set it on the advisory. Nothing was changed."
-    )
-
-
-@command(
-    "publish",
-    usage="/publish [--waive-credits]",
-    description="Checks the advisory is ready to publish, and publishes it if policy allows "
-    "(not available yet).",
-    roles=("member", "coordinator", "admin"),
-)
-async def publish(call: CommandCall) -> str:
-    return (
-        "Not available yet: `/publish` will run the publication checklist (CVSS v4, CWE, "
-        "coordinator credit, merged public fix, CVE, accepted credits) and publish when it "
-        "passes. Nothing was changed."
-    )
 
 
 @command(

@@ -12,24 +12,13 @@ from gidgethub import routing
 
 from bot.commands.call import CommandCall
 from bot.commands.parser import login
-from bot.commands.registry import CommandError, command
+from bot.commands.registry import TEAM, CommandError, command
 from bot.coordinators import coordinator_patch
+from bot.cve_ids import reserve_on_accept
+from bot.records import CREDIT_TYPES
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
 
-TEAM = ("member", "coordinator", "admin")
-CREDIT_TYPES = (
-    "analyst",
-    "finder",
-    "reporter",
-    "coordinator",
-    "remediation_developer",
-    "remediation_reviewer",
-    "remediation_verifier",
-    "tool",
-    "sponsor",
-    "other",
-)
 REJECT_REASONS = {
     "not-a-vulnerability": "After review, the team concluded this is not a security "
     "vulnerability. Thank you for taking the time to report it.",
@@ -57,7 +46,8 @@ async def _set_state(call: CommandCall, target: str, allowed_from: tuple[str, ..
 )
 async def accept(call: CommandCall) -> str:
     await _set_state(call, "draft", ("triage",))
-    return "Accepted: the advisory is now a draft."
+    cve_step = await reserve_on_accept(call)
+    return "Accepted: the advisory is now a draft." + (f" {cve_step}" if cve_step else "")
 
 
 @command(

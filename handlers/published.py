@@ -1,10 +1,18 @@
-"""When an advisory is published: record it, keep its final credits, thank the reporter.
+"""When an advisory is published: record it, thank the reporter, write its public records.
 
 Fires on the `repository_advisory.published` webhook, and on the poller seeing
 an advisory's state become `published` (whichever comes first; the second
-does nothing). The record is completed, so its timers stop; the credits as
-GitHub has them then (with acceptance) are kept for the public records; the
-reporter gets one thank-you comment that says whether their credit is accepted.
+does nothing). Two handlers, each retried on its own:
+
+- :func:`record_publication`: the record is completed, so its timers stop; the
+  credits as GitHub has them then (with acceptance) and the public fields are
+  kept for the credits page and the records; the reporter gets one thank-you
+  comment that says whether their credit is accepted.
+- :func:`publish_records`: the OSV and CVE JSON 5 records are built and
+  validated, written into `records.folder`, and with the `cve-services`
+  provider the CVE record's CNA container is published (`cve.publish_record`)
+  or attached to the advisory for review. A record that fails its schema is
+  not written; a comment on the advisory names the field.
 """
 
 from __future__ import annotations
@@ -15,21 +23,16 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
+from bot.advisory_store import credits_of, encode_credits, public_view
 from bot.comments import post_once
 from bot.context import HandlerContext
+from bot.exports import build_exports, write_exports
+from bot.poller import encoded_fingerprint
+from bot.records import RecordError
 
 router = routing.Router()
 
 THANKS = "published-thanks"
-
-
-def final_credits(advisory: dict[str, Any]) -> str:
-    return json.dumps(
-        [
-            {"login": c["user"]["login"], "type": c["type"], "state": c.get("state", "pending")}
-            for c in advisory.get("credits_detailed") or []
-        ]
-    )
 
 
 def thanks(advisory: dict[str, Any], reporter: str) -> str:
@@ -53,15 +56,10 @@ def thanks(advisory: dict[str, Any], reporter: str) -> str:
 
 
 async def record_publication(event: sansio.Event, context: HandlerContext) -> None:
-    client = context.github
-    assert client is not None
-    repository = str(event.data["repository"]["full_name"])
-    ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
-    advisory: dict[str, Any] = await client.getitem(
-        f"/repos/{repository}/security-advisories/{ghsa_id}"
-    )
-    if advisory["state"] != "published":
+    found = await context.fetch_advisory(event)
+    if found.advisory["state"] != "published":
         return
+    client, repository, ghsa_id, advisory = found.as_tuple()
     store = context.advisories
     record = await store.get(repository, ghsa_id)
     if record is None or record.final_credits is not None:
@@ -71,10 +69,11 @@ async def record_publication(event: sansio.Event, context: HandlerContext) -> No
         record,
         state="published",
         completed_at=record.completed_at or now,
-        final_credits=final_credits(advisory),
+        final_credits=encode_credits(credits_of(advisory)),
         last_activity_at=now,
     )
     await store.save(record)
+    await store.set_fingerprint(repository, ghsa_id, advisory, encoded_fingerprint(advisory))
     await context.audit(
         repository, ghsa_id, "published", "published; timers stopped, final credits kept"
     )
@@ -94,15 +93,87 @@ async def record_publication(event: sansio.Event, context: HandlerContext) -> No
             )
 
 
-@router.register("repository_advisory", action="published")
-async def published_webhook(event: sansio.Event, context: HandlerContext) -> None:
-    """Fires when GitHub announces the advisory's publication (webhook)."""
-    await record_publication(event, context)
+async def publish_records(event: sansio.Event, context: HandlerContext) -> None:
+    found = await context.fetch_advisory(event)
+    if found.advisory["state"] != "published":
+        return
+    client, repository, ghsa_id, advisory = found.as_tuple()
+    config = context.config
+    cve_services = context.cve_services if config.cve.provider == "cve-services" else None
+    org_id = await cve_services.org_id() if cve_services is not None else ""
+    now = context.clock.now()
+    try:
+        exports = await build_exports(
+            context.advisories, config.records, repository, public_view(advisory), org_id=org_id
+        )
+    except RecordError as error:
+        await context.audit(repository, ghsa_id, "records-invalid", str(error))
+        await post_once(
+            client,
+            context.advisories,
+            repository=repository,
+            ghsa_id=ghsa_id,
+            name=f"records-invalid:{advisory.get('updated_at')}",
+            body=f"The public records were not written: {error}. Correct the advisory; "
+            "the next change is exported again (or run `ghsa-bot export`).",
+            now=now,
+        )
+        return
+    if config.records.folder is not None:
+        written = write_exports(config.records.folder, exports)
+        await context.audit(
+            repository, ghsa_id, "records-written", ", ".join(path.name for path in written)
+        )
+    if exports.cve is None or cve_services is None:
+        return
+    cve_id = str(exports.cve["cveMetadata"]["cveId"])
+    container = exports.cve["containers"]["cna"]
+    if config.cve.publish_record:
+        key = f"cve-record:{cve_id}:{advisory.get('updated_at')}"
+        if await context.advisories.effect_done(key):
+            return
+        outcome = await cve_services.publish(cve_id, container)
+        await context.advisories.record_effect(key, at=now)
+        await context.advisories.set_reservation_state(cve_id, "published", at=now)
+        await context.audit(repository, ghsa_id, "cve-record-published", f"{cve_id} {outcome}")
+        body = f"Published the CVE record of {cve_id} ({outcome}): https://www.cve.org/CVERecord?id={cve_id}"
+    else:
+        body = (
+            f"The CVE record of {cve_id} for review (policy leaves publishing it to the CNA's "
+            "operators; it passed the CVE JSON 5.1.1 schema):\n\n<details><summary>"
+            f"{cve_id}.json</summary>\n\n```json\n{json.dumps(container, indent=2)}\n```\n"
+            "</details>"
+        )
+    await post_once(
+        client,
+        context.advisories,
+        repository=repository,
+        ghsa_id=ghsa_id,
+        name=f"cve-record:{cve_id}",
+        body=body,
+        now=now,
+    )
 
 
-@router.register("advisory", action="updated")
-async def published_seen(event: sansio.Event, context: HandlerContext) -> None:
-    """Fires on a change the poller saw; acts when the state became `published`."""
+def _is_publication(event: sansio.Event) -> bool:
+    """The webhook, or the poller (or /publish) reporting the state became `published`."""
+    if event.event == "repository_advisory":
+        return True
     changes = event.data.get("changes") or []
-    if "state" in changes and event.data["repository_advisory"].get("state") == "published":
+    return "state" in changes and event.data["repository_advisory"].get("state") == "published"
+
+
+@router.register("repository_advisory", action="published")
+@router.register("advisory", action="updated")
+async def published_record(event: sansio.Event, context: HandlerContext) -> None:
+    """Fires on publication; completes the record and thanks the reporter."""
+    if _is_publication(event):
         await record_publication(event, context)
+
+
+@router.register("repository_advisory", action="published")
+@router.register("advisory", action="updated")
+async def published_exports(event: sansio.Event, context: HandlerContext) -> None:
+    """Fires on publication; writes the OSV and CVE records, publishes or attaches the CVE."""
+    if _is_publication(event):
+        await publish_records(event, context)

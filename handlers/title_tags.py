@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
 
 from gidgethub import routing, sansio
 
+from bot.comments import post_once
 from bot.context import HandlerContext
 from bot.poller import encoded_fingerprint
+from handlers.cve import after_accept
 
 router = routing.Router()
 
@@ -54,12 +55,9 @@ async def title_changed(event: sansio.Event, context: HandlerContext) -> None:
     """
     if "summary" not in (event.data.get("changes") or []):
         return
-    client = context.github
-    assert client is not None
-    repository = str(event.data["repository"]["full_name"])
-    ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
-    path = f"/repos/{repository}/security-advisories/{ghsa_id}"
-    advisory: dict[str, Any] = await client.getitem(path)
+    found = await context.fetch_advisory(event)
+    client, repository, ghsa_id, path = found.client, found.repository, found.ghsa_id, found.path
+    advisory = found.advisory
     tags = tags_in(str(advisory.get("summary") or ""))
     if not tags:
         return
@@ -77,6 +75,18 @@ async def title_changed(event: sansio.Event, context: HandlerContext) -> None:
             f"title tag {', '.join(f'[{t}]' for t in named)}",
         )
     record = await store.get(repository, ghsa_id)
+    if target == "draft":
+        cve_step = await after_accept(context, client, repository, ghsa_id, advisory, record)
+        if cve_step:
+            await post_once(
+                client,
+                store,
+                repository=repository,
+                ghsa_id=ghsa_id,
+                name="cve-on-accept",
+                body=f"Accepted (title tag), so by policy: {cve_step}",
+                now=now,
+            )
     if record is None:
         return
     completed = record.completed_at

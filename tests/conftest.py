@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from bot.context import Clock
 from bot.service import attach, open_services
 from bot.settings import Settings, load_settings
 from bot.web import add_service_routes
+from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub
 from tests.harness import ROOT, BotUnderTest, SteppedClock, World, fixtures_dir, start_with_team
 
@@ -61,6 +63,10 @@ async def fake_github(fixtures: Path) -> AsyncIterator[tuple[FakeGitHub, str]]:
 
 
 def bot_environment(fake: FakeGitHub, api_url: str, tmp_path: Path) -> dict[str, str]:
+    """The bot's environment; its configuration is a copy of config/ the test may edit."""
+    config = tmp_path / "bot-config"
+    if not config.exists():
+        shutil.copytree(ROOT / "config", config)
     return {
         "GITHUB_APP_ID": str(fake.app.id),
         "GITHUB_CLIENT_ID": fake.app.client_id,
@@ -69,7 +75,7 @@ def bot_environment(fake: FakeGitHub, api_url: str, tmp_path: Path) -> dict[str,
         "GITHUB_API_URL": api_url,
         "GITHUB_WEB_URL": api_url,
         "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
-        "BOT_CONFIG": str(ROOT / "config"),
+        "BOT_CONFIG": str(config),
         "BOT_ENV_FILE": str(tmp_path / ".env"),
         "BOT_MUTATION_INTERVAL": "0",
         "BOT_RETRY_BASE_SECONDS": "0.05",
@@ -134,3 +140,21 @@ async def world(start_bot: Any, fake_github: tuple[FakeGitHub, str]) -> World:
     fake, _ = fake_github
     clock = SteppedClock()
     return World(await start_with_team(start_bot, fake, clock), fake, clock)
+
+
+@pytest.fixture
+async def fake_cve(fixtures: Path) -> AsyncIterator[tuple[FakeCveServices, dict[str, str]]]:
+    """The fake CVE Services, and the environment that points the bot at it."""
+    fake = FakeCveServices(schema_path=fixtures / "schemas" / "CVE_JSON_bundled_5.1.1.json")
+    server = TestServer(fake.web_app(), host="127.0.0.1", port=free_port())
+    await server.start_server()
+    env = {
+        "CVE_SERVICES_URL": str(server.make_url("/api")),
+        "CVE_SERVICES_ORG": fake.org,
+        "CVE_SERVICES_USER": fake.user,
+        "CVE_SERVICES_API_KEY": fake.api_key,
+    }
+    try:
+        yield fake, env
+    finally:
+        await server.close()

@@ -3,61 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from bot.settings import parse_env_file
 from bot.setup_flow import EVENTS, PERMISSIONS
+from tests.browser import chromium, require_browser
 from tests.conftest import free_port
 from tests.fakegithub import FakeGitHub
 from tests.harness import BotProcess
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
-def require_browser() -> None:
-    if CHROMIUM and CHROMEDRIVER:
-        return
-    message = (
-        "headless Chromium is missing: apt-get install chromium chromium-driver (.ci/run does)"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
 
 def register_in_browser(setup_url: str, screenshot: Path) -> str:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or ""
-    profile = tempfile.mkdtemp(prefix="ghsa-bot-chromium-")
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    try:
+    with chromium() as driver:
         driver.get(setup_url)
         assert "Register ghsa-bot" in driver.title
         driver.find_element(By.ID, "register").click()
@@ -66,9 +30,6 @@ def register_in_browser(setup_url: str, screenshot: Path) -> str:
         )
         driver.save_screenshot(str(screenshot))
         return str(driver.find_element(By.ID, "done").text)
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 async def test_register_app_from_manifest_writes_env_and_then_serves(

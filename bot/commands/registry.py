@@ -23,6 +23,9 @@ ROLE_NAMES = {
 
 CommandFunction = Callable[..., Awaitable[str]]
 
+# Who drives an advisory: the roles most commands are for.
+TEAM = ("member", "coordinator", "admin")
+
 
 class CommandError(Exception):
     """A command could not do what was asked; the message says why (shown to the caller)."""

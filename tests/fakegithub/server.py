@@ -28,6 +28,7 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cvss import CVSS3, CVSS4
 
 from tests.fakegithub.openapi import OpenAPISpec
 
@@ -136,6 +137,12 @@ class FakeGitHub:
         self.reviews: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.fork_delay = 0.0  # GitHub creates temporary private forks asynchronously
         self.pending_forks: list[tuple[float, dict[str, Any], dict[str, Any]]] = []
+        # CVE requests (GitHub as CNA): refused with 403 while `cve_forbidden` (the App
+        # lacks admin or security-manager rights); assigned after `cve_delay` seconds.
+        self.cve_forbidden = False
+        self.cve_delay = 0.0
+        self.pending_cves: list[tuple[float, dict[str, Any]]] = []
+        self._cve_numbers = itertools.count(50001)
 
     # -- set-up helpers ------------------------------------------------------------
 
@@ -329,6 +336,12 @@ class FakeGitHub:
                 "POST",
                 "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/forks",
                 self.create_fork,
+                "token",
+            ),
+            (
+                "POST",
+                "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/cve",
+                self.request_cve,
                 "token",
             ),
             (
@@ -733,8 +746,39 @@ class FakeGitHub:
         self._materialize_forks()
         return web.json_response(fork, status=202)
 
+    def _assign_cves(self) -> None:
+        for ready_at, advisory in list(self.pending_cves):
+            if self.clock() >= ready_at:
+                self.pending_cves.remove((ready_at, advisory))
+                year = time.gmtime(self.clock()).tm_year
+                cve_id = f"CVE-{year}-{next(self._cve_numbers)}"
+                advisory["cve_id"] = cve_id
+                advisory["identifiers"] = [
+                    i for i in advisory["identifiers"] if i["type"] != "CVE"
+                ] + [{"type": "CVE", "value": cve_id}]
+                advisory["updated_at"] = iso(self.clock())
+
+    async def request_cve(self, request: web.Request) -> web.Response:
+        found = self._advisory(request)
+        if found is None:
+            return _error(404, "Not Found")
+        full_name, advisory = found
+        if self.cve_forbidden:
+            return _error(403, "Resource not accessible by integration")
+        if self.repos[full_name]["private"]:
+            return _validation(
+                "You may request a CVE for public repositories, but cannot do so for "
+                "private repositories."
+            )
+        if advisory["cve_id"] or any(a is advisory for _, a in self.pending_cves):
+            return _validation("A CVE has already been requested or assigned for this advisory.")
+        self.pending_cves.append((self.clock() + self.cve_delay, advisory))
+        self._assign_cves()
+        return web.json_response({}, status=202)
+
     def _advisory(self, request: web.Request) -> tuple[str, dict[str, Any]] | None:
         self._materialize_forks()
+        self._assign_cves()
         full_name = self._repo_or_404(request)
         if full_name is None:
             return None
@@ -783,11 +827,12 @@ class FakeGitHub:
                 advisory[key] = body[key]
         if "cvss_vector_string" in body:
             vector = body["cvss_vector_string"]
-            advisory["cvss"] = {"vector_string": vector, "score": None}
+            score = cvss_score(vector)
+            advisory["cvss"] = {"vector_string": vector, "score": score}
             version = "cvss_v4" if str(vector).startswith("CVSS:4") else "cvss_v3"
             advisory.setdefault("cvss_severities", {})[version] = {
                 "vector_string": vector,
-                "score": None,
+                "score": score,
             }
         if "credits" in body:
             before = {
@@ -1003,3 +1048,15 @@ def _link_pages(
     if page * per_page < total:
         query = dict(request.query, page=str(page + 1))
         response.headers["Link"] = f'<{request.url.with_query(query)}>; rel="next"'
+
+
+def cvss_score(vector: str | None) -> float | None:
+    """The base score GitHub shows for a vector (computed with RedHat's `cvss`)."""
+    if not vector:
+        return None
+    try:
+        if vector.startswith("CVSS:4"):
+            return float(CVSS4(vector).base_score)
+        return float(CVSS3(vector).scores()[0])
+    except Exception:  # an invalid vector: GitHub would have refused it
+        return None

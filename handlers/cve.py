@@ -1,0 +1,83 @@
+"""CVE IDs: the /cve command, and a CVE ID on acceptance when policy asks for one.
+
+`/cve` asks the configured provider for an ID (see bot/cve_ids.py); `/cve
+reject` takes it off the advisory and rejects the reservation. With
+`cve.reserve_on_accept`, accepting a report reserves one too: through
+`/accept` and the `[ACCEPTED]` title tag (which call :func:`after_accept`),
+and when a coordinator accepts in GitHub's web page, which the poller sees as
+a state change from triage to draft.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gidgethub import routing, sansio
+
+from bot.advisory_store import AdvisoryRecord
+from bot.commands.call import CommandCall
+from bot.commands.registry import TEAM, CommandError, command
+from bot.comments import post_once
+from bot.context import HandlerContext
+from bot.cve_ids import assign_cve, reject_cve, reserve_on_accept
+from bot.github import GitHubClient
+
+router = routing.Router()
+
+
+@command(
+    "cve",
+    usage="/cve [reject]",
+    roles=TEAM,
+    description="Gets the advisory a CVE ID from the configured provider (GitHub, or the "
+    "team's own CNA through CVE Services); `/cve reject` removes it and rejects the "
+    "reservation.",
+    examples=("/cve", "/cve reject"),
+)
+async def cve(call: CommandCall) -> str:
+    if not call.arguments:
+        return await assign_cve(call)
+    if call.arguments == ["reject"]:
+        return await reject_cve(call)
+    raise CommandError(f"unknown argument {call.arguments[0]!r}", show_usage=True)
+
+
+async def after_accept(
+    context: HandlerContext,
+    client: GitHubClient,
+    repository: str,
+    ghsa_id: str,
+    advisory: dict[str, Any],
+    record: AdvisoryRecord | None,
+) -> str | None:
+    """The CVE step of accepting a report (None when policy has none)."""
+    call = CommandCall(context, client, repository, ghsa_id, advisory, record, "ghsa-bot", [])
+    return await reserve_on_accept(call)
+
+
+@router.register("advisory", action="updated")
+async def accepted_on_github(event: sansio.Event, context: HandlerContext) -> None:
+    """Fires on a change the poller saw; acts when the state became `draft` (accepted)."""
+    if "state" not in (event.data.get("changes") or []):
+        return
+    if event.data["repository_advisory"].get("state") != "draft":
+        return
+    if not context.config.cve.reserve_on_accept:
+        return
+    found = await context.fetch_advisory(event)
+    if found.advisory["state"] != "draft" or found.advisory.get("cve_id"):
+        return
+    record = await context.advisories.get(found.repository, found.ghsa_id)
+    outcome = await after_accept(
+        context, found.client, found.repository, found.ghsa_id, found.advisory, record
+    )
+    if outcome:
+        await post_once(
+            found.client,
+            context.advisories,
+            repository=found.repository,
+            ghsa_id=found.ghsa_id,
+            name="cve-on-accept",
+            body=f"Accepted, so by policy: {outcome}",
+            now=context.clock.now(),
+        )

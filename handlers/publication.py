@@ -1,0 +1,150 @@
+"""Publishing: the /publish checklist and publication, and the /announce email draft.
+
+`/publish` runs the configured checklist (bot/publish_check.py) and answers
+with it. When every item passes it publishes the advisory if
+`publish.bot_may_publish` allows, and queues the publication event so the
+publication handlers (thanks, final credits, OSV and CVE records) run at once
+rather than when GitHub's webhook or the poller reports it. `/announce` drafts
+the security-announce email from `publish.announce_template` as a reply, for
+a human to send.
+"""
+
+from __future__ import annotations
+
+import string
+
+from gidgethub import routing
+
+from bot.commands.call import CommandCall
+from bot.commands.registry import TEAM, CommandError, command
+from bot.intake import advisory_change
+from bot.publish_check import checklist_text, run_checklist
+from bot.records import cvss_severity
+
+router = routing.Router()  # commands are dispatched by handlers/comments.py
+
+
+async def _merged_fixes(call: CommandCall) -> list[str]:
+    fixes = await call.context.advisories.fixes(call.repository, call.ghsa_id)
+    return [f"{repo}#{number}" for repo, number, commit in fixes if commit]
+
+
+@command(
+    "publish",
+    usage="/publish [--waive-credits]",
+    roles=TEAM,
+    description="Runs the publication checklist (CVSS v4, CWE, coordinator credit, merged "
+    "public fix, description, CVE, accepted credits) and publishes when it passes, if "
+    "policy lets the bot publish.",
+    examples=("/publish", "/publish --waive-credits"),
+)
+async def publish(call: CommandCall) -> str:
+    unknown = [word for word in call.arguments if word != "--waive-credits"]
+    if unknown:
+        raise CommandError(f"unknown option {unknown[0]!r}", show_usage=True)
+    waive = "--waive-credits" in call.arguments
+    state = call.advisory["state"]
+    if state == "published":
+        return "The advisory is already published."
+    if state != "draft":
+        raise CommandError(f"only a draft can be published (this one is {state}); /accept it")
+    policy = call.context.config.publish
+    checks = run_checklist(call.advisory, await _merged_fixes(call), policy, waive_credits=waive)
+    listing = checklist_text(checks)
+    if not all(check.passed for check in checks):
+        return f"Not ready to publish:\n\n{listing}"
+    if not policy.bot_may_publish:
+        return (
+            f"Ready to publish:\n\n{listing}\n\nPolicy leaves publishing to a person: a "
+            "repository admin can use 'Publish advisory' on this page."
+        )
+    if waive:
+        await call.context.audit(
+            call.repository, call.ghsa_id, "credits-waived", f"@{call.caller}: /publish"
+        )
+    await call.patch({"state": "published"})
+    await call.context.audit(
+        call.repository, call.ghsa_id, "state-published", f"@{call.caller}: /publish"
+    )
+    if call.record is not None:
+        await call.context.store.add_delivery(
+            advisory_change(
+                f"publish:{call.repository}:{call.ghsa_id}",
+                "updated",
+                ["state"],
+                installation_id=call.record.installation_id,
+                repository=call.repository,
+                ghsa_id=call.ghsa_id,
+                state="published",
+                received_at=call.context.clock.now(),
+            ),
+            source="bot",
+        )
+    return f"Published.\n\n{listing}"
+
+
+DEFAULT_ANNOUNCEMENT = """\
+Subject: [$cve_id] $title
+
+There is a $severity severity vulnerability affecting $project.
+
+$description
+
+Please see the linked CVE ID for the latest information on affected versions:
+
+* https://www.cve.org/CVERecord?id=$cve_id
+$fix_links
+
+Advisory: $advisory_url
+$credit_lines"""
+
+
+@command(
+    "announce",
+    usage="/announce",
+    roles=TEAM,
+    description="Drafts the security-announce email (`[CVE-YYYY-NNNN] title`, the severity "
+    "sentence, links) from the configured template, for a person to send.",
+)
+async def announce(call: CommandCall) -> str:
+    advisory = call.advisory
+    cve_id = advisory.get("cve_id")
+    if not cve_id:
+        raise CommandError("the announcement is titled by its CVE ID, and there is none: /cve")
+    policy = call.context.config.publish
+    template = DEFAULT_ANNOUNCEMENT
+    if policy.announce_template is not None:
+        template = policy.announce_template.read_text(encoding="utf-8")
+    fixes = await call.context.advisories.fixes(call.repository, call.ghsa_id)
+    accepted = [
+        f"{c['user']['login']} ({c['type'].replace('_', ' ')})"
+        for c in advisory.get("credits_detailed") or []
+        if c.get("state") == "accepted"
+    ]
+    text = string.Template(template).safe_substitute(
+        cve_id=cve_id,
+        title=str(advisory.get("summary") or "").strip(),
+        severity=_severity_word(advisory),
+        project=policy.project or call.repository,
+        description=str(advisory.get("description") or "").strip(),
+        fix_links="\n".join(
+            f"* https://github.com/{repo}/pull/{number}" for repo, number, _ in fixes
+        ),
+        advisory_url=advisory.get("html_url") or "",
+        credit_lines=("\nThanks to " + ", ".join(accepted) + ".") if accepted else "",
+    )
+    return (
+        "Draft for security-announce (check it, then send it yourself; the bot sends no "
+        f"email):\n\n```text\n{text.strip()}\n```"
+    )
+
+
+def _severity_word(advisory: dict[str, object]) -> str:
+    """LOW, MEDIUM, HIGH or CRITICAL: from the CVSS v4 score, else GitHub's severity."""
+    severities = advisory.get("cvss_severities") or {}
+    assert isinstance(severities, dict)
+    for key in ("cvss_v4", "cvss_v3"):
+        score = (severities.get(key) or {}).get("score")
+        if score is not None:
+            return cvss_severity(float(score))
+    return str(advisory.get("severity") or "unknown").upper()
