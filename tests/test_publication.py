@@ -1,0 +1,356 @@
+"""CVE IDs from both providers, /publish, /announce, the records and the credits page.
+
+Driven end to end: commands are advisory comments the poller reads from the
+fake GitHub, CVE Services is the fake in tests/fakecve.py, and the credits page
+is read in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jsonschema
+import pytest
+
+from tests.browser import chromium, require_browser
+from tests.conftest import StartBot
+from tests.fakecve import FakeCveServices
+from tests.fakegithub import FakeGitHub
+from tests.harness import SteppedClock, World, file_report, start_with_team
+from tests.test_commands import commented, replies
+from tests.test_fixes import merged_payload
+
+MERGE_SHA = "d662e2db2605515a767f88ad48096b8ac623c774"
+CVSS4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:L/SC:N/SI:N/SA:N"
+
+
+def configure(bot_env: dict[str, str], edit: Callable[[str], str]) -> None:
+    toml = Path(bot_env["BOT_CONFIG"]) / "bot.toml"
+    toml.write_text(edit(toml.read_text()))
+
+
+async def world_with(start_bot: StartBot, fake_github: tuple[FakeGitHub, str], **env: str) -> World:
+    fake, _ = fake_github
+    clock = SteppedClock()
+    bot = await start_with_team(lambda **kw: start_bot(**kw, **env), fake, clock)
+    return World(bot, fake, clock)
+
+
+def last_reply(world: World, advisory: dict[str, Any]) -> str:
+    return str(replies(world, advisory)[-1]["body"])
+
+
+# -- GitHub as CNA -----------------------------------------------------------------------
+
+
+async def test_github_provider_requests_once_and_explains_refusals(
+    start_bot: StartBot, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
+) -> None:
+    configure(bot_env, lambda t: t.replace('provider = "cve-services"', 'provider = "github"'))
+    world = await world_with(start_bot, fake_github)
+    fake = world.fake
+
+    fake.cve_forbidden = True
+    advisory = await file_report(world.bot, fake, "ana")
+    await commented(world, advisory, "gpshead", "/accept")  # policy: reserve on accept
+    assert "needs admin or security-manager rights" in last_reply(world, advisory)
+    assert advisory["cve_id"] is None
+
+    fake.cve_forbidden = False
+    await commented(world, advisory, "gpshead", "/cve")
+    assert "Requested a CVE ID from GitHub" in last_reply(world, advisory)
+    assert advisory["cve_id"] and advisory["cve_id"].startswith("CVE-")
+    await commented(world, advisory, "gpshead", "/cve")
+    assert f"already has {advisory['cve_id']}" in last_reply(world, advisory)
+    assert len(fake.requests_to(r"/cve$", "POST")) == 2  # the refused one and the granted one
+
+    # GitHub assigns CVE IDs only for public repositories.
+    fake.repos["python/cpython"]["private"] = True
+    other = await file_report(world.bot, fake, "ada")
+    await commented(world, other, "gpshead", "/cve")
+    reply = last_reply(world, other)
+    assert "GitHub refused the CVE request (422)" in reply and "public repositories" in reply
+    assert other["cve_id"] is None
+
+
+# -- the team's own CNA through CVE Services ---------------------------------------------
+
+
+async def test_cve_services_reserves_on_accept_and_rejects_on_request(
+    start_bot: StartBot,
+    fake_github: tuple[FakeGitHub, str],
+    fake_cve: tuple[FakeCveServices, dict[str, str]],
+) -> None:
+    cna, env = fake_cve
+    world = await world_with(start_bot, fake_github, **env)
+    advisory = await file_report(world.bot, world.fake, "bea")
+    await commented(world, advisory, "gpshead", "/accept")
+    reply = last_reply(world, advisory)
+    cve_id = advisory["cve_id"]
+    assert cve_id and f"Reserved {cve_id} through CVE Services (PSF)" in reply
+    assert cna.ids[cve_id].state == "RESERVED"
+    # A second /cve reserves nothing more.
+    await commented(world, advisory, "gpshead", "/cve")
+    assert "already has" in last_reply(world, advisory)
+    assert len(cna.ids) == 1
+
+    await commented(world, advisory, "gpshead", "/cve reject")
+    assert f"Removed {cve_id}" in last_reply(world, advisory)
+    assert advisory["cve_id"] is None and cna.ids[cve_id].state == "REJECTED"
+    # A fresh one can be reserved afterwards; the rejected one is not reused.
+    await commented(world, advisory, "gpshead", "/cve")
+    assert advisory["cve_id"] not in (None, cve_id)
+    log = await world.bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert [e.action for e in log].count("cve-reserved") == 2
+
+
+async def test_cve_services_refusals_are_reported_and_change_nothing(
+    start_bot: StartBot,
+    fake_github: tuple[FakeGitHub, str],
+    fake_cve: tuple[FakeCveServices, dict[str, str]],
+) -> None:
+    cna, env = fake_cve
+    cna.quota = 0
+    world = await world_with(start_bot, fake_github, **env)
+    advisory = await file_report(world.bot, world.fake, "cai")
+    await commented(world, advisory, "gpshead", "/cve")
+    assert "EXCEEDED_ID_QUOTA" in last_reply(world, advisory)
+    cna.quota, cna.unreachable = 5, True
+    await commented(world, advisory, "gpshead", "/cve")
+    assert "503" in last_reply(world, advisory)
+    cna.unreachable = False
+    cna.api_key = "rotated-by-the-cna"  # the bot's key no longer works
+    await commented(world, advisory, "gpshead", "/cve")
+    assert "401 UNAUTHORIZED" in last_reply(world, advisory)
+    assert advisory["cve_id"] is None and cna.ids == {}
+
+
+async def test_without_credentials_the_cve_command_says_what_is_missing(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "dee")
+    await commented(world, advisory, "gpshead", "/cve")
+    assert "CVE_SERVICES_API_KEY are not set" in last_reply(world, advisory)
+
+
+# -- publication ---------------------------------------------------------------------------
+
+
+async def make_ready(world: World, advisory: dict[str, Any], reporter: str) -> None:
+    """Everything the checklist wants, the way a team gets there."""
+    await commented(world, advisory, "gpshead", "/accept")
+    await commented(world, advisory, "gpshead", f"/cvss {CVSS4}")
+    await commented(world, advisory, "gpshead", "/cwe CWE-400")
+    await commented(world, advisory, "gpshead", "/coordinate")
+    await commented(world, advisory, "gpshead", "/fix https://github.com/python/cpython/pull/4242")
+    payload = merged_payload(world, 4242, "fixer")
+    payload["pull_request"]["merge_commit_sha"] = MERGE_SHA
+    await world.bot.send("pull_request", payload)
+    await world.bot.settle()
+
+
+def accept_credits(advisory: dict[str, Any]) -> None:
+    """What credited people do on GitHub's page (there is no API for it)."""
+    for credit in advisory["credits_detailed"]:
+        credit["state"] = "accepted"
+
+
+async def test_publish_reports_the_checklist_then_publishes_and_exports(
+    start_bot: StartBot,
+    fake_github: tuple[FakeGitHub, str],
+    fake_cve: tuple[FakeCveServices, dict[str, str]],
+    bot_env: dict[str, str],
+    fixtures: Path,
+    tmp_path: Path,
+) -> None:
+    cna, env = fake_cve
+    configure(
+        bot_env,
+        lambda t: (
+            t.replace("bot_may_publish = false", "bot_may_publish = true")
+            .replace("publish_record = false", "publish_record = true")
+            .replace("description_sections = []", 'description_sections = ["Summary"]')
+        ),
+    )
+    world = await world_with(start_bot, fake_github, **env)
+    advisory = await file_report(world.bot, world.fake, "eve")
+    await commented(world, advisory, "gpshead", "/publish")
+    first = last_reply(world, advisory)
+    assert "only a draft can be published" in first
+
+    await make_ready(world, advisory, "eve")
+    await commented(world, advisory, "gpshead", "/publish")
+    report = last_reply(world, advisory)
+    assert "Not ready to publish" in report
+    assert "- [ ] credits not accepted: @eve (pending)" in report
+    assert "- [x] CVSS v4 vector" in report and "- [x] CVE ID CVE-" in report
+    assert advisory["state"] == "draft"
+
+    accept_credits(advisory)
+    await commented(world, advisory, "gpshead", "/publish")
+    await world.bot.settle()
+    assert "Published." in last_reply(world, advisory)
+    assert advisory["state"] == "published"
+
+    folder = tmp_path / "var" / "records"
+    year = advisory["published_at"][:4]
+    osv = json.loads((folder / "osv" / f"PSF-{year}-1.json").read_text())
+    schema = json.loads((fixtures / "schemas" / "osv-schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(osv)
+    assert osv["aliases"] == [advisory["cve_id"], advisory["ghsa_id"]]
+    assert {"fixed": MERGE_SHA} in osv["affected"][0]["ranges"][0]["events"]
+    assert {(c["name"], c["type"]) for c in osv["credits"]} == {
+        ("eve", "REPORTER"),
+        ("gpshead", "COORDINATOR"),
+        ("fixer", "REMEDIATION_DEVELOPER"),
+    }
+    cve = json.loads((folder / "cve" / f"{advisory['cve_id']}.json").read_text())
+    assert cve["cveMetadata"]["assignerOrgId"] == cna.org_uuid
+    published = cna.ids[advisory["cve_id"]]
+    assert published.state == "PUBLISHED" and published.container is not None
+    assert {"lang": "en", "value": "fixer", "type": "remediation developer"} in (
+        published.container["credits"]
+    )
+    # The webhook arriving later, or the poller seeing it: nothing happens twice.
+    payload = world.bot.payload("repository_advisory/published.payload.json")
+    payload["installation"] = {"id": world.bot.installation_id, "node_id": "x"}
+    payload["repository"]["full_name"] = "python/cpython"
+    payload["repository_advisory"]["ghsa_id"] = advisory["ghsa_id"]
+    await world.bot.send("repository_advisory", payload)
+    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.settle()
+    bodies = [c["body"] for c in world.fake.comments[("python/cpython", advisory["ghsa_id"])]]
+    assert sum("Published the CVE record" in b for b in bodies) == 1
+    assert sum("this advisory is now public" in b for b in bodies) == 1
+    assert len([m for m in cna.requests if m[0] == "POST" and m[1].endswith("/cna")]) == 1
+
+
+async def test_waived_credits_and_a_record_attached_for_review(
+    start_bot: StartBot,
+    fake_github: tuple[FakeGitHub, str],
+    fake_cve: tuple[FakeCveServices, dict[str, str]],
+    bot_env: dict[str, str],
+) -> None:
+    cna, env = fake_cve
+    configure(bot_env, lambda t: t.replace("bot_may_publish = false", "bot_may_publish = true"))
+    world = await world_with(start_bot, fake_github, **env)
+    advisory = await file_report(world.bot, world.fake, "fay")
+    await make_ready(world, advisory, "fay")
+    await commented(world, advisory, "gpshead", "/publish --waive-credits")
+    await world.bot.settle()
+    assert "credits not accepted, waived: @fay (pending)" in last_reply(world, advisory)
+    assert advisory["state"] == "published"
+    bodies = [c["body"] for c in world.fake.comments[("python/cpython", advisory["ghsa_id"])]]
+    review = [b for b in bodies if "for review" in b]
+    assert len(review) == 1 and '"cveId"' not in review[0] and '"descriptions"' in review[0]
+    assert cna.ids[advisory["cve_id"]].state == "RESERVED"  # not published: policy
+    # Not accepted, so not public: the reporter is absent from the record's credits.
+    assert '"value": "fay"' not in review[0]
+
+
+async def test_policy_keeps_publishing_with_a_person(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "gus")
+    await make_ready(world, advisory, "gus")
+    await commented(world, advisory, "gpshead", "/publish --waive-credits")
+    reply = last_reply(world, advisory)
+    # The CPython example has no CVE Services credentials here: the CVE item fails.
+    assert "Not ready to publish" in reply and "- [ ] no CVE ID: `/cve`" in reply
+    advisory["cve_id"] = "CVE-2026-99999"
+    await commented(world, advisory, "gpshead", "/publish --waive-credits")
+    assert "Ready to publish" in last_reply(world, advisory)
+    assert "'Publish advisory'" in last_reply(world, advisory)
+    assert advisory["state"] == "draft"
+
+
+async def test_announce_drafts_the_devguide_email(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "hana")
+    await commented(world, advisory, "gpshead", "/announce")
+    assert "there is none: /cve" in last_reply(world, advisory)
+    await make_ready(world, advisory, "hana")
+    advisory["cve_id"] = "CVE-2026-12345"
+    advisory["summary"] = "Quadratic complexity in http.cookies"
+    await commented(world, advisory, "gpshead", "/announce")
+    draft = last_reply(world, advisory)
+    assert "Subject: [CVE-2026-12345] Quadratic complexity in http.cookies" in draft
+    assert "There is a MEDIUM severity vulnerability affecting CPython." in draft
+    assert "https://www.cve.org/CVERecord?id=CVE-2026-12345" in draft
+    assert "https://github.com/python/cpython/pull/4242" in draft
+
+
+# -- the credits mirror and the public page ------------------------------------------------
+
+
+async def test_the_store_mirrors_credits_with_acceptance(world: World) -> None:
+    advisory = await file_report(world.bot, world.fake, "ivy")
+    await commented(world, advisory, "gpshead", "/credit @alice analyst")
+    store = world.bot.services.advisories
+    assert store is not None
+    mirrored = await store.credits("python/cpython", advisory["ghsa_id"])
+    assert [(c.login, c.type, c.state) for c in mirrored] == [
+        ("ivy", "reporter", "pending"),
+        ("alice", "analyst", "pending"),
+    ]
+    accept_credits(advisory)
+    advisory["updated_at"] = "2099-01-01T00:00:00Z"  # GitHub bumps it on acceptance
+    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    mirrored = await store.credits("python/cpython", advisory["ghsa_id"])
+    assert {c.state for c in mirrored} == {"accepted"}
+
+
+def read_credits_page(url: str, screenshot: Path) -> dict[str, str]:
+    from selenium.webdriver.common.by import By
+
+    with chromium(javascript=False) as driver:
+        driver.get(url)
+        driver.save_screenshot(str(screenshot))
+        return {
+            "title": str(driver.title),
+            "years": str(driver.find_element(By.ID, "years").text),
+            "people": str(driver.find_element(By.ID, "people").text),
+            "advisories": str(driver.find_element(By.ID, "advisories").text),
+            "source": str(driver.page_source),
+        }
+
+
+@pytest.mark.browser
+async def test_credits_page_shows_published_advisories_and_never_a_draft(
+    start_bot: StartBot,
+    fake_github: tuple[FakeGitHub, str],
+    bot_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    require_browser()
+    configure(bot_env, lambda t: t.replace("bot_may_publish = false", "bot_may_publish = true"))
+    world = await world_with(start_bot, fake_github)
+    public = await file_report(world.bot, world.fake, "jo")
+    await make_ready(world, public, "jo")
+    public["cve_id"] = "CVE-2026-22222"
+    public["summary"] = "Published and thanked"
+    accept_credits(public)
+    await commented(world, public, "gpshead", "/publish")
+    await world.bot.settle()
+    assert public["state"] == "published"
+    draft = await file_report(world.bot, world.fake, "kim")
+    draft["summary"] = "EMBARGOED-DRAFT-TEXT"
+    await commented(world, draft, "gpshead", "/accept")
+    await commented(world, draft, "gpshead", "/credit @mallory analyst")
+
+    screenshot = tmp_path / "credits.png"
+    page = await asyncio.to_thread(read_credits_page, f"{world.bot.url}/credits", screenshot)
+    assert screenshot.stat().st_size > 0
+    assert page["title"] == "Python Security Response Team: credits"
+    assert "Published and thanked" in page["advisories"] and "CVE-2026-22222" in page["advisories"]
+    assert public["ghsa_id"] in page["advisories"]
+    assert "@jo (reporter)" in page["advisories"]
+    assert "@fixer" in page["people"] and "remediation developer (1)" in page["people"]
+    assert f"{public['published_at'][:4]} 1" in page["years"]
+    for secret in ("EMBARGOED-DRAFT-TEXT", draft["ghsa_id"], "mallory", "kim"):
+        assert secret not in page["source"]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{world.bot.url}/credits") as response,
+    ):
+        assert response.status == 200 and "<script" not in await response.text()
