@@ -318,9 +318,9 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
         if not known:
             raise CliError(f"{args.ghsa_id}: not known to the bot")
         record = known[0]
-        published = await services.advisories.published_one(record.repository, record.ghsa_id)
-        if published is not None:
-            public = published.record
+        stored = await services.advisories.published_one(record.repository, record.ghsa_id)
+        if stored is not None:
+            public = stored.record
         else:
             if services.github is None or not settings.app_id:
                 raise CliError(f"{args.ghsa_id} is not published; reading it needs App credentials")
@@ -336,7 +336,12 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
             org_id = await services.cve_services.org_id()
         try:
             exports = await build_exports(
-                services.advisories, config.records, record.repository, public, org_id=org_id
+                services.advisories,
+                config.records,
+                record.repository,
+                public,
+                org_id=org_id,
+                published=stored is not None,
             )
         except RecordError as error:
             raise CliError(f"{args.ghsa_id}: {error}; nothing was written") from None

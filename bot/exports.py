@@ -42,12 +42,17 @@ async def build_exports(
     public: Mapping[str, Any],
     *,
     org_id: str = "",
+    published: bool = True,
 ) -> Exports:
-    """Both records, validated; RecordError (naming the field) if either is invalid."""
+    """Both records, validated; RecordError (naming the field) if either is invalid.
+
+    A `PREFIX-YEAR-N` id is allocated only for a published advisory; a draft
+    exported for review keeps its GHSA id, so no number is spent on it.
+    """
     ghsa_id = str(public["ghsa_id"])
     fixes = [Fix(r, n, c) for r, n, c in await advisories.fixes(repository, ghsa_id)]
     osv_id = ghsa_id
-    if config.osv_prefix:
+    if config.osv_prefix and published:
         year = int(str(public.get("published_at") or "")[:4] or time.gmtime().tm_year)
         osv_id = await advisories.record_id(config.osv_prefix, year, repository, ghsa_id)
     inputs = RecordInputs(repository, public, fixes, record_id=osv_id)

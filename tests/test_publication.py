@@ -21,7 +21,7 @@ from tests.browser import chromium, require_browser
 from tests.conftest import StartBot
 from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub
-from tests.harness import SteppedClock, World, file_report, start_with_team
+from tests.harness import SteppedClock, World, file_report, run_cli, start_with_team
 from tests.test_commands import commented, replies
 from tests.test_fixes import merged_payload
 
@@ -354,3 +354,47 @@ async def test_credits_page_shows_published_advisories_and_never_a_draft(
         session.get(f"{world.bot.url}/credits") as response,
     ):
         assert response.status == 200 and "<script" not in await response.text()
+
+
+# -- ghsa-bot export -----------------------------------------------------------------------
+
+
+async def test_export_prints_validated_records_and_explains_what_it_cannot(
+    start_bot: StartBot,
+    fake_github: tuple[FakeGitHub, str],
+    fake_cve: tuple[FakeCveServices, dict[str, str]],
+    bot_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    cna, env = fake_cve
+    configure(bot_env, lambda t: t.replace("bot_may_publish = false", "bot_may_publish = true"))
+    world = await world_with(start_bot, fake_github, **env)
+    advisory = await file_report(world.bot, world.fake, "lea")
+    await make_ready(world, advisory, "lea")
+    accept_credits(advisory)
+    await commented(world, advisory, "gpshead", "/publish")
+    await world.bot.settle()
+    cli_env = {**bot_env, **env}
+    ghsa = advisory["ghsa_id"]
+
+    code, out, err = await run_cli(cli_env, "export", "osv", ghsa)
+    assert code == 0, err
+    osv = json.loads(out)
+    year = advisory["published_at"][:4]
+    assert osv["id"] == f"PSF-{year}-1"  # the id allocated at publication, not a new one
+    written = tmp_path / "var" / "records" / "osv" / f"PSF-{year}-1.json"
+    assert json.loads(written.read_text()) == osv
+
+    code, out, err = await run_cli(cli_env, "export", "cve", ghsa, "--output", str(tmp_path / "x"))
+    assert code == 0, err
+    record = json.loads((tmp_path / "x" / "cve" / f"{advisory['cve_id']}.json").read_text())
+    assert record["cveMetadata"]["assignerOrgId"] == cna.org_uuid
+
+    # A draft is read live from GitHub, for review; without a CVE ID there is no CVE record.
+    draft = await file_report(world.bot, world.fake, "max")
+    code, out, err = await run_cli(cli_env, "export", "cve", draft["ghsa_id"])
+    assert code == 2 and "no CVE record: the advisory has no CVE ID" in err
+    code, out, err = await run_cli(cli_env, "export", "osv", draft["ghsa_id"])
+    assert code == 0 and json.loads(out)["id"] == draft["ghsa_id"]  # no PSF number spent
+    code, out, err = await run_cli(cli_env, "export", "osv", "GHSA-2222-3333-4444")
+    assert code == 2 and "not known to the bot" in err
