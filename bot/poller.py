@@ -154,9 +154,17 @@ class AdvisoryPoller:
                 },
             }
             guid = f"comment:{repository}:{ghsa_id}:{comment['id']}:{updated}"
-            is_new = await self._store_event(
-                guid, "advisory_comment", action, installation_id, repository, ghsa_id, payload
+            delivery = advisory_event(
+                guid,
+                "advisory_comment",
+                action,
+                installation_id=installation_id,
+                repository=repository,
+                ghsa_id=ghsa_id,
+                payload=payload,
+                received_at=self.now(),
             )
+            is_new = await self.store.add_delivery(delivery, source="poll")
             events += int(is_new)
         if newest and newest != since:
             await self.advisories.set_poll_cursor(cursor_key, newest)
@@ -248,28 +256,3 @@ class AdvisoryPoller:
             received_at=self.now(),
         )
         await self.store.add_delivery(delivery, source="poll")
-
-    async def _store_event(
-        self,
-        guid: str,
-        event: str,
-        action: str,
-        installation_id: int,
-        repository: str,
-        ghsa_id: str,
-        payload: dict[str, Any],
-    ) -> bool:
-        """Put an event on the webhook queue; False if this very change was stored before."""
-        return await self.store.add_delivery(
-            advisory_event(
-                guid,
-                event,
-                action,
-                installation_id=installation_id,
-                repository=repository,
-                ghsa_id=ghsa_id,
-                payload=payload,
-                received_at=self.now(),
-            ),
-            source="poll",
-        )

@@ -22,6 +22,11 @@ class Check:
     detail: str  # what passed, or what is missing and how to fix it
 
 
+def merged_fix_names(fixes: Sequence[tuple[str, int, str | None]]) -> list[str]:
+    """ "o/r#n" of each linked fix pull request that has merged (AdvisoryStore.fixes rows)."""
+    return [f"{repo}#{number}" for repo, number, commit in fixes if commit]
+
+
 def run_checklist(
     advisory: Mapping[str, Any],
     merged_fixes: Sequence[str],

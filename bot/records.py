@@ -423,9 +423,9 @@ def _cve_references(inputs: RecordInputs) -> list[dict[str, Any]]:
 
 
 def _cwe_names(advisory: Mapping[str, Any]) -> list[tuple[str, str]]:
-    names = {c["cwe_id"]: c.get("name") or c["cwe_id"] for c in advisory.get("cwes") or []}
+    names = {c["cwe_id"]: c["name"] for c in advisory.get("cwes") or [] if c.get("name")}
     return [
-        (cwe, f"{cwe}: {names[cwe]}" if cwe in names and names[cwe] != cwe else cwe)
+        (cwe, f"{cwe}: {names[cwe]}" if cwe in names else cwe)
         for cwe in advisory.get("cwe_ids") or []
     ]
 

@@ -9,7 +9,7 @@ from gidgethub import routing
 from bot.commands.call import CommandCall
 from bot.commands.registry import REGISTRY, CommandError, command
 from bot.experts import suggest_for_team, suggestion_comment
-from bot.publish_check import run_checklist
+from bot.publish_check import merged_fix_names, run_checklist
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
 
@@ -63,8 +63,7 @@ async def status(call: CommandCall) -> str:
     users = ", ".join("@" + u["login"] for u in advisory.get("collaborating_users") or [])
     teams = ", ".join(t["slug"] for t in advisory.get("collaborating_teams") or [])
     lines.append(f"**Collaborators:** {users or 'none'}; **teams:** {teams or 'none'}")
-    merged = [f"{repo}#{number}" for repo, number, commit in fixes if commit]
-    checks = run_checklist(advisory, merged, call.context.config.publish)
+    checks = run_checklist(advisory, merged_fix_names(fixes), call.context.config.publish)
     missing = [check.detail for check in checks if not check.passed]
     lines.append("**Missing before publication:** " + ("; ".join(missing) or "nothing"))
     return "\n".join(lines)

@@ -12,21 +12,18 @@ a human to send.
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
+from typing import Any
 
 from gidgethub import routing
 
 from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, command
 from bot.intake import advisory_change
-from bot.publish_check import checklist_text, run_checklist
+from bot.publish_check import checklist_text, merged_fix_names, run_checklist
 from bot.records import cvss_severity
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
-
-
-async def _merged_fixes(call: CommandCall) -> list[str]:
-    fixes = await call.context.advisories.fixes(call.repository, call.ghsa_id)
-    return [f"{repo}#{number}" for repo, number, commit in fixes if commit]
 
 
 @command(
@@ -49,7 +46,8 @@ async def publish(call: CommandCall) -> str:
     if state != "draft":
         raise CommandError(f"only a draft can be published (this one is {state}); /accept it")
     policy = call.context.config.publish
-    checks = run_checklist(call.advisory, await _merged_fixes(call), policy, waive_credits=waive)
+    fixes = await call.context.advisories.fixes(call.repository, call.ghsa_id)
+    checks = run_checklist(call.advisory, merged_fix_names(fixes), policy, waive_credits=waive)
     listing = checklist_text(checks)
     if not all(check.passed for check in checks):
         return f"Not ready to publish:\n\n{listing}"
@@ -139,10 +137,9 @@ async def announce(call: CommandCall) -> str:
     )
 
 
-def _severity_word(advisory: dict[str, object]) -> str:
+def _severity_word(advisory: Mapping[str, Any]) -> str:
     """LOW, MEDIUM, HIGH or CRITICAL: from the CVSS v4 score, else GitHub's severity."""
     severities = advisory.get("cvss_severities") or {}
-    assert isinstance(severities, dict)
     for key in ("cvss_v4", "cvss_v3"):
         score = (severities.get(key) or {}).get("score")
         if score is not None:
