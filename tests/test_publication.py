@@ -109,6 +109,49 @@ async def test_cve_services_reserves_on_accept_and_rejects_on_request(
     assert [e.action for e in log].count("cve-reserved") == 2
 
 
+def cve_comments(world: World, advisory: dict[str, Any]) -> list[str]:
+    return [
+        str(c["body"])
+        for c in world.fake.comments[("python/cpython", advisory["ghsa_id"])]
+        if "cve-on-accept" in c["body"]
+    ]
+
+
+async def test_accepting_on_github_or_by_title_tag_reserves_by_policy_once(
+    start_bot: StartBot,
+    fake_github: tuple[FakeGitHub, str],
+    fake_cve: tuple[FakeCveServices, dict[str, str]],
+) -> None:
+    cna, env = fake_cve
+    world = await world_with(start_bot, fake_github, **env)
+    poller = world.bot.services.poller
+    assert poller is not None
+
+    # A coordinator presses GitHub's "Accept and open as draft": the poller sees it.
+    on_page = await file_report(world.bot, world.fake, "nia")
+    on_page["state"], on_page["updated_at"] = "draft", "2099-01-01T00:00:00Z"
+    await poller.poll_once()
+    await world.bot.settle()
+    assert on_page["cve_id"] in cna.ids
+    [note] = cve_comments(world, on_page)
+    assert f"Accepted, so by policy: Reserved {on_page['cve_id']}" in note
+
+    # The PSRT's title tag: the bot moves it to draft, then reserves.
+    tagged = await file_report(world.bot, world.fake, "oto")
+    tagged["summary"], tagged["updated_at"] = "[ACCEPTED] zipfile bomb", "2099-01-02T00:00:00Z"
+    await poller.poll_once()
+    await world.bot.settle()
+    assert tagged["state"] == "draft" and tagged["cve_id"] in cna.ids
+    [note] = cve_comments(world, tagged)
+    assert "Accepted (title tag), so by policy: Reserved" in note
+
+    # Seen again (a restart, another poll): nothing more is reserved or said.
+    await poller.poll_once()
+    await world.bot.settle()
+    assert len(cna.ids) == 2
+    assert len(cve_comments(world, on_page)) == len(cve_comments(world, tagged)) == 1
+
+
 async def test_cve_services_refusals_are_reported_and_change_nothing(
     start_bot: StartBot,
     fake_github: tuple[FakeGitHub, str],
@@ -249,6 +292,31 @@ async def test_waived_credits_and_a_record_attached_for_review(
     assert cna.ids[advisory["cve_id"]].state == "RESERVED"  # not published: policy
     # Not accepted, so not public: the reporter is absent from the record's credits.
     assert '"value": "fay"' not in review[0]
+
+
+async def test_a_record_that_fails_its_schema_is_not_written_and_the_field_is_named(
+    start_bot: StartBot,
+    fake_github: tuple[FakeGitHub, str],
+    bot_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    configure(bot_env, lambda t: t.replace("bot_may_publish = false", "bot_may_publish = true"))
+    world = await world_with(start_bot, fake_github)
+    advisory = await file_report(world.bot, world.fake, "pia")
+    await make_ready(world, advisory, "pia")
+    # A merge reported with a short commit id: OSV wants full-length hashes.
+    short = merged_payload(world, 4343, "fixer")
+    await commented(world, advisory, "gpshead", "/fix python/cpython#4343")
+    await world.bot.send("pull_request", short)
+    await world.bot.settle()
+    advisory["cve_id"] = "CVE-2026-33333"
+    await commented(world, advisory, "gpshead", "/publish --waive-credits")
+    await world.bot.settle()
+    assert advisory["state"] == "published"
+    bodies = [c["body"] for c in world.fake.comments[("python/cpython", advisory["ghsa_id"])]]
+    [refusal] = [b for b in bodies if "public records were not written" in b]
+    assert "OSV record is invalid at affected[0].ranges[0]" in refusal
+    assert not (tmp_path / "var" / "records" / "osv").exists()
 
 
 async def test_policy_keeps_publishing_with_a_person(world: World) -> None:
