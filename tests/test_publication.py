@@ -41,6 +41,17 @@ async def world_with(start_bot: StartBot, fake_github: tuple[FakeGitHub, str], *
     return World(bot, fake, clock)
 
 
+@pytest.fixture
+async def cna_world(
+    start_bot: StartBot,
+    fake_github: tuple[FakeGitHub, str],
+    fake_cve: tuple[FakeCveServices, dict[str, str]],
+) -> tuple[World, FakeCveServices]:
+    """The bot on CPython's configuration, with the team's CNA in the fake CVE Services."""
+    cna, env = fake_cve
+    return await world_with(start_bot, fake_github, **env), cna
+
+
 def last_reply(world: World, advisory: dict[str, Any]) -> str:
     return str(replies(world, advisory)[-1]["body"])
 
@@ -82,12 +93,9 @@ async def test_github_provider_requests_once_and_explains_refusals(
 
 
 async def test_cve_services_reserves_on_accept_and_rejects_on_request(
-    start_bot: StartBot,
-    fake_github: tuple[FakeGitHub, str],
-    fake_cve: tuple[FakeCveServices, dict[str, str]],
+    cna_world: tuple[World, FakeCveServices],
 ) -> None:
-    cna, env = fake_cve
-    world = await world_with(start_bot, fake_github, **env)
+    world, cna = cna_world
     advisory = await file_report(world.bot, world.fake, "bea")
     await commented(world, advisory, "gpshead", "/accept")
     reply = last_reply(world, advisory)
@@ -118,12 +126,9 @@ def cve_comments(world: World, advisory: dict[str, Any]) -> list[str]:
 
 
 async def test_accepting_on_github_or_by_title_tag_reserves_by_policy_once(
-    start_bot: StartBot,
-    fake_github: tuple[FakeGitHub, str],
-    fake_cve: tuple[FakeCveServices, dict[str, str]],
+    cna_world: tuple[World, FakeCveServices],
 ) -> None:
-    cna, env = fake_cve
-    world = await world_with(start_bot, fake_github, **env)
+    world, cna = cna_world
     poller = world.bot.services.poller
     assert poller is not None
 
