@@ -11,12 +11,11 @@ page and the OSV and CVE exports.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.db import Database, transaction
+from bot.db import Connection, Database, transaction
 
 
 @dataclass(frozen=True)
@@ -200,7 +199,7 @@ class AdvisoryStore:
     async def coordinator_loads(self) -> tuple[dict[str, int], dict[str, float]]:
         """Open advisories per coordinator, and when each was last assigned (lower-case logins)."""
 
-        def work(connection: sqlite3.Connection) -> tuple[dict[str, int], dict[str, float]]:
+        def work(connection: Connection) -> tuple[dict[str, int], dict[str, float]]:
             loads = connection.execute(
                 "SELECT LOWER(coordinator), COUNT(*) FROM advisories WHERE coordinator IS NOT NULL "
                 "AND state IN ('triage', 'draft') AND completed_at IS NULL "
@@ -435,7 +434,7 @@ class AdvisoryStore:
             for row in rows
         ]
 
-        def work(connection: sqlite3.Connection) -> None:
+        def work(connection: Connection) -> None:
             with transaction(connection):
                 connection.executemany(
                     "INSERT INTO advisories (repository, ghsa_id, state, fingerprint, "
@@ -531,7 +530,7 @@ class AdvisoryStore:
     async def record_id(self, prefix: str, year: int, repository: str, ghsa_id: str) -> str:
         """PREFIX-YEAR-N for this advisory: allocated once, the next free N of the year."""
 
-        def work(connection: sqlite3.Connection) -> str:
+        def work(connection: Connection) -> str:
             with transaction(connection):
                 row = connection.execute(
                     "SELECT year, number FROM record_ids WHERE prefix = ? AND repository = ? "

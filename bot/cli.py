@@ -22,6 +22,7 @@ from bot.config import BotConfig, ConfigError, load_config
 from bot.db import Database, StoreUnavailable
 from bot.exports import build_exports
 from bot.intake import Delivery, IntakeError, parse_delivery
+from bot.migrations import MIGRATIONS
 from bot.records import RecordError, write_record
 from bot.service import attach, close_services, open_services
 from bot.settings import Settings, SettingsError, load_settings
@@ -57,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--dry-run", action="store_true", help="print mutating GitHub requests")
     serve.add_argument("--port", type=int, help="override PORT")
     serve.set_defaults(func=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply the store's schema migrations and exit")
+    migrate.set_defaults(func=cmd_migrate)
 
     check = commands.add_parser("check-config", help="validate settings and configuration")
     check.set_defaults(func=cmd_check_config)
@@ -157,6 +161,31 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print("settings: " + ("ok" if not problem else "no App credentials yet (setup mode)"))
     for warning in settings.warnings:
         print(f"warning: {warning}")
+    return 0
+
+
+# -- migrate -------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending migrations (serve does too, on start); replicas may run it at once."""
+    settings = load_settings()
+    return asyncio.run(_migrate(settings))
+
+
+async def _migrate(settings: Settings) -> int:
+    database = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
+    where = database.backend.describe()
+    try:
+        applied = await database.migrate()
+    except StoreUnavailable as error:
+        raise CliError(f"{where}: cannot migrate: {error}") from None
+    finally:
+        await database.close()
+    if applied:
+        print(f"{where}: applied migrations {', '.join(map(str, applied))}")
+    else:
+        print(f"{where}: up to date (version {MIGRATIONS[-1][0]})")
     return 0
 
 

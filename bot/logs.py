@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sys
 import time
+import uuid
 from typing import Any
 
 
@@ -42,3 +45,12 @@ def configure(level: str = "INFO") -> None:
 def fields(**values: Any) -> dict[str, Any]:
     """`logger.info("...", extra=fields(delivery=..., outcome=...))`."""
     return {"fields": values}
+
+
+def process_owner(role: str) -> str:
+    """A name for what this process holds (a delivery's or the leader's lease).
+
+    Host and pid say which replica to look at; the random part tells apart two
+    runs of one pid.
+    """
+    return f"{role}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -126,6 +126,10 @@ class Metrics:
         self.rate_limit_waits = Counter(
             "ghsa_bot_github_rate_limit_waits_total", "Times the bot waited for a rate limit."
         )
+        self.deliveries_recovered = Counter(
+            "ghsa_bot_deliveries_recovered_total",
+            "Failed deliveries missing from the store: redeliveries requested, or given up.",
+        )
 
     def render(self) -> str:
         lines: list[str] = []
@@ -138,6 +142,7 @@ class Metrics:
             self.github_requests,
             self.rate_limit_remaining,
             self.rate_limit_waits,
+            self.deliveries_recovered,
         ):
             lines += metric.render()
         return "\n".join(lines) + "\n"

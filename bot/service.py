@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -27,9 +27,11 @@ from bot.cve_services import CveServicesClient
 from bot.db import Database
 from bot.deadlines import DeadlineScanner
 from bot.github import GitHubApp, error_summary
+from bot.leadership import Leadership
 from bot.logs import fields
 from bot.metrics import Metrics
 from bot.poller import AdvisoryPoller
+from bot.recovery import DeliveryRecovery
 from bot.routing import compose, subscribed_events
 from bot.settings import Settings
 from bot.store import Store, StoredDelivery
@@ -60,6 +62,8 @@ class Services:
     poller: AdvisoryPoller | None = None
     deadlines: DeadlineScanner | None = None
     cve_services: CveServicesClient | None = None
+    leadership: Leadership | None = None
+    recovery: DeliveryRecovery | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @cached_property
@@ -162,6 +166,10 @@ async def open_services(
         services.worker.notify,
         coordinator_idle_days=config.coordinators.idle_days,
     )
+    services.leadership = Leadership(store, seconds=settings.leader_lease_seconds)
+    services.recovery = DeliveryRecovery(
+        services.github, store, metrics, clock.now, handled_events=services.webhook_events
+    )
     if start_worker:
         services.worker.start()
     if start_background:
@@ -175,6 +183,8 @@ async def close_services(services: Services) -> None:
     for task in services.background:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    if services.leadership is not None:
+        await services.leadership.release()
     if services.worker is not None and services.worker.running:
         await services.worker.stop()
     await services.store.close()
@@ -196,48 +206,69 @@ async def _startup_sync(services: Services) -> None:
 
 
 async def _background(services: Services) -> None:
-    """Installations first: team files and advisories are read with their tokens."""
+    """Installations first: team files and advisories are read with their tokens.
+
+    Every replica keeps its own team data; the singleton jobs run on the
+    replica holding the leader lease (bot/leadership.py).
+    """
     await _startup_sync(services)
-    assert services.poller is not None
+    assert services.leadership is not None and services.team_data is not None
+    assert services.poller is not None and services.deadlines is not None
+    assert services.recovery is not None
+    leader = services.leadership
+    await leader.renew_once()
+    team_data, poller = services.team_data, services.poller
     await asyncio.gather(
-        _refresh_team_data(services), _poll_advisories(services), _scan_deadlines(services)
+        leader.run(),
+        _every(60, lambda: team_data.refresh_due(services.clock.now()), "team data refresh"),
+        _every(poller.interval, _polled(poller), "advisory poll", leader=leader),
+        _every(
+            services.config.deadlines.scan_interval_seconds,
+            services.deadlines.scan_once,
+            "deadline scan",
+            leader=leader,
+        ),
+        _every(
+            services.settings.recovery_interval_seconds,
+            services.recovery.recover_once,
+            "missed-delivery check",
+            leader=leader,
+        ),
     )
 
 
-async def _scan_deadlines(services: Services) -> None:
-    assert services.deadlines is not None
+async def _every(
+    seconds: float,
+    job: Callable[[], Awaitable[object]],
+    name: str,
+    *,
+    leader: Leadership | None = None,
+) -> None:
+    """Run `job` now and then every `seconds`; with `leader`, only while it holds the lease.
+
+    A failure is logged and the job runs again on schedule.
+    """
     while True:
+        if leader is not None:
+            await leader.wait_until_held()
         try:
-            await services.deadlines.scan_once()
+            await job()
         except Exception as error:
-            log.warning("deadline scan failed", extra=fields(error=error_summary(error)))
-        await asyncio.sleep(services.config.deadlines.scan_interval_seconds)
+            log.warning(f"{name} failed", extra=fields(error=error_summary(error)))
+        await asyncio.sleep(seconds)
 
 
-async def _poll_advisories(services: Services) -> None:
-    assert services.poller is not None
-    while True:
-        try:
-            report = await services.poller.poll_once()
-            log.info(
-                "advisories polled",
-                extra=fields(
-                    repositories=report.repositories, events=report.events, errors=report.errors
-                ),
-            )
-        except Exception as error:
-            log.warning("advisory poll failed", extra=fields(error=error_summary(error)))
-        await asyncio.sleep(services.poller.interval)
+def _polled(poller: AdvisoryPoller) -> Callable[[], Awaitable[None]]:
+    async def poll() -> None:
+        report = await poller.poll_once()
+        log.info(
+            "advisories polled",
+            extra=fields(
+                repositories=report.repositories, events=report.events, errors=report.errors
+            ),
+        )
 
-
-async def _refresh_team_data(services: Services) -> None:
-    assert services.team_data is not None
-    while True:
-        try:
-            await services.team_data.refresh_due(services.clock.now())
-        except Exception as error:
-            log.warning("team data refresh failed", extra=fields(error=error_summary(error)))
-        await asyncio.sleep(60)
+    return poll
 
 
 def attach(app: web.Application, services: Services) -> None:

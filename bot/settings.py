@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.backends import UnsupportedDatabaseUrl, backend_for
 from bot.cve_services import PRODUCTION_URL, CveServicesCredentials
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -43,6 +44,8 @@ class Settings:
     max_attempts: int = 8
     retry_base_seconds: float = 2.0
     lease_seconds: float = 30.0
+    leader_lease_seconds: float = 15.0
+    recovery_interval_seconds: float = 600.0
     mutation_interval: float = 1.0
     sqlite_synchronous: str = "NORMAL"
     dry_run: bool = False
@@ -179,6 +182,11 @@ def load_settings(
     synchronous = env.get("BOT_SQLITE_SYNCHRONOUS", "NORMAL").upper()
     if synchronous not in {"FULL", "NORMAL", "EXTRA"}:
         raise SettingsError("BOT_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
+    database_url = env.get("DATABASE_URL") or "sqlite:///var/ghsa-bot.sqlite3"
+    try:
+        backend_for(database_url)
+    except UnsupportedDatabaseUrl as error:
+        raise SettingsError(str(error)) from None
 
     return Settings(
         cve_services=_cve_services(env),
@@ -189,7 +197,7 @@ def load_settings(
         webhook_secrets=secrets,
         api_url=(env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
         web_url=(env.get("GITHUB_WEB_URL") or DEFAULT_WEB_URL).rstrip("/"),
-        database_url=env.get("DATABASE_URL") or "sqlite:///var/ghsa-bot.sqlite3",
+        database_url=database_url,
         host=env.get("BOT_HOST") or "0.0.0.0",  # noqa: S104
         port=port,
         config_dir=Path(env.get("BOT_CONFIG") or "config"),
@@ -200,6 +208,8 @@ def load_settings(
         max_attempts=int(_number(env, "BOT_MAX_ATTEMPTS", 8, minimum=1)),
         retry_base_seconds=_number(env, "BOT_RETRY_BASE_SECONDS", 2.0),
         lease_seconds=_number(env, "BOT_LEASE_SECONDS", 30.0, minimum=1),
+        leader_lease_seconds=_number(env, "BOT_LEADER_LEASE_SECONDS", 15.0, minimum=1),
+        recovery_interval_seconds=_number(env, "BOT_RECOVERY_INTERVAL_SECONDS", 600.0, minimum=1),
         mutation_interval=_number(env, "BOT_MUTATION_INTERVAL", 1.0),
         sqlite_synchronous=synchronous,
         dry_run=env.get("BOT_DRY_RUN", "") in {"1", "true", "yes"},

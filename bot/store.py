@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.db import Database, StoreUnavailable, transaction
+from bot.backends import connection_is_serialized
+from bot.db import Connection, Database, StoreUnavailable, transaction
 from bot.intake import Delivery
 
 __all__ = ["Installation", "Store", "StoreUnavailable", "StoredDelivery"]
@@ -97,6 +97,8 @@ class Store:
 
     async def open(self) -> None:
         await self.database.migrate()
+        if not self.database.has_wal:
+            return
         self._checkpoints = asyncio.create_task(
             self._checkpoint_every(CHECKPOINT_SECONDS), name="wal-checkpoint"
         )
@@ -143,13 +145,15 @@ class Store:
         ready = _SELECT_DELIVERIES + (
             "WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY seq LIMIT ?"
         )
+        # With several replicas, rows another one is claiming are skipped, not waited for.
+        claimable = ready + self.database.backend.skip_locked
 
-        def work(connection: sqlite3.Connection) -> list[StoredDelivery]:
+        def work(connection: Connection) -> list[StoredDelivery]:
             # Most polls find nothing: look before taking the write lock.
             if connection.execute(ready, (now, 1)).fetchone() is None:
                 return []
             with transaction(connection):
-                rows = connection.execute(ready, (now, limit)).fetchall()
+                rows = connection.execute(claimable, (now, limit)).fetchall()
                 claimed = [_delivery(row) for row in rows]
                 connection.executemany(
                     "UPDATE deliveries SET state = 'running', attempts = attempts + 1, "
@@ -173,7 +177,11 @@ class Store:
         )
 
     async def requeue_running(self) -> int:
-        """Put every delivery a dead process was handling back in the queue (SQLite start)."""
+        """At start, on a database no other process shares (SQLite): re-queue what a
+        dead run of this process was handling. With replicas (PostgreSQL) another
+        one may be handling it; its lease decides instead (requeue_expired)."""
+        if not self.database.single_process:
+            return 0
         return await self._execute_count(
             "UPDATE deliveries SET state = 'queued', lease_owner = NULL, lease_until = NULL "
             "WHERE state = 'running'",
@@ -212,8 +220,8 @@ class Store:
         queue for good, the next delivery of its ordering key becomes ready.
         """
 
-        def work(connection: sqlite3.Connection) -> None:
-            with transaction(connection):
+        def work(connection: Connection) -> None:
+            with transaction(connection, ordering_keys=[delivery.order_key]):
                 connection.executemany(
                     "INSERT INTO handler_runs (guid, handler, state, attempts, last_error) "
                     "VALUES (?, ?, ?, 1, ?) ON CONFLICT (guid, handler) DO UPDATE SET "
@@ -272,24 +280,27 @@ class Store:
         It waits behind any unfinished delivery of its ordering key.
         """
 
-        def work(connection: sqlite3.Connection) -> bool:
-            with transaction(connection):
-                row = connection.execute(
-                    "SELECT order_key FROM deliveries WHERE guid = ? AND state = 'failed'", (guid,)
-                ).fetchone()
-                if row is None:
-                    return False
+        def work(connection: Connection) -> bool:
+            row = connection.execute(
+                "SELECT order_key FROM deliveries WHERE guid = ? AND state = 'failed'", (guid,)
+            ).fetchone()
+            if row is None:
+                return False
+            with transaction(connection, ordering_keys=[row[0]]):
                 held = connection.execute(
                     "SELECT 1 FROM deliveries WHERE order_key = ? "
                     "AND state IN ('queued', 'running', 'waiting') LIMIT 1",
                     (row[0],),
                 ).fetchone()
-                connection.execute(
-                    "UPDATE deliveries SET state = ?, attempts = 0, next_attempt_at = ?, "
-                    "finished_at = NULL WHERE guid = ?",
-                    ("waiting" if held else "queued", now, guid),
+                # Still parked? Another operator's retry may have come first.
+                return bool(
+                    connection.execute(
+                        "UPDATE deliveries SET state = ?, attempts = 0, next_attempt_at = ?, "
+                        "finished_at = NULL WHERE guid = ? AND state = 'failed'",
+                        ("waiting" if held else "queued", now, guid),
+                    ).rowcount
+                    == 1
                 )
-                return True
 
         return await self.database.run(work)
 
@@ -298,6 +309,32 @@ class Store:
             lambda c: c.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall()
         )
         return {state: count for state, count in rows}
+
+    # -- leases (one replica runs the singleton jobs) --------------------------------
+
+    async def hold_lease(self, name: str, owner: str, *, now: float, seconds: float) -> bool:
+        """Take the lease `name` for `owner`, or extend it; False while another holds it."""
+        cursor_count = await self._execute_count(
+            "INSERT INTO leases (name, owner, expires_at, acquired_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+            "expires_at = excluded.expires_at, acquired_at = CASE WHEN leases.owner = "
+            "excluded.owner THEN leases.acquired_at ELSE excluded.acquired_at END "
+            "WHERE leases.owner = excluded.owner OR leases.expires_at < excluded.acquired_at",
+            (name, owner, now + seconds, now),
+        )
+        return cursor_count == 1
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        await self._execute_count("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    async def lease_holder(self, name: str) -> tuple[str, float] | None:
+        """Who holds `name` and until when (it may have run out)."""
+        rows = await self.database.run(
+            lambda c: c.execute(
+                "SELECT owner, expires_at FROM leases WHERE name = ?", (name,)
+            ).fetchall()
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
 
     # -- installations -------------------------------------------------------------
 
@@ -319,7 +356,7 @@ class Store:
         )
 
     async def delete_installation(self, installation_id: int) -> None:
-        def work(connection: sqlite3.Connection) -> None:
+        def work(connection: Connection) -> None:
             with transaction(connection):
                 connection.execute(
                     "DELETE FROM repositories WHERE installation_id = ?", (installation_id,)
@@ -365,7 +402,7 @@ class Store:
             for repo in repositories
         ]
 
-        def work(connection: sqlite3.Connection) -> None:
+        def work(connection: Connection) -> None:
             with transaction(connection):
                 connection.execute(
                     "DELETE FROM repositories WHERE installation_id = ?", (installation_id,)
@@ -392,7 +429,7 @@ class Store:
     # -- helpers -------------------------------------------------------------------
 
     async def _execute_count(self, sql: str, args: tuple[Any, ...]) -> int:
-        def work(connection: sqlite3.Connection) -> int:
+        def work(connection: Connection) -> int:
             return int(connection.execute(sql, args).rowcount)
 
         return await self.database.run(work)
@@ -408,13 +445,12 @@ _INSERT_DELIVERY = (
 )
 
 
-def _insert_deliveries(
-    connection: sqlite3.Connection, *, rows: list[tuple[Delivery, str]]
-) -> list[bool]:
+def _insert_deliveries(connection: Connection, *, rows: list[tuple[Delivery, str]]) -> list[bool]:
     """Insert a batch in one transaction; True for each delivery that was new.
 
-    A batch of one is a single autocommit statement (the same durable commit,
-    with fewer trips through the GIL); a larger one is wrapped in BEGIN/COMMIT.
+    On SQLite a batch of one is a single autocommit statement (the same durable
+    commit, with fewer trips through the GIL); otherwise the batch is one
+    transaction holding its ordering keys (see lock_ordering_keys).
     """
 
     def insert(delivery: Delivery, source: str) -> bool:
@@ -435,13 +471,13 @@ def _insert_deliveries(
         )
         return cursor.rowcount == 1
 
-    if len(rows) == 1:
+    if len(rows) == 1 and connection_is_serialized(connection):
         return [insert(*rows[0])]
-    with transaction(connection):
+    with transaction(connection, ordering_keys=[delivery.order_key for delivery, _ in rows]):
         return [insert(delivery, source) for delivery, source in rows]
 
 
-def _promote_next(connection: sqlite3.Connection, order_key: str) -> None:
+def _promote_next(connection: Connection, order_key: str) -> None:
     """Make the earliest waiting delivery of `order_key` ready, if nothing holds the key."""
     held = connection.execute(
         "SELECT 1 FROM deliveries WHERE order_key = ? AND state IN ('queued', 'running') LIMIT 1",
@@ -456,7 +492,7 @@ def _promote_next(connection: sqlite3.Connection, order_key: str) -> None:
     )
 
 
-def _upsert_repositories(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+def _upsert_repositories(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     connection.executemany(
         "INSERT INTO repositories (id, installation_id, full_name, private, updated_at) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from functools import partial
 
@@ -22,7 +21,7 @@ from gidgethub import routing, sansio
 
 from bot.context import Clock, HandlerContext
 from bot.github import RateLimited, error_summary
-from bot.logs import fields
+from bot.logs import fields, process_owner
 from bot.metrics import Metrics
 from bot.routing import handler_name, handlers_for
 from bot.store import HandlingResult, Store, StoredDelivery, StoreUnavailable, backoff_delay
@@ -59,7 +58,7 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.idle_poll_seconds = idle_poll_seconds
         self.min_claim_interval = min_claim_interval
-        self.owner = f"worker-{uuid.uuid4().hex[:12]}"
+        self.owner = process_owner("worker")
         self._wakeup = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
@@ -158,6 +157,29 @@ class Worker:
             except StoreUnavailable as error:
                 log.warning("could not renew leases", extra=fields(error=str(error)))
 
+    async def _record(self, delivery: StoredDelivery, result: HandlingResult) -> None:
+        """Write the outcome, waiting out a store outage: the handlers' work is done,
+        and running them again only because the store blinked would be waste.
+
+        The delivery stays claimed meanwhile (its lease is renewed with the
+        others). If the worker is stopped first, the lease runs out and another
+        run finishes it, skipping the handlers recorded as done.
+        """
+        delay = 0.1
+        while True:
+            try:
+                await self.store.complete(delivery, self.owner, result)
+                return
+            except StoreUnavailable as error:
+                if self._stopping:
+                    raise
+                log.warning(
+                    "store unavailable; outcome kept until it is back",
+                    extra=fields(delivery=delivery.guid, error=str(error)),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     async def _handle(self, delivery: StoredDelivery) -> None:
         started = time.monotonic()
         context_fields = {
@@ -209,9 +231,8 @@ class Worker:
             outcome = "retry"
             next_at = now + backoff_delay(delivery.attempts, self.retry_base_seconds)
             retry_at = max(next_at, retry_at or 0.0)
-        await self.store.complete(
+        await self._record(
             delivery,
-            self.owner,
             HandlingResult(
                 outcome=outcome,
                 handlers=results,

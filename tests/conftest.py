@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from bot.context import Clock
 from bot.service import attach, open_services
 from bot.settings import Settings, load_settings
 from bot.web import add_service_routes
+from tests.databases import fresh_database
 from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub
 from tests.harness import ROOT, BotUnderTest, SteppedClock, World, fixtures_dir, start_with_team
@@ -62,7 +63,16 @@ async def fake_github(fixtures: Path) -> AsyncIterator[tuple[FakeGitHub, str]]:
     )
 
 
-def bot_environment(fake: FakeGitHub, api_url: str, tmp_path: Path) -> dict[str, str]:
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """The bot's DATABASE_URL: SQLite, or a schema of its own on BOT_TEST_DATABASE_URL."""
+    with fresh_database(tmp_path) as url:
+        yield url
+
+
+def bot_environment(
+    fake: FakeGitHub, api_url: str, tmp_path: Path, database_url: str
+) -> dict[str, str]:
     """The bot's environment; its configuration is a copy of config/ the test may edit."""
     config = tmp_path / "bot-config"
     if not config.exists():
@@ -74,7 +84,7 @@ def bot_environment(fake: FakeGitHub, api_url: str, tmp_path: Path) -> dict[str,
         "GITHUB_WEBHOOK_SECRET": "test-secret",
         "GITHUB_API_URL": api_url,
         "GITHUB_WEB_URL": api_url,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
+        "DATABASE_URL": database_url,
         "BOT_CONFIG": str(config),
         "BOT_ENV_FILE": str(tmp_path / ".env"),
         "BOT_MUTATION_INTERVAL": "0",
@@ -84,9 +94,11 @@ def bot_environment(fake: FakeGitHub, api_url: str, tmp_path: Path) -> dict[str,
 
 
 @pytest.fixture
-def bot_env(fake_github: tuple[FakeGitHub, str], tmp_path: Path) -> dict[str, str]:
+def bot_env(
+    fake_github: tuple[FakeGitHub, str], tmp_path: Path, database_url: str
+) -> dict[str, str]:
     fake, url = fake_github
-    return bot_environment(fake, url, tmp_path)
+    return bot_environment(fake, url, tmp_path, database_url)
 
 
 StartBot = Callable[..., Any]

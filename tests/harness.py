@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from bot.github import GitHubApp
-from bot.intake import signature_for
+from bot.intake import Delivery, signature_for
 from bot.metrics import Metrics
 from bot.service import Services
 from tests.fakegithub import FakeGitHub
@@ -43,6 +43,32 @@ def signed_headers(
         "X-GitHub-Hook-ID": "1",
         "X-Hub-Signature-256": signature_for(body, secret),
     }
+
+
+def queued_delivery(order_key: str, payload: dict[str, Any], event: str = "test_event") -> Delivery:
+    """A delivery as intake would store it, for tests that drive the store directly."""
+    return Delivery(
+        guid=str(uuid.uuid4()),
+        event=event,
+        action=None,
+        installation_id=1,
+        order_key=order_key,
+        body=json.dumps(payload),
+        payload=payload,
+        received_at=time.time(),
+    )
+
+
+def repositories_added(fake: FakeGitHub, installation: int, repository: str) -> dict[str, Any]:
+    """An `installation_repositories.added` payload for a repository new on the fake."""
+    fake.add_repository(repository)
+    fake.installation_repos[installation].append(repository)
+    payload = load_payload("installation_repositories/added.payload.json")
+    payload["installation"]["id"] = installation
+    payload["repositories_added"] = [
+        {"id": fake.repos[repository]["id"], "full_name": repository, "private": False}
+    ]
+    return payload
 
 
 class SteppedClock:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from tests.databases import has_tables
 from tests.fakegithub import FakeGitHub
 from tests.harness import load_payload, run_cli
 
@@ -95,7 +96,7 @@ async def test_replay_dry_run_prints_and_changes_nothing(
     assert code == 0, err
     assert "72d3162e-cc78-11e3-81ab-4c9367dc0958: done" in out
     assert fake.mutations() == []
-    assert not (tmp_path / "bot.sqlite3").exists()  # the real store was not touched
+    assert not has_tables(bot_env["DATABASE_URL"])  # the real store was not touched
 
 
 async def test_python_dash_m_and_console_script_agree() -> None:

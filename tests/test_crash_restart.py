@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from pathlib import Path
 
 import aiohttp
 
 from tests.conftest import free_port
+from tests.databases import query
 from tests.fakegithub import FakeGitHub
-from tests.harness import BotProcess, load_payload, send_webhook
+from tests.harness import BotProcess, repositories_added, send_webhook
 
 
-def delivery_row(database: Path, guid: str) -> tuple[str, int] | None:
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        row = connection.execute(
-            "SELECT state, attempts FROM deliveries WHERE guid = ?", (guid,)
-        ).fetchone()
-    return None if row is None else (row[0], row[1])
+def delivery_row(database: str, guid: str) -> tuple[str, int] | None:
+    rows = query(database, "SELECT state, attempts FROM deliveries WHERE guid = ?", (guid,))
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 async def test_kill_mid_handling_then_restart_finishes_once(
@@ -27,7 +24,10 @@ async def test_kill_mid_handling_then_restart_finishes_once(
 ) -> None:
     fake, _ = fake_github
     installation = fake.primary_installation  # type: ignore[attr-defined]
-    database = tmp_path / "bot.sqlite3"
+    database = bot_env["DATABASE_URL"]
+    # On PostgreSQL a restarted replica cannot tell a dead run from a live one:
+    # the dead run's lease must run out first. Keep it short here.
+    bot_env = {**bot_env, "BOT_LEASE_SECONDS": "2"}
     async with aiohttp.ClientSession() as session:
         bot = BotProcess(bot_env, free_port(), tmp_path / "first.log")
         await bot.start(session)
@@ -37,13 +37,7 @@ async def test_kill_mid_handling_then_restart_finishes_once(
                 break
             await asyncio.sleep(0.05)
         fake.inject("^/installation/repositories$", delay=30, status=500)
-        payload = load_payload("installation_repositories/added.payload.json")
-        payload["installation"]["id"] = installation
-        fake.add_repository("python/peps")
-        fake.installation_repos[installation].append("python/peps")
-        payload["repositories_added"] = [
-            {"id": fake.repos["python/peps"]["id"], "full_name": "python/peps", "private": False}
-        ]
+        payload = repositories_added(fake, installation, "python/peps")
         sent = await send_webhook(
             session, bot.url, "installation_repositories", payload, b"test-secret"
         )
@@ -64,13 +58,11 @@ async def test_kill_mid_handling_then_restart_finishes_once(
         assert delivery_row(database, sent.guid) == ("done", 2)
 
         # Exactly once: one finished handler run, the repository recorded once.
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-            runs = connection.execute(
-                "SELECT handler, state FROM handler_runs WHERE guid = ?", (sent.guid,)
-            ).fetchall()
-            peps = connection.execute(
-                "SELECT COUNT(*) FROM repositories WHERE full_name = 'python/peps'"
-            ).fetchone()[0]
+        runs = query(
+            database, "SELECT handler, state FROM handler_runs WHERE guid = ?", (sent.guid,)
+        )
+        peps = query(database, "SELECT COUNT(*) FROM repositories WHERE full_name = 'python/peps'")
+        peps = peps[0][0]
         assert runs == [("handlers.installations.repositories_changed", "done")]
         assert peps == 1
         assert len(fake.requests_to("^/installation/repositories$")) > hung_requests

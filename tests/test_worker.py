@@ -7,11 +7,8 @@ handlers; nothing in the bot is patched.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,28 +20,19 @@ from bot.intake import Delivery
 from bot.metrics import Metrics
 from bot.store import Store, StoredDelivery
 from bot.worker import Worker
+from tests.harness import queued_delivery
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(Database(f"sqlite:///{tmp_path}/worker.sqlite3"))
+async def store(database_url: str) -> AsyncIterator[Store]:
+    store = Store(Database(database_url))
     await store.open()
     yield store
     await store.close()
 
 
 def delivery(order_key: str, number: int, event: str = "test_event") -> Delivery:
-    payload = {"number": number, "installation": {"id": 1}}
-    return Delivery(
-        guid=str(uuid.uuid4()),
-        event=event,
-        action=None,
-        installation_id=1,
-        order_key=order_key,
-        body=json.dumps(payload),
-        payload=payload,
-        received_at=time.time(),
-    )
+    return queued_delivery(order_key, {"number": number, "installation": {"id": 1}}, event)
 
 
 def make_worker(store: Store, router: routing.Router, **options: Any) -> Worker:
@@ -85,8 +73,7 @@ async def test_one_key_in_order_different_keys_in_parallel(store: Store) -> None
 
     for number in range(10):
         for key in ("advisory:a", "advisory:b", "advisory:c"):
-            item = delivery(key, number)
-            item = Delivery(**{**item.__dict__, "body": json.dumps({"key": key, "number": number})})
+            item = queued_delivery(key, {"key": key, "number": number})
             await store.add_delivery(item)
     worker = make_worker(store, router, concurrency=8)
     await worker.run_until_idle()

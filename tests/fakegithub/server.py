@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import hmac
 import itertools
 import json
 import re
 import secrets
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
@@ -126,8 +129,15 @@ class FakeGitHub:
         self.collaborators: dict[tuple[str, str], str] = {}
         self.contents: dict[tuple[str, str], bytes] = {}
         self.manifest_codes: dict[str, dict[str, Any]] = {}
+        # The App's delivery log, newest last; each attempt keeps what was sent so a
+        # redelivery can send it again. `webhook_url` and `webhook_secret` are where
+        # and how the fake delivers (tests set them, as an App's settings would).
         self.hook_deliveries: list[dict[str, Any]] = []
+        self.hook_requests: dict[int, tuple[str, bytes]] = {}
         self.redeliveries: list[int] = []
+        self.webhook_url: str | None = None
+        self.webhook_secret = b""
+        self.background: set[asyncio.Task[Any]] = set()
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
         self.violations: list[str] = []
@@ -598,12 +608,93 @@ class FakeGitHub:
             "installations_count": len(self.installations),
         }
 
+    async def deliver_webhook(
+        self,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        guid: str | None = None,
+        redelivery: bool = False,
+    ) -> dict[str, Any]:
+        """Send a signed webhook to `webhook_url` and log the attempt, as GitHub does.
+
+        A refused connection is logged as GitHub shows it: status "failed to
+        connect", status code 0. GitHub never retries on its own.
+        """
+        assert self.webhook_url is not None, "set fake.webhook_url first"
+        body = json.dumps(payload).encode()
+        guid = guid or str(uuid.uuid4())
+        digest = hmac.new(self.webhook_secret, body, hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/fake",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": guid,
+            "X-GitHub-Hook-ID": "1",
+            "X-Hub-Signature-256": f"sha256={digest}",
+        }
+        started = time.monotonic()
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    f"{self.webhook_url}/webhook",
+                    data=body,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=10),
+                ) as response,
+            ):
+                status, status_code = response.reason or "OK", response.status
+        except (aiohttp.ClientError, TimeoutError):
+            status, status_code = "failed to connect", 0
+        item = {
+            "id": next(self._ids),
+            "guid": guid,
+            "delivered_at": iso(self.clock()),
+            "redelivery": redelivery,
+            "duration": round(time.monotonic() - started, 3),
+            "status": status,
+            "status_code": status_code,
+            "event": event,
+            "action": payload.get("action"),
+            "installation_id": (payload.get("installation") or {}).get("id"),
+            "repository_id": (payload.get("repository") or {}).get("id"),
+            "throttled_at": None,
+        }
+        self.hook_deliveries.append(item)
+        self.hook_requests[item["id"]] = (event, body)
+        return item
+
     async def list_hook_deliveries(self, request: web.Request) -> web.Response:
-        return web.json_response(self.hook_deliveries)
+        """Newest first; `cursor` is opaque to clients (here: the last id seen)."""
+        per_page = max(1, min(100, int(request.query.get("per_page", "30"))))
+        items = sorted(self.hook_deliveries, key=lambda item: item["id"], reverse=True)
+        wanted = request.query.get("status")
+        if wanted is not None:
+            success = wanted == "success"
+            items = [i for i in items if (200 <= i["status_code"] < 400) == success]
+        if "cursor" in request.query:
+            before = int(request.query["cursor"])
+            items = [i for i in items if i["id"] < before]
+        page = items[:per_page]
+        response = web.json_response(page)
+        if len(items) > per_page:
+            query = dict(request.query, cursor=str(page[-1]["id"]))
+            response.headers["Link"] = f'<{request.url.with_query(query)}>; rel="next"'
+        return response
 
     async def redeliver(self, request: web.Request) -> web.Response:
         delivery_id = int(request.match_info["delivery_id"])
+        original = next((i for i in self.hook_deliveries if i["id"] == delivery_id), None)
+        if original is None:
+            return _error(404, "Not Found")
         self.redeliveries.append(delivery_id)
+        event, body = self.hook_requests[delivery_id]
+        task = asyncio.get_running_loop().create_task(
+            self.deliver_webhook(event, json.loads(body), guid=original["guid"], redelivery=True)
+        )
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
         return web.json_response({}, status=202)
 
     # -- the manifest flow ---------------------------------------------------------
