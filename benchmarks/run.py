@@ -84,6 +84,53 @@ def stored_count(database: Path) -> int:
         return int(connection.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])
 
 
+def start_upstream(
+    workdir: Path, processes: list[subprocess.Popen[bytes]]
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Start the fake GitHub (50 ms per request) in its own process.
+
+    Returns its URL, the bot's environment for it, and a signed-delivery payload
+    (`installation_repositories.added`, addressed to its installation).
+    """
+    upstream_port = free_port()
+    state = workdir / "upstream.json"
+    processes.append(
+        start(
+            [
+                "-m",
+                "benchmarks.servers",
+                "upstream",
+                "--port",
+                str(upstream_port),
+                "--fixtures",
+                str(FIXTURES),
+                "--state",
+                str(state),
+            ]
+        )
+    )
+    upstream = f"http://127.0.0.1:{upstream_port}"
+    wait_http(f"{upstream}/app")  # 401 without a JWT is still an answer
+    app = json.loads(state.read_text())
+    payload_data = json.loads(
+        (FIXTURES / "webhooks/installation_repositories/added.payload.json").read_text()
+    )
+    payload_data["installation"]["id"] = app["installation"]
+    payload_data["repositories_added"] = []
+    bot_base_env = {
+        "GITHUB_APP_ID": str(app["app_id"]),
+        "GITHUB_CLIENT_ID": app["client_id"],
+        "GITHUB_PRIVATE_KEY": app["private_key"],
+        "GITHUB_WEBHOOK_SECRET": "bench-secret",
+        "GITHUB_API_URL": upstream,
+        "BOT_ENV_FILE": str(workdir / ".env"),
+        "BOT_HOST": "127.0.0.1",
+        "BOT_MUTATION_INTERVAL": "0",
+        "BOT_CONFIG": str(ROOT / "config"),
+    }
+    return upstream, bot_base_env, payload_data
+
+
 @dataclass(frozen=True)
 class Plan:
     payload: Path
@@ -157,45 +204,9 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     results: dict[str, dict[str, Any]] = {}
     try:
-        upstream_port = free_port()
-        state = workdir / "upstream.json"
-        processes.append(
-            start(
-                [
-                    "-m",
-                    "benchmarks.servers",
-                    "upstream",
-                    "--port",
-                    str(upstream_port),
-                    "--fixtures",
-                    str(FIXTURES),
-                    "--state",
-                    str(state),
-                ]
-            )
-        )
-        upstream = f"http://127.0.0.1:{upstream_port}"
-        wait_http(f"{upstream}/app")  # 401 without a JWT is still an answer
-        app = json.loads(state.read_text())
-        payload_data = json.loads(
-            (FIXTURES / "webhooks/installation_repositories/added.payload.json").read_text()
-        )
-        payload_data["installation"]["id"] = app["installation"]
-        payload_data["repositories_added"] = []
+        upstream, bot_base_env, payload_data = start_upstream(workdir, processes)
         payload = workdir / "payload.json"
         payload.write_text(json.dumps(payload_data))
-
-        bot_base_env = {
-            "GITHUB_APP_ID": str(app["app_id"]),
-            "GITHUB_CLIENT_ID": app["client_id"],
-            "GITHUB_PRIVATE_KEY": app["private_key"],
-            "GITHUB_WEBHOOK_SECRET": "bench-secret",
-            "GITHUB_API_URL": upstream,
-            "BOT_ENV_FILE": str(workdir / ".env"),
-            "BOT_HOST": "127.0.0.1",
-            "BOT_MUTATION_INTERVAL": "0",
-            "BOT_CONFIG": str(ROOT / "config"),
-        }
         plan = Plan(payload, total, paced_seconds, repeats)
         results.update(measure_bot("bot", "NORMAL", bot_base_env, workdir, plan, (1000, 500)))
         results.update(measure_bot("full", "FULL", bot_base_env, workdir, plan, ()))

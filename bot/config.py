@@ -248,9 +248,17 @@ class BotConfig:
     records: RecordsConfig = RecordsConfig()
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def load_config(directory: Path) -> BotConfig:
     path = directory / CONFIG_FILE
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: {path.stat().st_size:,} bytes; a configuration file may have at "
+                f"most {MAX_CONFIG_BYTES:,}"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found (BOT_CONFIG points at {directory})") from None

@@ -119,7 +119,10 @@ async def open_services(
         subscribed_events=subscribed_events(router),
     )
     services.session = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=30, connect=10),
+        timeout=aiohttp.ClientTimeout(
+            total=settings.github_timeout_seconds,
+            connect=min(10.0, settings.github_timeout_seconds),
+        ),
         headers={"accept": "application/vnd.github+json"},
     )
     services.github = GitHubApp(
@@ -132,6 +135,7 @@ async def open_services(
         dry_run=settings.dry_run,
         dry_run_sink=dry_run_sink,
         mutation_interval=settings.mutation_interval,
+        max_inline_wait=settings.max_inline_wait_seconds,
         clock=clock.now,
     )
     if settings.cve_services is not None:

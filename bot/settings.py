@@ -46,6 +46,8 @@ class Settings:
     lease_seconds: float = 30.0
     leader_lease_seconds: float = 15.0
     recovery_interval_seconds: float = 600.0
+    github_timeout_seconds: float = 30.0
+    max_inline_wait_seconds: float = 60.0
     mutation_interval: float = 1.0
     sqlite_synchronous: str = "NORMAL"
     dry_run: bool = False
@@ -209,6 +211,8 @@ def load_settings(
         retry_base_seconds=_number(env, "BOT_RETRY_BASE_SECONDS", 2.0),
         lease_seconds=_number(env, "BOT_LEASE_SECONDS", 30.0, minimum=1),
         leader_lease_seconds=_number(env, "BOT_LEADER_LEASE_SECONDS", 15.0, minimum=1),
+        github_timeout_seconds=_number(env, "BOT_GITHUB_TIMEOUT_SECONDS", 30.0, minimum=1),
+        max_inline_wait_seconds=_number(env, "BOT_MAX_INLINE_WAIT_SECONDS", 60.0, minimum=0),
         recovery_interval_seconds=_number(env, "BOT_RECOVERY_INTERVAL_SECONDS", 600.0, minimum=1),
         mutation_interval=_number(env, "BOT_MUTATION_INTERVAL", 1.0),
         sqlite_synchronous=synchronous,

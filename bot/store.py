@@ -212,15 +212,25 @@ class Store:
         )
         return {row[0] for row in rows}
 
-    async def complete(self, delivery: StoredDelivery, owner: str, result: HandlingResult) -> None:
+    async def complete(
+        self,
+        delivery: StoredDelivery,
+        owner: str,
+        result: HandlingResult,
+        *,
+        take_next_until: float | None = None,
+    ) -> StoredDelivery | None:
         """Record one handling of `delivery` in one transaction.
 
         Writes each handler's outcome, then the delivery's: `done`, `failed`
         (parked), or `queued` again for `result.retry_at`. When it leaves the
-        queue for good, the next delivery of its ordering key becomes ready.
+        queue for good, the next delivery of its ordering key becomes ready;
+        with `take_next_until` (a lease end) it is claimed for `owner` at once
+        and returned, so one busy advisory or repository is not held to one
+        delivery per claim round.
         """
 
-        def work(connection: Connection) -> None:
+        def work(connection: Connection) -> StoredDelivery | None:
             with transaction(connection, ordering_keys=[delivery.order_key]):
                 connection.executemany(
                     "INSERT INTO handler_runs (guid, handler, state, attempts, last_error) "
@@ -239,7 +249,7 @@ class Store:
                         "WHERE seq = ? AND lease_owner = ?",
                         (result.retry_at, result.error, delivery.seq, owner),
                     )
-                    return
+                    return None
                 cursor = connection.execute(
                     "UPDATE deliveries SET state = ?, finished_at = ?, duration_ms = ?, "
                     "last_error = ?, lease_owner = NULL, lease_until = NULL "
@@ -253,10 +263,13 @@ class Store:
                         owner,
                     ),
                 )
-                if cursor.rowcount == 1:
-                    _promote_next(connection, delivery.order_key)
+                if cursor.rowcount != 1:
+                    return None  # the lease was lost: another run owns it now
+                return _promote_next(
+                    connection, delivery.order_key, owner=owner, lease_until=take_next_until
+                )
 
-        await self.database.run(work)
+        return await self.database.run(work)
 
     # -- operators -----------------------------------------------------------------
 
@@ -477,19 +490,39 @@ def _insert_deliveries(connection: Connection, *, rows: list[tuple[Delivery, str
         return [insert(delivery, source) for delivery, source in rows]
 
 
-def _promote_next(connection: Connection, order_key: str) -> None:
-    """Make the earliest waiting delivery of `order_key` ready, if nothing holds the key."""
+def _promote_next(
+    connection: Connection,
+    order_key: str,
+    *,
+    owner: str | None = None,
+    lease_until: float | None = None,
+) -> StoredDelivery | None:
+    """Make the earliest waiting delivery of `order_key` ready, if nothing holds the key.
+
+    With `lease_until`, claim it for `owner` instead, and return it.
+    """
     held = connection.execute(
         "SELECT 1 FROM deliveries WHERE order_key = ? AND state IN ('queued', 'running') LIMIT 1",
         (order_key,),
     ).fetchone()
     if held:
-        return
-    connection.execute(
-        "UPDATE deliveries SET state = 'queued' WHERE seq = (SELECT MIN(seq) FROM deliveries "
-        "WHERE order_key = ? AND state = 'waiting')",
+        return None
+    row = connection.execute(
+        _SELECT_DELIVERIES + "WHERE order_key = ? AND state = 'waiting' ORDER BY seq LIMIT 1",
         (order_key,),
+    ).fetchone()
+    if row is None:
+        return None
+    following = _delivery(row)
+    if lease_until is None:
+        connection.execute("UPDATE deliveries SET state = 'queued' WHERE seq = ?", (following.seq,))
+        return None
+    connection.execute(
+        "UPDATE deliveries SET state = 'running', attempts = attempts + 1, lease_owner = ?, "
+        "lease_until = ? WHERE seq = ?",
+        (owner, lease_until, following.seq),
     )
+    return replace(following, state="running", attempts=following.attempts + 1)
 
 
 def _upsert_repositories(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:

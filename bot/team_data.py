@@ -50,13 +50,30 @@ def parse_source(source: SourceConfig, text: str) -> Any:
         raise SourceError(f"sources.{source.name} ({where}, {source.format}): {error}") from None
 
 
+# The contents API serves files up to 1 MB with their content; team files are far smaller.
+MAX_SOURCE_BYTES = 1024 * 1024
+
+
+def _within_limit(source: SourceConfig, data: bytes, where: str) -> str:
+    if len(data) > MAX_SOURCE_BYTES:
+        raise SourceError(
+            f"sources.{source.name}: {where} is {len(data):,} bytes; the limit is "
+            f"{MAX_SOURCE_BYTES:,}"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SourceError(f"sources.{source.name}: {where} is not UTF-8 ({error})") from None
+
+
 def read_local(source: SourceConfig) -> Any:
     assert source.file is not None
     try:
-        text = source.file.read_text(encoding="utf-8")
+        with source.file.open("rb") as handle:
+            data = handle.read(MAX_SOURCE_BYTES + 1)
     except OSError as error:
         raise SourceError(f"sources.{source.name}: cannot read {source.file}: {error}") from None
-    return parse_source(source, text)
+    return parse_source(source, _within_limit(source, data, str(source.file)))
 
 
 class TeamData:
@@ -116,8 +133,12 @@ class TeamData:
         response = await client.getitem(url)
         if not isinstance(response, dict) or response.get("encoding") != "base64":
             raise SourceError(f"{source.repository}:{source.path} is not a file")
-        text = base64.b64decode(response.get("content", "")).decode("utf-8")
-        return parse_source(source, text)
+        try:
+            data = base64.b64decode(response.get("content", ""))
+        except ValueError:
+            raise SourceError(f"{source.repository}:{source.path}: bad base64 content") from None
+        where = f"{source.repository}:{source.path}"
+        return parse_source(source, _within_limit(source, data, where))
 
     async def _client_for(self, repository: str) -> GitHubClient:
         if self.github is None:

@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from functools import partial
 
 from gidgethub import routing, sansio
 
@@ -137,14 +136,26 @@ class Worker:
             self.owner, now=self.clock.now(), limit=free, lease_seconds=self.lease_seconds
         )
         for delivery in batch:
-            task = asyncio.create_task(self._handle(delivery), name=f"delivery-{delivery.seq}")
+            task = asyncio.create_task(self._handle_chain(delivery), name="delivery-chain")
             self._in_flight[delivery.seq] = task
-            task.add_done_callback(partial(self._done, delivery.seq))
+            task.add_done_callback(self._done)
         return len(batch)
 
-    def _done(self, seq: int, _: asyncio.Task[None]) -> None:
-        self._in_flight.pop(seq, None)
+    def _done(self, task: asyncio.Task[None]) -> None:
+        for seq, running in list(self._in_flight.items()):
+            if running is task:
+                del self._in_flight[seq]
         self._wakeup.set()
+
+    async def _handle_chain(self, delivery: StoredDelivery) -> None:
+        """Handle `delivery`, then each following one of its ordering key handed over
+        on completion, until the key has nothing waiting (or the worker stops)."""
+        current: StoredDelivery | None = delivery
+        while current is not None:
+            following = await self._handle(current)
+            if following is not None:
+                self._in_flight[following.seq] = self._in_flight.pop(current.seq)
+            current = following
 
     async def _renew_leases(self) -> None:
         while True:
@@ -157,19 +168,26 @@ class Worker:
             except StoreUnavailable as error:
                 log.warning("could not renew leases", extra=fields(error=str(error)))
 
-    async def _record(self, delivery: StoredDelivery, result: HandlingResult) -> None:
+    async def _record(
+        self, delivery: StoredDelivery, result: HandlingResult
+    ) -> StoredDelivery | None:
         """Write the outcome, waiting out a store outage: the handlers' work is done,
         and running them again only because the store blinked would be waste.
 
         The delivery stays claimed meanwhile (its lease is renewed with the
         others). If the worker is stopped first, the lease runs out and another
         run finishes it, skipping the handlers recorded as done.
+
+        Returns the next delivery of the same ordering key, claimed for this
+        worker, unless it is stopping.
         """
         delay = 0.1
         while True:
+            take_next_until = None if self._stopping else self.clock.now() + self.lease_seconds
             try:
-                await self.store.complete(delivery, self.owner, result)
-                return
+                return await self.store.complete(
+                    delivery, self.owner, result, take_next_until=take_next_until
+                )
             except StoreUnavailable as error:
                 if self._stopping:
                     raise
@@ -180,7 +198,7 @@ class Worker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _handle(self, delivery: StoredDelivery) -> None:
+    async def _handle(self, delivery: StoredDelivery) -> StoredDelivery | None:
         started = time.monotonic()
         context_fields = {
             "delivery": delivery.guid,
@@ -231,7 +249,7 @@ class Worker:
             outcome = "retry"
             next_at = now + backoff_delay(delivery.attempts, self.retry_base_seconds)
             retry_at = max(next_at, retry_at or 0.0)
-        await self._record(
+        following = await self._record(
             delivery,
             HandlingResult(
                 outcome=outcome,
@@ -247,3 +265,4 @@ class Worker:
             "delivery handled",
             extra=fields(**context_fields, outcome=outcome, duration_ms=round(duration_ms, 2)),
         )
+        return following

@@ -32,6 +32,11 @@ from bot.github import GitHubClient, error_summary
 router = routing.Router()
 
 
+# A size limit like every other input's: a comment is at most 65,536 characters on
+# GitHub, and a reply to thousands of commands would help nobody.
+MAX_COMMANDS_PER_COMMENT = 20
+
+
 @router.register("advisory_comment")
 async def comment(event: sansio.Event, context: HandlerContext) -> None:
     """Fires for each new or edited advisory comment; runs the commands it adds."""
@@ -65,6 +70,14 @@ async def comment(event: sansio.Event, context: HandlerContext) -> None:
     now = context.clock.now()
     replies = 0
     for key, line in pending:
+        if line.position >= MAX_COMMANDS_PER_COMMENT:
+            outcome = (
+                f"Not run: one comment runs at most {MAX_COMMANDS_PER_COMMENT} commands; "
+                "put the rest in another comment."
+            )
+            await store.record_command(comment_id, key, line.position, line.text, outcome, at=now)
+            replies += 1
+            continue
         declared = REGISTRY.find(line.verb)
         needed = declared.roles if declared is not None else any_role
         roles = await roles_of(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -21,13 +24,32 @@ from bot.web import add_service_routes
 from tests.databases import fresh_database
 from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub
-from tests.harness import ROOT, BotUnderTest, SteppedClock, World, fixtures_dir, start_with_team
+from tests.harness import (
+    ROOT,
+    BotProcess,
+    BotUnderTest,
+    SteppedClock,
+    World,
+    fixtures_dir,
+    start_with_team,
+)
 
 CPYTHON_FILES = {
     ("python/devguide", "security/psrt.csv"): "psrt.csv",
     ("python/devguide", "core-team/experts.rst"): "experts.rst",
     ("python/cpython", ".github/CODEOWNERS"): "CODEOWNERS",
 }
+
+
+@pytest.fixture(autouse=True)
+def kill_leftover_processes() -> Iterator[None]:
+    """A test that failed midway must not leave a bot process running."""
+    yield
+    while BotProcess.started:
+        process = BotProcess.started.pop().process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture

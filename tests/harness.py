@@ -194,7 +194,13 @@ async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 
 
 class BotProcess:
-    """`python -m bot serve` in a subprocess, for tests that kill it or need its own process."""
+    """`python -m bot serve` in a subprocess, for tests that kill it or need its own process.
+
+    Every one started is killed after its test, even one that failed midway
+    (see `kill_leftover_processes` in conftest.py).
+    """
+
+    started: list[BotProcess] = []
 
     def __init__(self, env: Mapping[str, str], port: int, log: Path) -> None:
         self.env = dict(env)
@@ -222,6 +228,7 @@ class BotProcess:
                 stdout=log,
                 stderr=log,
             )
+        BotProcess.started.append(self)
         deadline = time.monotonic() + limit_seconds
         while time.monotonic() < deadline:
             if self.process.returncode is not None:
@@ -277,8 +284,10 @@ def reported_payload(bot: BotUnderTest, advisory: dict[str, Any], reporter: str)
 OUTSIDE_TEAM = {"sethmlarson"}
 
 
-async def start_with_team(start_bot: Any, fake: FakeGitHub, clock: SteppedClock) -> BotUnderTest:
-    bot: BotUnderTest = await start_bot(clock=clock)
+async def start_with_team(
+    start_bot: Any, fake: FakeGitHub, clock: SteppedClock, **overrides: str
+) -> BotUnderTest:
+    bot: BotUnderTest = await start_bot(clock=clock, **overrides)
     await bot.started()
     roster = bot.services.team_data.get("roster")  # type: ignore[union-attr]
     fake.team_members[("python", "psrt")] = {

@@ -66,6 +66,9 @@ class Fault:
     body: Any = None
     delay: float = 0.0
     drop: bool = False
+    # Handle the request (its effect happens), then drop the connection before
+    # answering: the client cannot tell whether its change was made.
+    drop_after: bool = False
     times: int = 1
 
     def matches(self, method: str, path: str) -> bool:
@@ -435,9 +438,11 @@ class FakeGitHub:
             return self._record(request, identity, body, _error(410, "API version not supported"))
         if self.latency:
             await asyncio.sleep(self.latency)
+        drop_after = False
         for fault in list(self.faults):
             if fault.times > 0 and fault.matches(request.method, request.path):
                 fault.times -= 1
+                drop_after = drop_after or fault.drop_after
                 if fault.delay:
                     await asyncio.sleep(fault.delay)
                 if fault.drop:
@@ -473,7 +478,12 @@ class FakeGitHub:
                 )
         elif operation is None and not is_web:
             self.violations.append(f"no operation for {request.method} {request.path}")
-        return self._record(request, identity, body, response)
+        recorded = self._record(request, identity, body, response)
+        if drop_after:
+            assert request.transport is not None
+            request.transport.close()
+            raise asyncio.CancelledError
+        return recorded
 
     def _record(
         self, request: web.Request, identity: str, body: Any, response: web.StreamResponse

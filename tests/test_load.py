@@ -1,0 +1,111 @@
+"""Load: 10,000 deliveries as fast as the sender can; nothing lost, all handled, memory back.
+
+The bot runs as its own process (`ghsa-bot serve`) so its memory is its own;
+the sender is the benchmarks' lean load process. The event is a merged pull
+request no advisory links to: the real `fix_merged` handler runs and finds
+nothing to do, so the worker's own cost is what is measured, not the fake's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import free_port
+from tests.databases import query
+from tests.harness import ROOT, BotProcess, load_payload
+
+TOTAL = 10_000
+
+
+def resident_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM): resident memory now and its peak, in KiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        fields[name] = value.strip()
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+async def send_load(url: str, payload: Path, secret: str) -> dict[str, object]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.load",
+        "--url",
+        url,
+        "--payload",
+        str(payload),
+        "--event",
+        "pull_request",
+        "--secret",
+        secret,
+        "--concurrency",
+        "64",
+        "--total",
+        str(TOTAL),
+        cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    return dict(json.loads(out.decode().strip().splitlines()[-1]))
+
+
+async def test_ten_thousand_deliveries_stored_handled_and_memory_returns(
+    bot_env: dict[str, str], tmp_path: Path
+) -> None:
+    payload = load_payload("pull_request/closed.payload.json")
+    payload["pull_request"]["merged"] = True
+    payload["installation"] = {"id": 1000}
+    payload_file = tmp_path / "pull_request.json"
+    payload_file.write_text(json.dumps(payload))
+    database = bot_env["DATABASE_URL"]
+    async with aiohttp.ClientSession() as session:
+        bot = BotProcess(bot_env, free_port(), tmp_path / "bot.log")
+        await bot.start(session)
+        assert bot.process is not None
+        pid = bot.process.pid
+        await asyncio.sleep(1.0)  # start-up jobs done: the baseline
+        start_rss, _ = resident_kib(pid)
+
+        # Two rounds: the first warms caches and allocator arenas; the second
+        # must leave memory where the first did (no per-delivery growth).
+        rounds = []
+        for round_number in (1, 2):
+            result = await send_load(bot.url, payload_file, bot_env["GITHUB_WEBHOOK_SECRET"])
+            acknowledged = int(result["statuses"].get("202", 0))  # type: ignore[attr-defined]
+            assert acknowledged == TOTAL, result["statuses"]
+            stored = query(database, "SELECT COUNT(*) FROM deliveries")[0][0]
+            assert stored == acknowledged * round_number  # every ack is on disk
+
+            deadline = time.monotonic() + 120
+            wanted = {"done": TOTAL * round_number}
+            while time.monotonic() < deadline:
+                states = dict(
+                    query(database, "SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+                )
+                if states == wanted:
+                    break
+                await asyncio.sleep(0.2)
+            assert states == wanted, states
+            await asyncio.sleep(1.0)
+            rss, peak = resident_kib(pid)
+            rounds.append(rss)
+            print(
+                f"\nload round {round_number}: {TOTAL} acked at {result['throughput_per_s']:.0f}/s;"
+                f" rss start {start_rss / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB,"
+                f" after {rss / 1024:.1f} MiB"
+            )
+        first_growth = (rounds[0] - start_rss) / 1024
+        second_growth = (rounds[1] - rounds[0]) / 1024
+        assert first_growth < 40, f"the first 10,000 left {first_growth:.1f} MiB behind"
+        assert second_growth < 0.25 * max(first_growth, 8), (
+            f"the second 10,000 added {second_growth:.1f} MiB more: memory grows with load"
+        )
+        assert await bot.stop() == 0
