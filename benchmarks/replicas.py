@@ -40,6 +40,7 @@ from benchmarks.results import machine, write_section
 from benchmarks.results import now as results_now
 from benchmarks.run import FIXTURES, free_port, load, start, start_upstream, wait_http
 from tests.databases import owner_pid, postgres_schema, query
+from tests.harness import resident_kib
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -182,13 +183,6 @@ def takeover(env: dict[str, str], database: str, workdir: Path, lease: str) -> f
         return time.monotonic() - killed
     finally:
         replicas.stop()
-
-
-def resident_kib(pid: int) -> tuple[int, int]:
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
 def heavy_load(

@@ -57,6 +57,13 @@ _DELIVERY_COLUMNS = (
 _SELECT_DELIVERIES = "SELECT " + _DELIVERY_COLUMNS + " FROM deliveries "  # noqa: S608
 
 
+# Claims one delivery for a worker: (owner, lease end, seq).
+_TAKE = (
+    "UPDATE deliveries SET state = 'running', attempts = attempts + 1, "
+    "lease_owner = ?, lease_until = ? WHERE seq = ?"
+)
+
+
 @dataclass(frozen=True)
 class HandlingResult:
     """What one run of a delivery's handlers came to."""
@@ -156,9 +163,7 @@ class Store:
                 rows = connection.execute(claimable, (now, limit)).fetchall()
                 claimed = [_delivery(row) for row in rows]
                 connection.executemany(
-                    "UPDATE deliveries SET state = 'running', attempts = attempts + 1, "
-                    "lease_owner = ?, lease_until = ? WHERE seq = ?",
-                    [(owner, now + lease_seconds, item.seq) for item in claimed],
+                    _TAKE, [(owner, now + lease_seconds, item.seq) for item in claimed]
                 )
             return [replace(item, state="running", attempts=item.attempts + 1) for item in claimed]
 
@@ -340,15 +345,6 @@ class Store:
     async def release_lease(self, name: str, owner: str) -> None:
         await self._execute_count("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
-    async def lease_holder(self, name: str) -> tuple[str, float] | None:
-        """Who holds `name` and until when (it may have run out)."""
-        rows = await self.database.run(
-            lambda c: c.execute(
-                "SELECT owner, expires_at FROM leases WHERE name = ?", (name,)
-            ).fetchall()
-        )
-        return (rows[0][0], rows[0][1]) if rows else None
-
     # -- installations -------------------------------------------------------------
 
     async def upsert_installation(self, installation: Installation, *, now: float) -> None:
@@ -517,11 +513,7 @@ def _promote_next(
     if lease_until is None:
         connection.execute("UPDATE deliveries SET state = 'queued' WHERE seq = ?", (following.seq,))
         return None
-    connection.execute(
-        "UPDATE deliveries SET state = 'running', attempts = attempts + 1, lease_owner = ?, "
-        "lease_until = ? WHERE seq = ?",
-        (owner, lease_until, following.seq),
-    )
+    connection.execute(_TAKE, (owner, lease_until, following.seq))
     return replace(following, state="running", attempts=following.attempts + 1)
 
 

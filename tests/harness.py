@@ -71,6 +71,14 @@ def repositories_added(fake: FakeGitHub, installation: int, repository: str) -> 
     return payload
 
 
+def resident_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process: its resident memory now and at its peak, in KiB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
 class SteppedClock:
     """A clock the test moves: the bot's notion of now (the handlers get it passed in)."""
 

@@ -18,18 +18,9 @@ import aiohttp
 
 from tests.conftest import free_port
 from tests.databases import query
-from tests.harness import ROOT, BotProcess, load_payload
+from tests.harness import ROOT, BotProcess, load_payload, resident_kib
 
 TOTAL = 10_000
-
-
-def resident_kib(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM): resident memory now and its peak, in KiB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        fields[name] = value.strip()
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
 async def send_load(url: str, payload: Path, secret: str) -> dict[str, object]:
