@@ -254,10 +254,11 @@ MAX_CONFIG_BYTES = 1024 * 1024
 def load_config(directory: Path) -> BotConfig:
     path = directory / CONFIG_FILE
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
             raise ConfigError(
-                f"{path}: {path.stat().st_size:,} bytes; a configuration file may have at "
-                f"most {MAX_CONFIG_BYTES:,}"
+                f"{path}: {size:,} bytes; a configuration file may have at most "
+                f"{MAX_CONFIG_BYTES:,}"
             )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -133,11 +133,11 @@ class TeamData:
         response = await client.getitem(url)
         if not isinstance(response, dict) or response.get("encoding") != "base64":
             raise SourceError(f"{source.repository}:{source.path} is not a file")
+        where = f"{source.repository}:{source.path}"
         try:
             data = base64.b64decode(response.get("content", ""))
         except ValueError:
-            raise SourceError(f"{source.repository}:{source.path}: bad base64 content") from None
-        where = f"{source.repository}:{source.path}"
+            raise SourceError(f"{where}: bad base64 content") from None
         return parse_source(source, _within_limit(source, data, where))
 
     async def _client_for(self, repository: str) -> GitHubClient:

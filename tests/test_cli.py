@@ -22,6 +22,28 @@ async def test_serve_refuses_to_start_without_a_webhook_secret(bot_env: dict[str
     )
 
 
+async def test_migrate_applies_once_then_says_up_to_date(bot_env: dict[str, str]) -> None:
+    code, out, err = await run_cli(bot_env, "migrate")
+    assert code == 0, err
+    assert out.strip().endswith(f"applied migrations {', '.join(map(str, range(1, 11)))}")
+    assert has_tables(bot_env["DATABASE_URL"])
+    code, out, err = await run_cli(bot_env, "migrate")
+    assert code == 0, err
+    assert out.strip().endswith("up to date (version 10)")
+
+
+async def test_an_unsupported_database_url_is_one_line_without_the_password(
+    bot_env: dict[str, str],
+) -> None:
+    env = {**bot_env, "DATABASE_URL": "mysql://bot:hunter2@db.internal/ghsa"}
+    code, _out, err = await run_cli(env, "migrate")
+    assert code == 2
+    assert (
+        err.strip().splitlines()[-1].startswith("ghsa-bot: DATABASE_URL must start with sqlite:// ")
+    )
+    assert "hunter2" not in err and "Traceback" not in err
+
+
 async def test_check_config_accepts_the_cpython_example(bot_env: dict[str, str]) -> None:
     code, out, err = await run_cli(bot_env, "check-config")
     assert code == 0, err
