@@ -59,7 +59,7 @@ async def main() -> None:
     try:
         await installations.sync_all(services.github, services.store, now=time.time())
         await services.team_data.refresh_due(time.time())
-        roster = services.team_data.get("roster")
+        roster = services.team_data.roster()
         fake.team_members[("python", "psrt")] = {e.login: "active" for e in roster[2:]}
         await services.poller.poll_once()  # the backfill: nothing open yet
         await settle(services)

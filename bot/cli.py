@@ -1,4 +1,5 @@
-"""`ghsa-bot` (and `python -m bot`): serve, check-config, deliveries, advisories, export, replay."""
+"""`ghsa-bot` (and `python -m bot`): serve, check-config, deliveries, advisories, export,
+replay, and the governance commands (roster, report, nominations: bot/cli_governance.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import logs
+from bot import cli_governance, logs
 from bot.advisory_store import AdvisoryRecord, AdvisoryStore, public_view
 from bot.config import BotConfig, ConfigError, load_config
 from bot.db import Database, StoreUnavailable
@@ -42,7 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(getattr(args, "log_level", "INFO"))
     try:
         return int(args.func(args) or 0)
-    except (CliError, SettingsError, ConfigError, SourceError) as error:
+    except (
+        CliError,
+        SettingsError,
+        ConfigError,
+        SourceError,
+        cli_governance.GovernanceCliError,
+    ) as error:
         print(f"ghsa-bot: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -90,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path)
     replay.add_argument("--dry-run", action="store_true", help="print mutating requests")
     replay.set_defaults(func=cmd_replay)
+    cli_governance.add_commands(commands)
     return parser
 
 

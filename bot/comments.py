@@ -32,10 +32,30 @@ async def post_once(
     now: float,
 ) -> bool:
     """Post `body` under marker `name` unless it is already there; True if posted now."""
-    key = f"comment:{name}:{repository}:{ghsa_id}"
+    return await post_once_at(
+        client,
+        store,
+        url=comments_url(repository, ghsa_id),
+        key=f"comment:{name}:{repository}:{ghsa_id}",
+        name=name,
+        body=body,
+        now=now,
+    )
+
+
+async def post_once_at(
+    client: GitHubClient,
+    store: AdvisoryStore,
+    *,
+    url: str,
+    key: str,
+    name: str,
+    body: str,
+    now: float,
+) -> bool:
+    """Post `body` to the comments at `url` once, keyed by `key` (an issue's comments too)."""
     if await store.effect_done(key):
         return False
-    url = comments_url(repository, ghsa_id)
     tag = marker(name)
     if await store.effect_done(key + ":attempted"):
         # An earlier attempt may have posted before it died: look for the marker.

@@ -109,6 +109,18 @@ SCHEMA: Schema = {
         "vendor": Key(str),
         "product": Key(str),
     },
+    "governance": {
+        "repository": Key(str, pattern=REPOSITORY, describe="OWNER/REPO"),
+        "votes": Key(str, choices=("ballot", "comments")),
+        "vote_days": Key(int),
+        "quorum": Key(int),
+        "veto_days": Key(int),
+        "roster_check_hours": Key(int),
+        "inactivity_report_date": Key(
+            str, pattern=r"(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])", describe="MM-DD"
+        ),
+        "scan_interval_seconds": Key(int),
+    },
     "sources": TableOf(
         {
             "repository": Key(str, pattern=REPOSITORY, describe="OWNER/REPO"),
@@ -185,6 +197,20 @@ class RecordsConfig:
 
 
 @dataclass(frozen=True)
+class GovernanceConfig:
+    """PEP 811 governance: where nominations and reports go, and how votes run."""
+
+    repository: str | None = None  # a private repository; None turns governance off
+    votes: str = "ballot"  # "ballot": anonymous until the close; "comments": /vote
+    vote_days: int = 7
+    quorum: int = 0  # ballots (abstentions included) needed for a result; the PEP sets none
+    veto_days: int = 7  # the steering council's veto window after a vote passes
+    roster_check_hours: int = 24
+    inactivity_report_date: str = "01-15"  # MM-DD, once a year
+    scan_interval_seconds: int = 300
+
+
+@dataclass(frozen=True)
 class DeadlineConfig:
     reminder_days: tuple[int, ...] = (14, 7, 0)
     min_hours_between_reminders: int = 23
@@ -195,9 +221,12 @@ class DeadlineConfig:
 DATE = r"\d{4}-\d{2}-\d{2}"
 
 ROSTER_SCHEMA: Schema = {
+    "canonical": Key(bool),
     "steering_council": Key(list, items=str),
+    "emeritus": Key(list, items=dict),
     "members": TableOf(
         {
+            "name": Key(str),
             "on_leave_until": Key(str, pattern=DATE, describe="a date, YYYY-MM-DD"),
             "inactive": Key(bool),
             "roles": Key(list, items=str),
@@ -208,17 +237,34 @@ ROSTER_SCHEMA: Schema = {
 
 @dataclass(frozen=True)
 class MemberNotes:
-    """What the published member list does not say about one member."""
+    """One member of roster.toml: the published name and roles, and what is not published."""
 
     on_leave_until: str | None = None  # YYYY-MM-DD
     inactive: bool = False
-    roles: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()  # as published: "Admin", "Release Manager"
+    name: str = ""
+    login: str = ""  # as written in roster.toml (the mapping key is lower case)
+
+
+@dataclass(frozen=True)
+class FormerMember:
+    """An emeritus member: a name, and a GitHub login when they have one."""
+
+    name: str
+    login: str = ""
+    notes: str = ""
 
 
 @dataclass(frozen=True)
 class RosterNotes:
+    """roster.toml. With `canonical = true` its `members` are the team (PEP 811's list);
+    without, they are notes on the members of the published list (sources.roster)."""
+
     steering_council: frozenset[str] = frozenset()
     members: Mapping[str, MemberNotes] = field(default_factory=dict)
+    canonical: bool = False
+    emeritus: tuple[FormerMember, ...] = ()
+    path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +292,7 @@ class BotConfig:
     cve: CveConfig = CveConfig()
     publish: PublishConfig = PublishConfig()
     records: RecordsConfig = RecordsConfig()
+    governance: GovernanceConfig = GovernanceConfig()
 
 
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -287,6 +334,7 @@ def parse_config(text: str, path: Path) -> BotConfig:
     publish = data.get("publish", {})
     records = data.get("records", {})
     folder = records.get("folder")
+    governance = data.get("governance", {})
     return BotConfig(
         directory=path.parent,
         team=TeamConfig(name=team["name"], github_team=team.get("github_team")),
@@ -326,6 +374,13 @@ def parse_config(text: str, path: Path) -> BotConfig:
             cna_org_id=records.get("cna_org_id", ""),
             vendor=records.get("vendor", ""),
             product=records.get("product", ""),
+        ),
+        governance=GovernanceConfig(
+            **{
+                key: governance[key]
+                for key in GovernanceConfig.__dataclass_fields__
+                if key in governance
+            }
         ),
     )
 
@@ -368,17 +423,58 @@ def parse_roster_notes(text: str, path: Path) -> RosterNotes:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    _validate(data, ROSTER_SCHEMA, (), path, _Locator(text))
-    members = {
-        login.lower(): MemberNotes(
+    locator = _Locator(text)
+    _validate(data, ROSTER_SCHEMA, (), path, locator)
+    canonical = bool(data.get("canonical", False))
+    members = {}
+    for login, notes in data.get("members", {}).items():
+        if not re.fullmatch(LOGIN, login):
+            raise ConfigError(
+                f"{path}, line {locator.line(('members', login))}: members.{login}: "
+                "expected a GitHub login as the table name"
+            )
+        if canonical and not notes.get("name"):
+            raise ConfigError(
+                f"{path}, line {locator.line(('members', login))}: [members.{login}] is missing "
+                "required key 'name' (canonical = true: every member has a published name)"
+            )
+        members[login.lower()] = MemberNotes(
             on_leave_until=notes.get("on_leave_until"),
             inactive=notes.get("inactive", False),
             roles=tuple(notes.get("roles", ())),
+            name=notes.get("name", ""),
+            login=login,
         )
-        for login, notes in data.get("members", {}).items()
-    }
     council = frozenset(login.lower() for login in data.get("steering_council", ()))
-    return RosterNotes(steering_council=council, members=members)
+    emeritus = tuple(
+        _former_member(item, path, locator.line(("emeritus",))) for item in data.get("emeritus", ())
+    )
+    return RosterNotes(
+        steering_council=council,
+        members=members,
+        canonical=canonical,
+        emeritus=emeritus,
+        path=path,
+    )
+
+
+LOGIN = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})"
+
+
+def _former_member(item: Mapping[str, Any], path: Path, line: str) -> FormerMember:
+    where = f"{path}, line {line}: emeritus"
+    unknown = sorted(set(item) - {"name", "login", "notes"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: login, name, notes")
+    values = {key: item.get(key, "") for key in ("name", "login", "notes")}
+    for key, value in values.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key} must be a string, got {_type_name(value)}")
+    if not values["name"]:
+        raise ConfigError(f"{where}: every entry needs a name; got {dict(item)!r}")
+    if values["login"] and not re.fullmatch(LOGIN, values["login"]):
+        raise ConfigError(f"{where}: {values['login']!r} is not a GitHub login")
+    return FormerMember(**values)
 
 
 def _deadlines(raw: Mapping[str, Any]) -> DeadlineConfig:

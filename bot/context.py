@@ -12,6 +12,7 @@ from bot.advisory_store import AdvisoryStore
 from bot.config import BotConfig
 from bot.cve_services import CveServicesClient
 from bot.github import GitHubApp, GitHubClient
+from bot.governance_store import GovernanceStore
 from bot.store import Store
 from bot.team_data import TeamData
 
@@ -60,6 +61,8 @@ class HandlerContext:
     clock: Clock
     delivery_guid: str
     cve_services: CveServicesClient | None = None  # set when the team is its own CNA
+    governance: GovernanceStore | None = None
+    public_url: str | None = None  # where the bot's pages are served (ballots, team page)
 
     async def fetch_advisory(self, event: sansio.Event) -> EventAdvisory:
         """GET the advisory an advisory event names, through the installation's client."""

@@ -32,7 +32,7 @@ def with_leave(notes: RosterNotes, leaves: Mapping[str, str]) -> RosterNotes:
     members = dict(notes.members)
     for login, until in leaves.items():
         members[login] = replace(members.get(login, MemberNotes()), on_leave_until=until)
-    return RosterNotes(steering_council=notes.steering_council, members=members)
+    return replace(notes, members=members)
 
 
 def excluded_because(

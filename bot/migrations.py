@@ -201,6 +201,45 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         );
         """,
     ),
+    (
+        11,
+        """
+        CREATE TABLE nominations (
+            id {serial_pk},
+            repository TEXT NOT NULL,
+            issue_number INTEGER NOT NULL,
+            nominee TEXT NOT NULL,
+            nominator TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            source_comment BIGINT NOT NULL UNIQUE,
+            opened_at DOUBLE PRECISION NOT NULL,
+            closes_at DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL,
+            yes_votes INTEGER,
+            no_votes INTEGER,
+            abstentions INTEGER,
+            closed_at DOUBLE PRECISION,
+            veto_ends_at DOUBLE PRECISION,
+            outcome_note TEXT
+        );
+        CREATE INDEX nominations_state ON nominations (state, closes_at);
+        CREATE TABLE ballots (
+            nomination_id BIGINT NOT NULL,
+            voter TEXT NOT NULL,
+            choice TEXT NOT NULL,
+            cast_at DOUBLE PRECISION NOT NULL,
+            changed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (nomination_id, voter)
+        );
+        CREATE TABLE governance_issues (
+            purpose TEXT PRIMARY KEY,
+            repository TEXT NOT NULL,
+            issue_number INTEGER NOT NULL,
+            last_body_hash TEXT
+        );
+        """,
+    ),
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -27,6 +27,8 @@ from bot.cve_services import CveServicesClient
 from bot.db import Database
 from bot.deadlines import DeadlineScanner
 from bot.github import GitHubApp, error_summary
+from bot.governance_jobs import GovernanceScanner
+from bot.governance_store import GovernanceStore
 from bot.leadership import Leadership
 from bot.logs import fields
 from bot.metrics import Metrics
@@ -42,7 +44,8 @@ from handlers import installations
 log = logging.getLogger("ghsa_bot.service")
 
 SERVICES: web.AppKey[Services] = web.AppKey("services")
-INTERNAL_EVENTS = frozenset({"advisory", "advisory_comment"})
+INTERNAL_EVENTS = frozenset({"advisory", "advisory_comment", "governance"})
+GOVERNANCE_ONLY_EVENTS = frozenset({"issue_comment", "issues"})
 
 
 @dataclass
@@ -64,6 +67,8 @@ class Services:
     cve_services: CveServicesClient | None = None
     leadership: Leadership | None = None
     recovery: DeliveryRecovery | None = None
+    governance: GovernanceStore | None = None
+    governance_jobs: GovernanceScanner | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @cached_property
@@ -74,6 +79,17 @@ class Services:
     def webhook_events(self) -> frozenset[str]:
         """Events accepted over HTTP: internal ones (from the poller) never are."""
         return self.subscribed_events - INTERNAL_EVENTS
+
+    def wants(self, event: str, payload: Mapping[str, Any]) -> bool:
+        """Issue events matter only in the governance repository; intake drops the rest."""
+        if event not in GOVERNANCE_ONLY_EVENTS:
+            return True
+        repository = payload.get("repository")
+        name = repository.get("full_name") if isinstance(repository, dict) else None
+        configured = self.config.governance.repository
+        return (
+            isinstance(name, str) and configured is not None and name.lower() == configured.lower()
+        )
 
     def context_for(self, delivery: StoredDelivery) -> HandlerContext:
         assert self.github is not None
@@ -89,6 +105,8 @@ class Services:
             clock=self.clock,
             delivery_guid=delivery.guid,
             cve_services=self.cve_services,
+            governance=self.governance,
+            public_url=self.settings.public_url,
         )
 
 
@@ -142,6 +160,7 @@ async def open_services(
         services.cve_services = CveServicesClient(services.session, settings.cve_services)
     services.team_data = TeamData(config, services.github, store)
     services.advisories = AdvisoryStore(store.database)
+    services.governance = GovernanceStore(store.database)
     services.worker = Worker(
         store,
         router,
@@ -169,6 +188,9 @@ async def open_services(
         clock.now,
         services.worker.notify,
         coordinator_idle_days=config.coordinators.idle_days,
+    )
+    services.governance_jobs = GovernanceScanner(
+        store, services.governance, config.governance, clock.now, services.worker.notify
     )
     services.leadership = Leadership(store, seconds=settings.leader_lease_seconds)
     services.recovery = DeliveryRecovery(
@@ -218,7 +240,7 @@ async def _background(services: Services) -> None:
     await _startup_sync(services)
     assert services.leadership is not None and services.team_data is not None
     assert services.poller is not None and services.deadlines is not None
-    assert services.recovery is not None
+    assert services.recovery is not None and services.governance_jobs is not None
     leader = services.leadership
     await leader.renew_once()
     team_data, poller = services.team_data, services.poller
@@ -230,6 +252,12 @@ async def _background(services: Services) -> None:
             services.config.deadlines.scan_interval_seconds,
             services.deadlines.scan_once,
             "deadline scan",
+            leader=leader,
+        ),
+        _every(
+            services.config.governance.scan_interval_seconds,
+            services.governance_jobs.scan_once,
+            "governance scan",
             leader=leader,
         ),
         _every(

@@ -19,8 +19,9 @@ from gidgethub import BadRequest
 from bot.config import BotConfig, SourceConfig
 from bot.github import GitHubApp, GitHubClient
 from bot.logs import fields
+from bot.roster import Drift, Places, canonical_entries, roster_drift
 from bot.store import Store
-from bot.team_formats import parse_codeowners, parse_experts_rst, parse_psrt_csv
+from bot.team_formats import RosterEntry, parse_codeowners, parse_experts_rst, parse_psrt_csv
 
 log = logging.getLogger("ghsa_bot.team_data")
 
@@ -101,6 +102,72 @@ class TeamData:
         logins = {str(member["login"]).lower() async for member in members}
         self._team_members[github_team] = (now, logins)
         return logins
+
+    def roster(self) -> list[RosterEntry]:
+        """The team's members: roster.toml when it is canonical, else the published list."""
+        notes = self.config.coordinators.roster
+        if notes.canonical:
+            return canonical_entries(notes)
+        return list(self.get("roster") or [])
+
+    def places(self) -> Places:
+        """Where the roster, the GitHub team and the published list live (for fix advice)."""
+        notes = self.config.coordinators.roster
+        source = self.config.sources.get("roster")
+        published = None
+        if source is not None:
+            published = str(source.file) if source.file else f"{source.repository}:{source.path}"
+        return Places(
+            roster_file=str(notes.path) if notes.path else "roster.toml",
+            github_team=self.config.team.github_team,
+            published=published if notes.canonical else None,
+        )
+
+    async def check_roster(self, now: float) -> tuple[list[Drift], Places, list[str]]:
+        """Compare the canonical roster with the GitHub team and the published list, read now.
+
+        Returns the differences, the places, and what could not be read (a place
+        that could not be read is reported, never taken as empty).
+        """
+        places = self.places()
+        notes = self.config.coordinators.roster
+        problems = []
+        if not notes.canonical:
+            problems.append(
+                f"{places.roster_file} is not canonical (no `canonical = true`): the published "
+                "list is the roster, so only the GitHub team is compared with it"
+            )
+        team: set[str] | None = None
+        github_team = self.config.team.github_team
+        if github_team:
+            try:
+                client = await self._client_for(github_team)
+                team = await self.team_members(client, github_team, now=now, max_age=0)
+            except Exception as error:  # any failure: say so, never compare with nothing
+                problems.append(f"could not read the GitHub team {github_team}: {error}")
+        published = None
+        source = self.config.sources.get("roster")
+        if source is not None and notes.canonical:
+            try:
+                data = read_local(source) if source.file else await self._read_remote(source)
+                published = list(data)
+            except (SourceError, BadRequest) as error:
+                problems.append(f"could not read the published list: {error}")
+        roster = self.roster()
+        if not roster:
+            problems.append("the roster lists no members")
+        drift = roster_drift(
+            roster, team=team, published=published, places=places, emeritus=notes.emeritus
+        )
+        return drift, places, problems
+
+    async def advisory_clients(self) -> list[tuple[str, GitHubClient]]:
+        """(repository, its installation's client) for every repository the bot is installed on."""
+        assert self.github is not None
+        return [
+            (repo.full_name, self.github.installation(repo.installation_id))
+            for repo in await self.store.repositories()
+        ]
 
     def get(self, name: str) -> Any:
         loaded = self.loaded.get(name)

@@ -1,4 +1,5 @@
-"""HTTP routes: `POST /webhook`, `/healthz`, `/readyz`, `/metrics`.
+"""HTTP routes: `POST /webhook`, `/healthz`, `/readyz`, `/metrics`, and the pages
+(`/credits`, `/team`, the ballot page `/vote/N` with its sign-in under `/auth/`).
 
 The webhook route reads the body (bounded), hands it to :mod:`bot.intake`,
 stores the delivery and answers. It never calls a handler: the worker does.
@@ -11,11 +12,14 @@ import time
 
 from aiohttp import web
 
+from bot.ballot_page import add_ballot_routes
 from bot.credits_page import credits_response
 from bot.intake import IntakeError, parse_delivery
 from bot.logs import fields
 from bot.service import SERVICES, Services
+from bot.signin import add_signin_routes
 from bot.store import StoreUnavailable
+from bot.team_page import add_team_routes
 
 log = logging.getLogger("ghsa_bot.web")
 
@@ -74,6 +78,9 @@ async def webhook(request: web.Request) -> web.Response:
     if delivery.event not in services.webhook_events:
         services.metrics.deliveries.inc(event="other", outcome="ignored")
         return web.Response(status=204, headers={"X-Bot-Outcome": "no handler for this event"})
+    if not services.wants(delivery.event, delivery.payload):
+        services.metrics.deliveries.inc(event=event_label, outcome="ignored")
+        return web.Response(status=204, headers={"X-Bot-Outcome": "not the governance repository"})
     if delivery.installation_id is None:
         services.metrics.deliveries.inc(event=event_label, outcome="ignored")
         log.info("delivery ignored: no installation", extra=fields(**log_fields))
@@ -143,3 +150,6 @@ def add_service_routes(app: web.Application) -> None:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/credits", credits)
+    add_team_routes(app)
+    add_signin_routes(app)
+    add_ballot_routes(app)

@@ -12,6 +12,7 @@ from handlers import (
     cve,
     deadlines,
     fixes,
+    governance,
     installations,
     publication,
     published,
@@ -32,4 +33,5 @@ MODULES: tuple[ModuleType, ...] = (
     command_basics,  # the command modules register commands; their routers are empty
     command_workflow,
     publication,
+    governance,
 )

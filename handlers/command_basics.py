@@ -21,9 +21,10 @@ EVERYONE = ("member", "admin", "coordinator", "reporter", "collaborator")
     usage="/help",
     description="Lists every command, who may use it, and how.",
     roles=EVERYONE,
+    venues=("advisory", "governance"),
 )
 async def help_command(call: CommandCall) -> str:
-    return REGISTRY.help_text()
+    return REGISTRY.help_text(call.venue)
 
 
 @command(

@@ -141,7 +141,7 @@ async def assign(call: CommandCall) -> str:
     if len(call.arguments) != 1:
         raise CommandError("name one person", show_usage=True)
     target = login(call.arguments[0])
-    roster = call.context.team.get("roster") if call.context.team else None
+    roster = call.context.team.roster() if call.context.team else None
     members = {e.login.lower(): e.login for e in roster or []}
     if target.lower() not in members:
         raise CommandError(

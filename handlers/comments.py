@@ -65,7 +65,7 @@ async def comment(event: sansio.Event, context: HandlerContext) -> None:
         f"/repos/{repository}/security-advisories/{ghsa_id}"
     )
     record = await store.get(repository, ghsa_id)
-    roster = list(context.team.get("roster") or []) if context.team is not None else []
+    roster = context.team.roster() if context.team is not None else []
     any_role = frozenset({"member", "admin", "coordinator", "reporter", "collaborator"})
     now = context.clock.now()
     replies = 0

@@ -47,7 +47,7 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
             repository, ghsa_id, "coordinator-found", f"@{credited[0]} is credited as coordinator"
         )
         return
-    roster = context.team.get("roster") if context.team is not None else None
+    roster = context.team.roster() if context.team is not None else None
     loads, last = await store.coordinator_loads()
     today = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
     choice = choose_coordinator(

@@ -22,7 +22,7 @@ router = routing.Router()
 
 
 def _roster(context: HandlerContext) -> list[RosterEntry]:
-    roster = context.team.get("roster") if context.team is not None else None
+    roster = context.team.roster() if context.team is not None else None
     return list(roster or [])
 
 

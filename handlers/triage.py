@@ -151,7 +151,7 @@ async def triage(
 
     github_team = context.config.team.github_team
     team_slug = github_team.split("/", 1)[1] if github_team else None
-    roster = context.team.get("roster") if context.team is not None else None
+    roster = context.team.roster() if context.team is not None else None
     outside: list[str] = []
     if roster and github_team and context.team is not None:
         in_team = await context.team.team_members(client, github_team, now=now)

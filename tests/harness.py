@@ -297,7 +297,7 @@ async def start_with_team(
 ) -> BotUnderTest:
     bot: BotUnderTest = await start_bot(clock=clock, **overrides)
     await bot.started()
-    roster = bot.services.team_data.get("roster")  # type: ignore[union-attr]
+    roster = bot.services.team_data.roster()  # type: ignore[union-attr]
     fake.team_members[("python", "psrt")] = {
         entry.login: "active" for entry in roster if entry.login not in OUTSIDE_TEAM
     }

@@ -119,8 +119,9 @@ async def test_help_lists_every_registered_command(world: World) -> None:
     advisory = await file_report(world.bot, world.fake, "xia")
     await commented(world, advisory, "xia", "/help")
     [reply] = replies(world, advisory)
-    for name in REGISTRY.commands:
-        assert f"`/{name}" in reply["body"]
+    for name, declared in REGISTRY.commands.items():
+        listed = f"`/{name}" in reply["body"]
+        assert listed == ("advisory" in declared.venues), name  # governance ones are elsewhere
     assert "confidential comments" in reply["body"]
 
 

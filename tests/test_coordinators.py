@@ -108,7 +108,7 @@ async def test_a_report_without_a_coordinator_gets_one_after_three_days(world: W
     ]
     assert len(coordinators) == 1
     chosen = coordinators[0]
-    roster = {e.login: e for e in bot.services.team_data.get("roster")}  # type: ignore[union-attr]
+    roster = {e.login: e for e in bot.services.team_data.roster()}  # type: ignore[union-attr]
     assert "Release Manager" not in roster[chosen].roles and chosen != "nina"
     assert any(
         c["user"]["login"] == "nina" and c["type"] == "reporter"

@@ -108,7 +108,7 @@ async def test_a_report_nobody_answered_is_escalated_to_the_admins_once(world: W
     clock.advance(2 * 3600)
     await scan(bot)
     escalation = comments(fake, advisory)[-1]
-    roster = bot.services.team_data.get("roster")  # type: ignore[union-attr]
+    roster = bot.services.team_data.roster()  # type: ignore[union-attr]
     admins = [entry.login for entry in roster if "Admin" in entry.roles]
     assert all(f"@{admin}" in escalation for admin in admins)
     assert "no one from the team has responded to this report in 48 hours" in escalation

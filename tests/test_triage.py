@@ -21,7 +21,7 @@ async def psrt(bot: BotUnderTest, fake_github: tuple[FakeGitHub, str]) -> FakeGi
     """The fake's python/psrt team: every roster member but two."""
     fake, _ = fake_github
     await bot.started()
-    roster = bot.services.team_data.get("roster")  # type: ignore[union-attr]
+    roster = bot.services.team_data.roster()  # type: ignore[union-attr]
     fake.team_members[("python", "psrt")] = {
         entry.login: "active" for entry in roster if entry.login not in OUTSIDE_TEAM
     }

@@ -23,6 +23,7 @@ class CommandCall:
     record: AdvisoryRecord | None
     caller: str
     arguments: list[str]
+    venue = "advisory"
 
     @property
     def path(self) -> str:

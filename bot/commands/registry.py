@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 ROLES = ("member", "admin", "coordinator", "reporter", "collaborator")
+# Where a command is written: an advisory's comments, or the governance repository's issues.
+VENUES = ("advisory", "governance")
 ROLE_NAMES = {
     "member": "team members",
     "admin": "admins",
@@ -44,6 +46,7 @@ class Command:
     function: CommandFunction
     aliases: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
+    venues: tuple[str, ...] = ("advisory",)
 
     def allowed_for(self) -> str:
         return ", ".join(ROLE_NAMES[role] for role in ROLES if role in self.roles)
@@ -63,14 +66,15 @@ class Registry:
         roles: tuple[str, ...],
         aliases: tuple[str, ...] = (),
         examples: tuple[str, ...] = (),
+        venues: tuple[str, ...] = ("advisory",),
     ) -> Callable[[CommandFunction], CommandFunction]:
-        unknown = set(roles) - set(ROLES)
+        unknown = (set(roles) - set(ROLES)) | (set(venues) - set(VENUES))
         if unknown:
-            raise ValueError(f"/{name}: unknown roles {sorted(unknown)}")
+            raise ValueError(f"/{name}: unknown roles or venues {sorted(unknown)}")
 
         def register(function: CommandFunction) -> CommandFunction:
             declared = Command(
-                name, usage, description, frozenset(roles), function, aliases, examples
+                name, usage, description, frozenset(roles), function, aliases, examples, venues
             )
             for word in (name, *aliases):
                 if word in self.names:
@@ -81,16 +85,19 @@ class Registry:
 
         return register
 
-    def find(self, verb: str) -> Command | None:
-        return self.names.get(verb.lower())
+    def find(self, verb: str, venue: str = "advisory") -> Command | None:
+        declared = self.names.get(verb.lower())
+        return declared if declared is not None and venue in declared.venues else None
 
-    def nearest(self, verb: str) -> str | None:
-        matches = difflib.get_close_matches(verb.lower(), list(self.names), n=1, cutoff=0.5)
+    def nearest(self, verb: str, venue: str = "advisory") -> str | None:
+        words = [word for word, c in self.names.items() if venue in c.venues]
+        matches = difflib.get_close_matches(verb.lower(), words, n=1, cutoff=0.5)
         return self.names[matches[0]].name if matches else None
 
-    def help_text(self) -> str:
+    def help_text(self, venue: str = "advisory") -> str:
         lines = ["**Commands** (one per line, at the start of the line):", ""]
-        for declared in sorted(self.commands.values(), key=lambda c: c.name):
+        listed = [c for c in self.commands.values() if venue in c.venues]
+        for declared in sorted(listed, key=lambda c: c.name):
             aliases = (
                 f" (also {', '.join('/' + a for a in declared.aliases)})"
                 if declared.aliases

@@ -71,6 +71,7 @@ EXTRA_OPERATIONS: dict[tuple[str, str], tuple[Any, dict[int, Any]]] = {
         None,
         {200: {"type": "array", "items": {"type": "object", "required": ["id", "user", "state"]}}},
     ),
+    ("GET", "/user"): (None, {200: USER}),
     ("GET", "/orgs/{org}/teams/{team_slug}/members"): (
         None,
         {200: {"type": "array", "items": USER}},

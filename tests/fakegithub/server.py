@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cvss import CVSS3, CVSS4
 
+from tests.fakegithub.issues_oauth import IssuesAndOAuth
 from tests.fakegithub.openapi import OpenAPISpec
 
 IDENTITY: web.RequestKey[str] = web.RequestKey("identity", str)
@@ -109,7 +110,7 @@ class App:
         return key.public_key()
 
 
-class FakeGitHub:
+class FakeGitHub(IssuesAndOAuth):
     """State and behaviour; :meth:`web_app` serves it."""
 
     def __init__(self, spec_path: Path | None, fixtures: Path) -> None:
@@ -156,6 +157,7 @@ class FakeGitHub:
         self.cve_delay = 0.0
         self.pending_cves: list[tuple[float, dict[str, Any]]] = []
         self._cve_numbers = itertools.count(50001)
+        self._init_issues_oauth()
 
     # -- set-up helpers ------------------------------------------------------------
 
@@ -394,6 +396,24 @@ class FakeGitHub:
                 self.get_content,
                 "token-or-anonymous",
             ),
+            ("POST", "/repos/{owner}/{repo}/issues", self.create_issue, "token"),
+            ("GET", "/repos/{owner}/{repo}/issues/{issue_number}", self.get_issue, "token"),
+            ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}", self.update_issue, "token"),
+            (
+                "GET",
+                "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+                self.list_issue_comments,
+                "token",
+            ),
+            (
+                "POST",
+                "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+                self.create_issue_comment,
+                "token",
+            ),
+            ("GET", "/login/oauth/authorize", self.oauth_authorize, "web"),
+            ("POST", "/login/oauth/access_token", self.oauth_access_token, "web"),
+            ("GET", "/user", self.authenticated_user, "none"),
             ("POST", "/settings/apps/new", self.web_new_app, "web"),
             ("POST", "/organizations/{org}/settings/apps/new", self.web_new_app, "web"),
         ]
@@ -427,7 +447,7 @@ class FakeGitHub:
         request[STARTED] = time.monotonic()
         raw = await request.read()
         body: Any = None
-        is_web = "/settings/apps/new" in request.path
+        is_web = "/settings/apps/new" in request.path or request.path.startswith("/login/oauth/")
         if raw and not is_web:
             try:
                 body = json.loads(raw)

@@ -1,0 +1,163 @@
+"""The ballot page, `GET/POST /vote/{id}`: a member's secret vote on a nomination.
+
+Signed in with GitHub (bot/signin.py). Only members of the canonical roster
+may see the nomination or vote; anyone else gets a 403 that shows nothing of
+it. A member sees their own ballot and may change it until the close; nobody
+sees the tally or anyone else's ballot before the close. After the close the
+page shows the counts (never who voted what). Ballots are written in the same
+transaction that checks the vote is still open (bot/governance_store.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+from html import escape
+
+from aiohttp import web
+
+from bot.governance_store import OPEN, BallotRefused, Nomination
+from bot.service import SERVICES, Services
+from bot.signin import (
+    form_token,
+    form_token_ok,
+    not_configured,
+    page,
+    session_key,
+    signed_in_as,
+)
+from bot.store import StoreUnavailable
+from bot.votes import CHOICES
+
+LABELS = {"yes": "Yes", "no": "No", "abstain": "Abstain"}
+
+
+def _when(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _is_member(services: Services, login: str) -> bool:
+    roster = services.team_data.roster() if services.team_data is not None else []
+    return any(entry.login.lower() == login.lower() for entry in roster)
+
+
+async def _checked(request: web.Request) -> tuple[Services, str, Nomination] | web.Response:
+    """The services, the signed-in member and the nomination, or the page that says why not."""
+    services: Services = request.app[SERVICES]
+    if session_key(services) is None:
+        return not_configured()
+    login = signed_in_as(request)
+    if login is None:
+        raise web.HTTPFound(f"/auth/login?next={request.path}")
+    if not _is_member(services, login):
+        return page(
+            "Members only",
+            f"<p id=refused>You are signed in as @{escape(login)}, who is not a member of the "
+            f"{escape(services.config.team.name)}. Only members may vote.</p>",
+            403,
+        )
+    try:
+        nomination_id = int(request.match_info["nomination"])
+    except ValueError:
+        nomination_id = -1
+    assert services.governance is not None
+    nomination = await services.governance.get(nomination_id)
+    if nomination is None:
+        return page("No such nomination", "<p>There is no nomination with that number.</p>", 404)
+    return services, login, nomination
+
+
+async def _checked_or_unavailable(
+    request: web.Request,
+) -> tuple[Services, str, Nomination] | web.Response:
+    try:
+        return await _checked(request)
+    except StoreUnavailable:
+        return page("Try again shortly", "<p>The store is unavailable.</p>", 503)
+
+
+async def ballot(request: web.Request) -> web.Response:
+    checked = await _checked_or_unavailable(request)
+    if isinstance(checked, web.Response):
+        return checked
+    services, login, nomination = checked
+    assert services.governance is not None
+    mine = await services.governance.own_ballot(nomination.id, login)
+    notice = ""
+    if request.query.get("saved") and mine:
+        notice = (
+            f"<p id=saved><strong>Your ballot is recorded: {LABELS[mine]}.</strong> "
+            f"You may change it until {_when(nomination.closes_at)}.</p>"
+        )
+    return page(
+        f"Nomination {nomination.id}",
+        _describe(nomination) + notice + _form(request, nomination, mine, services.clock.now()),
+    )
+
+
+def _describe(nomination: Nomination) -> str:
+    return (
+        f"<p>Nominee: <strong id=nominee>@{escape(nomination.nominee)}</strong>, nominated by "
+        f"@{escape(nomination.nominator)}.</p><p>Reason: {escape(nomination.reason)}</p>"
+        f"<p>The vote opened {_when(nomination.opened_at)} and closes "
+        f"{_when(nomination.closes_at)}. It passes with at least two-thirds yes of the votes "
+        "cast; abstentions do not count.</p>"
+    )
+
+
+def _form(request: web.Request, nomination: Nomination, mine: str | None, now: float) -> str:
+    if nomination.state != OPEN or now >= nomination.closes_at:
+        if nomination.yes_votes is None:
+            return "<p id=closed>The vote has closed; the result is being counted.</p>"
+        return (
+            f"<p id=closed>The vote has closed ({escape(nomination.state.replace('_', ' '))}): "
+            f"{nomination.yes_votes} yes, {nomination.no_votes} no, "
+            f"{nomination.abstentions} abstaining.</p>"
+        )
+    options = "".join(
+        f'<p><label><input type=radio name=choice value="{choice}" id="choice-{choice}"'
+        f"{' checked' if choice == mine else ''} required> {LABELS[choice]}</label></p>"
+        for choice in CHOICES
+    )
+    token = form_token(request, f"vote-{nomination.id}")
+    return (
+        "<p>Your ballot is secret: nobody sees the tally or who voted what before the close.</p>"
+        f'<form method=post action="/vote/{nomination.id}">{options}'
+        f'<input type=hidden name=token value="{token}">'
+        f"<button type=submit id=cast>{'Change my vote' if mine else 'Cast my vote'}</button>"
+        "</form>"
+    )
+
+
+async def cast(request: web.Request) -> web.Response:
+    checked = await _checked_or_unavailable(request)
+    if isinstance(checked, web.Response):
+        return checked
+    services, login, nomination = checked
+    form = await request.post()
+    choice = str(form.get("choice", ""))
+    if not form_token_ok(request, f"vote-{nomination.id}", str(form.get("token", ""))):
+        return page("Ballot not recorded", "<p>The form expired; reload the page.</p>", 400)
+    if choice not in CHOICES:
+        return page("Ballot not recorded", "<p>Choose yes, no or abstain.</p>", 400)
+    assert services.governance is not None and services.advisories is not None
+    now = services.clock.now()
+    try:
+        changed = await services.governance.cast(nomination.id, login, choice, now=now)
+    except BallotRefused as error:
+        return page(
+            "Ballot not recorded", f"<p id=refused>Not recorded: {escape(str(error))}.</p>", 409
+        )
+    await services.advisories.audit(
+        nomination.repository,
+        nomination.subject,
+        at=now,
+        action="ballot changed" if changed else "ballot cast",
+        reason=f"@{login} (the choice is secret)",
+        delivery=None,
+    )
+    raise web.HTTPSeeOther(f"/vote/{nomination.id}?saved=1")
+
+
+def add_ballot_routes(app: web.Application) -> None:
+    app.router.add_get("/vote/{nomination}", ballot)
+    app.router.add_post("/vote/{nomination}", cast)

@@ -1,0 +1,195 @@
+"""PEP 811 votes end to end: nominations in a governance issue, secret ballots, the close."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.votes import tally
+from tests.fakegithub import FakeGitHub
+from tests.governance_helpers import (
+    DAY,
+    GOVERNANCE,
+    Governance,
+    cast_ballot,
+    signed_in,
+    start_governance,
+)
+from tests.harness import SteppedClock
+
+
+@pytest.mark.parametrize(
+    ("yes", "no", "abstain", "passed"),
+    [
+        (2, 1, 0, True),  # exactly two-thirds
+        (4, 2, 5, True),  # abstentions do not count
+        (199, 101, 0, False),  # 66.3 %: just below
+        (1, 1, 0, False),
+        (0, 0, 3, False),  # only abstentions: no votes cast
+    ],
+)
+def test_two_thirds_of_votes_cast(yes: int, no: int, abstain: int, passed: bool) -> None:
+    result = tally(["yes"] * yes + ["no"] * no + ["abstain"] * abstain)
+    assert result.passed is passed
+
+
+def test_quorum_counts_ballots_with_abstentions() -> None:
+    assert not tally(["yes", "yes"], quorum=3).passed
+    assert tally(["yes", "yes", "abstain"], quorum=3).passed
+
+
+async def nominate(gov: Governance, nominator: str, nominee: str) -> int:
+    await gov.comment(nominator, f"/nominate @{nominee} fixed three CVEs in ssl and zipfile")
+    [nomination] = await gov.bot.services.governance.nominations()  # type: ignore[union-attr]
+    return nomination.id
+
+
+async def test_secret_ballot_passes_at_exactly_two_thirds_then_the_veto_window_ends(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    gov = await start_governance(start_bot, fake, SteppedClock())
+    members = [m for m in gov.members() if m != "warsaw"]
+    nomination = await nominate(gov, "warsaw", "octo-newcomer")
+    [opened] = gov.bot_comments()
+    assert "/vote/1" in opened and "secret" in opened
+
+    # 4 yes, 2 no, 1 abstain: 4 of 6 votes cast, exactly two-thirds.
+    choices = ["yes", "yes", "yes", "no", "no", "abstain", "yes"]
+    for login, choice in zip(members, choices, strict=False):
+        async with await signed_in(gov.bot.url, fake, login) as session:
+            status, page = await cast_ballot(session, gov.bot.url, nomination, choice)
+            assert status == 200 and "Your ballot is recorded" in page
+    # A member changes their mind twice; only the last ballot counts.
+    async with await signed_in(gov.bot.url, fake, members[6]) as session:
+        await cast_ballot(session, gov.bot.url, nomination, "no")
+        status, page = await cast_ballot(session, gov.bot.url, nomination, "yes")
+        assert status == 200 and "Yes" in page
+    # A non-member is refused and nothing of the nomination is shown to them.
+    async with await signed_in(gov.bot.url, fake, "stranger") as session:
+        status, page = await cast_ballot(session, gov.bot.url, nomination, "yes")
+        assert status == 403 and "octo-newcomer" not in page
+
+    # Before the close nothing anywhere says how anyone voted.
+    assert len(gov.bot_comments()) == 1
+    await gov.scan()  # the week is not over: nothing to close
+    assert not any("passed" in body for body in gov.bot_comments())
+
+    gov.clock.advance(7 * DAY)
+    await gov.scan()
+    result = gov.bot_comments()[-1]
+    assert "passed" in result and "4 yes, 2 no, 1 abstaining" in result
+    assert "4 of 6 votes cast are yes" in result and "Email to the steering council" in result
+    assert "@warsaw" in result  # the admins are told
+    await gov.scan()  # again: no second result
+    assert sum("passed" in body for body in gov.bot_comments()) == 1
+
+    gov.clock.advance(7 * DAY)
+    await gov.scan()
+    approved = gov.bot_comments()[-1]
+    assert "joins the" in approved
+    assert "https://github.com/orgs/python/teams/psrt/members" in approved
+    assert "[members.octo-newcomer]" in approved and ",octo-newcomer," in approved
+    log = await gov.audit(nomination)
+    assert log[0].startswith("nominated: @warsaw nominated @octo-newcomer")
+    assert sum(line.startswith("ballot cast") for line in log) == 7
+    assert sum(line.startswith("ballot changed") for line in log) == 2
+    assert any(line.startswith("vote closed: veto_window") for line in log)
+    assert log[-1] == "approved: no veto in the window"
+    assert not any(choice in line for line in log for choice in ("voted yes", "voted no"))
+
+
+async def test_open_vote_in_comments_fails_just_below_two_thirds(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
+) -> None:
+    fake, _ = fake_github
+    config = bot_env["BOT_CONFIG"] + "/bot.toml"
+    with open(config, encoding="utf-8") as handle:
+        text = handle.read().replace('votes = "ballot"', 'votes = "comments"')
+    with open(config, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    gov = await start_governance(start_bot, fake, SteppedClock())
+    members = gov.members()
+    nomination = await nominate(gov, members[0], "octo-newcomer")
+    # 5 yes and 3 no is 62.5 %; two abstain; one member changes yes to no.
+    votes = ["yes"] * 5 + ["no"] * 2 + ["abstain"] * 2 + ["yes"]
+    for login, choice in zip(members, votes, strict=False):
+        await gov.comment(login, f"/vote {choice}")
+    await gov.comment(members[9], "/vote no")
+    assert "changed their vote to no" in gov.bot_comments()[-1]
+    await gov.comment("stranger", "/vote yes")
+    assert "Denied: @stranger may not use `/vote`" in gov.bot_comments()[-1]
+    gov.clock.advance(7 * DAY)
+    await gov.scan()
+    result = gov.bot_comments()[-1]
+    assert "failed" in result and "5 yes, 3 no, 2 abstaining" in result
+    assert "less than two-thirds" in result
+    await gov.comment(members[1], "/vote yes")
+    assert "no nomination that is open" in gov.bot_comments()[-1]
+    nominated = await gov.bot.services.governance.get(nomination)  # type: ignore[union-attr]
+    assert nominated is not None and nominated.state == "failed"
+
+
+async def test_an_admin_records_the_councils_veto_within_the_window(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    gov = await start_governance(start_bot, fake, SteppedClock())
+    admins = gov.members("Admin")
+    others = [m for m in gov.members() if m not in admins]
+    nomination = await nominate(gov, others[0], "octo-newcomer")
+    async with await signed_in(gov.bot.url, fake, others[1]) as session:
+        await cast_ballot(session, gov.bot.url, nomination, "yes")
+    await gov.comment(admins[0], "/veto too early")
+    assert "no nomination that is veto_window" in gov.bot_comments()[-1]
+    gov.clock.advance(7 * DAY + 1)
+    await gov.scan()
+    await gov.comment(others[2], "/veto I do not like it")
+    assert "Denied" in gov.bot_comments()[-1] and "admins" in gov.bot_comments()[-1]
+    await gov.comment(admins[0], "/veto The council vetoed it by email on 2026-12-01")
+    assert "is vetoed by the steering council" in gov.bot_comments()[-1]
+    gov.clock.advance(7 * DAY)
+    await gov.scan()
+    assert not any("joins the" in body for body in gov.bot_comments())
+    vetoed = await gov.bot.services.governance.get(nomination)  # type: ignore[union-attr]
+    assert vetoed is not None and vetoed.state == "vetoed"
+    assert (await gov.audit(nomination))[-1].startswith(f"vetoed: @{admins[0]}")
+
+
+async def test_the_close_survives_a_restart(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    from bot.service import close_services
+
+    fake, _ = fake_github
+    clock = SteppedClock()
+    gov = await start_governance(start_bot, fake, clock)
+    members = gov.members()
+    nomination = await nominate(gov, members[0], "octo-newcomer")
+    for login in members[:3]:
+        async with await signed_in(gov.bot.url, fake, login) as session:
+            await cast_ballot(session, gov.bot.url, nomination, "yes")
+    await close_services(gov.bot.services)
+
+    clock.advance(8 * DAY)  # the week ended while the bot was down
+    second = await start_governance(start_bot, fake, clock)
+    second.issue = gov.issue
+    await second.scan()
+    results = [body for body in second.bot_comments() if "passed" in body]
+    assert len(results) == 1 and "3 yes, 0 no, 0 abstaining" in results[0]
+
+
+async def test_only_the_governance_repository_issue_comments_are_stored(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    gov = await start_governance(start_bot, fake, SteppedClock())
+    issue = fake.new_issue("python/cpython", "bug", "", "someone")
+    comment = fake.add_issue_comment("python/cpython", issue["number"], "warsaw", "/nominate @x y")
+    payload = fake.issue_comment_payload(
+        "python/cpython", issue["number"], comment, gov.bot.installation_id
+    )
+    sent = await gov.bot.send("issue_comment", payload)
+    assert sent.status == 204 and sent.headers["X-Bot-Outcome"] == "not the governance repository"
+    assert fake.issue_comment_bodies(GOVERNANCE, gov.issue) == []
