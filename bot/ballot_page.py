@@ -10,12 +10,11 @@ transaction that checks the vote is still open (bot/governance_store.py).
 
 from __future__ import annotations
 
-import datetime
 from html import escape
 
 from aiohttp import web
 
-from bot.governance_store import OPEN, BallotRefused, Nomination
+from bot.governance_store import OPEN, BallotRefused, Nomination, utc_minutes
 from bot.service import SERVICES, Services
 from bot.signin import (
     form_token,
@@ -29,10 +28,6 @@ from bot.store import StoreUnavailable
 from bot.votes import CHOICES
 
 LABELS = {"yes": "Yes", "no": "No", "abstain": "Abstain"}
-
-
-def _when(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _is_member(services: Services, login: str) -> bool:
@@ -86,7 +81,7 @@ async def ballot(request: web.Request) -> web.Response:
     if request.query.get("saved") and mine:
         notice = (
             f"<p id=saved><strong>Your ballot is recorded: {LABELS[mine]}.</strong> "
-            f"You may change it until {_when(nomination.closes_at)}.</p>"
+            f"You may change it until {utc_minutes(nomination.closes_at)}.</p>"
         )
     return page(
         f"Nomination {nomination.id}",
@@ -98,8 +93,8 @@ def _describe(nomination: Nomination) -> str:
     return (
         f"<p>Nominee: <strong id=nominee>@{escape(nomination.nominee)}</strong>, nominated by "
         f"@{escape(nomination.nominator)}.</p><p>Reason: {escape(nomination.reason)}</p>"
-        f"<p>The vote opened {_when(nomination.opened_at)} and closes "
-        f"{_when(nomination.closes_at)}. It passes with at least two-thirds yes of the votes "
+        f"<p>The vote opened {utc_minutes(nomination.opened_at)} and closes "
+        f"{utc_minutes(nomination.closes_at)}. It passes with at least two-thirds yes of the votes "
         "cast; abstentions do not count.</p>"
     )
 

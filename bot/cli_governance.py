@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import datetime
-import io
 import sys
 import time
 from pathlib import Path
@@ -28,6 +26,7 @@ from bot.service import close_services, open_services
 from bot.settings import load_settings
 from bot.statistics import year_statistics
 from bot.team_formats import RosterEntry, parse_psrt_csv
+from handlers.installations import sync_all
 
 
 class GovernanceCliError(Exception):
@@ -84,31 +83,18 @@ def cmd_roster_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_csv(path: Path) -> list[RosterEntry]:
+def _read_roster_csv(path: Path, *, login_required: bool = True) -> list[RosterEntry]:
     try:
-        text = path.read_text(encoding="utf-8")
+        return parse_psrt_csv(path.read_text(encoding="utf-8"), login_required=login_required)
     except (OSError, UnicodeDecodeError) as error:
         raise GovernanceCliError(f"{path}: cannot read it ({error})") from None
-    return [
-        RosterEntry(row[0].strip(), row[1].strip() if len(row) > 1 else "", _roles(row))
-        for row in csv.reader(io.StringIO(text))
-        if row and any(cell.strip() for cell in row)
-    ]
-
-
-def _roles(row: list[str]) -> frozenset[str]:
-    notes = row[2] if len(row) > 2 else ""
-    return frozenset(part.strip() for part in notes.split(",") if part.strip())
+    except ValueError as error:
+        raise GovernanceCliError(f"{path}: {error}") from None
 
 
 def cmd_roster_import(args: argparse.Namespace) -> int:
-    try:
-        members = parse_psrt_csv(args.file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise GovernanceCliError(f"{args.file}: cannot read it ({error})") from None
-    except ValueError as error:
-        raise GovernanceCliError(f"{args.file}: {error}") from None
-    former = _read_csv(args.emeritus) if args.emeritus else []
+    members = _read_roster_csv(args.file)
+    former = _read_roster_csv(args.emeritus, login_required=False) if args.emeritus else []
     sys.stdout.write(import_csv(members, former))
     return 0
 
@@ -124,8 +110,6 @@ async def _roster_check() -> int:
     )
     try:
         assert services.team_data is not None and services.github is not None
-        from handlers.installations import sync_all
-
         await sync_all(services.github, services.store, now=time.time())
         drift, places, problems = await services.team_data.check_roster(time.time())
     finally:
@@ -148,8 +132,6 @@ async def _report_inactivity(since: datetime.date | None) -> int:
     services = await open_services(settings, config, start_worker=False, start_background=False)
     try:
         assert services.team_data is not None and services.github is not None
-        from handlers.installations import sync_all
-
         await sync_all(services.github, services.store, now=time.time())
         await services.team_data.refresh_due(time.time())
         clients = await services.team_data.advisory_clients()

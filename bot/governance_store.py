@@ -11,6 +11,7 @@ after the close never counts. Nomination states:
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 from bot.backends import Connection, transaction
@@ -43,6 +44,11 @@ class Nomination:
     def subject(self) -> str:
         """The audit log's name for it (the log is keyed by repository and subject)."""
         return f"nomination-{self.id}"
+
+
+def utc_minutes(timestamp: float) -> str:
+    """How nomination times are shown, in comments and on the ballot page alike."""
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 _COLUMNS = (

@@ -35,23 +35,24 @@ class RosterEntry:
     roles: frozenset[str]
 
 
-def parse_psrt_csv(text: str) -> list[RosterEntry]:
+def parse_psrt_csv(text: str, *, login_required: bool = True) -> list[RosterEntry]:
+    """psrt.csv; with `login_required=False`, psrt-emeritus.csv (some have no login)."""
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        return [entry for entry in _roster_rows(reader) if entry is not None]
+        return [entry for entry in _roster_rows(reader, login_required) if entry is not None]
     except csv.Error as error:
         raise FormatError(reader.line_num or 1, f"not CSV: {error}") from None
 
 
-def _roster_rows(reader: Iterator[list[str]]) -> Iterator[RosterEntry | None]:
+def _roster_rows(reader: Iterator[list[str]], login_required: bool) -> Iterator[RosterEntry | None]:
     for number, row in enumerate(reader, start=1):
         if not row or all(not cell.strip() for cell in row):
             yield None
             continue
-        if len(row) < 2 or not row[1].strip():
+        if len(row) < 2 or (login_required and not row[1].strip()):
             raise FormatError(number, "expected: name, GitHub login, notes")
         login = row[1].strip().removeprefix("@")
-        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", login):
+        if login and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", login):
             raise FormatError(number, f"{login!r} is not a GitHub login")
         notes = row[2] if len(row) > 2 else ""
         roles = frozenset(part.strip() for part in notes.split(",") if part.strip())

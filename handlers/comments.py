@@ -22,19 +22,15 @@ from typing import Any
 from gidgethub import routing, sansio
 
 from bot.commands.call import CommandCall
-from bot.commands.parser import ArgumentError, find_commands, split_arguments
+from bot.commands.dispatch import MAX_COMMANDS_PER_COMMENT, TOO_MANY, refusal, run_command
+from bot.commands.parser import find_commands
 from bot.commands.permissions import roles_of
-from bot.commands.registry import REGISTRY, CommandError
+from bot.commands.registry import REGISTRY
 from bot.comments import comments_url, marker
 from bot.context import HandlerContext
-from bot.github import GitHubClient, error_summary
+from bot.github import GitHubClient
 
 router = routing.Router()
-
-
-# A size limit like every other input's: a comment is at most 65,536 characters on
-# GitHub, and a reply to thousands of commands would help nobody.
-MAX_COMMANDS_PER_COMMENT = 20
 
 
 @router.register("advisory_comment")
@@ -71,10 +67,7 @@ async def comment(event: sansio.Event, context: HandlerContext) -> None:
     replies = 0
     for key, line in pending:
         if line.position >= MAX_COMMANDS_PER_COMMENT:
-            outcome = (
-                f"Not run: one comment runs at most {MAX_COMMANDS_PER_COMMENT} commands; "
-                "put the rest in another comment."
-            )
+            outcome = TOO_MANY
             await store.record_command(comment_id, key, line.position, line.text, outcome, at=now)
             replies += 1
             continue
@@ -89,26 +82,23 @@ async def comment(event: sansio.Event, context: HandlerContext) -> None:
             record=record,
             advisory=advisory,
         )
-        if declared is None:
-            if not roles.roles:
-                await store.record_command(comment_id, key, line.position, line.text, "", at=now)
-                continue  # strangers get silence
-            nearest = REGISTRY.nearest(line.verb)
-            hint = f" Did you mean `/{nearest}`?" if nearest else ""
-            outcome = f"Unknown command `/{line.verb}`.{hint} See `/help`."
-        elif roles.check_failed is not None and not roles.roles & declared.roles:
-            outcome = (
-                f"Denied: could not check whether @{caller} may use `/{declared.name}` "
-                f"({roles.check_failed}). Try again later."
-            )
-        elif not roles.roles & declared.roles:
-            outcome = (
-                f"Denied: @{caller} may not use `/{declared.name}`; it is for "
-                f"{declared.allowed_for()}."
-            )
+        refused = refusal(
+            line.verb,
+            declared,
+            venue="advisory",
+            caller=caller,
+            roles=roles.roles,
+            check_failed=roles.check_failed,
+        )
+        if refused == "":
+            await store.record_command(comment_id, key, line.position, line.text, "", at=now)
+            continue  # strangers get silence
+        if refused is not None:
+            outcome = refused
         else:
+            assert declared is not None
             call = CommandCall(context, client, repository, ghsa_id, advisory, record, caller, [])
-            outcome = await _run(declared, line.arguments, call)
+            outcome = await run_command(declared, line.arguments, call)
             advisory = call.advisory  # what GitHub answered to the command's PATCH, if any
             record = await store.get(repository, ghsa_id)
         await store.record_command(comment_id, key, line.position, line.text, outcome, at=now)
@@ -118,17 +108,6 @@ async def comment(event: sansio.Event, context: HandlerContext) -> None:
         replies += 1
     if replies:
         await _reply(client, context, repository, ghsa_id, comment_id, caller)
-
-
-async def _run(declared: Any, arguments: str, call: CommandCall) -> str:
-    try:
-        call.arguments = split_arguments(arguments)
-        return str(await declared.function(call))
-    except (CommandError, ArgumentError) as error:
-        usage = f" Usage: `{declared.usage}`" if getattr(error, "show_usage", True) else ""
-        return f"Not done: {error}.{usage}"
-    except Exception as error:
-        return f"Failed: {error_summary(error)}. Nothing else was changed by this command."
 
 
 async def _reply(

@@ -24,11 +24,12 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.commands.parser import ArgumentError, find_commands, login, split_arguments
+from bot.commands.dispatch import MAX_COMMANDS_PER_COMMENT, TOO_MANY, refusal, run_command
+from bot.commands.parser import find_commands, login
 from bot.commands.registry import REGISTRY, CommandError, command
 from bot.comments import marker, post_once_at
 from bot.context import HandlerContext
-from bot.github import GitHubClient, error_summary
+from bot.github import GitHubClient
 from bot.governance_store import (
     APPROVED,
     OPEN,
@@ -37,6 +38,7 @@ from bot.governance_store import (
     BallotRefused,
     GovernanceStore,
     Nomination,
+    utc_minutes,
 )
 from bot.inactivity import gather_activity, inactivity_report, member_activity
 from bot.roster import drift_report, export_csv
@@ -44,8 +46,6 @@ from bot.team_formats import RosterEntry
 from bot.votes import CHOICES, Tally
 
 router = routing.Router()
-
-MAX_COMMANDS_PER_COMMENT = 20
 
 
 @dataclass
@@ -70,10 +70,6 @@ class GovernanceCall:
 
     async def audit(self, nomination: Nomination, action: str, reason: str) -> None:
         await self.context.audit(self.repository, nomination.subject, action, reason)
-
-
-def _date(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _is_governance_repository(context: HandlerContext, repository: str) -> bool:
@@ -141,34 +137,25 @@ async def _run_commands(
         if key in done:
             continue
         declared = REGISTRY.find(line.verb, "governance")
+        refused = refusal(
+            line.verb,
+            declared,
+            venue="governance",
+            caller=caller,
+            roles=roles,
+            check_failed=None if roster else "the roster is not loaded",
+        )
         if line.position >= MAX_COMMANDS_PER_COMMENT:
-            outcome = f"Not run: one comment runs at most {MAX_COMMANDS_PER_COMMENT} commands."
-        elif declared is None:
-            if not roles:
-                await store.record_command(source_id, key, line.position, line.text, "", at=now)
-                continue  # strangers get silence
-            nearest = REGISTRY.nearest(line.verb, "governance")
-            hint = f" Did you mean `/{nearest}`?" if nearest else ""
-            outcome = f"Unknown command `/{line.verb}`.{hint} See `/help`."
-        elif not roster:
-            outcome = (
-                f"Denied: could not check whether @{caller} may use `/{declared.name}` "
-                "(the roster is not loaded). Try again later."
-            )
-        elif not roles & declared.roles:
-            outcome = (
-                f"Denied: @{caller} may not use `/{declared.name}`; it is for "
-                f"{declared.allowed_for()} (the roster, {context.config.team.name})."
-            )
+            outcome = TOO_MANY
+        elif refused == "":
+            await store.record_command(source_id, key, line.position, line.text, "", at=now)
+            continue  # strangers get silence
+        elif refused is not None:
+            outcome = refused
         else:
+            assert declared is not None
             call = GovernanceCall(context, client, repository, number, source_id, caller, roster)
-            try:
-                call.arguments = split_arguments(line.arguments)
-                outcome = str(await declared.function(call))
-            except (CommandError, ArgumentError) as error:
-                outcome = f"Not done: {error}. Usage: `{declared.usage}`"
-            except Exception as error:
-                outcome = f"Failed: {error_summary(error)}."
+            outcome = await run_command(declared, line.arguments, call)
         await store.record_command(source_id, key, line.position, line.text, outcome, at=now)
         if outcome:
             ran.append((line.text, outcome))
@@ -240,8 +227,8 @@ async def nominate(call: GovernanceCall) -> str:
     quorum = f" A result needs at least {config.quorum} ballots." if config.quorum else ""
     return (
         f"Nomination {nomination.id}: @{nominee}, nominated by @{call.caller}. The vote is open "
-        f"until {_date(nomination.closes_at)}. {how} It passes with at least two-thirds yes of "
-        f"the votes cast (abstentions do not count).{quorum}"
+        f"until {utc_minutes(nomination.closes_at)}. {how} It passes with at least two-thirds "
+        f"yes of the votes cast (abstentions do not count).{quorum}"
     )
 
 
@@ -338,18 +325,18 @@ def council_email(nomination: Nomination, tally: Tally, team_name: str, veto_end
         [
             "To: the Python Steering Council",
             f"Subject: {team_name}: nomination of @{nomination.nominee} passed; veto window "
-            f"until {_date(veto_ends)[:10]}",
+            f"until {utc_minutes(veto_ends)[:10]}",
             "",
             "Dear Steering Council,",
             "",
             f"The {team_name} voted on the nomination of @{nomination.nominee} "
             f"(https://github.com/{nomination.nominee}), nominated by @{nomination.nominator}, "
-            f"from {_date(nomination.opened_at)} to {_date(nomination.closes_at)}.",
+            f"from {utc_minutes(nomination.opened_at)} to {utc_minutes(nomination.closes_at)}.",
             "",
             f"Result: {tally.explain()}",
             "",
             "Under PEP 811 the nomination stands unless the Steering Council vetoes it. "
-            f"Please reply by {_date(veto_ends)} if you wish to veto it.",
+            f"Please reply by {utc_minutes(veto_ends)} if you wish to veto it.",
         ]
     )
 
@@ -388,7 +375,7 @@ async def vote_due(event: sansio.Event, context: HandlerContext) -> None:
         body = (
             f"**The vote on nomination {nomination.id} (@{nomination.nominee}) passed.** "
             f"{tally.explain()}\n\nThe steering council may veto it until "
-            f"{_date(nomination.veto_ends_at)}; an admin records a veto with `/veto NOTE`. "
+            f"{utc_minutes(nomination.veto_ends_at)}; an admin records a veto with `/veto NOTE`. "
             f"{mentions}: please send the council this email (a draft):\n\n"
             f"<details><summary>Email to the steering council</summary>\n\n```text\n{email}\n"
             "```\n\n</details>\n\nWhen the window ends I will list what to change."
@@ -451,7 +438,7 @@ async def veto_window_ended(event: sansio.Event, context: HandlerContext) -> Non
     numbered = "\n".join(f"{i}. {step}" for i, step in enumerate(steps, start=1))
     mentions = " ".join(f"@{a}" for a in admins(roster))
     body = (
-        f"**No veto by {_date(nomination.veto_ends_at or 0)}: @{login} joins the "
+        f"**No veto by {utc_minutes(nomination.veto_ends_at or 0)}: @{login} joins the "
         f"{context.config.team.name}.** Welcome!\n\n{mentions}: please\n\n{numbered}\n\n"
         "The daily roster check will say when the three agree."
     )
