@@ -193,3 +193,27 @@ async def test_only_the_governance_repository_issue_comments_are_stored(
     sent = await gov.bot.send("issue_comment", payload)
     assert sent.status == 204 and sent.headers["X-Bot-Outcome"] == "not the governance repository"
     assert fake.issue_comment_bodies(GOVERNANCE, gov.issue) == []
+
+
+async def test_nominations_and_the_year_report_from_the_command_line(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
+) -> None:
+    import datetime
+
+    from tests.harness import file_report, run_cli
+
+    fake, _ = fake_github
+    gov = await start_governance(start_bot, fake, SteppedClock())
+    await nominate(gov, "warsaw", "octo-newcomer")
+    await file_report(gov.bot, fake, "reporter-x")
+    code, out, err = await run_cli(bot_env, "nominations")
+    assert code == 0 and "@octo-newcomer\topen" in out, err
+    code, out, err = await run_cli(bot_env, "nominations", "show", "1")
+    assert code == 0 and "nominated: @warsaw nominated @octo-newcomer" in out, err
+    code, _, err = await run_cli(bot_env, "nominations", "show", "99")
+    assert code == 2 and "no nomination 99" in err
+    year = datetime.datetime.now(datetime.UTC).year
+    code, out, err = await run_cli(bot_env, "report", "year", str(year))
+    assert code == 0, err
+    assert "(advisories received)" in out and "| Received | 1 |" in out
+    assert "| Published | 0 |" in out

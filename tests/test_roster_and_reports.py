@@ -24,6 +24,30 @@ async def test_export_csv_writes_the_published_list_byte_for_byte(
     assert out == (fixtures / "cpython" / "psrt-emeritus.csv").read_text(encoding="utf-8")
 
 
+async def test_import_then_export_gives_the_published_files_back(
+    bot_env: dict[str, str], fixtures: Path
+) -> None:
+    cpython = fixtures / "cpython"
+    code, out, err = await run_cli(
+        bot_env,
+        "roster",
+        "import",
+        "csv",
+        str(cpython / "psrt.csv"),
+        "--emeritus",
+        str(cpython / "psrt-emeritus.csv"),
+    )
+    assert code == 0, err
+    assert "canonical = true" in out and '{ name = "Jesse Noller" }' in out
+    (Path(bot_env["BOT_CONFIG"]) / "roster.toml").write_text(out, encoding="utf-8")
+    code, exported, err = await run_cli(bot_env, "roster", "export", "csv")
+    assert code == 0 and exported == (cpython / "psrt.csv").read_text(encoding="utf-8"), err
+    broken = Path(bot_env["BOT_CONFIG"]) / "broken.csv"
+    broken.write_text("Name Only\n", encoding="utf-8")
+    code, _, err = await run_cli(bot_env, "roster", "import", "csv", str(broken))
+    assert code == 2 and "line 1: expected: name, GitHub login, notes" in err
+
+
 async def test_roster_drift_between_the_toml_the_csv_and_the_team(
     start_bot: Any, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
 ) -> None:
