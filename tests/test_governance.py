@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.votes import tally
@@ -217,3 +218,52 @@ async def test_nominations_and_the_year_report_from_the_command_line(
     assert code == 0, err
     assert "(advisories received)" in out and "| Received | 1 |" in out
     assert "| Published | 0 |" in out
+
+
+async def test_a_nomination_in_a_new_issues_body_opens_a_vote(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    from tests.harness import load_payload
+
+    fake, _ = fake_github
+    gov = await start_governance(start_bot, fake, SteppedClock())
+    issue = fake.new_issue(
+        GOVERNANCE, "Nominate octo", "/nominate @octo-newcomer triages", "warsaw"
+    )
+    payload = load_payload("issues/opened.payload.json")
+    payload.update(
+        issue=issue,
+        repository=fake.repos[GOVERNANCE],
+        sender=issue["user"],
+        installation={"id": gov.bot.installation_id, "node_id": "x"},
+    )
+    sent = await gov.bot.send("issues", payload)
+    assert sent.status == 202
+    await gov.bot.settle()
+    [nomination] = await gov.bot.services.governance.nominations()  # type: ignore[union-attr]
+    assert nomination.nominee == "octo-newcomer" and nomination.issue_number == issue["number"]
+    [reply] = fake.issue_comment_bodies(GOVERNANCE, issue["number"])
+    assert "Nomination 1: @octo-newcomer, nominated by @warsaw" in reply
+
+
+async def test_without_a_client_secret_sign_in_is_refused_and_logout_ends_a_session(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    gov = await start_governance(start_bot, fake, SteppedClock())
+    async with await signed_in(gov.bot.url, fake, gov.members()[0]) as session:
+        async with session.get(f"{gov.bot.url}/vote/1", allow_redirects=False) as page:
+            assert page.status == 404  # signed in: told there is no such nomination
+        async with session.get(f"{gov.bot.url}/auth/logout") as page:
+            assert page.status == 404  # "/" has no page; the redirect was followed
+        async with session.get(f"{gov.bot.url}/vote/1", allow_redirects=False) as page:
+            assert page.status == 302 and page.headers["Location"].startswith("/auth/login")
+    from bot.service import close_services
+
+    await close_services(gov.bot.services)  # one leader at a time on one database
+    closed = await start_governance(start_bot, fake, SteppedClock(), GITHUB_CLIENT_SECRET="")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{closed.bot.url}/auth/login") as page:
+            assert page.status == 503 and "GITHUB_CLIENT_SECRET" in await page.text()
+        async with session.get(f"{closed.bot.url}/vote/1") as page:
+            assert page.status == 503
