@@ -184,13 +184,17 @@ class GitHubApp:
         return self._mutation_locks.setdefault(credential.lock_key, asyncio.Lock())
 
     async def space_mutation(self, credential: Credential) -> None:
-        """Keep `mutation_interval` seconds between mutations of one installation."""
-        key = credential.lock_key
-        last = self._last_mutation.get(key)
+        """Wait until `mutation_interval` seconds have passed since the last mutation
+        of this installation was answered (GitHub: serially, a second apart)."""
+        last = self._last_mutation.get(credential.lock_key)
         now = time.monotonic()
         if last is not None and now - last < self.mutation_interval:
             await self.sleep(self.mutation_interval - (now - last))
-        self._last_mutation[key] = time.monotonic()
+
+    def mutation_answered(self, credential: Credential) -> None:
+        """Start the interval when a mutation's answer (or failure) arrives, so the
+        gap GitHub sees between two mutations is never shorter than the interval."""
+        self._last_mutation[credential.lock_key] = time.monotonic()
 
 
 def _parse_time(value: str) -> float:
@@ -225,7 +229,10 @@ class GitHubClient(gh_abc.GitHubAPI):
             return await self._send(method, url, request_headers, body)
         async with github.mutation_lock(self.credential):
             await github.space_mutation(self.credential)
-            return await self._send(method, url, request_headers, body)
+            try:
+                return await self._send(method, url, request_headers, body)
+            finally:
+                github.mutation_answered(self.credential)
 
     def _dry_run(self, method: str, url: str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
         path = url.removeprefix(self.github.api_url)

@@ -217,8 +217,9 @@ async def test_mutations_to_one_installation_are_serialized_and_spaced(client_pa
     posts = sorted(fake.requests_to(path + "$", "POST"), key=lambda r: r.started)
     assert len(posts) == 3
     for before, after in itertools.pairwise(posts):
-        assert after.started >= before.finished  # never two at once
-        assert after.started - before.started >= 0.1  # spaced by the interval
+        # Never two at once, and the interval counts from the previous answer, so
+        # the gap holds however long each request took to arrive.
+        assert after.started - before.finished >= 0.1
     assert len(fake.comments[("python/cpython", advisory["ghsa_id"])]) == 3
 
 
