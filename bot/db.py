@@ -4,6 +4,14 @@ SQLite is the embedded default, PostgreSQL serves several replicas; both run
 the same SQL (see bot/backends.py). Migrations are versioned and applied on
 open (bot/migrations.py). A lost PostgreSQL connection is replaced on the next
 job; until then every job answers StoreUnavailable, and intake answers 503.
+
+Webhook intake on SQLite takes a shortcut: the deliveries that arrived in one
+turn of the event loop are inserted by the loop itself, in one commit, when the
+database thread is not using the connection at that moment. A local commit
+without fsync takes tens of microseconds; handing it to the thread and back
+costs two thread wake-ups and two GIL hand-overs, which on a busy 2-core machine
+were most of an acknowledgement's tail. When the thread is busy, the batch goes
+to it as before (and runs ahead of its other work).
 """
 
 from __future__ import annotations
@@ -43,6 +51,11 @@ class Database:
         self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghsa-bot-wal")
         self._checkpoint_connection: sqlite3.Connection | None = None
         self._closed = False
+        # Held by whichever thread is using the connection (the database thread,
+        # or the event loop for an intake batch on SQLite).
+        self._connection_lock = threading.Lock()
+        self._batches_on_loop = isinstance(self.backend, SqliteBackend)
+        self._loop_batch: list[_Job] | None = None
 
     @property
     def single_process(self) -> bool:
@@ -75,13 +88,41 @@ class Database:
     async def _submit(self, work: Any, batch: Any, item: Any) -> Any:
         if self._closed:
             raise StoreUnavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        job = _Job(work, batch, item, future, loop)
+        if batch is not None and self._batches_on_loop:
+            # Collect this turn's batched jobs; the callback runs once they are all in.
+            if self._loop_batch is None:
+                self._loop_batch = []
+                loop.call_soon(self._run_loop_batch)
+            self._loop_batch.append(job)
+        else:
+            self._to_thread(job)
+        return await future
+
+    def _to_thread(self, job: _Job) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name="ghsa-bot-db", daemon=True)
             self._thread.start()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put(_Job(work, batch, item, future, loop))
-        return await future
+        self._jobs.put(job)
+
+    def _run_loop_batch(self) -> None:
+        """On the event loop: commit this turn's intake batch here if the connection
+        is free, else hand it to the database thread."""
+        jobs, self._loop_batch = self._loop_batch or [], None
+        if self._closed:
+            _deliver([(job, False, StoreUnavailable("the store is closed")) for job in jobs])
+            return
+        if not self._connection_lock.acquire(blocking=False):
+            for job in jobs:
+                self._to_thread(job)
+            return
+        try:
+            answers = self._run_round(jobs)
+        finally:
+            self._connection_lock.release()
+        _deliver(answers)
 
     def _serve(self) -> None:
         """The database thread: take every queued job, run it, answer once per round."""
@@ -102,7 +143,9 @@ class Database:
             others = [job for job in jobs if job is not None and job.batch is None]
             for group in (batched, others):
                 if group:
-                    _answer(self._run_round(group))
+                    with self._connection_lock:
+                        answers = self._run_round(group)
+                    _answer(answers)
             if stop:
                 if self._connection is not None:
                     self._connection.close()

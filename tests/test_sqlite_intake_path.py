@@ -1,0 +1,117 @@
+"""How intake writes reach SQLite: on the event loop when the connection is free,
+through the database thread when it is not, and a write-ahead log that does not
+keep its largest size.
+
+These run on a SQLite file whatever the leg: PostgreSQL has neither shortcut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.backends import WAL_SIZE_LIMIT
+from bot.db import Connection, Database
+from bot.store import Store, StoreUnavailable
+from tests.harness import queued_delivery
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = Store(Database(f"sqlite:///{tmp_path / 'bot.sqlite3'}"))
+    await store.open()
+    yield store
+    await store.close()
+
+
+def delivery_of(size: int = 100) -> Any:
+    return queued_delivery("repo:octo/one", {"installation": {"id": 1}, "text": "x" * size})
+
+
+async def test_deliveries_of_one_turn_share_one_commit_made_on_the_event_loop(
+    sqlite_store: Store,
+) -> None:
+    statements: list[tuple[str, int]] = []
+
+    def trace(connection: Connection) -> None:
+        connection.set_trace_callback(  # type: ignore[attr-defined]
+            lambda sql: statements.append((sql, threading.get_ident()))
+        )
+
+    await sqlite_store.database.run(trace)
+    deliveries = [delivery_of() for _ in range(20)]
+    results = await asyncio.gather(*(sqlite_store.add_delivery(d) for d in deliveries))
+
+    assert results == [True] * 20
+    commits = [thread for sql, thread in statements if sql.strip().upper() == "COMMIT"]
+    assert commits == [threading.get_ident()]  # one commit, by this (the loop's) thread
+    for item in deliveries:
+        stored = await sqlite_store.get_delivery(item.guid)
+        assert stored is not None and stored.guid == item.guid
+
+
+async def test_intake_waits_for_the_database_thread_instead_of_sharing_the_connection(
+    sqlite_store: Store,
+) -> None:
+    holding = threading.Event()
+    release = threading.Event()
+
+    def slow_job(connection: Connection) -> int:
+        holding.set()
+        release.wait(timeout=10)
+        return int(connection.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])
+
+    slow = asyncio.ensure_future(sqlite_store.database.run(slow_job))
+    assert await asyncio.to_thread(holding.wait, 10)
+    first, second = delivery_of(), delivery_of()
+    adds = asyncio.gather(sqlite_store.add_delivery(first), sqlite_store.add_delivery(second))
+    await asyncio.sleep(0.1)
+    assert not adds.done()  # the connection is the thread's: the batch waits for it
+
+    release.set()
+    assert await adds == [True, True]
+    assert await slow == 0  # the slow job saw the table as it was when it held the connection
+    assert await sqlite_store.get_delivery(first.guid) is not None
+    assert await sqlite_store.get_delivery(second.guid) is not None
+    # Back to the shortcut once the thread is idle; a redelivery is still refused.
+    assert await sqlite_store.add_delivery(first) is False
+
+
+async def test_the_write_ahead_log_is_cut_back_once_a_checkpoint_has_caught_up(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    wal = tmp_path / "bot.sqlite3-wal"
+    payload_size = 16 * 1024
+    count = 2 * WAL_SIZE_LIMIT // payload_size
+    for _ in range(0, count, 32):
+        await asyncio.gather(
+            *(sqlite_store.add_delivery(delivery_of(payload_size)) for _batch in range(32))
+        )
+    grown = wal.stat().st_size
+    assert grown > WAL_SIZE_LIMIT
+
+    await sqlite_store.database.checkpoint()
+    await sqlite_store.add_delivery(delivery_of())
+
+    assert wal.stat().st_size <= WAL_SIZE_LIMIT
+    counts = await sqlite_store.counts_by_state()
+    assert sum(counts.values()) == count + 1
+
+
+async def test_a_failed_commit_on_the_event_loop_is_store_unavailable_and_frees_the_connection(
+    sqlite_store: Store,
+) -> None:
+    # A real SQLite refusal, not a stand-in: the connection is made read-only.
+    await sqlite_store.database.run(lambda c: c.execute("PRAGMA query_only=ON"))
+    refused = delivery_of()
+    with pytest.raises(StoreUnavailable):
+        await sqlite_store.add_delivery(refused)
+
+    await sqlite_store.database.run(lambda c: c.execute("PRAGMA query_only=OFF"))
+    assert await sqlite_store.add_delivery(refused) is True  # GitHub's redelivery is stored
+    assert await sqlite_store.get_delivery(refused.guid) is not None
