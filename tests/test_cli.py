@@ -7,6 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
+from bot.cli import serving_loop
 from bot.migrations import MIGRATIONS
 from tests.databases import has_tables
 from tests.fakegithub import FakeGitHub
@@ -134,3 +137,14 @@ async def test_python_dash_m_and_console_script_agree() -> None:
     script_out, _ = await process.communicate()
     assert process.returncode == 0
     assert script_out.decode().replace("ghsa-bot", "") == out.replace("ghsa-bot", "")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop is not installed on Windows")
+def test_the_server_runs_on_uvloop_where_it_is_installed() -> None:
+    import uvloop
+
+    loop = serving_loop()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
