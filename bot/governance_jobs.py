@@ -17,14 +17,13 @@ many scans, restarts or replicas see it due. Nothing here talks to GitHub.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from bot.config import GovernanceConfig
 from bot.governance_store import OPEN, VETO_WINDOW, GovernanceStore
-from bot.intake import Delivery
+from bot.intake import internal_event
 from bot.logs import fields
 from bot.store import Store
 
@@ -92,13 +91,12 @@ class GovernanceScanner:
                 "repository": {"full_name": repository},
                 **extra,
             }
-            delivery = Delivery(
-                guid=f"governance:{action}:{repository}:{suffix}",
-                event="governance",
-                action=action,
+            delivery = internal_event(
+                f"governance:{action}:{repository}:{suffix}",
+                "governance",
+                action,
                 installation_id=installation,
                 order_key=f"repo:{repository}",
-                body=json.dumps(payload),
                 payload=payload,
                 received_at=now,
             )

@@ -37,6 +37,29 @@ class Delivery:
     received_at: float
 
 
+def internal_event(
+    guid: str,
+    event: str,
+    action: str,
+    *,
+    installation_id: int,
+    order_key: str,
+    payload: dict[str, Any],
+    received_at: float,
+) -> Delivery:
+    """An event the bot raises itself (poller, timers), handled in `order_key`'s order."""
+    return Delivery(
+        guid=guid,
+        event=event,
+        action=action,
+        installation_id=installation_id,
+        order_key=order_key,
+        body=json.dumps(payload),
+        payload=payload,
+        received_at=received_at,
+    )
+
+
 def advisory_event(
     guid: str,
     event: str,
@@ -48,14 +71,13 @@ def advisory_event(
     payload: dict[str, Any],
     received_at: float,
 ) -> Delivery:
-    """An event the bot raises itself (poller, timers) about one advisory, in its order."""
-    return Delivery(
-        guid=guid,
-        event=event,
-        action=action,
+    """An event the bot raises itself about one advisory, in that advisory's order."""
+    return internal_event(
+        guid,
+        event,
+        action,
         installation_id=installation_id,
         order_key=f"advisory:{repository}:{ghsa_id}",
-        body=json.dumps(payload),
         payload=payload,
         received_at=received_at,
     )

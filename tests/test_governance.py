@@ -17,7 +17,7 @@ from tests.governance_helpers import (
     signed_in,
     start_governance,
 )
-from tests.harness import SteppedClock
+from tests.harness import SteppedClock, load_payload
 
 
 @pytest.mark.parametrize(
@@ -223,8 +223,6 @@ async def test_nominations_and_the_year_report_from_the_command_line(
 async def test_a_nomination_in_a_new_issues_body_opens_a_vote(
     start_bot: Any, fake_github: tuple[FakeGitHub, str]
 ) -> None:
-    from tests.harness import load_payload
-
     fake, _ = fake_github
     gov = await start_governance(start_bot, fake, SteppedClock())
     issue = fake.new_issue(
