@@ -5,13 +5,15 @@ the same SQL (see bot/backends.py). Migrations are versioned and applied on
 open (bot/migrations.py). A lost PostgreSQL connection is replaced on the next
 job; until then every job answers StoreUnavailable, and intake answers 503.
 
-Webhook intake on SQLite takes a shortcut: the deliveries that arrived in one
-turn of the event loop are inserted by the loop itself, in one commit, when the
-database thread is not using the connection at that moment. A local commit
-without fsync takes tens of microseconds; handing it to the thread and back
-costs two thread wake-ups and two GIL hand-overs, which on a busy 2-core machine
-were most of an acknowledgement's tail. When the thread is busy, the batch goes
-to it as before (and runs ahead of its other work).
+Webhook intake and the queue's own bookkeeping (claim, complete, lease renewal:
+`run_short`) take a shortcut on SQLite: the jobs submitted in one turn of the
+event loop are run by the loop itself, intake's in one commit, when the database
+thread is not using the connection at that moment. A local commit without fsync
+takes tens of microseconds; handing it to the thread and back costs two thread
+wake-ups and two GIL hand-overs, which on a busy 2-core machine were most of an
+acknowledgement's tail, and while the thread waited for the GIL it held the
+connection, so intake queued behind it. When the thread is busy, the jobs go to
+it as before (intake's ahead of its other work).
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ class Database:
         # Held by whichever thread is using the connection (the database thread,
         # or the event loop for an intake batch on SQLite).
         self._connection_lock = threading.Lock()
-        self._batches_on_loop = isinstance(self.backend, SqliteBackend)
-        self._loop_batch: list[_Job] | None = None
+        self._short_jobs_on_loop = isinstance(self.backend, SqliteBackend)
+        self._loop_jobs: list[_Job] | None = None
 
     @property
     def single_process(self) -> bool:
@@ -78,6 +80,14 @@ class Database:
         """Run `work(connection)` on the database thread."""
         return await self._submit(work, None, None)  # type: ignore[no-any-return]
 
+    async def run_short(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)`: a few statements on indexed rows, never a scan.
+
+        On SQLite the event loop runs it itself when the connection is free (see
+        the module's docstring); otherwise, and on PostgreSQL, as `run`.
+        """
+        return await self._submit(work, None, None, short=True)  # type: ignore[no-any-return]
+
     async def run_batched(self, batch: Callable[..., list[Any]], item: Any) -> Any:
         """Queue `item` for `batch`; items queued together share one call (group commit).
 
@@ -85,18 +95,18 @@ class Database:
         """
         return await self._submit(None, batch, item)
 
-    async def _submit(self, work: Any, batch: Any, item: Any) -> Any:
+    async def _submit(self, work: Any, batch: Any, item: Any, *, short: bool = False) -> Any:
         if self._closed:
             raise StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         job = _Job(work, batch, item, future, loop)
-        if batch is not None and self._batches_on_loop:
-            # Collect this turn's batched jobs; the callback runs once they are all in.
-            if self._loop_batch is None:
-                self._loop_batch = []
-                loop.call_soon(self._run_loop_batch)
-            self._loop_batch.append(job)
+        if (batch is not None or short) and self._short_jobs_on_loop:
+            # Collect this turn's jobs; the callback runs once they are all in.
+            if self._loop_jobs is None:
+                self._loop_jobs = []
+                loop.call_soon(self._run_on_loop)
+            self._loop_jobs.append(job)
         else:
             self._to_thread(job)
         return await future
@@ -107,10 +117,10 @@ class Database:
             self._thread.start()
         self._jobs.put(job)
 
-    def _run_loop_batch(self) -> None:
-        """On the event loop: commit this turn's intake batch here if the connection
-        is free, else hand it to the database thread."""
-        jobs, self._loop_batch = self._loop_batch or [], None
+    def _run_on_loop(self) -> None:
+        """On the event loop: run this turn's short jobs here if the connection is
+        free, else hand them to the database thread."""
+        jobs, self._loop_jobs = self._loop_jobs or [], None
         if self._closed:
             _deliver([(job, False, StoreUnavailable("the store is closed")) for job in jobs])
             return

@@ -167,13 +167,13 @@ class Store:
                 )
             return [replace(item, state="running", attempts=item.attempts + 1) for item in claimed]
 
-        return await self.database.run(work)
+        return await self.database.run_short(work)
 
     async def renew_leases(self, owner: str, seqs: Iterable[int], until: float) -> None:
         rows = [(until, seq, owner) for seq in seqs]
         if not rows:
             return
-        await self.database.run(
+        await self.database.run_short(
             lambda c: c.executemany(
                 "UPDATE deliveries SET lease_until = ? WHERE seq = ? AND lease_owner = ? "
                 "AND state = 'running'",
@@ -210,7 +210,7 @@ class Store:
         )
 
     async def handlers_done(self, guid: str) -> set[str]:
-        rows = await self.database.run(
+        rows = await self.database.run_short(
             lambda c: c.execute(
                 "SELECT handler FROM handler_runs WHERE guid = ? AND state = 'done'", (guid,)
             ).fetchall()
@@ -274,7 +274,7 @@ class Store:
                     connection, delivery.order_key, owner=owner, lease_until=take_next_until
                 )
 
-        return await self.database.run(work)
+        return await self.database.run_short(work)
 
     # -- operators -----------------------------------------------------------------
 
@@ -438,10 +438,12 @@ class Store:
     # -- helpers -------------------------------------------------------------------
 
     async def _execute_count(self, sql: str, args: tuple[Any, ...]) -> int:
+        """One statement on indexed rows (queue, leases, installations); its row count."""
+
         def work(connection: Connection) -> int:
             return int(connection.execute(sql, args).rowcount)
 
-        return await self.database.run(work)
+        return await self.database.run_short(work)
 
 
 _INSERT_DELIVERY = (

@@ -1,6 +1,6 @@
-"""How intake writes reach SQLite: on the event loop when the connection is free,
-through the database thread when it is not, and a write-ahead log that does not
-keep its largest size.
+"""How intake writes and the queue's bookkeeping reach SQLite: on the event loop
+when the connection is free, through the database thread when it is not, and a
+write-ahead log that does not keep its largest size.
 
 These run on a SQLite file whatever the leg: PostgreSQL has neither shortcut.
 """
@@ -17,7 +17,7 @@ import pytest
 
 from bot.backends import WAL_SIZE_LIMIT
 from bot.db import Connection, Database
-from bot.store import Store, StoreUnavailable
+from bot.store import HandlingResult, Store, StoreUnavailable
 from tests.harness import queued_delivery
 
 
@@ -33,9 +33,8 @@ def delivery_of(size: int = 100) -> Any:
     return queued_delivery("repo:octo/one", {"installation": {"id": 1}, "text": "x" * size})
 
 
-async def test_deliveries_of_one_turn_share_one_commit_made_on_the_event_loop(
-    sqlite_store: Store,
-) -> None:
+async def traced_statements(store: Store) -> list[tuple[str, int]]:
+    """From now on, each statement the connection runs, with the thread that ran it."""
     statements: list[tuple[str, int]] = []
 
     def trace(connection: Connection) -> None:
@@ -43,7 +42,14 @@ async def test_deliveries_of_one_turn_share_one_commit_made_on_the_event_loop(
             lambda sql: statements.append((sql, threading.get_ident()))
         )
 
-    await sqlite_store.database.run(trace)
+    await store.database.run(trace)
+    return statements
+
+
+async def test_deliveries_of_one_turn_share_one_commit_made_on_the_event_loop(
+    sqlite_store: Store,
+) -> None:
+    statements = await traced_statements(sqlite_store)
     deliveries = [delivery_of() for _ in range(20)]
     results = await asyncio.gather(*(sqlite_store.add_delivery(d) for d in deliveries))
 
@@ -53,6 +59,33 @@ async def test_deliveries_of_one_turn_share_one_commit_made_on_the_event_loop(
     for item in deliveries:
         stored = await sqlite_store.get_delivery(item.guid)
         assert stored is not None and stored.guid == item.guid
+
+
+async def test_the_workers_claim_and_completion_run_on_the_event_loop_too(
+    sqlite_store: Store,
+) -> None:
+    statements = await traced_statements(sqlite_store)
+    first, second = delivery_of(), delivery_of()  # one ordering key: the second waits
+    await asyncio.gather(sqlite_store.add_delivery(first), sqlite_store.add_delivery(second))
+    del statements[:]
+
+    claimed = await sqlite_store.claim(
+        "worker-1", now=first.received_at + 1, limit=10, lease_seconds=60
+    )
+    assert [item.guid for item in claimed] == [first.guid]
+    await sqlite_store.renew_leases("worker-1", [claimed[0].seq], until=first.received_at + 120)
+    following = await sqlite_store.complete(
+        claimed[0],
+        "worker-1",
+        HandlingResult("done", [("handler", None)]),
+        take_next_until=first.received_at + 120,
+    )
+
+    assert following is not None and following.guid == second.guid  # handed over in order
+    assert statements and {thread for _, thread in statements} == {threading.get_ident()}
+    assert [sql.strip().upper() for sql, _ in statements].count("COMMIT") == 2  # claim, complete
+    stored = await sqlite_store.get_delivery(first.guid)
+    assert stored is not None and stored.state == "done"
 
 
 async def test_intake_waits_for_the_database_thread_instead_of_sharing_the_connection(
