@@ -1,4 +1,4 @@
-"""The database connection: one thread owns it, coroutines hand it work.
+"""The database connection: a database thread runs coroutines' work on it.
 
 SQLite is the embedded default, PostgreSQL serves several replicas; both run
 the same SQL (see bot/backends.py). Migrations are versioned and applied on
@@ -42,7 +42,7 @@ class StoreUnavailable(Exception):
 
 
 class Database:
-    """One database connection, confined to one thread."""
+    """One database connection, used by one thread at a time (see the module docstring)."""
 
     def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
         self.url = url
@@ -54,7 +54,7 @@ class Database:
         self._checkpoint_connection: sqlite3.Connection | None = None
         self._closed = False
         # Held by whichever thread is using the connection (the database thread,
-        # or the event loop for an intake batch on SQLite).
+        # or the event loop for intake and short jobs on SQLite).
         self._connection_lock = threading.Lock()
         self._short_jobs_on_loop = isinstance(self.backend, SqliteBackend)
         self._loop_jobs: list[_Job] | None = None
