@@ -59,3 +59,16 @@ def chromium(*, javascript: bool = True) -> Iterator[Any]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def page_wait(driver: Any, seconds: float = 20) -> Any:
+    """A WebDriverWait that retries through a page being replaced.
+
+    After a click that posts a form or follows a link, Chromium can answer a
+    lookup with "Node with given id does not belong to the document" while the
+    old document goes; that is not a failure, so the wait tries again.
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds, ignored_exceptions=(WebDriverException,))

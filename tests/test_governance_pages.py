@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from tests.browser import chromium, require_browser
+from tests.browser import chromium, page_wait, require_browser
 from tests.fakegithub import FakeGitHub
 from tests.governance_helpers import start_governance
 from tests.harness import SteppedClock, file_report
@@ -16,11 +16,10 @@ def vote_in_browser(url: str, screenshot: Path) -> tuple[str, str, str]:
     """Open the ballot (signing in through GitHub), vote yes, then change to abstain."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     with chromium() as driver:
         driver.get(url)  # → /auth/login → the fake's authorize page → /auth/callback → here
-        wait = WebDriverWait(driver, 20)
+        wait = page_wait(driver)
         wait.until(expected_conditions.presence_of_element_located((By.ID, "cast")))
         nominee = str(driver.find_element(By.ID, "nominee").text)
         driver.find_element(By.ID, "choice-yes").click()
@@ -29,8 +28,10 @@ def vote_in_browser(url: str, screenshot: Path) -> tuple[str, str, str]:
             wait.until(expected_conditions.presence_of_element_located((By.ID, "saved"))).text
         )
         assert driver.find_element(By.ID, "choice-yes").is_selected()
+        saved = driver.find_element(By.ID, "saved")
         driver.find_element(By.ID, "choice-abstain").click()
         driver.find_element(By.ID, "cast").click()
+        wait.until(expected_conditions.staleness_of(saved))  # the old page has gone
         wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "saved"), "Abstain"))
         second = str(driver.find_element(By.ID, "saved").text)
         driver.save_screenshot(str(screenshot))

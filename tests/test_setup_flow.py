@@ -10,7 +10,7 @@ import aiohttp
 
 from bot.settings import parse_env_file
 from bot.setup_flow import EVENTS, PERMISSIONS
-from tests.browser import chromium, require_browser
+from tests.browser import chromium, page_wait, require_browser
 from tests.conftest import free_port
 from tests.fakegithub import FakeGitHub
 from tests.harness import BotProcess
@@ -19,15 +19,12 @@ from tests.harness import BotProcess
 def register_in_browser(setup_url: str, screenshot: Path) -> str:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     with chromium() as driver:
         driver.get(setup_url)
         assert "Register ghsa-bot" in driver.title
         driver.find_element(By.ID, "register").click()
-        WebDriverWait(driver, 20).until(
-            expected_conditions.presence_of_element_located((By.ID, "done"))
-        )
+        page_wait(driver).until(expected_conditions.presence_of_element_located((By.ID, "done")))
         driver.save_screenshot(str(screenshot))
         return str(driver.find_element(By.ID, "done").text)
 
