@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from bot.advisory_store import AdvisoryRecord, AdvisoryStore
 from bot.config import DeadlineConfig
-from bot.intake import advisory_event
+from bot.intake import internal_event
 from bot.store import Store
 
 log = logging.getLogger("ghsa_bot.deadlines")
@@ -95,14 +95,10 @@ class DeadlineScanner:
                     "repository_advisory": {"ghsa_id": record.ghsa_id, "state": record.state},
                 }
                 is_new = await self.store.add_delivery(
-                    advisory_event(
+                    internal_event(
                         f"{action}:{record.repository}:{record.ghsa_id}:{tier}",
                         "advisory",
-                        action,
-                        installation_id=record.installation_id,
-                        repository=record.repository,
-                        ghsa_id=record.ghsa_id,
-                        payload=payload,
+                        payload,
                         received_at=now,
                     ),
                     source="timer",

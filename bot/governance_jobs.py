@@ -92,13 +92,7 @@ class GovernanceScanner:
                 **extra,
             }
             delivery = internal_event(
-                f"governance:{action}:{repository}:{suffix}",
-                "governance",
-                action,
-                installation_id=installation,
-                order_key=f"repo:{repository}",
-                payload=payload,
-                received_at=now,
+                f"governance:{action}:{repository}:{suffix}", "governance", payload, received_at=now
             )
             added += int(await self.store.add_delivery(delivery, source="timer"))
         if added:

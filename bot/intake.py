@@ -37,50 +37,32 @@ class Delivery:
     received_at: float
 
 
-def internal_event(
-    guid: str,
-    event: str,
-    action: str,
-    *,
-    installation_id: int,
-    order_key: str,
-    payload: dict[str, Any],
-    received_at: float,
+def delivery_of(
+    guid: str, event: str, body: str, payload: Mapping[str, Any], *, received_at: float
 ) -> Delivery:
-    """An event the bot raises itself (poller, timers), handled in `order_key`'s order."""
+    """A delivery with its action, installation and ordering key read from `payload`."""
+    action = payload.get("action")
     return Delivery(
         guid=guid,
         event=event,
-        action=action,
-        installation_id=installation_id,
-        order_key=order_key,
-        body=json.dumps(payload),
+        action=action if isinstance(action, str) else None,
+        installation_id=installation_id_of(payload),
+        order_key=ordering_key(event, payload, guid),
+        body=body,
         payload=payload,
         received_at=received_at,
     )
 
 
-def advisory_event(
-    guid: str,
-    event: str,
-    action: str,
-    *,
-    installation_id: int,
-    repository: str,
-    ghsa_id: str,
-    payload: dict[str, Any],
-    received_at: float,
+def internal_event(
+    guid: str, event: str, payload: dict[str, Any], *, received_at: float
 ) -> Delivery:
-    """An event the bot raises itself about one advisory, in that advisory's order."""
-    return internal_event(
-        guid,
-        event,
-        action,
-        installation_id=installation_id,
-        order_key=f"advisory:{repository}:{ghsa_id}",
-        payload=payload,
-        received_at=received_at,
-    )
+    """An event the bot raises itself (poller, timers).
+
+    Its payload names the installation, the repository and, for an advisory, the
+    advisory, as GitHub's do, so it is ordered by the same rule (`ordering_key`).
+    """
+    return delivery_of(guid, event, json.dumps(payload), payload, received_at=received_at)
 
 
 def advisory_change(
@@ -102,16 +84,7 @@ def advisory_change(
         "repository": {"full_name": repository},
         "repository_advisory": {"ghsa_id": ghsa_id, "state": state},
     }
-    return advisory_event(
-        guid,
-        "advisory",
-        action,
-        installation_id=installation_id,
-        repository=repository,
-        ghsa_id=ghsa_id,
-        payload=payload,
-        received_at=received_at,
-    )
+    return internal_event(guid, "advisory", payload, received_at=received_at)
 
 
 def signature_for(body: bytes, secret: bytes) -> str:
@@ -225,14 +198,4 @@ def parse_delivery(
     guid = required_header(headers, "X-GitHub-Delivery")
     check_content_type(headers)
     text, payload = parse_body(body)
-    action = payload.get("action")
-    return Delivery(
-        guid=guid,
-        event=event,
-        action=action if isinstance(action, str) else None,
-        installation_id=installation_id_of(payload),
-        order_key=ordering_key(event, payload, guid),
-        body=text,
-        payload=payload,
-        received_at=received_at,
-    )
+    return delivery_of(guid, event, text, payload, received_at=received_at)

@@ -24,7 +24,7 @@ from typing import Any
 
 from bot.advisory_store import AdvisoryStore, SeenAdvisory
 from bot.github import GitHubApp, error_summary
-from bot.intake import advisory_change, advisory_event
+from bot.intake import advisory_change, internal_event
 from bot.logs import fields
 from bot.store import Store, StoreUnavailable
 
@@ -154,16 +154,7 @@ class AdvisoryPoller:
                 },
             }
             guid = f"comment:{repository}:{ghsa_id}:{comment['id']}:{updated}"
-            delivery = advisory_event(
-                guid,
-                "advisory_comment",
-                action,
-                installation_id=installation_id,
-                repository=repository,
-                ghsa_id=ghsa_id,
-                payload=payload,
-                received_at=self.now(),
-            )
+            delivery = internal_event(guid, "advisory_comment", payload, received_at=self.now())
             is_new = await self.store.add_delivery(delivery, source="poll")
             events += int(is_new)
         if newest and newest != since:
