@@ -63,6 +63,7 @@ class HandlerContext:
     cve_services: CveServicesClient | None = None  # set when the team is its own CNA
     governance: GovernanceStore | None = None
     public_url: str | None = None  # where the bot's pages are served (ballots, team page)
+    web_url: str = "https://github.com"  # GitHub's web host (GITHUB_WEB_URL): PR links, profiles
 
     async def fetch_advisory(self, event: sansio.Event) -> EventAdvisory:
         """GET the advisory an advisory event names, through the installation's client."""

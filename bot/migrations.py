@@ -240,6 +240,24 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         );
         """,
     ),
+    (
+        12,
+        """
+        CREATE TABLE web_sessions (
+            session_id TEXT PRIMARY KEY,
+            login TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE reply_log (
+            repository TEXT NOT NULL,
+            ghsa_id TEXT NOT NULL,
+            caller TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX reply_log_by_caller ON reply_log (repository, ghsa_id, caller, at);
+        """,
+    ),
 )
 
 

@@ -107,6 +107,7 @@ class Services:
             cve_services=self.cve_services,
             governance=self.governance,
             public_url=self.settings.public_url,
+            web_url=self.settings.web_url,
         )
 
 

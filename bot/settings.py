@@ -35,6 +35,7 @@ class Settings:
     web_url: str = DEFAULT_WEB_URL
     database_url: str = "sqlite:///var/ghsa-bot.sqlite3"
     host: str = "0.0.0.0"  # noqa: S104 - a web service listens on all interfaces by default
+    host_configured: bool = False  # BOT_HOST was set (setup mode listens on loopback otherwise)
     port: int = 8000
     config_dir: Path = Path("config")
     public_url: str | None = None
@@ -51,6 +52,8 @@ class Settings:
     mutation_interval: float = 1.0
     sqlite_synchronous: str = "NORMAL"
     dry_run: bool = False
+    metrics_token: str | None = field(default=None, repr=False)  # BOT_METRICS_TOKEN
+    parked_retention_days: float = 14.0  # BOT_PARKED_RETENTION_DAYS
     cve_services: CveServicesCredentials | None = None
     warnings: tuple[str, ...] = ()
 
@@ -201,6 +204,7 @@ def load_settings(
         web_url=(env.get("GITHUB_WEB_URL") or DEFAULT_WEB_URL).rstrip("/"),
         database_url=database_url,
         host=env.get("BOT_HOST") or "0.0.0.0",  # noqa: S104
+        host_configured=bool(env.get("BOT_HOST")),
         port=port,
         config_dir=Path(env.get("BOT_CONFIG") or "config"),
         public_url=(env.get("BOT_PUBLIC_URL") or "").rstrip("/") or None,
@@ -217,6 +221,8 @@ def load_settings(
         mutation_interval=_number(env, "BOT_MUTATION_INTERVAL", 1.0),
         sqlite_synchronous=synchronous,
         dry_run=env.get("BOT_DRY_RUN", "") in {"1", "true", "yes"},
+        metrics_token=env.get("BOT_METRICS_TOKEN") or None,
+        parked_retention_days=_number(env, "BOT_PARKED_RETENTION_DAYS", 14.0, minimum=1),
         warnings=tuple(warnings),
     )
 

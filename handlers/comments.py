@@ -23,7 +23,7 @@ from gidgethub import routing, sansio
 
 from bot.commands.call import CommandCall
 from bot.commands.dispatch import MAX_COMMANDS_PER_COMMENT, TOO_MANY, refusal, run_command
-from bot.commands.parser import find_commands
+from bot.commands.parser import parse_commands
 from bot.commands.permissions import roles_of
 from bot.commands.registry import REGISTRY
 from bot.comments import comments_url, marker
@@ -43,7 +43,7 @@ async def comment(event: sansio.Event, context: HandlerContext) -> None:
     caller = str(data["user"]["login"])
     repository = str(event.data["repository"]["full_name"])
     ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
-    lines = find_commands(str(data.get("body") or ""))
+    lines = await parse_commands(str(data.get("body") or ""))
     if not lines:
         return
     store = context.advisories

@@ -25,7 +25,7 @@ from typing import Any
 from gidgethub import routing, sansio
 
 from bot.commands.dispatch import MAX_COMMANDS_PER_COMMENT, TOO_MANY, refusal, run_command
-from bot.commands.parser import find_commands, login
+from bot.commands.parser import login, parse_commands
 from bot.commands.registry import REGISTRY, CommandError, command
 from bot.comments import marker, post_once_at
 from bot.context import HandlerContext
@@ -120,7 +120,7 @@ async def _run_commands(
     caller = str(data["user"]["login"])
     if data["user"].get("type") == "Bot":
         return
-    lines = find_commands(str(data.get("body") or ""))
+    lines = await parse_commands(str(data.get("body") or ""))
     if not lines:
         return
     client = context.github

@@ -85,6 +85,11 @@ def find_commands(body: str) -> list[CommandLine]:
     return found
 
 
+async def parse_commands(body: str) -> list[CommandLine]:
+    """`find_commands` for the comment handlers (the one door they use)."""
+    return find_commands(body)
+
+
 class ArgumentError(ValueError):
     pass
 
