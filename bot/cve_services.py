@@ -4,6 +4,8 @@ The team is its own CNA: it reserves CVE IDs, rejects ones it no longer
 needs, and publishes CVE records' CNA containers. Credentials (the CNA's org
 short name, a user and that user's API key) come from the environment and are
 sent only to the configured CVE Services URL; they never appear in logs.
+Redirects are never followed: a 3xx is an error, so the key never reaches
+another host and no other host's answer is taken for CVE Services'.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class CveServicesClient:
         url = f"{self.credentials.url.rstrip('/')}/{path}"
         try:
             async with self.session.request(
-                method, url, params=params, json=body, headers=headers
+                method, url, params=params, json=body, headers=headers, allow_redirects=False
             ) as response:
                 text = await response.text()
                 status = response.status
@@ -71,6 +73,17 @@ class CveServicesClient:
             raise CveServicesError(
                 f"could not reach CVE Services ({type(error).__name__})"
             ) from None
+        if 300 <= status < 400:
+            log.warning(
+                "CVE Services redirected; not followed",
+                extra=fields(method=method, path=path, status=status),
+            )
+            raise CveServicesError(
+                f"CVE Services answered {status}, a redirect the bot does not follow "
+                "(the API key goes only to CVE_SERVICES_URL)",
+                status=status,
+                code="REDIRECT",
+            )
         try:
             answer = json.loads(text) if text else {}
         except json.JSONDecodeError:

@@ -9,12 +9,19 @@ an expired token once on 401, retries 5xx and connection errors with bounded
 backoff, and in dry-run prints mutating requests instead of sending them.
 Rate limits go through gidgethub 6's `manage_rate_limit` and
 `handle_rate_limit_error` hooks.
+
+Credentials go only to `GITHUB_API_URL`'s origin (scheme, host and port):
+every request, a pagination `Link` gidgethub follows or a redirect included,
+is checked before it is sent, and one aimed anywhere else is refused
+(:class:`ForeignUrl`). Redirects within that origin are followed here, never
+by aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -23,9 +30,10 @@ from typing import Any
 
 import aiohttp
 import cachetools
-from gidgethub import BadRequest, HTTPException
+from gidgethub import BadRequest, HTTPException, InvalidField, ValidationError
 from gidgethub import abc as gh_abc
 from gidgethub.apps import get_jwt
+from yarl import URL
 
 from bot.metrics import Metrics
 
@@ -37,6 +45,10 @@ JWT_REUSE_FOR = 300.0
 # Each polled repository's advisory list needs its own ETag entry, or the
 # poller pays full price (found with 1,000 repositories and 512 entries).
 ETAG_ENTRIES_PER_INSTALLATION = 8192
+# Redirects GitHub may answer with (a renamed or transferred repository), followed
+# within GITHUB_API_URL's origin only.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 
 log = logging.getLogger("ghsa_bot.github")
 
@@ -51,6 +63,19 @@ class RateLimited(Exception):
 
 class GitHubUnavailable(Exception):
     """GitHub could not be reached, or kept answering 5xx, after bounded retries."""
+
+
+class ForeignUrl(Exception):
+    """A request (a pagination link, a redirect) pointed outside GITHUB_API_URL's origin.
+
+    Nothing was sent there: the token or JWT goes to GitHub's origin only.
+    """
+
+
+def origin_of(url: str | URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in, lower-cased."""
+    parsed = url if isinstance(url, URL) else URL(url)
+    return ((parsed.scheme or "").lower(), (parsed.host or "").lower(), parsed.port)
 
 
 @dataclass(frozen=True)
@@ -87,6 +112,7 @@ class GitHubApp:
     ) -> None:
         self.session = session
         self.api_url = api_url.rstrip("/")
+        self.origin = origin_of(self.api_url)
         self.app_id = app_id
         self.jwt_issuer = jwt_issuer
         self._private_key = private_key
@@ -113,6 +139,16 @@ class GitHubApp:
 
     def __repr__(self) -> str:
         return f"GitHubApp(api_url={self.api_url!r}, app_id={self.app_id!r})"
+
+    def check_origin(self, url: str | URL) -> None:
+        """Raise :class:`ForeignUrl` unless `url` is on GITHUB_API_URL's scheme, host and port."""
+        target = origin_of(url)
+        if target != self.origin or not target[1]:
+            scheme, host, port = target
+            raise ForeignUrl(
+                f"refused to send a GitHub request to {scheme}://{host}:{port}: "
+                f"not GITHUB_API_URL's scheme, host and port"
+            )
 
     # -- credentials ---------------------------------------------------------------
 
@@ -220,6 +256,8 @@ class GitHubClient(gh_abc.GitHubAPI):
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
         github = self.github
+        # Before anything else: gidgethub follows `Link` headers and takes absolute URLs.
+        github.check_origin(url)
         request_headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         request_headers["x-github-api-version"] = API_VERSION
         mutating = method in MUTATING_METHODS and not _is_token_request(method, url)
@@ -249,17 +287,21 @@ class GitHubClient(gh_abc.GitHubAPI):
         refreshed = False
         stale: str | None = None
         attempt = 0
+        redirects = 0
         while True:
+            # The credential is attached below: check where it would go, every time.
+            github.check_origin(url)
             attempt += 1
             authorization = await github.authorization(self.credential, stale=stale)
             if authorization is not None:
                 headers["authorization"] = authorization
             try:
                 async with github.session.request(
-                    method, url, headers=headers, data=body or None
+                    method, url, headers=headers, data=body or None, allow_redirects=False
                 ) as response:
                     status, response_headers = response.status, response.headers
                     content = await response.read()
+                    answered_url = response.url
             except (TimeoutError, aiohttp.ClientError) as error:
                 github.metrics.github_requests.inc(method=method, status="error")
                 not_sent = isinstance(error, aiohttp.ClientConnectorError)
@@ -271,6 +313,21 @@ class GitHubClient(gh_abc.GitHubAPI):
             remaining = response_headers.get("x-ratelimit-remaining")
             if remaining is not None and remaining.isdigit():
                 github.metrics.rate_limit_remaining.set(float(remaining))
+            location = response_headers.get("location")
+            if status in REDIRECT_STATUSES and location:
+                redirects += 1
+                if redirects > MAX_REDIRECTS:
+                    raise GitHubUnavailable(f"{method} redirected more than {MAX_REDIRECTS} times")
+                try:
+                    target = answered_url.join(URL(location))
+                except ValueError:
+                    raise ForeignUrl("refused to follow a malformed redirect URL") from None
+                github.check_origin(target)  # refused before anything is sent there
+                url = str(target)
+                if status == 303 or (status in (301, 302) and method not in ("GET", "HEAD")):
+                    method, body = "GET", b""
+                attempt = 0
+                continue
             if status == 401 and self.credential.kind == "installation" and not refreshed:
                 refreshed = True
                 stale = authorization.removeprefix("token ") if authorization else None
@@ -329,11 +386,48 @@ def _seconds(value: str, *, default: float) -> float:
         return default
 
 
+# A field name as GitHub reports it (`summary`, `credits[0].login`); anything else
+# is left out rather than echoed.
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_.\[\]-]{1,64}")
+
+
+def _error_fields(error: HTTPException) -> list[str]:
+    """The `field` names of a 422's `errors`; never their `message` or `value`."""
+    if not isinstance(error, InvalidField | ValidationError):
+        return []
+    errors = error.errors if isinstance(error.errors, list) else []
+    names = []
+    for entry in errors:
+        field = entry.get("field") if isinstance(entry, Mapping) else None
+        if isinstance(field, str) and _FIELD_NAME.fullmatch(field) and field not in names:
+            names.append(field)
+    return names
+
+
 def error_summary(error: BaseException) -> str:
-    """A short, secret-free description of a failure for logs and the store."""
-    if isinstance(error, BadRequest):
-        return f"GitHub {error.status_code}: {error}"[:500]
+    """A short, secret-free description of a failure, for logs and the store.
+
+    GitHub's errors give their status, the exception's class and the names of
+    the fields a 422 refused: never GitHub's own text, which can echo what was
+    sent (a title, a description). :func:`reply_error` keeps it, for replies
+    posted on the advisory itself.
+    """
     if isinstance(error, HTTPException):
-        return f"GitHub {error.status_code}"
+        text = f"GitHub {int(error.status_code)} {type(error).__name__}"
+        fields = _error_fields(error)
+        return f"{text} (fields: {', '.join(fields)})"[:500] if fields else text
     text = str(error)
     return f"{type(error).__name__}: {text}"[:500] if text else type(error).__name__
+
+
+def reply_error(error: BaseException) -> str:
+    """A failure as the team reads it on the advisory: GitHub's message kept.
+
+    Only for replies posted on the advisory the request was about; logs and
+    the store take :func:`error_summary`.
+    """
+    if isinstance(error, BadRequest):
+        return f"GitHub {int(error.status_code)}: {error}"[:500]
+    if isinstance(error, HTTPException):
+        return f"GitHub {int(error.status_code)}"
+    return error_summary(error)

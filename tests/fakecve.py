@@ -43,6 +43,8 @@ class FakeCveServices:
     ids: dict[str, CveId] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     unreachable: bool = False  # answer 503, as during maintenance
+    # Answer every request with a 307 to this base URL (plus the request's path).
+    redirect_to: str | None = None
     _numbers: Any = field(default_factory=lambda: itertools.count(20001))
 
     def web_app(self) -> web.Application:
@@ -60,6 +62,9 @@ class FakeCveServices:
         self.requests.append((request.method, request.path_qs))
         if self.unreachable:
             return _error(503, "SERVICE_UNAVAILABLE", "CVE Services is in maintenance")
+        if self.redirect_to is not None:
+            location = self.redirect_to.rstrip("/") + request.path_qs
+            return web.Response(status=307, headers={"Location": location})
         if (
             request.headers.get("CVE-API-ORG") != self.org
             or request.headers.get("CVE-API-USER") != self.user

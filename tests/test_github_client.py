@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from gidgethub import BadRequest, GitHubBroken
 
-from bot.github import GitHubApp, GitHubUnavailable, RateLimited
+from bot.github import GitHubApp, GitHubUnavailable, RateLimited, error_summary, reply_error
 from bot.metrics import Metrics
 from tests.fakegithub import FakeGitHub
 from tests.harness import BotUnderTest, github_app_for
@@ -237,3 +237,25 @@ async def test_rate_limited_delivery_is_retried_end_to_end(
     assert stored is not None and stored.state == "done"
     statuses = [r.status for r in fake.requests_to("^/installation/repositories$")]
     assert 429 in statuses and statuses[-1] in (200, 304)
+
+
+async def test_error_summary_names_fields_and_reply_error_keeps_githubs_message(
+    client_parts: Any,
+) -> None:
+    fake, github, _waits, installation, _ = client_parts
+    advisory = _advisory(fake)
+    path = f"/repos/python/cpython/security-advisories/{advisory['ghsa_id']}"
+    fake.inject(
+        path + "$",
+        method="PATCH",
+        status=422,
+        body={
+            "message": "Validation Failed: SECRET-TITLE",
+            "errors": [{"field": "summary", "code": "custom", "message": "SECRET-TITLE is long"}],
+        },
+    )
+    with pytest.raises(BadRequest) as refused:
+        await github.installation(installation).patch(path, data={"summary": "SECRET-TITLE"})
+    assert error_summary(refused.value) == "GitHub 422 ValidationError (fields: summary)"
+    assert "SECRET-TITLE" in reply_error(refused.value)  # for the advisory's own thread
+    assert reply_error(refused.value).startswith("GitHub 422: ")
