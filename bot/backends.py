@@ -9,6 +9,7 @@ process among several, and which of its errors mean "the store is unavailable".
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator
@@ -19,6 +20,14 @@ from urllib.parse import urlsplit
 
 # The size the SQLite write-ahead log is cut back to when it starts over (bytes).
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
+# How long the database thread waits for a lock another process holds before the
+# job fails as StoreUnavailable (seconds). The event loop never waits: its jobs run
+# with a busy timeout of 0 and go to the thread when the database is locked.
+THREAD_BUSY_TIMEOUT = 2.0
+# A new database's folder and file: only the bot's user may read them (the store
+# holds embargoed reports). SQLite gives -wal and -shm the database file's mode.
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
 
 
 class Cursor(Protocol):
@@ -62,6 +71,10 @@ class Backend:
         """True for an error that means the database cannot be used right now."""
         raise NotImplementedError
 
+    def is_busy(self, error: BaseException) -> bool:
+        """True when another connection holds a lock the statement needed (SQLite)."""
+        return False
+
     def is_broken(self, connection: Connection) -> bool:
         """True when the connection must be replaced before the next statement."""
         return False
@@ -88,10 +101,16 @@ class SqliteBackend(Backend):
 
     def connect(self) -> Connection:
         if not self.in_memory:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.create_file()
         connection = sqlite3.connect(
-            str(self.path), isolation_level=None, check_same_thread=False, timeout=10
+            str(self.path),
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=THREAD_BUSY_TIMEOUT,
         )
+        # Deleted and overwritten content (a delivery's payload once it is handled)
+        # is zeroed in the page and in freed pages, not left for a reader of the file.
+        connection.execute("PRAGMA secure_delete=ON")
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA synchronous={self.synchronous}")
         # Checkpoints run on their own thread (Database.checkpoint), not inside
@@ -107,10 +126,26 @@ class SqliteBackend(Backend):
         connection.execute("PRAGMA foreign_keys=ON")
         return connection
 
+    def create_file(self) -> None:
+        """Create the folder (0700) and an empty database file (0600) before SQLite
+        opens it, so neither is ever readable by others; existing ones are kept as
+        they are (settings warn about loose modes)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+
     def is_unavailable(self, error: BaseException) -> bool:
         return isinstance(error, sqlite3.DatabaseError) and not isinstance(
             error, sqlite3.IntegrityError
         )
+
+    def is_busy(self, error: BaseException) -> bool:
+        if not isinstance(error, sqlite3.OperationalError):
+            return False
+        code = getattr(error, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+        return "locked" in str(error) or "busy" in str(error)
 
     def describe(self) -> str:
         return f"sqlite:///{self.path}"

@@ -232,6 +232,11 @@ async def _deliveries(settings: Settings, args: argparse.Namespace) -> int:
             found = await store.get_delivery(args.guid)
             if found is None:
                 raise CliError(f"{args.guid}: no such delivery")
+            if found.state == "failed" and found.payload_removed:
+                raise CliError(
+                    f"{args.guid}: cannot be retried: its payload was removed after "
+                    f"{settings.parked_retention_days:g} days parked (BOT_PARKED_RETENTION_DAYS)"
+                )
             raise CliError(f"{args.guid}: is {found.state}, only failed deliveries can be retried")
         rows = await store.recent_deliveries(args.limit)
         print(f"{'received (UTC)':<20} {'guid':<38} {'event':<28} {'state':<8} tries  note")

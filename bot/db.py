@@ -14,6 +14,18 @@ wake-ups and two GIL hand-overs, which on a busy 2-core machine were most of an
 acknowledgement's tail, and while the thread waited for the GIL it held the
 connection, so intake queued behind it. When the thread is busy, the jobs go to
 it as before (intake's ahead of its other work).
+
+The event loop never waits on a lock: its jobs run with `busy_timeout=0`, and
+one that finds the database locked by another process (SQLITE_BUSY) goes to the
+database thread instead of failing; the thread waits up to THREAD_BUSY_TIMEOUT,
+then answers StoreUnavailable. A loop job must therefore be safe to run again
+after a busy error: each takes the write lock before it writes (BEGIN
+IMMEDIATE, or one autocommit statement), or repeats idempotent updates.
+
+Purged text (a handled delivery's payload) is zeroed in the pages
+(`secure_delete`), and the write-ahead log that still holds the old pages is
+truncated by a checkpoint at most every TRUNCATE_INTERVAL seconds after a
+purge, and once on close.
 """
 
 from __future__ import annotations
@@ -23,22 +35,44 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-from bot.backends import Backend, Connection, SqliteBackend, backend_for, transaction
+from bot.backends import (
+    THREAD_BUSY_TIMEOUT,
+    Backend,
+    Connection,
+    SqliteBackend,
+    backend_for,
+    transaction,
+)
 from bot.migrations import apply_migrations
 
 __all__ = ["Connection", "Database", "StoreUnavailable", "transaction"]
 
 T = TypeVar("T")
 
+# Busy timeouts (ms): the event loop never sleeps in SQLite's busy handler; the
+# database thread may.
+LOOP_BUSY_TIMEOUT_MS = 0
+THREAD_BUSY_TIMEOUT_MS = int(THREAD_BUSY_TIMEOUT * 1000)
+# At most one write-ahead-log truncation per this many seconds, and only when
+# something was purged since the last one (a truncation briefly holds writers).
+TRUNCATE_INTERVAL = 5.0
+# How long the checkpoint connection waits for readers during a truncation.
+CHECKPOINT_BUSY_TIMEOUT = 1.0
+
 
 class StoreUnavailable(Exception):
     """The database cannot be reached or written; callers answer 503."""
+
+
+class _Busy(Exception):
+    """A job on the event loop found the database locked: the thread runs it instead."""
 
 
 class Database:
@@ -58,6 +92,11 @@ class Database:
         self._connection_lock = threading.Lock()
         self._short_jobs_on_loop = isinstance(self.backend, SqliteBackend)
         self._loop_jobs: list[_Job] | None = None
+        # The connection's busy timeout now (ms); None until set on a new connection.
+        self._busy_timeout_ms: int | None = None
+        # Set when text was purged; the checkpointer then truncates the WAL.
+        self._purged = False
+        self._last_truncate = 0.0
 
     @property
     def single_process(self) -> bool:
@@ -74,7 +113,17 @@ class Database:
             raise StoreUnavailable("the store is closed")
         if self._connection is None:
             self._connection = self.backend.connect()
+            self._busy_timeout_ms = None
         return self._connection
+
+    def _use_busy_timeout(self, connection: Connection, milliseconds: int) -> None:
+        if self._short_jobs_on_loop and self._busy_timeout_ms != milliseconds:
+            connection.execute(f"PRAGMA busy_timeout={milliseconds:d}")
+            self._busy_timeout_ms = milliseconds
+
+    def note_purged(self) -> None:
+        """Text was removed from the store: truncate the WAL that may still hold it."""
+        self._purged = True
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` on the database thread."""
@@ -119,7 +168,8 @@ class Database:
 
     def _run_on_loop(self) -> None:
         """On the event loop: run this turn's short jobs here if the connection is
-        free, else hand them to the database thread."""
+        free, else hand them to the database thread. Jobs that find the database
+        locked by another process go to the thread too: the loop never waits."""
         jobs, self._loop_jobs = self._loop_jobs or [], None
         if self._closed:
             _deliver([(job, False, StoreUnavailable("the store is closed")) for job in jobs])
@@ -129,9 +179,11 @@ class Database:
                 self._to_thread(job)
             return
         try:
-            answers = self._run_round(jobs)
+            answers, locked = self._run_round(jobs, on_loop=True)
         finally:
             self._connection_lock.release()
+        for job in locked:
+            self._to_thread(job)
         _deliver(answers)
 
     def _serve(self) -> None:
@@ -154,7 +206,7 @@ class Database:
             for group in (batched, others):
                 if group:
                     with self._connection_lock:
-                        answers = self._run_round(group)
+                        answers, _ = self._run_round(group)
                     _answer(answers)
             if stop:
                 if self._connection is not None:
@@ -162,38 +214,53 @@ class Database:
                     self._connection = None
                 return
 
-    def _run_round(self, jobs: list[_Job]) -> list[_Answer]:
+    def _run_round(
+        self, jobs: list[_Job], *, on_loop: bool = False
+    ) -> tuple[list[_Answer], list[_Job]]:
+        """Run `jobs`; (their answers, the jobs left for the thread because the
+        database was locked: on the loop only, and every job after the first such)."""
         answers: list[_Answer] = []
+        locked: list[_Job] = []
         index = 0
         while index < len(jobs):
             job = jobs[index]
-            if job.batch is None:
-                try:
-                    answers.append((job, True, self._call(job.work)))
-                except Exception as error:
-                    answers.append((job, False, error))
-                index += 1
-                continue
             group = [job]
-            while index + len(group) < len(jobs) and jobs[index + len(group)].batch is job.batch:
-                group.append(jobs[index + len(group)])
-            items = [member.item for member in group]
+            if job.batch is not None:
+                while (
+                    index + len(group) < len(jobs) and jobs[index + len(group)].batch is job.batch
+                ):
+                    group.append(jobs[index + len(group)])
+            index += len(group)
+            if locked:
+                locked.extend(group)  # still locked, surely: not tried on the loop
+                continue
             try:
-                results = self._call(partial(job.batch, rows=items))
+                if job.batch is None:
+                    answers.append((job, True, self._call(job.work, on_loop=on_loop)))
+                    continue
+                items = [member.item for member in group]
+                results = self._call(partial(job.batch, rows=items), on_loop=on_loop)
                 answers.extend(
                     (member, True, result) for member, result in zip(group, results, strict=True)
                 )
+            except _Busy:
+                locked.extend(group)
             except Exception as error:
                 answers.extend((member, False, error) for member in group)
-            index += len(group)
-        return answers
+        return answers, locked
 
-    def _call(self, work: Callable[[Connection], T]) -> T:
+    def _call(self, work: Callable[[Connection], T], *, on_loop: bool = False) -> T:
         try:
-            return work(self._connect())
+            connection = self._connect()
+            self._use_busy_timeout(
+                connection, LOOP_BUSY_TIMEOUT_MS if on_loop else THREAD_BUSY_TIMEOUT_MS
+            )
+            return work(connection)
         except StoreUnavailable:
             raise
         except Exception as error:
+            if on_loop and self.backend.is_busy(error):
+                raise _Busy from error
             if not self.backend.is_unavailable(error):
                 raise
             self._drop_broken_connection()
@@ -217,15 +284,41 @@ class Database:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._checkpointer, self._checkpoint)
 
-    def _checkpoint(self) -> None:
+    def _checkpoint_connection_for(self) -> sqlite3.Connection:
         if self._checkpoint_connection is None:
             assert isinstance(self.backend, SqliteBackend)
             self._checkpoint_connection = sqlite3.connect(
-                str(self.backend.path), isolation_level=None, check_same_thread=False, timeout=10
+                str(self.backend.path),
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=CHECKPOINT_BUSY_TIMEOUT,
             )
+            self._checkpoint_connection.execute("PRAGMA secure_delete=ON")
+        return self._checkpoint_connection
+
+    def _checkpoint(self) -> None:
         # On failure the next run tries again; the writer is unaffected.
         with contextlib.suppress(sqlite3.Error):
-            self._checkpoint_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._checkpoint_connection_for().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if self._purged and time.monotonic() - self._last_truncate >= TRUNCATE_INTERVAL:
+            self._truncate()
+
+    def _truncate(self) -> None:
+        """Copy the WAL back and cut it to zero bytes: the old page images it held
+        (a purged payload as it was inserted) are gone from the disk.
+
+        It blocks writers while it runs: the event loop's go to the thread
+        meanwhile. After the PASSIVE checkpoint just before, little is left to copy.
+        """
+        self._purged = False
+        self._last_truncate = time.monotonic()
+        try:
+            row = self._checkpoint_connection_for().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            blocked = bool(row.fetchone()[0])
+        except sqlite3.Error:
+            blocked = True
+        if blocked:
+            self._purged = True  # a reader or writer held on: try again next time
 
     async def migrate(self) -> list[int]:
         return await self.run(partial(apply_migrations, backend=self.backend))
@@ -234,20 +327,25 @@ class Database:
         if self._closed:
             return
         self._closed = True
+        loop = asyncio.get_running_loop()
+        if self._thread is not None:
+            self._jobs.put(None)
+            await loop.run_in_executor(None, self._thread.join)
+        elif self._connection is not None:
+            connection, self._connection = self._connection, None
+            await loop.run_in_executor(None, connection.close)
 
         def close_checkpointer() -> None:
+            # Once on close: nothing purged stays in the WAL of a stopped bot.
+            backend = self.backend
+            if isinstance(backend, SqliteBackend) and self.has_wal and backend.path.exists():
+                self._truncate()
             if self._checkpoint_connection is not None:
                 self._checkpoint_connection.close()
                 self._checkpoint_connection = None
 
-        loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._checkpointer, close_checkpointer)
         self._checkpointer.shutdown(wait=True)
-        if self._thread is not None:
-            self._jobs.put(None)
-            await loop.run_in_executor(None, self._thread.join)
-        else:
-            self._connection = None
 
 
 _ROUND_LIMIT = 512

@@ -46,6 +46,8 @@ log = logging.getLogger("ghsa_bot.service")
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 INTERNAL_EVENTS = frozenset({"advisory", "advisory_comment", "governance"})
 GOVERNANCE_ONLY_EVENTS = frozenset({"issue_comment", "issues"})
+# How often parked deliveries' payloads past their retention are removed.
+PAYLOAD_PURGE_SECONDS = 3600.0
 
 
 @dataclass
@@ -236,7 +238,8 @@ async def _background(services: Services) -> None:
     """Installations first: team files and advisories are read with their tokens.
 
     Every replica keeps its own team data; the singleton jobs run on the
-    replica holding the leader lease (bot/leadership.py).
+    replica holding the leader lease (bot/leadership.py). The payload purge is
+    idempotent and runs on every replica.
     """
     await _startup_sync(services)
     assert services.leadership is not None and services.team_data is not None
@@ -267,6 +270,7 @@ async def _background(services: Services) -> None:
             "missed-delivery check",
             leader=leader,
         ),
+        _every(PAYLOAD_PURGE_SECONDS, _payload_purge(services), "payload purge"),
     )
 
 
@@ -289,6 +293,20 @@ async def _every(
         except Exception as error:
             log.warning(f"{name} failed", extra=fields(error=error_summary(error)))
         await asyncio.sleep(seconds)
+
+
+def _payload_purge(services: Services) -> Callable[[], Awaitable[None]]:
+    """Remove the payloads of deliveries parked longer than BOT_PARKED_RETENTION_DAYS."""
+
+    async def purge() -> None:
+        retention = services.settings.parked_retention_days * 86400
+        removed = await services.store.purge_payloads(
+            parked_before=services.clock.now() - retention
+        )
+        if removed:
+            log.info("delivery payloads removed", extra=fields(count=removed))
+
+    return purge
 
 
 def _polled(poller: AdvisoryPoller) -> Callable[[], Awaitable[None]]:

@@ -6,13 +6,14 @@ result is a frozen :class:`Settings` that the rest of the bot receives.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.backends import UnsupportedDatabaseUrl, backend_for
+from bot.backends import SqliteBackend, UnsupportedDatabaseUrl, backend_for
 from bot.cve_services import PRODUCTION_URL, CveServicesCredentials
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -189,9 +190,11 @@ def load_settings(
         raise SettingsError("BOT_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
     database_url = env.get("DATABASE_URL") or "sqlite:///var/ghsa-bot.sqlite3"
     try:
-        backend_for(database_url)
+        backend = backend_for(database_url)
     except UnsupportedDatabaseUrl as error:
         raise SettingsError(str(error)) from None
+    if isinstance(backend, SqliteBackend) and not backend.in_memory:
+        warnings.extend(database_permission_warnings(backend.path))
 
     return Settings(
         cve_services=_cve_services(env),
@@ -225,6 +228,34 @@ def load_settings(
         parked_retention_days=_number(env, "BOT_PARKED_RETENTION_DAYS", 14.0, minimum=1),
         warnings=tuple(warnings),
     )
+
+
+def database_permission_warnings(path: Path) -> list[str]:
+    """Warnings for a SQLite database others could read: it holds embargoed reports.
+
+    The bot creates its folder 0700 and its files 0600; one made before, or by
+    hand, may be looser. SQLite gives -wal and -shm the database file's mode.
+    """
+    warnings = []
+    folder = path.parent
+    with contextlib.suppress(OSError):
+        mode = folder.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warnings.append(
+                f"the database folder {folder} is open to others (mode {stat.S_IMODE(mode):o}); "
+                f"run: chmod 700 {folder} (or keep the database in a folder of its own)"
+            )
+    loose = []
+    for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        with contextlib.suppress(OSError):
+            mode = file.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                loose.append((file, stat.S_IMODE(mode)))
+    if loose:
+        names = " ".join(str(file) for file, _ in loose)
+        modes = ", ".join(f"{file.name} {mode:o}" for file, mode in loose)
+        warnings.append(f"database files are readable by others ({modes}); run: chmod 600 {names}")
+    return warnings
 
 
 CVE_SERVICES_KEYS = ("CVE_SERVICES_ORG", "CVE_SERVICES_USER", "CVE_SERVICES_API_KEY")

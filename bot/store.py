@@ -3,6 +3,12 @@
 Every method is a coroutine that runs SQL on the database thread. Intake
 writes go through a group-commit writer: concurrent deliveries share one
 transaction, and each caller is answered only after that commit.
+
+A delivery's payload (a report's title and description, a comment's body) is
+kept only while it may still be handled: completing it as `done` removes it
+in the same transaction, and a parked (`failed`) delivery keeps it for
+`BOT_PARKED_RETENTION_DAYS`, then `purge_payloads` removes it. A removed
+payload is the empty string (the column stays NOT NULL).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import contextlib
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from bot.backends import connection_is_serialized
@@ -47,6 +54,18 @@ class StoredDelivery:
     finished_at: float | None
     duration_ms: float | None
     last_error: str | None
+
+    @property
+    def payload_removed(self) -> bool:
+        """True once its payload was purged (handled, or parked past the retention)."""
+        return self.payload == REMOVED_PAYLOAD
+
+
+# What a purged payload is replaced with: never a valid delivery body.
+REMOVED_PAYLOAD = ""
+# Done deliveries whose payload outlived them (stored before payloads were removed
+# on completion) are purged this many at a time, so other jobs interleave.
+PURGE_BATCH = 500
 
 
 _DELIVERY_COLUMNS = (
@@ -99,6 +118,8 @@ class Store:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._checkpoints: asyncio.Task[None] | None = None
+        # Where the catch-up over done deliveries is (seq); None once it has finished.
+        self._done_purge_cursor: int | None = 0
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -255,10 +276,9 @@ class Store:
                         (result.retry_at, result.error, delivery.seq, owner),
                     )
                     return None
+                # Handled: its payload is no longer needed, and goes in this transaction.
                 cursor = connection.execute(
-                    "UPDATE deliveries SET state = ?, finished_at = ?, duration_ms = ?, "
-                    "last_error = ?, lease_owner = NULL, lease_until = NULL "
-                    "WHERE seq = ? AND lease_owner = ?",
+                    _FINISH_DONE if result.outcome == "done" else _FINISH,
                     (
                         result.outcome,
                         result.finished_at,
@@ -274,7 +294,37 @@ class Store:
                     connection, delivery.order_key, owner=owner, lease_until=take_next_until
                 )
 
-        return await self.database.run_short(work)
+        following = await self.database.run_short(work)
+        if result.outcome == "done":
+            self.database.note_purged()
+        return following
+
+    async def purge_payloads(self, *, parked_before: float) -> int:
+        """Remove the payloads no longer needed; how many were removed.
+
+        Parked deliveries finished before `parked_before` (the retention), and
+        done ones that still hold theirs (stored before completion removed it).
+        Idempotent: every replica may run it.
+        """
+
+        def parked(connection: Connection) -> int:
+            return int(
+                connection.execute(
+                    "UPDATE deliveries SET payload = ? WHERE state = 'failed' "
+                    "AND finished_at < ? AND payload <> ?",
+                    (REMOVED_PAYLOAD, parked_before, REMOVED_PAYLOAD),
+                ).rowcount
+            )
+
+        removed = await self.database.run(parked)
+        while self._done_purge_cursor is not None:
+            count, self._done_purge_cursor = await self.database.run(
+                partial(_purge_done_batch, after=self._done_purge_cursor)
+            )
+            removed += count
+        if removed:
+            self.database.note_purged()
+        return removed
 
     # -- operators -----------------------------------------------------------------
 
@@ -293,14 +343,17 @@ class Store:
         return _delivery(row) if row else None
 
     async def retry_failed(self, guid: str, *, now: float) -> bool:
-        """Re-queue a parked delivery with fresh attempts; False if it is not parked.
+        """Re-queue a parked delivery with fresh attempts; False if it is not parked,
+        or its payload was removed (see `purge_payloads`).
 
         It waits behind any unfinished delivery of its ordering key.
         """
 
         def work(connection: Connection) -> bool:
             row = connection.execute(
-                "SELECT order_key FROM deliveries WHERE guid = ? AND state = 'failed'", (guid,)
+                "SELECT order_key FROM deliveries WHERE guid = ? AND state = 'failed' "
+                "AND payload <> ?",
+                (guid, REMOVED_PAYLOAD),
             ).fetchone()
             if row is None:
                 return False
@@ -314,8 +367,9 @@ class Store:
                 return bool(
                     connection.execute(
                         "UPDATE deliveries SET state = ?, attempts = 0, next_attempt_at = ?, "
-                        "finished_at = NULL WHERE guid = ? AND state = 'failed'",
-                        ("waiting" if held else "queued", now, guid),
+                        "finished_at = NULL WHERE guid = ? AND state = 'failed' "
+                        "AND payload <> ?",
+                        ("waiting" if held else "queued", now, guid, REMOVED_PAYLOAD),
                     ).rowcount
                     == 1
                 )
@@ -444,6 +498,40 @@ class Store:
             return int(connection.execute(sql, args).rowcount)
 
         return await self.database.run_short(work)
+
+
+_FINISH = (
+    "UPDATE deliveries SET state = ?, finished_at = ?, duration_ms = ?, "
+    "last_error = ?, lease_owner = NULL, lease_until = NULL "
+    "WHERE seq = ? AND lease_owner = ?"
+)
+_FINISH_DONE = (
+    "UPDATE deliveries SET state = ?, finished_at = ?, duration_ms = ?, "
+    "last_error = ?, lease_owner = NULL, lease_until = NULL, payload = '' "
+    "WHERE seq = ? AND lease_owner = ?"
+)
+
+
+def _purge_done_batch(connection: Connection, *, after: int) -> tuple[int, int | None]:
+    """Remove the payloads of the next PURGE_BATCH done deliveries after seq `after`:
+    (how many held one, the cursor for the next batch or None at the end)."""
+    seqs = [
+        row[0]
+        for row in connection.execute(
+            "SELECT seq FROM deliveries WHERE state = 'done' AND seq > ? ORDER BY seq LIMIT ?",
+            (after, PURGE_BATCH),
+        ).fetchall()
+    ]
+    if not seqs:
+        return 0, None
+    marks = ", ".join("?" * len(seqs))
+    removed = connection.execute(
+        # Built from placeholders only; every value is a bound parameter.
+        f"UPDATE deliveries SET payload = ? WHERE seq IN ({marks}) "  # noqa: S608
+        "AND state = 'done' AND length(payload) > 0",
+        (REMOVED_PAYLOAD, *seqs),
+    ).rowcount
+    return int(removed), (seqs[-1] if len(seqs) == PURGE_BATCH else None)
 
 
 _INSERT_DELIVERY = (

@@ -113,7 +113,11 @@ def test_a_private_key_file_others_can_read_is_warned_about(tmp_path: Path) -> N
     key = tmp_path / "app.pem"
     key.write_text("-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n")
     key.chmod(0o644)
-    env = {"GITHUB_PRIVATE_KEY_FILE": str(key), "BOT_ENV_FILE": str(tmp_path / ".env")}
+    env = {
+        "GITHUB_PRIVATE_KEY_FILE": str(key),
+        "BOT_ENV_FILE": str(tmp_path / ".env"),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db/bot.sqlite3",
+    }
     warnings = load_settings(env).warnings
     assert any("readable by others" in w and f"chmod 600 {key}" in w for w in warnings)
     key.chmod(stat.S_IRUSR | stat.S_IWUSR)

@@ -8,17 +8,20 @@ These run on a SQLite file whatever the leg: PostgreSQL has neither shortcut.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.backends import WAL_SIZE_LIMIT
+from bot.backends import THREAD_BUSY_TIMEOUT, WAL_SIZE_LIMIT
 from bot.db import Connection, Database
 from bot.store import HandlingResult, Store, StoreUnavailable
-from tests.harness import queued_delivery
+from tests.harness import BotUnderTest, queued_delivery
 
 
 @pytest.fixture
@@ -148,3 +151,104 @@ async def test_a_failed_commit_on_the_event_loop_is_store_unavailable_and_frees_
     await sqlite_store.database.run(lambda c: c.execute("PRAGMA query_only=OFF"))
     assert await sqlite_store.add_delivery(refused) is True  # GitHub's redelivery is stored
     assert await sqlite_store.get_delivery(refused.guid) is not None
+
+
+class LoopWatch:
+    """The longest the event loop went without running a 10 ms ticker, while running."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            self.longest = max(self.longest, now - last)
+            last = now
+
+    def __enter__(self) -> LoopWatch:
+        self._task = asyncio.ensure_future(self._tick())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+@contextlib.contextmanager
+def locked_by_another_process(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection on the bot's file holding its write lock (BEGIN EXCLUSIVE)."""
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        yield other
+    finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+
+
+async def test_the_event_loop_never_waits_on_another_processes_lock(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    first = delivery_of()
+    await sqlite_store.add_delivery(first)
+    with locked_by_another_process(tmp_path / "bot.sqlite3"), LoopWatch() as watch:
+        started = time.monotonic()
+        refused = await asyncio.gather(
+            sqlite_store.add_delivery(delivery_of()),
+            sqlite_store.claim("w", now=time.time(), limit=5, lease_seconds=60),
+            return_exceptions=True,
+        )
+        waited = time.monotonic() - started
+    # The database thread waited for the lock, up to its busy timeout, and gave up.
+    assert [type(outcome) for outcome in refused] == [StoreUnavailable, StoreUnavailable]
+    assert waited < 2 * THREAD_BUSY_TIMEOUT + 1
+    assert watch.longest < 0.1, f"the event loop stalled {watch.longest:.2f} s"
+
+    # A lock released while the thread waits: the job it was handed succeeds.
+    later = delivery_of()
+    with LoopWatch() as watch, locked_by_another_process(tmp_path / "bot.sqlite3") as other:
+        adding = asyncio.ensure_future(sqlite_store.add_delivery(later))
+        await asyncio.sleep(0.3)
+        assert not adding.done()
+        other.execute("ROLLBACK")
+        assert await asyncio.wait_for(adding, THREAD_BUSY_TIMEOUT) is True
+    assert watch.longest < 0.1, f"the event loop stalled {watch.longest:.2f} s"
+    claimed = await sqlite_store.claim("w", now=time.time() + 1, limit=5, lease_seconds=60)
+    assert [item.guid for item in claimed] == [first.guid]  # later waits behind it (one key)
+
+
+async def test_healthz_answers_at_once_while_another_process_holds_the_database(
+    start_bot: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "held" / "bot.sqlite3"
+    bot: BotUnderTest = await start_bot(DATABASE_URL=f"sqlite:///{path}")
+    await bot.settle()
+    payload = bot.payload("installation_repositories/added.payload.json")
+    payload["repositories_added"] = []
+    latencies: list[float] = []
+
+    async def healthz_until(done: asyncio.Future[Any]) -> None:
+        while not done.done():
+            started = time.monotonic()
+            async with bot.session.get(f"{bot.url}/healthz") as response:
+                assert response.status == 200
+            latencies.append(time.monotonic() - started)
+            await asyncio.sleep(0.02)
+
+    with locked_by_another_process(path):
+        sending = asyncio.ensure_future(bot.send("installation_repositories", payload))
+        await healthz_until(sending)
+        sent = await sending
+    assert sent.status == 503, sent.body  # GitHub records a failure and redelivers
+    assert len(latencies) >= 5
+    assert max(latencies) < 0.1, f"/healthz took {max(latencies):.2f} s while the lock was held"
+    again = await bot.send("installation_repositories", payload, guid=sent.guid)
+    # 202, or 200 when the insert handed to the database thread went through once the
+    # lock was released, just after intake's 2 s bound had answered 503: either way the
+    # delivery is on disk now, once.
+    assert again.status in (200, 202), again.body
+    assert await bot.services.store.get_delivery(sent.guid) is not None

@@ -7,6 +7,7 @@ handlers; nothing in the bot is patched.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -177,3 +178,61 @@ async def test_expired_leases_are_taken_over(store: Store) -> None:
     again = await store.claim("other", now=time.time(), limit=1, lease_seconds=10)
     assert [c.guid for c in again] == [item.guid]
     assert again[0].attempts == 2
+
+
+async def test_a_handled_delivery_keeps_no_payload_and_a_parked_one_keeps_its_own(
+    store: Store,
+) -> None:
+    """The payload (a report's text, a comment's body) goes when the delivery is done,
+    in the transaction that records it; a parked one keeps it to be retried."""
+    router = routing.Router()
+    fail = {"on": True}
+
+    @router.register("test_event")
+    async def handler(event: sansio.Event, context: Any) -> None:
+        if event.data["number"] == 2 and fail["on"]:
+            raise RuntimeError("GitHub is down")
+
+    handled, parked = delivery("advisory:a", 1), delivery("advisory:b", 2)
+    await store.add_delivery(handled)
+    await store.add_delivery(parked)
+    worker = make_worker(store, router, max_attempts=1)
+    done = await run_until_state(worker, store, handled.guid, "done")
+    failed = await run_until_state(worker, store, parked.guid, "failed")
+    assert done.payload == "" and done.payload_removed
+    assert json.loads(failed.payload) == parked.payload and not failed.payload_removed
+
+    # Retried, it is handled from the payload it kept, which then goes too.
+    fail["on"] = False
+    assert await store.retry_failed(parked.guid, now=time.time())
+    retried = await run_until_state(worker, store, parked.guid, "done")
+    assert retried.payload_removed
+    # Nothing of either is left in the column.
+    assert [row.payload for row in await store.recent_deliveries()] == ["", ""]
+
+
+async def test_parked_payloads_are_removed_after_the_retention_and_cannot_be_retried(
+    store: Store,
+) -> None:
+    old, recent = delivery("advisory:old", 1), delivery("advisory:recent", 2)
+    for item in (old, recent):
+        await store.add_delivery(item)
+    now = time.time()
+    claimed = {
+        item.guid: item for item in await store.claim("w", now=now, limit=5, lease_seconds=60)
+    }
+    from bot.store import HandlingResult
+
+    for guid, finished in ((old.guid, now - 15 * 86400), (recent.guid, now - 86400)):
+        await store.complete(
+            claimed[guid],
+            "w",
+            HandlingResult("failed", [("h", "boom")], error="boom", finished_at=finished),
+        )
+    assert await store.purge_payloads(parked_before=now - 14 * 86400) == 1
+    assert await store.purge_payloads(parked_before=now - 14 * 86400) == 0  # idempotent
+    purged, kept = await store.get_delivery(old.guid), await store.get_delivery(recent.guid)
+    assert purged is not None and purged.payload_removed and purged.state == "failed"
+    assert kept is not None and json.loads(kept.payload) == recent.payload
+    assert not await store.retry_failed(old.guid, now=now)  # nothing left to handle
+    assert await store.retry_failed(recent.guid, now=now)
