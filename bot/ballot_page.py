@@ -6,10 +6,19 @@ it. A member sees their own ballot and may change it until the close; nobody
 sees the tally or anyone else's ballot before the close. After the close the
 page shows the counts (never who voted what). Ballots are written in the same
 transaction that checks the vote is still open (bot/governance_store.py).
+
+What the routes answer: 404 for a number no nomination can have (not
+1..2^63-1, or not a number), before anything else; 503 when sign-in is not
+configured (bot/signin.py) or the store is unavailable; 302 to sign in without
+a live session; 400 for a malformed session cookie, form or form token; 403
+for a non-member; 404 for an unknown nomination; 409 when the vote is closed;
+after a ballot is cast, 303 back to the page. Every answer is
+`Cache-Control: no-store`.
 """
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from aiohttp import web
@@ -17,17 +26,29 @@ from aiohttp import web
 from bot.governance_store import OPEN, BallotRefused, Nomination, utc_minutes
 from bot.service import SERVICES, Services
 from bot.signin import (
+    bad_request,
     form_token,
     form_token_ok,
+    missing_settings,
     not_configured,
     page,
-    session_key,
     signed_in_as,
 )
 from bot.store import StoreUnavailable
 from bot.votes import CHOICES
 
 LABELS = {"yes": "Yes", "no": "No", "abstain": "Abstain"}
+NOMINATION_NUMBER = re.compile(r"[1-9][0-9]{0,18}")
+MAX_NOMINATION = 2**63 - 1  # what the store can hold
+
+
+def nomination_number(request: web.Request) -> int | None:
+    """The nomination number in the path, or None when no nomination can have it."""
+    text = request.match_info["nomination"]
+    if not text.isascii() or not NOMINATION_NUMBER.fullmatch(text):
+        return None
+    number = int(text)
+    return number if number <= MAX_NOMINATION else None
 
 
 def _is_member(services: Services, login: str) -> bool:
@@ -38,11 +59,14 @@ def _is_member(services: Services, login: str) -> bool:
 async def _checked(request: web.Request) -> tuple[Services, str, Nomination] | web.Response:
     """The services, the signed-in member and the nomination, or the page that says why not."""
     services: Services = request.app[SERVICES]
-    if session_key(services) is None:
-        return not_configured()
-    login = signed_in_as(request)
+    nomination_id = nomination_number(request)
+    if nomination_id is None:
+        return page("No such nomination", "<p>There is no nomination with that number.</p>", 404)
+    if missing_settings(services):
+        return not_configured(services)
+    login = await signed_in_as(request)
     if login is None:
-        raise web.HTTPFound(f"/auth/login?next={request.path}")
+        raise web.HTTPFound(f"/auth/login?next=/vote/{nomination_id}")
     if not _is_member(services, login):
         return page(
             "Members only",
@@ -50,10 +74,6 @@ async def _checked(request: web.Request) -> tuple[Services, str, Nomination] | w
             f"{escape(services.config.team.name)}. Only members may vote.</p>",
             403,
         )
-    try:
-        nomination_id = int(request.match_info["nomination"])
-    except ValueError:
-        nomination_id = -1
     assert services.governance is not None
     nomination = await services.governance.get(nomination_id)
     if nomination is None:
@@ -71,6 +91,7 @@ async def _checked_or_unavailable(
 
 
 async def ballot(request: web.Request) -> web.Response:
+    """The nomination and the member's own ballot, with the form while the vote is open."""
     checked = await _checked_or_unavailable(request)
     if isinstance(checked, web.Response):
         return checked
@@ -124,15 +145,22 @@ def _form(request: web.Request, nomination: Nomination, mine: str | None, now: f
 
 
 async def cast(request: web.Request) -> web.Response:
+    """Record (or change) the signed-in member's ballot; 303 back to the page."""
     checked = await _checked_or_unavailable(request)
     if isinstance(checked, web.Response):
         return checked
     services, login, nomination = checked
-    form = await request.post()
-    choice = str(form.get("choice", ""))
-    if not form_token_ok(request, f"vote-{nomination.id}", str(form.get("token", ""))):
+    try:
+        form = await request.post()
+    except web.HTTPException:
+        raise  # 413 for a body over the limit
+    except Exception:  # any form the parser cannot read is the sender's
+        raise bad_request("<p>The form could not be read; reload the page.</p>") from None
+    choice = form.get("choice", "")
+    token = form.get("token", "")
+    if not isinstance(token, str) or not form_token_ok(request, f"vote-{nomination.id}", token):
         return page("Ballot not recorded", "<p>The form expired; reload the page.</p>", 400)
-    if choice not in CHOICES:
+    if not isinstance(choice, str) or choice not in CHOICES:
         return page("Ballot not recorded", "<p>Choose yes, no or abstain.</p>", 400)
     assert services.governance is not None and services.advisories is not None
     now = services.clock.now()

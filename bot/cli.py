@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import gc
 import json
+import secrets
 import sys
 import tempfile
 import time
@@ -27,7 +28,7 @@ from bot.migrations import MIGRATIONS
 from bot.records import RecordError, write_record
 from bot.service import attach, close_services, open_services
 from bot.settings import Settings, SettingsError, load_settings
-from bot.setup_flow import create_setup_app
+from bot.setup_flow import create_setup_app, listen_host, setup_link
 from bot.store import Store
 from bot.team_data import SourceError, read_local
 from bot.web import add_service_routes
@@ -112,12 +113,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for warning in settings.warnings:
         print(f"ghsa-bot: warning: {warning}", file=sys.stderr)
     if not settings.has_app_credentials:
+        # A broken configuration stops setup mode too (exit 2 with the ConfigError).
+        load_config(settings.config_dir)
+        host = listen_host(settings)  # loopback unless BOT_HOST is set
+        token = secrets.token_urlsafe(32)
+        link = setup_link(settings, host, port, token)
         print(
-            f"ghsa-bot: no GitHub App credentials; setup mode: open "
-            f"http://localhost:{port}/setup to register the App",
+            f"ghsa-bot: no GitHub App credentials; setup mode: open {link} "
+            "to register the App (the link works once; only this console shows it)",
             file=sys.stderr,
+            flush=True,
         )
-        web.run_app(create_setup_app(settings), host=settings.host, port=port, print=None)
+        web.run_app(
+            create_setup_app(settings, token),
+            host=host,
+            port=port,
+            print=None,
+            auto_decompress=False,
+        )
         return 0
     problem = settings.serve_problem()
     if problem is not None:
@@ -133,6 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print=None,
         shutdown_timeout=25,
         loop=serving_loop(),
+        auto_decompress=False,  # request bodies are never decoded (bot/web_hardening.py)
     )
     return 0
 

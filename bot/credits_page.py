@@ -4,6 +4,10 @@ Server-rendered HTML without JavaScript. It reads only the public records the
 store keeps for published advisories (bot/advisory_store.py), so nothing of an
 unpublished advisory can reach it. Only accepted credits are shown: GitHub
 shows a credit publicly only once its owner accepts it.
+
+It answers 200 with the page, cacheable for five minutes (it shows nothing
+personal), or 503 when the store is unavailable; like every page it carries
+the headers of bot/web_hardening.py (no script, no framing).
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# The largest id the store keeps (a signed 64-bit integer, SQLite's and BIGINT's limit).
+MAX_ID = 2**63 - 1
+
 
 class IntakeError(Exception):
     """A delivery we refuse, with the HTTP status and a reason safe to send back."""
@@ -125,6 +128,16 @@ def check_content_type(headers: Mapping[str, str]) -> None:
         )
 
 
+def check_content_encoding(headers: Mapping[str, str]) -> None:
+    """GitHub never compresses a delivery: any `Content-Encoding` but identity is 415."""
+    encoding = headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in {"", "identity"}:
+        raise IntakeError(
+            415,
+            f"content encoding {encoding[:40]!r} is not accepted; GitHub sends identity",
+        )
+
+
 def required_header(headers: Mapping[str, str], name: str) -> str:
     value = headers.get(name, "").strip()
     if not value:
@@ -148,9 +161,19 @@ def parse_body(body: bytes) -> tuple[str, dict[str, Any]]:
         ) from None
     except RecursionError:
         raise IntakeError(400, "JSON nested too deeply") from None
+    except ValueError:  # an integer past Python's digit limit (4300 digits)
+        raise IntakeError(400, "a number in the JSON is too long") from None
     if not isinstance(payload, dict):
         raise IntakeError(400, "JSON body must be an object")
     return text, payload
+
+
+def check_installation_id(payload: Mapping[str, Any]) -> None:
+    """400 for an installation id the store cannot keep (not 1..2^63-1)."""
+    installation = payload.get("installation")
+    value = installation.get("id") if isinstance(installation, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 < value <= MAX_ID:
+        raise IntakeError(400, "installation id out of range")
 
 
 def installation_id_of(payload: Mapping[str, Any]) -> int | None:
@@ -198,4 +221,5 @@ def parse_delivery(
     guid = required_header(headers, "X-GitHub-Delivery")
     check_content_type(headers)
     text, payload = parse_body(body)
+    check_installation_id(payload)
     return delivery_of(guid, event, text, payload, received_at=received_at)

@@ -4,6 +4,10 @@ Server-rendered HTML without JavaScript. The member list is the canonical
 roster (what PEP 811 says is published anyway). The figures count published
 advisories only (bot/statistics.py, `published_only=True`), so nothing of an
 unpublished advisory, not even that it exists, reaches this page.
+
+It answers 200 with the page, or 503 when the store is unavailable; like every
+page it carries the headers of bot/web_hardening.py (no script, no framing,
+`no-store`).
 """
 
 from __future__ import annotations

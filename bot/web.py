@@ -3,27 +3,64 @@
 
 The webhook route reads the body (bounded), hands it to :mod:`bot.intake`,
 stores the delivery and answers. It never calls a handler: the worker does.
+
+What each route answers:
+
+- `POST /webhook`: 202 stored, 200 a redelivered GUID or a ping, 204 an event
+  the bot does not keep; 400 malformed (headers, JSON, a number past what the
+  store holds), 401 signature, 413 too large, 415 content type or any
+  `Content-Encoding` but identity (refused before the body is read); 503 when
+  the store fails or does not answer within `STORE_SECONDS`, so GitHub records
+  a failure and the delivery is redelivered later.
+- `GET /healthz`: 200 while the process serves; it never touches the store.
+- `GET /readyz`: 200 when the store answers within `STORE_SECONDS` and the
+  worker runs, else 503 with the problems.
+- `GET /metrics`: Prometheus text. With `BOT_METRICS_TOKEN` only for
+  `Authorization: Bearer <token>` (401 otherwise); without it only for a
+  loopback peer that sent no forwarding header (403 otherwise).
+- The pages: see bot/credits_page.py, bot/team_page.py, bot/signin.py and
+  bot/ballot_page.py. Every response carries the headers of bot/web_hardening.py.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import ipaddress
 import logging
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from aiohttp import web
 
 from bot.ballot_page import add_ballot_routes
 from bot.credits_page import credits_response
-from bot.intake import IntakeError, parse_delivery
+from bot.intake import IntakeError, check_content_encoding, parse_delivery
 from bot.logs import fields
 from bot.service import SERVICES, Services
 from bot.signin import add_signin_routes
 from bot.store import StoreUnavailable
 from bot.team_page import add_team_routes
+from bot.web_hardening import harden
 
 log = logging.getLogger("ghsa_bot.web")
 
 _CHUNK = 64 * 1024
+# How long a request waits for the store before answering 503 (webhook, readiness).
+STORE_SECONDS = 2.0
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+T = TypeVar("T")
+
+
+async def bounded(call: Awaitable[T], seconds: float = STORE_SECONDS) -> T:
+    """Await a store call for at most `seconds`; StoreUnavailable when it takes longer."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await call
+    except TimeoutError:
+        raise StoreUnavailable(f"no answer within {seconds:g} s") from None
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -47,8 +84,8 @@ def _refuse(services: Services, error: IntakeError, event: str) -> web.Response:
     services.metrics.deliveries.inc(event=event, outcome=f"refused_{error.status}")
     log.info("delivery refused", extra=fields(status=error.status, reason=error.reason))
     response = web.json_response({"error": error.reason}, status=error.status)
-    if error.status == 413:
-        response.force_close()
+    if error.status in (413, 415):
+        response.force_close()  # the rest of the body may be unread
     return response
 
 
@@ -59,6 +96,7 @@ async def webhook(request: web.Request) -> web.Response:
     header_event = request.headers.get("X-GitHub-Event", "")
     event_label = header_event if header_event in services.known_events else "other"
     try:
+        check_content_encoding(request.headers)  # before the body is read
         body = await read_body(request, settings.max_body_bytes)
         delivery = parse_delivery(
             request.headers, body, settings.webhook_secrets, received_at=services.clock.now()
@@ -86,7 +124,7 @@ async def webhook(request: web.Request) -> web.Response:
         log.info("delivery ignored: no installation", extra=fields(**log_fields))
         return web.Response(status=204, headers={"X-Bot-Outcome": "no installation in payload"})
     try:
-        is_new = await services.store.add_delivery(delivery)
+        is_new = await bounded(services.store.add_delivery(delivery))
     except StoreUnavailable as error:
         services.metrics.deliveries.inc(event=event_label, outcome="store_unavailable")
         log.error("store unavailable", extra=fields(**log_fields, error=str(error)))
@@ -106,14 +144,16 @@ async def webhook(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 while the process serves requests; the store is not asked."""
     return web.json_response({"ok": True})
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """200 when the store answers (within STORE_SECONDS) and the worker runs; else 503."""
     services: Services = request.app[SERVICES]
     problems = []
     try:
-        await services.store.ping()
+        await bounded(services.store.ping())
     except StoreUnavailable as error:
         problems.append(f"store: {error}")
     if services.worker is None or not services.worker.running:
@@ -123,10 +163,59 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def metrics(request: web.Request) -> web.Response:
-    services: Services = request.app[SERVICES]
+def _loopback_peer(request: web.Request) -> bool:
+    """True when the TCP peer is this host (the socket's address, never a header)."""
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    if not peer:
+        return False
+    host = peer[0] if isinstance(peer, (tuple, list)) else peer
+    if not isinstance(host, str):
+        return False
     try:
-        counts = await services.store.counts_by_state()
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False  # a Unix socket or something else: not known to be local
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def metrics_refusal(request: web.Request, token: str | None) -> web.Response | None:
+    """Why `/metrics` is not answered for this request, or None when it may be.
+
+    With a token: `Authorization: Bearer <token>` from everyone (compared in
+    constant time), else 401. Without one: a loopback peer that sent no
+    forwarding header (a reverse proxy on the host would make every visitor
+    look local), else 403.
+    """
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        supplied = given.strip().encode("utf-8", "surrogatepass")
+        if scheme.lower() == "bearer" and hmac.compare_digest(supplied, token.encode()):
+            return None
+        return web.json_response(
+            {"error": "metrics need Authorization: Bearer <BOT_METRICS_TOKEN>"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    forwarded = any(name in request.headers for name in FORWARDING_HEADERS)
+    if forwarded or not _loopback_peer(request):
+        return web.json_response(
+            {"error": "metrics are served to loopback clients only; set BOT_METRICS_TOKEN"},
+            status=403,
+        )
+    return None
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text, for the clients :func:`metrics_refusal` lets through."""
+    services: Services = request.app[SERVICES]
+    refusal = metrics_refusal(request, services.settings.metrics_token)
+    if refusal is not None:
+        return refusal
+    try:
+        counts = await bounded(services.store.counts_by_state())
         pending = sum(counts.get(state, 0) for state in ("queued", "waiting", "running"))
         services.metrics.queue_depth.set(pending)
     except StoreUnavailable:
@@ -145,6 +234,8 @@ async def credits(request: web.Request) -> web.Response:
 
 
 def add_service_routes(app: web.Application) -> None:
+    """The service's routes, with the headers and request guard of bot/web_hardening.py."""
+    harden(app, exempt_paths=["/webhook"])
     app.router.add_post("/webhook", webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

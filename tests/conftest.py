@@ -134,13 +134,16 @@ async def start_bot(
     started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
     async def start(clock: Clock | None = None, **overrides: str) -> BotUnderTest:
-        settings: Settings = load_settings({**bot_env, **overrides})
+        port = free_port()  # known first: sign-in needs BOT_PUBLIC_URL
+        environment = {"BOT_PUBLIC_URL": f"http://127.0.0.1:{port}", **bot_env, **overrides}
+        settings: Settings = load_settings(environment)
         services = await open_services(settings, load_config(settings.config_dir), clock=clock)
         app = web.Application()
         add_service_routes(app)
         attach(app, services)
-        server = TestServer(app, host="127.0.0.1", port=free_port())
-        await server.start_server()
+        server = TestServer(app, host="127.0.0.1", port=port)
+        # As `serve` runs it: request bodies are never decoded (bot/web_hardening.py).
+        await server.start_server(auto_decompress=False)
         session = aiohttp.ClientSession()
         started.append((server, session))
         secret = settings.webhook_secrets[0]

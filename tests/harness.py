@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -324,3 +326,27 @@ async def scan(bot: BotUnderTest) -> int:
     added = await bot.services.deadlines.scan_once()  # type: ignore[union-attr]
     await bot.settle()
     return added
+
+
+def raw_request(
+    base_url: str,
+    method: str,
+    target: str,
+    headers: Sequence[tuple[str, str | bytes]] = (),
+    body: bytes = b"",
+) -> tuple[int, Mapping[str, str], bytes]:
+    """One request exactly as given (any bytes in headers), over a fresh connection."""
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=15)
+    try:
+        own_host = any(name.lower() == "host" for name, _ in headers)
+        connection.putrequest(method, target, skip_host=own_host, skip_accept_encoding=True)
+        for name, value in headers:
+            connection.putheader(name, value)
+        if body or method not in {"GET", "HEAD"}:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body or None)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()

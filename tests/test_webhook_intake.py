@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 import uuid
 
 import aiohttp
 import pytest
 
-from bot.intake import signature_for
+from bot.intake import parse_delivery, signature_for
 from tests.fakegithub import FakeGitHub
 from tests.harness import BotUnderTest, load_payload
 
@@ -24,7 +26,8 @@ async def test_valid_signature_is_stored_and_answered_202(bot: BotUnderTest) -> 
         "added",
         payload["installation"]["id"],
     )
-    assert json.loads(stored.payload) == payload
+    # Stored as sent; once handled (the worker may be that quick) it keeps no payload.
+    assert stored.payload_removed or json.loads(stored.payload) == payload
 
 
 @pytest.mark.parametrize(
@@ -202,6 +205,71 @@ async def test_health_ready_and_metrics(bot: BotUnderTest) -> None:
     assert "ghsa_bot_handler_duration_seconds_count" in text
     assert 'ghsa_bot_github_requests_total{method="GET",status="200"}' in text
     assert "ghsa_bot_github_rate_limit_remaining" in text
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "x-custom", "gzip, identity", "é"])
+async def test_a_content_encoding_github_never_sends_is_415_before_the_body_is_read(
+    bot: BotUnderTest, encoding: str
+) -> None:
+    payload = bot.payload("installation_repositories/added.payload.json")
+    body = gzip.compress(json.dumps(payload).encode()) if encoding == "gzip" else b"\x00garbage"
+    sent = await bot.send(
+        "installation_repositories",
+        body,
+        headers={"Content-Encoding": encoding.encode().decode("latin-1")},
+    )
+    assert sent.status == 415, sent.body
+    assert "content encoding" in json.loads(sent.body)["error"]
+    assert await bot.services.store.get_delivery(sent.guid) is None
+    identity = await bot.send(
+        "installation_repositories", payload, headers={"Content-Encoding": "identity"}
+    )
+    assert identity.status == 202
+
+
+@pytest.mark.parametrize(
+    "installation_id", [2**63, 2**64 + 5, -1, 0, 10**30], ids=["2^63", "2^64", "-1", "0", "1e30"]
+)
+async def test_an_installation_id_the_store_cannot_hold_is_400(
+    bot: BotUnderTest, installation_id: int
+) -> None:
+    payload = bot.payload("installation_repositories/added.payload.json")
+    payload["installation"]["id"] = installation_id
+    sent = await bot.send("installation_repositories", payload)
+    assert sent.status == 400, sent.body
+    assert "installation id out of range" in json.loads(sent.body)["error"]
+    assert await bot.services.store.get_delivery(sent.guid) is None
+
+
+def test_the_largest_installation_id_the_store_holds_is_accepted() -> None:
+    payload = {"action": "added", "installation": {"id": 2**63 - 1}}
+    body = json.dumps(payload).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "installation_repositories",
+        "X-GitHub-Delivery": "d",
+        "X-Hub-Signature-256": signature_for(body, b"s"),
+    }
+    delivery = parse_delivery(headers, body, [b"s"], received_at=0.0)
+    assert delivery.installation_id == 2**63 - 1
+
+
+@pytest.mark.parametrize("where", ["top", "nested", "installation"])
+async def test_an_integer_of_thousands_of_digits_anywhere_is_400(
+    bot: BotUnderTest, where: str
+) -> None:
+    huge = "9" * 5000
+    payload = json.dumps(bot.payload("installation_repositories/added.payload.json"))
+    if where == "top":
+        body = payload[:-1] + f', "n": {huge}}}'
+    elif where == "nested":
+        body = payload[:-1] + f', "n": {{"list": [1, {{"x": -{huge}}}]}}}}'
+    else:
+        body = re.sub(r'("installation": \{"id": )\d+', rf"\g<1>{huge}", payload, count=1)
+        assert huge in body
+    sent = await bot.send("installation_repositories", body.encode())
+    assert sent.status == 400, sent.body
+    assert "number" in json.loads(sent.body)["error"]
 
 
 def test_signature_helper_is_the_one_the_bot_checks() -> None:
