@@ -113,6 +113,21 @@ class PublishedAdvisory:
 
 
 @dataclass(frozen=True)
+class CveBinding:
+    cve_id: str
+    repository: str
+    ghsa_id: str
+    provider: str  # cve-services, github or manual
+    state: str  # reserved, assigned, published or rejected
+
+    def binds(self, repository: str, ghsa_id: str) -> bool:
+        """True when this is the advisory's own, live ID."""
+        return (
+            self.repository == repository and self.ghsa_id == ghsa_id and self.state != "rejected"
+        )
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     at: float
     action: str
@@ -213,12 +228,21 @@ class AdvisoryStore:
 
         return await self.database.run(work)
 
-    async def command_runs(self, comment_id: int) -> list[tuple[str, str, str]]:
-        """(key, command as written, outcome) for the commands already run from a comment."""
+    async def command_keys(self, comment_id: int) -> set[str]:
+        """The keys of the command lines already run (or refused) from a comment."""
+        rows = await self.database.run(
+            lambda c: c.execute(
+                "SELECT command_key FROM command_runs WHERE comment_id = ?", (comment_id,)
+            ).fetchall()
+        )
+        return {str(row[0]) for row in rows}
+
+    async def unreplied_runs(self, comment_id: int) -> list[tuple[str, str, str]]:
+        """(key, command as written, outcome) of runs whose reply is still owed."""
         rows = await self.database.run(
             lambda c: c.execute(
                 "SELECT command_key, command_text, outcome FROM command_runs "
-                "WHERE comment_id = ? ORDER BY position, at",
+                "WHERE comment_id = ? AND outcome != '' ORDER BY position, at",
                 (comment_id,),
             ).fetchall()
         )
@@ -227,30 +251,46 @@ class AdvisoryStore:
     async def record_command(
         self, comment_id: int, key: str, position: int, text: str, outcome: str, *, at: float
     ) -> None:
+        """Record a run: its key for good; its text and outcome until the reply is posted
+        (an empty outcome owes no reply: silence)."""
         await self.database.run(
             lambda c: c.execute(
                 "INSERT INTO command_runs (comment_id, command_key, position, command_text, "
                 "outcome, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (comment_id, key, position, text, outcome, at),
+                (comment_id, key, position, text if outcome else "", outcome, at),
             )
         )
 
-    async def reply_for(self, comment_id: int) -> int | None:
-        row = await self.database.run(
-            lambda c: c.execute(
-                "SELECT reply_id FROM command_replies WHERE comment_id = ?", (comment_id,)
-            ).fetchone()
-        )
-        return int(row[0]) if row else None
-
-    async def set_reply(self, comment_id: int, reply_id: int) -> None:
+    async def forget_command_text(self, comment_id: int) -> None:
+        """Once the reply is on GitHub (or skipped), keep only the runs' keys."""
         await self.database.run(
             lambda c: c.execute(
-                "INSERT INTO command_replies (comment_id, reply_id) VALUES (?, ?) "
-                "ON CONFLICT (comment_id) DO UPDATE SET reply_id = excluded.reply_id",
-                (comment_id, reply_id),
+                "UPDATE command_runs SET command_text = '', outcome = '' "
+                "WHERE comment_id = ? AND (command_text != '' OR outcome != '')",
+                (comment_id,),
             )
         )
+
+    async def record_reply(self, repository: str, subject: str, caller: str, *, at: float) -> None:
+        await self.database.run(
+            lambda c: c.execute(
+                "INSERT INTO reply_log (repository, ghsa_id, caller, at) VALUES (?, ?, ?, ?)",
+                (repository, subject, caller.lower(), at),
+            )
+        )
+
+    async def replies_since(
+        self, repository: str, subject: str, caller: str, *, since: float
+    ) -> list[float]:
+        """When the bot replied to `caller` in this place since `since`."""
+        rows = await self.database.run(
+            lambda c: c.execute(
+                "SELECT at FROM reply_log WHERE repository = ? AND ghsa_id = ? AND caller = ? "
+                "AND at >= ?",
+                (repository, subject, caller.lower(), since),
+            ).fetchall()
+        )
+        return [float(row[0]) for row in rows]
 
     async def set_leave(self, login: str, until: str | None) -> None:
         """A member's own leave (`/leave until`, `/back`), honoured by coordinator choice."""
@@ -483,19 +523,45 @@ class AdvisoryStore:
         )
         return PublishedAdvisory(repository, ghsa_id, json.loads(row[0])) if row else None
 
-    # -- CVE reservations (cve-services provider) ----------------------------------
+    # -- CVE IDs bound to advisories ------------------------------------------------
+    # A row binds a CVE ID to the one advisory the bot got it for: reserved through
+    # CVE Services (`cve-services`, state reserved/published/rejected), assigned by
+    # GitHub after the bot's request (`github`, state assigned), or recorded by a team
+    # member's `/cve CVE-ID` (`manual`, state assigned). What the advisory's CVE field
+    # says is not enough: any collaborator may type another advisory's ID there.
 
     async def add_reservation(
-        self, cve_id: str, repository: str, ghsa_id: str, provider: str, *, at: float
-    ) -> None:
-        await self.database.run(
-            lambda c: c.execute(
-                "INSERT INTO cve_reservations (cve_id, repository, ghsa_id, provider, state, "
-                "reserved_at, changed_at) VALUES (?, ?, ?, ?, 'reserved', ?, ?) "
-                "ON CONFLICT (cve_id) DO NOTHING",
-                (cve_id, repository, ghsa_id, provider, at, at),
+        self,
+        cve_id: str,
+        repository: str,
+        ghsa_id: str,
+        provider: str,
+        *,
+        at: float,
+        state: str = "reserved",
+    ) -> bool:
+        """Bind `cve_id` to the advisory; False when it is bound already (to any advisory)."""
+        return bool(
+            await self.database.run(
+                lambda c: c.execute(
+                    "INSERT INTO cve_reservations (cve_id, repository, ghsa_id, provider, state, "
+                    "reserved_at, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (cve_id) DO NOTHING",
+                    (cve_id, repository, ghsa_id, provider, state, at, at),
+                ).rowcount
             )
         )
+
+    async def reservation_of(self, cve_id: str) -> CveBinding | None:
+        """The advisory `cve_id` is bound to, how and in what state; None if unbound."""
+        row = await self.database.run(
+            lambda c: c.execute(
+                "SELECT cve_id, repository, ghsa_id, provider, state FROM cve_reservations "
+                "WHERE cve_id = ?",
+                (cve_id.upper(),),
+            ).fetchone()
+        )
+        return CveBinding(*row) if row else None
 
     async def active_reservation(self, repository: str, ghsa_id: str) -> str | None:
         """A CVE ID reserved for this advisory and not rejected, if any."""
@@ -504,15 +570,6 @@ class AdvisoryStore:
                 "SELECT cve_id FROM cve_reservations WHERE repository = ? AND ghsa_id = ? "
                 "AND state != 'rejected' ORDER BY reserved_at DESC",
                 (repository, ghsa_id),
-            ).fetchone()
-        )
-        return str(row[0]) if row else None
-
-    async def reservation_state(self, cve_id: str) -> str | None:
-        """reserved, published or rejected; None if the bot did not reserve it."""
-        row = await self.database.run(
-            lambda c: c.execute(
-                "SELECT state FROM cve_reservations WHERE cve_id = ?", (cve_id,)
             ).fetchone()
         )
         return str(row[0]) if row else None

@@ -21,13 +21,14 @@ from aiohttp import web
 from bot import cli_governance, logs
 from bot.advisory_store import AdvisoryRecord, AdvisoryStore, public_view
 from bot.config import BotConfig, ConfigError, load_config
+from bot.cve_ids import Binding, binding_of
 from bot.db import Database, StoreUnavailable
 from bot.exports import build_exports
 from bot.intake import Delivery, IntakeError, parse_delivery
 from bot.migrations import MIGRATIONS
 from bot.records import RecordError, write_record
-from bot.service import attach, close_services, open_services
-from bot.settings import Settings, SettingsError, load_settings
+from bot.service import INTERNAL_EVENTS, attach, close_services, open_services
+from bot.settings import MAX_GITHUB_PAYLOAD, Settings, SettingsError, load_settings
 from bot.setup_flow import create_setup_app, listen_host, setup_link
 from bot.store import Store
 from bot.team_data import SourceError, read_local
@@ -336,24 +337,36 @@ def read_recording(path: Path) -> tuple[dict[str, str], bytes]:
 
     Accepts the JSON of `GET /app/hook/deliveries/{id}` (`request.headers`,
     `request.payload`) or the text GitHub's delivery log shows: header lines,
-    then the JSON body.
+    then the JSON body. At most GitHub's own payload limit (25 MiB) is read.
     """
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_GITHUB_PAYLOAD + 1)
     except OSError as error:
         raise CliError(f"{path}: cannot read it ({error.strerror})") from None
+    if len(raw) > MAX_GITHUB_PAYLOAD:
+        raise CliError(
+            f"{path}: over {MAX_GITHUB_PAYLOAD:,} bytes, more than GitHub ever delivers"
+        )
     try:
         document = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if isinstance(document, dict) and isinstance(document.get("request"), dict):
         request = document["request"]
         headers = {str(k): str(v) for k, v in (request.get("headers") or {}).items()}
-        return headers, json.dumps(request.get("payload")).encode()
+        try:
+            return headers, json.dumps(request.get("payload")).encode()
+        except (ValueError, RecursionError):
+            raise CliError(f"{path}: the payload is nested too deeply") from None
     text = raw.decode("utf-8", "replace").replace("\r\n", "\n")
     start = text.find("{")
     if start < 0:
-        raise CliError(f"{path}: no JSON body found")
+        raise CliError(
+            f"{path}: no JSON body found; give the JSON of GET /app/hook/deliveries/ID "
+            "(request.headers and request.payload) or the delivery as GitHub's log shows it "
+            "(header lines, then the JSON body)"
+        )
     headers = {}
     for line in text[:start].splitlines():
         name, sep, value = line.partition(":")
@@ -404,6 +417,13 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
         org_id = ""
         if config.cve.provider == "cve-services" and services.cve_services is not None:
             org_id = await services.cve_services.org_id()
+        binding = await binding_of(
+            services.advisories,
+            record.repository,
+            record.ghsa_id,
+            public.get("cve_id"),
+            trust_the_field=config.unsafe.collaborators_choose_the_cve_id,
+        )
         try:
             exports = await build_exports(
                 services.advisories,
@@ -412,6 +432,7 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
                 public,
                 org_id=org_id,
                 published=stored is not None,
+                cve_bound=binding in (Binding.OURS, Binding.NONE),
             )
         except RecordError as error:
             raise CliError(f"{args.ghsa_id}: {error}; nothing was written") from None
@@ -420,7 +441,10 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
             raise CliError(f"{args.ghsa_id}: no CVE record: {exports.cve_missing}")
         name = exports.osv_id if args.kind == "osv" else document["cveMetadata"]["cveId"]
         if args.output is not None:
-            print(write_record(args.output, args.kind, name, document))
+            try:
+                print(write_record(args.output, args.kind, name, document))
+            except RecordError as error:
+                raise CliError(f"{args.ghsa_id}: {error}; nothing was written") from None
         else:
             print(json.dumps(document, indent=2, ensure_ascii=False))
         return 0
@@ -455,7 +479,12 @@ async def _replay(settings: Settings, delivery: Delivery) -> int:
     config = load_config(settings.config_dir)
     services = await open_services(settings, config, start_worker=False, start_background=False)
     try:
-        if delivery.event not in services.subscribed_events:
+        if delivery.event in INTERNAL_EVENTS:
+            raise CliError(
+                f"{delivery.guid}: {delivery.event!r} is an event the bot raises itself (its "
+                "poller and timers), never one GitHub sends; replay takes GitHub's deliveries only"
+            )
+        if delivery.event not in services.webhook_events:
             print(f"{delivery.guid}: no handler subscribes to {delivery.event!r}; nothing to do")
             return 0
         try:

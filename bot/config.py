@@ -60,6 +60,25 @@ CHECKLIST_ITEMS = (
     "credits_accepted",
 )
 
+# Options that bring back a behaviour which trusts what any advisory collaborator
+# can edit (the reporter is one): GitHub never says who edited a title, a credit, the
+# CVE field or a comment. Off by default; each name says what it risks (README,
+# "Trust").
+UNSAFE_OPTIONS = (
+    # Title tags change state, reserve CVE IDs and stop timers by themselves.
+    "collaborators_change_state_with_title_tags",
+    # Whoever is credited `coordinator` on GitHub is recorded as the coordinator.
+    "collaborators_name_the_coordinator_with_credits",
+    # An edited comment runs the commands it adds, as the comment's author.
+    "comment_editors_run_commands_as_the_author",
+    # Whatever CVE ID the advisory shows is the one /cve reject, the checklist and
+    # the records act on.
+    "collaborators_choose_the_cve_id",
+    # A published list read from a repository (psrt.csv) grants roles and access
+    # without the GitHub team confirming its members.
+    "published_list_grants_roles",
+)
+
 SCHEMA: Schema = {
     "team": {
         "name": Key(str, required=True),
@@ -121,6 +140,10 @@ SCHEMA: Schema = {
         ),
         "scan_interval_seconds": Key(int),
     },
+    "title_tags": {
+        "mode": Key(str, choices=("suggest", "off")),
+    },
+    "unsafe": {name: Key(bool) for name in UNSAFE_OPTIONS},
     "sources": TableOf(
         {
             "repository": Key(str, pattern=REPOSITORY, describe="OWNER/REPO"),
@@ -211,6 +234,17 @@ class GovernanceConfig:
 
 
 @dataclass(frozen=True)
+class UnsafeConfig:
+    """Trust in what advisory collaborators can edit: all off unless the team asks."""
+
+    collaborators_change_state_with_title_tags: bool = False
+    collaborators_name_the_coordinator_with_credits: bool = False
+    comment_editors_run_commands_as_the_author: bool = False
+    collaborators_choose_the_cve_id: bool = False
+    published_list_grants_roles: bool = False
+
+
+@dataclass(frozen=True)
 class DeadlineConfig:
     reminder_days: tuple[int, ...] = (14, 7, 0)
     min_hours_between_reminders: int = 23
@@ -257,12 +291,13 @@ class FormerMember:
 
 @dataclass(frozen=True)
 class RosterNotes:
-    """roster.toml. With `canonical = true` its `members` are the team (PEP 811's list);
-    without, they are notes on the members of the published list (sources.roster)."""
+    """roster.toml. Canonical by default: its `members` are the team (PEP 811's list).
+    With `canonical = false` they are notes on the members of the published list
+    (sources.roster), whose entries count only once the GitHub team confirms them."""
 
     steering_council: frozenset[str] = frozenset()
     members: Mapping[str, MemberNotes] = field(default_factory=dict)
-    canonical: bool = False
+    canonical: bool = True
     emeritus: tuple[FormerMember, ...] = ()
     path: Path | None = None
 
@@ -293,6 +328,10 @@ class BotConfig:
     publish: PublishConfig = PublishConfig()
     records: RecordsConfig = RecordsConfig()
     governance: GovernanceConfig = GovernanceConfig()
+    # "suggest": a title tag makes the bot ask a team member to confirm with the
+    # command; "off": tags are ignored. (unsafe: tags act by themselves.)
+    title_tags: str = "suggest"
+    unsafe: UnsafeConfig = UnsafeConfig()
 
 
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -382,6 +421,8 @@ def parse_config(text: str, path: Path) -> BotConfig:
                 if key in governance
             }
         ),
+        title_tags=data.get("title_tags", {}).get("mode", "suggest"),
+        unsafe=UnsafeConfig(**data.get("unsafe", {})),
     )
 
 
@@ -425,7 +466,7 @@ def parse_roster_notes(text: str, path: Path) -> RosterNotes:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     locator = _Locator(text)
     _validate(data, ROSTER_SCHEMA, (), path, locator)
-    canonical = bool(data.get("canonical", False))
+    canonical = bool(data.get("canonical", True))
     members = {}
     for login, notes in data.get("members", {}).items():
         if not re.fullmatch(LOGIN, login):
@@ -436,7 +477,8 @@ def parse_roster_notes(text: str, path: Path) -> RosterNotes:
         if canonical and not notes.get("name"):
             raise ConfigError(
                 f"{path}, line {locator.line(('members', login))}: [members.{login}] is missing "
-                "required key 'name' (canonical = true: every member has a published name)"
+                "required key 'name' (the roster is canonical: every member has a published "
+                "name; `canonical = false` makes the file notes on the published list)"
             )
         members[login.lower()] = MemberNotes(
             on_leave_until=notes.get("on_leave_until"),

@@ -43,13 +43,26 @@ async def build_exports(
     *,
     org_id: str = "",
     published: bool = True,
+    cve_bound: bool = True,
 ) -> Exports:
     """Both records, validated; RecordError (naming the field) if either is invalid.
 
     A `PREFIX-YEAR-N` id is allocated only for a published advisory; a draft
-    exported for review keeps its GHSA id, so no number is spent on it.
+    exported for review keeps its GHSA id, so no number is spent on it. A CVE ID
+    that is not bound to the advisory (`cve_bound` False: the bot did not get it
+    for this one, bot/cve_ids.py) goes into neither record: no CVE record is made
+    and the OSV record does not alias it.
     """
     ghsa_id = str(public["ghsa_id"])
+    unbound = public.get("cve_id") if not cve_bound else None
+    if unbound:
+        public = {
+            **public,
+            "cve_id": None,
+            "identifiers": [
+                i for i in public.get("identifiers") or [] if i.get("type") != "CVE"
+            ],
+        }
     fixes = [Fix(r, n, c) for r, n, c in await advisories.fixes(repository, ghsa_id)]
     osv_id = ghsa_id
     if config.osv_prefix and published:
@@ -62,6 +75,12 @@ async def build_exports(
         missing = ""
     except RecordNotApplicable as reason:
         cve, missing = None, str(reason)
+    if unbound:
+        missing = (
+            f"{unbound} is on the advisory but was not got for it by the bot (anyone who "
+            f"collaborates on it can edit the CVE field); `/cve {unbound}` records an ID the "
+            "team got elsewhere"
+        )
     return Exports(osv_id, osv, cve, missing)
 
 

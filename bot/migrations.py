@@ -256,6 +256,8 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
             at DOUBLE PRECISION NOT NULL
         );
         CREATE INDEX reply_log_by_caller ON reply_log (repository, ghsa_id, caller, at);
+        UPDATE command_runs SET command_text = '', outcome = '';
+        DROP TABLE command_replies;
         """,
     ),
 )

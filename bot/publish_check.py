@@ -3,6 +3,11 @@
 `[publish] checklist` in bot.toml picks the items (all by default); /publish
 runs them and /status lists what is still missing. Each item says what is
 wrong and how to fix it.
+
+Two items read facts a collaborator cannot forge (:class:`Facts`): a
+coordinator credit counts only for a team member, and a CVE ID only when it
+is bound to this advisory (bot/cve_ids.py), since every collaborator, the
+reporter too, can edit credits and the CVE field.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.commands.call import CommandCall
 from bot.config import PublishConfig
+from bot.cve_ids import Binding, call_binding
 from bot.report_check import sections
 
 
@@ -27,17 +34,41 @@ def merged_fix_names(fixes: Sequence[tuple[str, int, str | None]]) -> list[str]:
     return [f"{repo}#{number}" for repo, number, commit in fixes if commit]
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What the checklist knows beyond the advisory's own (editable) fields."""
+
+    merged_fixes: Sequence[str] = ()  # merged fix PRs, "o/r#n"
+    members: frozenset[str] = frozenset()  # team members' logins, lower case
+    cve_bound: bool = False  # the advisory's CVE ID is the one the bot bound to it
+
+
+async def checklist_facts(call: CommandCall) -> Facts:
+    """The facts for `call`'s advisory: merged fixes, the team's members, the CVE binding."""
+    context = call.context
+    fixes = await context.advisories.fixes(call.repository, call.ghsa_id)
+    members: frozenset[str] = frozenset()
+    if context.team is not None:
+        members = frozenset(await context.team.member_logins(call.client, now=context.clock.now()))
+    if context.config.unsafe.collaborators_name_the_coordinator_with_credits:
+        credited = call.advisory.get("credits_detailed") or []
+        members |= {str(c["user"]["login"]).lower() for c in credited if c.get("user")}
+    return Facts(
+        merged_fixes=merged_fix_names(fixes),
+        members=members,
+        cve_bound=await call_binding(call) is Binding.OURS,
+    )
+
+
 def run_checklist(
     advisory: Mapping[str, Any],
-    merged_fixes: Sequence[str],
+    facts: Facts,
     config: PublishConfig,
     *,
     waive_credits: bool = False,
 ) -> list[Check]:
-    """Each configured item, in order. `merged_fixes` are the merged fix PRs ("o/r#n")."""
-    return [
-        _CHECKS[item](advisory, merged_fixes, config, waive_credits) for item in config.checklist
-    ]
+    """Each configured item, in order."""
+    return [_CHECKS[item](advisory, facts, config, waive_credits) for item in config.checklist]
 
 
 def _cvss_v4(advisory: Mapping[str, Any], *_: Any) -> Check:
@@ -56,22 +87,32 @@ def _cwe(advisory: Mapping[str, Any], *_: Any) -> Check:
     return Check("cwe", False, "no CWE: `/cwe CWE-NNN`")
 
 
-def _coordinator_credit(advisory: Mapping[str, Any], *_: Any) -> Check:
-    names = [
-        "@" + c["user"]["login"]
+def _coordinator_credit(advisory: Mapping[str, Any], facts: Facts, *_: Any) -> Check:
+    credited = [
+        str(c["user"]["login"])
         for c in advisory.get("credits_detailed") or []
         if c.get("type") == "coordinator"
     ]
-    if names:
-        return Check("coordinator_credit", True, "coordinator credit: " + ", ".join(names))
+    members = [login for login in credited if login.lower() in facts.members]
+    if members:
+        shown = ", ".join("@" + login for login in members)
+        return Check("coordinator_credit", True, "coordinator credit: " + shown)
+    if credited:
+        shown = ", ".join("@" + login for login in credited)
+        return Check(
+            "coordinator_credit",
+            False,
+            f"the coordinator credit ({shown}) is not for a team member: `/coordinate`",
+        )
     return Check(
         "coordinator_credit",
         False,
-        "no coordinator credit: `/coordinate` or `/credit @x coordinator`",
+        "no coordinator credit: `/coordinate` or `/assign @member`",
     )
 
 
-def _merged_fix(advisory: Mapping[str, Any], merged: Sequence[str], *_: Any) -> Check:
+def _merged_fix(advisory: Mapping[str, Any], facts: Facts, *_: Any) -> Check:
+    merged = facts.merged_fixes
     if merged:
         return Check("merged_fix", True, "merged public fix: " + ", ".join(merged))
     return Check(
@@ -80,7 +121,7 @@ def _merged_fix(advisory: Mapping[str, Any], merged: Sequence[str], *_: Any) -> 
 
 
 def _description_sections(
-    advisory: Mapping[str, Any], merged: Sequence[str], config: PublishConfig, *_: Any
+    advisory: Mapping[str, Any], facts: Facts, config: PublishConfig, *_: Any
 ) -> Check:
     present = sections(str(advisory.get("description") or ""))
     missing = [name for name in config.description_sections if not present.get(name.lower())]
@@ -96,14 +137,23 @@ def _description_sections(
     return Check("description_sections", True, f"description has {wanted}")
 
 
-def _cve(advisory: Mapping[str, Any], *_: Any) -> Check:
-    if advisory.get("cve_id"):
-        return Check("cve", True, f"CVE ID {advisory['cve_id']}")
+def _cve(advisory: Mapping[str, Any], facts: Facts, *_: Any) -> Check:
+    cve_id = advisory.get("cve_id")
+    if cve_id and facts.cve_bound:
+        return Check("cve", True, f"CVE ID {cve_id}")
+    if cve_id:
+        return Check(
+            "cve",
+            False,
+            f"{cve_id} was not got for this advisory by the bot (anyone who collaborates "
+            f"here can edit the CVE field): `/cve reject` takes it off, `/cve {cve_id}` "
+            "records an ID the team got elsewhere",
+        )
     return Check("cve", False, "no CVE ID: `/cve`")
 
 
 def _credits_accepted(
-    advisory: Mapping[str, Any], merged: Sequence[str], config: PublishConfig, waive: bool
+    advisory: Mapping[str, Any], facts: Facts, config: PublishConfig, waive: bool
 ) -> Check:
     waiting = [
         f"@{c['user']['login']} ({c.get('state') or 'pending'})"

@@ -490,9 +490,21 @@ def rfc3339(stamp: str) -> str:
 # -- files -------------------------------------------------------------------------------
 
 
+# A record's file name is its id: OSV ids, CVE IDs. Nothing else (no "/", no "..").
+RECORD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
 def write_record(folder: Path, kind: str, name: str, record: Mapping[str, Any]) -> Path:
-    """Write `record` to folder/kind/name.json atomically (a crash leaves the old file)."""
+    """Write `record` to folder/kind/name.json atomically (a crash leaves the old file).
+
+    The name comes from the advisory (its CVE field is editable by any collaborator),
+    so it must be a plain id, and the file must land inside `folder`: RecordError if not.
+    """
+    if kind not in ("osv", "cve") or not RECORD_NAME.fullmatch(name) or ".." in name:
+        raise RecordError(f"{name[:80]!r} is not a record id the bot writes files for")
     target = folder / kind / f"{name}.json"
+    if not target.resolve().is_relative_to(folder.resolve()):
+        raise RecordError(f"{name[:80]!r} would be written outside {folder}")
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as output:

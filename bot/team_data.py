@@ -104,11 +104,54 @@ class TeamData:
         return logins
 
     def roster(self) -> list[RosterEntry]:
-        """The team's members: roster.toml when it is canonical, else the published list."""
+        """The team's members: everything that grants roles and access reads this.
+
+        roster.toml when it is canonical (the default). Otherwise the published list
+        (sources.roster), but only its entries the GitHub team confirms, as last read
+        (`refresh_due`): a line added to a file in a repository never makes anyone
+        a member by itself. Unread team or no team configured: nobody (fail closed),
+        unless `unsafe.published_list_grants_roles`.
+        """
         notes = self.config.coordinators.roster
         if notes.canonical:
             return canonical_entries(notes)
-        return list(self.get("roster") or [])
+        published = list(self.get("roster") or [])
+        if self.config.unsafe.published_list_grants_roles:
+            return published
+        github_team = self.config.team.github_team
+        confirmed = self._team_members.get(github_team) if github_team else None
+        if confirmed is None:
+            return []
+        return [entry for entry in published if entry.login.lower() in confirmed[1]]
+
+    async def member_logins(self, client: GitHubClient, *, now: float) -> set[str]:
+        """Lower-case logins of the roster and, when it can be read, the GitHub team."""
+        logins = {entry.login.lower() for entry in self.roster()}
+        github_team = self.config.team.github_team
+        if github_team:
+            try:
+                logins |= await self.team_members(client, github_team, now=now)
+            except Exception as error:  # the roster alone, then
+                log.warning("team not read", extra=fields(error=type(error).__name__))
+        return logins
+
+    async def is_member(self, client: GitHubClient, login: str, *, now: float) -> bool:
+        """True when `login` is on the roster or an active member of the GitHub team.
+
+        A team that cannot be read counts as not confirming anyone (fail closed).
+        """
+        name = login.lower()
+        if any(entry.login.lower() == name for entry in self.roster()):
+            return True
+        github_team = self.config.team.github_team
+        if not github_team:
+            return False
+        try:
+            members = await self.team_members(client, github_team, now=now)
+        except Exception as error:  # any failure: not confirmed
+            log.warning("team not read", extra=fields(error=type(error).__name__))
+            return False
+        return name in members
 
     def places(self) -> Places:
         """Where the roster, the GitHub team and the published list live (for fix advice)."""
@@ -174,8 +217,20 @@ class TeamData:
         return None if loaded is None else loaded.data
 
     async def refresh_due(self, now: float) -> list[str]:
-        """Reload every source whose refresh interval has passed; return the errors."""
+        """Reload every source whose refresh interval has passed; return the errors.
+
+        With a roster that is not canonical, the GitHub team is read too (at most
+        every ten minutes): it decides which published entries count.
+        """
         errors = []
+        github_team = self.config.team.github_team
+        if not self.config.coordinators.roster.canonical and github_team:
+            try:
+                client = await self._client_for(github_team)
+                await self.team_members(client, github_team, now=now)
+            except Exception as error:  # the last confirmed list stays; none at first
+                errors.append(f"team {github_team}: {type(error).__name__}")
+                log.warning("team not read", extra=fields(error=type(error).__name__))
         for name, source in self.config.sources.items():
             loaded = self.loaded.get(name)
             if loaded is not None and now - loaded.loaded_at < source.refresh_minutes * 60:

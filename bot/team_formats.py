@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -55,8 +56,24 @@ def _roster_rows(reader: Iterator[list[str]], login_required: bool) -> Iterator[
         if login and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", login):
             raise FormatError(number, f"{login!r} is not a GitHub login")
         notes = row[2] if len(row) > 2 else ""
+        for label, value in (("name", row[0]), ("notes", notes)):
+            hidden = next((ch for ch in value if _is_control(ch)), None)
+            if hidden is not None:
+                raise FormatError(
+                    number,
+                    f"the {label} holds the control character U+{ord(hidden):04X}, which no "
+                    "published name has (and roster.toml cannot hold)",
+                )
         roles = frozenset(part.strip() for part in notes.split(",") if part.strip())
         yield RosterEntry(row[0].strip(), login, roles)
+
+
+# Bidirectional overrides and isolates: they make text read other than it is.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _is_control(character: str) -> bool:
+    return unicodedata.category(character) == "Cc" or character in _BIDI_CONTROLS
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 
 from gidgethub import routing
 
 from bot.commands.call import CommandCall
 from bot.commands.registry import REGISTRY, CommandError, command
 from bot.experts import suggest_for_team, suggestion_comment
-from bot.publish_check import merged_fix_names, run_checklist
+from bot.publish_check import checklist_facts, run_checklist
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
 
 EVERYONE = ("member", "admin", "coordinator", "reporter", "collaborator")
+# Lists in /status stop here ("and N more"): a reply must fit in one GitHub comment.
+LISTED = 50
+
+
+def listed(items: Iterable[str]) -> str:
+    """Up to LISTED items, comma-separated, then how many more there are."""
+    shown = list(items)
+    more = f" and {len(shown) - LISTED} more" if len(shown) > LISTED else ""
+    return ", ".join(shown[:LISTED]) + more
 
 
 @command(
@@ -52,19 +62,19 @@ async def status(call: CommandCall) -> str:
             + (f"({left} days left)" if left >= 0 else "(passed)")
         )
     credits = advisory.get("credits_detailed") or []
-    shown = ", ".join(f"@{c['user']['login']} {c['type']} ({c['state']})" for c in credits)
+    shown = listed(f"@{c['user']['login']} {c['type']} ({c['state']})" for c in credits)
     lines.append(f"**Credits:** {shown or 'none'}")
     lines.append(f"**CVE:** {advisory.get('cve_id') or 'none yet'}")
     fixes = await call.context.advisories.fixes(call.repository, call.ghsa_id)
-    shown_fixes = ", ".join(
+    shown_fixes = listed(
         f"{repo}#{number} ({'merged ' + commit[:10] if commit else 'not merged yet'})"
         for repo, number, commit in fixes
     )
     lines.append(f"**Fixes:** {shown_fixes or 'none linked (use /fix)'}")
-    users = ", ".join("@" + u["login"] for u in advisory.get("collaborating_users") or [])
-    teams = ", ".join(t["slug"] for t in advisory.get("collaborating_teams") or [])
+    users = listed("@" + u["login"] for u in advisory.get("collaborating_users") or [])
+    teams = listed(t["slug"] for t in advisory.get("collaborating_teams") or [])
     lines.append(f"**Collaborators:** {users or 'none'}; **teams:** {teams or 'none'}")
-    checks = run_checklist(advisory, merged_fix_names(fixes), call.context.config.publish)
+    checks = run_checklist(advisory, await checklist_facts(call), call.context.config.publish)
     missing = [check.detail for check in checks if not check.passed]
     lines.append("**Missing before publication:** " + ("; ".join(missing) or "nothing"))
     return "\n".join(lines)

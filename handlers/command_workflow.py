@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
 
 from gidgethub import routing
 
@@ -94,7 +96,36 @@ async def duplicate(call: CommandCall) -> str:
         raise CommandError("name the original advisory", show_usage=True)
     original = "GHSA" + call.arguments[0][4:].lower()
     await _set_state(call, "closed", ("triage", "draft"))
-    return f"Closed as a duplicate of {original}."
+    # The reporter reads this reply: the other advisory's id stays in the audit log.
+    await call.context.audit(
+        call.repository, call.ghsa_id, "duplicate", f"@{call.caller}: duplicates {original}"
+    )
+    return (
+        "Closed: this report duplicates one the team is already handling. Thank you for "
+        "reporting it."
+    )
+
+
+@command(
+    "complete",
+    usage="/complete",
+    roles=TEAM,
+    description="Marks the bot's record of the advisory completed: its reminders, escalation "
+    "and coordinator assignment stop. GitHub's state is unchanged (what the `[COMPLETED]` "
+    "title tag asks for).",
+)
+async def complete(call: CommandCall) -> str:
+    record = call.record
+    if record is None:
+        raise CommandError("the bot has no record of this advisory yet")
+    if record.completed_at is not None:
+        return "The bot's record is already completed; nothing changed."
+    now = call.context.clock.now()
+    await call.context.advisories.save(replace(record, completed_at=now, last_activity_at=now))
+    await call.context.audit(
+        call.repository, call.ghsa_id, "completed", f"@{call.caller}: /complete"
+    )
+    return "Completed: reminders, escalation and coordinator assignment stop for this advisory."
 
 
 async def _make_coordinator(call: CommandCall, target: str, why: str) -> str:
@@ -140,15 +171,23 @@ async def coordinate(call: CommandCall) -> str:
 async def assign(call: CommandCall) -> str:
     if len(call.arguments) != 1:
         raise CommandError("name one person", show_usage=True)
-    target = login(call.arguments[0])
-    roster = call.context.team.roster() if call.context.team else None
-    members = {e.login.lower(): e.login for e in roster or []}
-    if target.lower() not in members:
+    return await _assign_member(call, login(call.arguments[0]))
+
+
+async def _assign_member(call: CommandCall, target: str) -> str:
+    """Make `target` the coordinator if the roster or the GitHub team says they are a member."""
+    team = call.context.team
+    roster = {e.login.lower(): e.login for e in (team.roster() if team else [])}
+    member = team is not None and await team.is_member(
+        call.client, target, now=call.context.clock.now()
+    )
+    if not member:
         raise CommandError(
             f"@{target} is not a team member, so cannot coordinate (the target, "
             f"not @{call.caller}, is the problem)"
         )
-    return await _make_coordinator(call, members[target.lower()], f"assigned by @{call.caller}")
+    name = roster.get(target.lower(), target)
+    return await _make_coordinator(call, name, f"assigned by @{call.caller}")
 
 
 def _credits(call: CommandCall) -> list[dict[str, str]]:
@@ -232,7 +271,8 @@ async def invite(call: CommandCall) -> str:
 async def handoff(call: CommandCall) -> str:
     if not call.arguments:
         raise CommandError("name who takes over", show_usage=True)
-    outcome = await assign(replace(call, arguments=call.arguments[:1]))
+    # The same call: the advisory it leaves is what the next command in the comment sees.
+    outcome = await _assign_member(call, login(call.arguments[0]))
     reason = " ".join(call.arguments[1:])
     return outcome + (f" Reason: {reason}" if reason else "")
 
@@ -308,9 +348,11 @@ async def cwe(call: CommandCall) -> str:
     "leave",
     usage="/leave until YYYY-MM-DD",
     roles=("member",),
-    description="Marks you unavailable: you are not assigned as coordinator until then.",
+    description="Marks you unavailable: you are not assigned as coordinator until then. "
+    "Written in the governance repository, which reporters do not read.",
+    venues=("governance",),
 )
-async def leave(call: CommandCall) -> str:
+async def leave(call: Any) -> str:
     words = [w.lower() for w in call.arguments]
     if len(words) != 2 or words[0] != "until" or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", words[1]):
         raise CommandError("say until when", show_usage=True)
@@ -322,9 +364,11 @@ async def leave(call: CommandCall) -> str:
     "back",
     usage="/back",
     roles=("member",),
-    description="Ends your leave: you can be assigned as coordinator again.",
+    description="Ends your leave: you can be assigned as coordinator again. Written in the "
+    "governance repository.",
+    venues=("governance",),
 )
-async def back(call: CommandCall) -> str:
+async def back(call: Any) -> str:
     await call.context.advisories.set_leave(call.caller, None)
     return f"Welcome back, @{call.caller}: you can be assigned again."
 
@@ -348,8 +392,30 @@ async def fork(call: CommandCall) -> str:
     )
 
 
-PULL_URL = re.compile(r"https?://[^/\s]+/([\w.-]+/[\w.-]+)/pull/(\d+)/?$")
-PULL_SHORT = re.compile(r"([\w.-]+/[\w.-]+)#(\d+)$")
+# GitHub's own name rules: an owner is 1-39 letters, digits and inner hyphens; a
+# repository name is letters, digits, `.`, `_` and `-` (not `.` or `..`).
+OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
+REPOSITORY_NAME = r"(?!\.\.?(?:[/#]|$))[A-Za-z0-9._-]{1,100}"
+PULL_PATH = re.compile(rf"/({OWNER}/{REPOSITORY_NAME})/pull/([1-9][0-9]{{0,9}})/?")
+PULL_SHORT = re.compile(rf"({OWNER}/{REPOSITORY_NAME})#([1-9][0-9]{{0,9}})")
+MAX_PULL_NUMBER = 2**31 - 1
+
+
+def pull_request(word: str, web_url: str) -> tuple[str, int] | None:
+    """(OWNER/REPO, number) for a pull request URL on `web_url`'s host or `OWNER/REPO#N`."""
+    match = PULL_SHORT.fullmatch(word)
+    if match is None:
+        parts = urlsplit(word)
+        expected = urlsplit(web_url)
+        if (parts.scheme, parts.netloc.lower()) != (expected.scheme, expected.netloc.lower()):
+            return None
+        if parts.query or parts.fragment:
+            return None
+        match = PULL_PATH.fullmatch(parts.path)
+        if match is None:
+            return None
+    number = int(match.group(2))
+    return (match.group(1), number) if number <= MAX_PULL_NUMBER else None
 
 
 @command(
@@ -365,11 +431,16 @@ async def fix(call: CommandCall) -> str:
     if not call.arguments:
         raise CommandError("give the fix's pull request", show_usage=True)
     pulls = []
+    web_url = call.context.web_url
     for word in call.arguments:
-        match = PULL_URL.match(word) or PULL_SHORT.match(word)
-        if match is None:
-            raise CommandError(f"{word!r} is not a pull request URL", show_usage=True)
-        pulls.append((match.group(1), int(match.group(2))))
+        found = pull_request(word, web_url)
+        if found is None:
+            raise CommandError(
+                f"{word[:100]!r} is not a pull request on {web_url} (give its URL, or "
+                "OWNER/REPO#NUMBER)",
+                show_usage=True,
+            )
+        pulls.append(found)
     linked = []
     for repository, number in pulls:
         if await call.context.advisories.link_fix(

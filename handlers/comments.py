@@ -1,41 +1,62 @@
 """Slash commands in advisory comments: parse, check who may, run each once, reply once.
 
 Fires on `advisory_comment` events from the comment poller (GitHub sends no
-webhook for advisory comments). The comment is parsed (bot/commands/parser.py);
-each line whose word is a registered command (bot/commands/registry.py) runs in
-order, after a role check, and each gets its own outcome: one failing does not
-stop the others. A command already run from this comment (same words, same
-occurrence) never runs again, so an edit runs only what it added.
+webhook for advisory comments). Only a comment's first version runs commands:
+neither the advisory nor the comments API says who edited a comment, and every
+collaborator (the reporter too) may edit any comment on the advisory, so an
+edit could put words in a team member's mouth. A comment seen already edited,
+and every later edit, runs nothing; the bot says so once per comment (unless
+`unsafe.comment_editors_run_commands_as_the_author`).
+
+The comment is parsed (bot/commands/parser.py); each line whose word is a
+registered command (bot/commands/registry.py) runs in order, after a role check,
+and each gets its own outcome: one failing does not stop the others, and each
+sees the advisory as the one before left it. A command never runs twice from
+the same comment (keys by occurrence, bot/commands/dispatch.py).
 
 One reply per comment quotes each command with `>` (a quoted copy can never
-trigger anything) and its outcome. The reply carries a hidden marker naming
-the comment; when an edit adds commands, that reply is edited, not repeated.
-Unknown commands from someone with a role get the nearest command and a
-pointer to `/help`; from anyone else, silence.
+trigger anything) and its outcome; it is posted once, also after a failed
+POST, and fits GitHub's size limit. Unknown commands from someone with a role
+get the nearest command and a pointer to `/help`; from anyone else, silence.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from gidgethub import routing, sansio
 
 from bot.commands.call import CommandCall
-from bot.commands.dispatch import MAX_COMMANDS_PER_COMMENT, TOO_MANY, refusal, run_command
-from bot.commands.parser import parse_commands
-from bot.commands.permissions import roles_of
+from bot.commands.dispatch import (
+    ReplyPlace,
+    audit_summary,
+    decide,
+    pending_lines,
+    post_owed_reply,
+    run_command,
+)
+from bot.commands.parser import CommandLine, parse_commands
+from bot.commands.permissions import Roles, roles_of
 from bot.commands.registry import REGISTRY
-from bot.comments import comments_url, marker
+from bot.comments import comments_url, post_once
 from bot.context import HandlerContext
 from bot.github import GitHubClient
 
 router = routing.Router()
 
+MEMBER = frozenset({"member"})  # asking for it makes roles_of consult the team when needed
+
+EDITED_NOTICE = (
+    "this comment was edited, so the bot ran nothing in it. GitHub does not say who "
+    "edits a comment on an advisory (every collaborator, the reporter too, may edit any "
+    "comment here), so only a comment's first version runs commands. Write the commands "
+    "in a new comment."
+)
+
 
 @router.register("advisory_comment")
 async def comment(event: sansio.Event, context: HandlerContext) -> None:
-    """Fires for each new or edited advisory comment; runs the commands it adds."""
+    """Fires for each new or edited advisory comment; runs the commands of a new one."""
     client = context.github
     assert client is not None
     data = event.data["comment"]
@@ -46,98 +67,101 @@ async def comment(event: sansio.Event, context: HandlerContext) -> None:
     lines = await parse_commands(str(data.get("body") or ""))
     if not lines:
         return
-    store = context.advisories
-    done = {key for key, _, _ in await store.command_runs(comment_id)}
-    seen: Counter[str] = Counter()
-    pending = []
-    for line in lines:
-        seen[line.key] += 1
-        key = f"{line.key}#{seen[line.key]}"
-        if key not in done:
-            pending.append((key, line))
-    if not pending:
+    place = ReplyPlace(comments_url(repository, ghsa_id), repository, ghsa_id, "reply")
+    edited = event.data.get("action") == "edited"
+    if edited and not context.config.unsafe.comment_editors_run_commands_as_the_author:
+        await _edited(client, context, place, comment_id, caller)
         return
-    advisory: dict[str, Any] = await client.getitem(
-        f"/repos/{repository}/security-advisories/{ghsa_id}"
+    store = context.advisories
+    pending = pending_lines(lines, await store.command_keys(comment_id), legacy="")
+    if pending:
+        await _run(client, context, repository, ghsa_id, comment_id, caller, pending)
+    await post_owed_reply(
+        client, store, place, source_id=comment_id, caller=caller, now=context.clock.now()
     )
-    record = await store.get(repository, ghsa_id)
-    roster = context.team.roster() if context.team is not None else []
-    any_role = frozenset({"member", "admin", "coordinator", "reporter", "collaborator"})
-    now = context.clock.now()
-    replies = 0
-    for key, line in pending:
-        if line.position >= MAX_COMMANDS_PER_COMMENT:
-            outcome = TOO_MANY
-            await store.record_command(comment_id, key, line.position, line.text, outcome, at=now)
-            replies += 1
-            continue
-        declared = REGISTRY.find(line.verb)
-        needed = declared.roles if declared is not None else any_role
-        roles = await roles_of(
-            caller,
-            needed=needed,
-            client=client,
-            github_team=context.config.team.github_team,
-            roster=roster,
-            record=record,
-            advisory=advisory,
-        )
-        refused = refusal(
-            line.verb,
-            declared,
-            venue="advisory",
-            caller=caller,
-            roles=roles.roles,
-            check_failed=roles.check_failed,
-        )
-        if refused == "":
-            await store.record_command(comment_id, key, line.position, line.text, "", at=now)
-            continue  # strangers get silence
-        if refused is not None:
-            outcome = refused
-        else:
-            assert declared is not None
-            call = CommandCall(context, client, repository, ghsa_id, advisory, record, caller, [])
-            outcome = await run_command(declared, line.arguments, call)
-            advisory = call.advisory  # what GitHub answered to the command's PATCH, if any
-            record = await store.get(repository, ghsa_id)
-        await store.record_command(comment_id, key, line.position, line.text, outcome, at=now)
+
+
+async def _edited(
+    client: GitHubClient, context: HandlerContext, place: ReplyPlace, comment_id: int, caller: str
+) -> None:
+    """Say once per comment that edits run nothing; strangers get silence."""
+    advisory: dict[str, Any] = await client.getitem(
+        f"/repos/{place.repository}/security-advisories/{place.subject}"
+    )
+    record = await context.advisories.get(place.repository, place.subject)
+    roles = await _roles(client, context, caller, MEMBER, record, advisory)
+    if not roles.roles:
+        return
+    posted = await post_once(
+        client,
+        context.advisories,
+        repository=place.repository,
+        ghsa_id=place.subject,
+        name=f"edited:{comment_id}",
+        body=f"@{caller}: {EDITED_NOTICE}",
+        now=context.clock.now(),
+    )
+    if posted:
         await context.audit(
-            repository, ghsa_id, "command", f"@{caller}: {line.text} → {outcome[:200]}"
+            place.repository, place.subject, "edited-comment", f"comment {comment_id}: ran nothing"
         )
-        replies += 1
-    if replies:
-        await _reply(client, context, repository, ghsa_id, comment_id, caller)
 
 
-async def _reply(
+async def _roles(
+    client: GitHubClient,
+    context: HandlerContext,
+    caller: str,
+    needed: frozenset[str],
+    record: Any,
+    advisory: dict[str, Any],
+) -> Roles:
+    return await roles_of(
+        caller,
+        needed=needed,
+        client=client,
+        github_team=context.config.team.github_team,
+        roster=context.team.roster() if context.team is not None else [],
+        record=record,
+        advisory=advisory,
+    )
+
+
+async def _run(
     client: GitHubClient,
     context: HandlerContext,
     repository: str,
     ghsa_id: str,
     comment_id: int,
     caller: str,
+    pending: list[Any],
 ) -> None:
-    """One reply per comment, edited when an edit of the comment adds commands."""
     store = context.advisories
-    runs = [run for run in await store.command_runs(comment_id) if run[2]]
-    parts = [marker(f"reply:{comment_id}"), f"@{caller}:"]
-    for _, text, outcome in runs:
-        parts += ["", f"> {text}", "", outcome]
-    body = "\n".join(parts)
-    reply_id = await store.reply_for(comment_id)
-    url = comments_url(repository, ghsa_id)
-    attempted = f"reply:{comment_id}:attempted"
-    if reply_id is None and await store.effect_done(attempted):
-        # An earlier attempt may have posted it and died before recording it.
-        tag = marker(f"reply:{comment_id}")
-        async for existing in client.getiter(url):
-            if tag in str(existing.get("body") or ""):
-                reply_id = int(existing["id"])
-                await store.set_reply(comment_id, reply_id)
-    if reply_id is not None:
-        await client.patch(f"{url}/{reply_id}", data={"body": body})
-        return
-    await store.record_effect(attempted, at=context.clock.now())
-    posted = await client.post(url, data={"body": body})
-    await store.set_reply(comment_id, int(posted["id"]))
+    advisory: dict[str, Any] = await client.getitem(
+        f"/repos/{repository}/security-advisories/{ghsa_id}"
+    )
+    record = await store.get(repository, ghsa_id)
+    # Every role the caller has, asking GitHub's team API at most once per comment.
+    found = await _roles(client, context, caller, MEMBER, record, advisory)
+    now = context.clock.now()
+    for item in pending:
+        line: CommandLine = item.line
+        declared = REGISTRY.find(line.verb)
+        outcome = decide(
+            item,
+            declared,
+            venue="advisory",
+            caller=caller,
+            caller_roles=found.roles,
+            roles_for_line=found.roles,
+            check_failed=found.check_failed,
+        )
+        if outcome is None:
+            assert declared is not None
+            call = CommandCall(context, client, repository, ghsa_id, advisory, record, caller, [])
+            outcome = await run_command(declared, line.arguments, call)
+            advisory = call.advisory  # what GitHub answered to the command's PATCH, if any
+            record = await store.get(repository, ghsa_id)
+        await store.record_command(comment_id, item.key, line.position, line.text, outcome, at=now)
+        if outcome:
+            summary = audit_summary(caller, line, outcome)
+            await context.audit(repository, ghsa_id, "command", summary)

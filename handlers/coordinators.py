@@ -2,11 +2,17 @@
 
 Fires when the deadline scanner finds an advisory that has gone
 `coordinators.idle_days` (default 3, as the devguide says) without a
-coordinator. If someone was credited as coordinator on GitHub meanwhile,
-that is recorded and nothing else happens. Otherwise the bot chooses (see
-bot/coordinators.py), credits them as `coordinator` and adds them as a
-collaborator in one PATCH (keeping what is there), and says who and why in a
-comment. With no eligible member, it tells the admins instead.
+coordinator. If a team member (roster or GitHub team) was credited as
+coordinator on GitHub meanwhile, that is recorded and nothing else happens: a
+coordinator is only ever a member. A coordinator credit for anyone else (any
+collaborator, the reporter too, can edit credits, and GitHub does not say who
+did) is ignored and reported once, unless
+`unsafe.collaborators_name_the_coordinator_with_credits`. Otherwise the bot
+chooses (see bot/coordinators.py), credits them as `coordinator` and adds them
+as a collaborator in one PATCH (keeping what is there), and says who in a
+comment. The comment is read by the reporter, so it says nothing of the team's
+size, loads or leave: the reasoning goes to the audit log. With no eligible
+member, it asks the admins to pick one.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from gidgethub import routing, sansio
 from bot.comments import post_once
 from bot.context import HandlerContext
 from bot.coordinators import choose_coordinator, coordinator_patch, with_leave
+from bot.github import GitHubClient
 from bot.poller import encoded_fingerprint
 
 router = routing.Router()
@@ -40,13 +47,18 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
     advisory: dict[str, Any] = await client.getitem(path)
     now = context.clock.now()
     credits = advisory.get("credits_detailed") or []
-    credited = [c["user"]["login"] for c in credits if c["type"] == "coordinator"]
-    if credited:
-        await store.save(replace(record, coordinator=credited[0], coordinator_since=now))
-        await context.audit(
-            repository, ghsa_id, "coordinator-found", f"@{credited[0]} is credited as coordinator"
-        )
-        return
+    credited = [str(c["user"]["login"]) for c in credits if c["type"] == "coordinator"]
+    for login in credited:
+        trusted = context.config.unsafe.collaborators_name_the_coordinator_with_credits
+        if trusted or (
+            context.team is not None and await context.team.is_member(client, login, now=now)
+        ):
+            await store.save(replace(record, coordinator=login, coordinator_since=now))
+            await context.audit(
+                repository, ghsa_id, "coordinator-found", f"@{login} is credited as coordinator"
+            )
+            return
+        await _ignored_credit(context, client, repository, ghsa_id, login)
     roster = context.team.roster() if context.team is not None else None
     loads, last = await store.coordinator_loads()
     today = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
@@ -67,11 +79,16 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
             repository=repository,
             ghsa_id=ghsa_id,
             name="coordinator-none",
-            body=f"{mention}: this report needs a coordinator and no member is eligible "
-            "(everyone is exempt, on leave, inactive or the reporter). Please pick one.",
+            body=f"{mention}: this report needs a coordinator. Please pick one "
+            "(`/assign @member`).",
             now=now,
         )
-        await context.audit(repository, ghsa_id, "coordinator-none", "no eligible member")
+        await context.audit(
+            repository,
+            ghsa_id,
+            "coordinator-none",
+            "no eligible member (exempt, on leave, inactive or the reporter)",
+        )
         return
     updated = await client.patch(path, data=coordinator_patch(advisory, choice.login))
     await store.set_fingerprint(repository, ghsa_id, updated, encoded_fingerprint(updated))
@@ -85,11 +102,33 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
         name="coordinator",
         body=(
             f"@{choice.login} is now the coordinator for this report, assigned automatically "
-            f"after {idle:g} days without one: {choice.reason} They are credited as "
-            "coordinator. If you can't take it, hand it over to another member."
+            f"after {idle:g} days without one. They are credited as coordinator. If you "
+            "can't take it, hand it over to another member (`/handoff @member`)."
         ),
         now=now,
     )
     await context.audit(
         repository, ghsa_id, "coordinator-assigned", f"@{choice.login}: {choice.reason}"
     )
+
+
+async def _ignored_credit(
+    context: HandlerContext, client: GitHubClient, repository: str, ghsa_id: str, login: str
+) -> None:
+    """Say once that a coordinator credit for someone outside the team changes nothing."""
+    posted = await post_once(
+        client,
+        context.advisories,
+        repository=repository,
+        ghsa_id=ghsa_id,
+        name=f"coordinator-credit-ignored:{login.lower()}",
+        body=f"@{login} is credited as coordinator here but is not on the "
+        f"{context.config.team.name}, so the bot does not treat them as the coordinator "
+        "(anyone who collaborates on the advisory can edit its credits). A team member "
+        "coordinates with `/coordinate` or `/assign @member`.",
+        now=context.clock.now(),
+    )
+    if posted:
+        await context.audit(
+            repository, ghsa_id, "coordinator-credit-ignored", f"@{login} is not a member"
+        )

@@ -1,7 +1,10 @@
 """CVE IDs: the /cve command, and a CVE ID on acceptance when policy asks for one.
 
 `/cve` asks the configured provider for an ID (see bot/cve_ids.py); `/cve
-reject` takes it off the advisory and rejects the reservation. With
+CVE-YYYY-NNNN` records one the team got elsewhere; `/cve reject` takes it off
+the advisory and rejects the reservation when it is this advisory's own. An ID
+GitHub assigns after the bot's request is bound to the advisory when the
+poller sees it arrive. With
 `cve.reserve_on_accept`, accepting a report reserves one too: through
 `/accept` and the `[ACCEPTED]` title tag (which call :func:`after_accept`),
 and when a coordinator accepts in GitHub's web page, which the poller sees as
@@ -19,7 +22,14 @@ from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, command
 from bot.comments import post_once
 from bot.context import HandlerContext
-from bot.cve_ids import assign_cve, reject_cve, reserve_on_accept
+from bot.cve_ids import (
+    CVE_ID,
+    assign_cve,
+    bind_github_assignment,
+    record_cve,
+    reject_cve,
+    reserve_on_accept,
+)
 from bot.github import GitHubClient
 
 router = routing.Router()
@@ -27,19 +37,21 @@ router = routing.Router()
 
 @command(
     "cve",
-    usage="/cve [reject]",
+    usage="/cve [reject|CVE-YYYY-NNNN]",
     roles=TEAM,
     description="Gets the advisory a CVE ID from the configured provider (GitHub, or the "
-    "team's own CNA through CVE Services); `/cve reject` removes it and rejects the "
-    "reservation.",
-    examples=("/cve", "/cve reject"),
+    "team's own CNA through CVE Services); `/cve CVE-YYYY-NNNN` records one the team got "
+    "elsewhere; `/cve reject` removes it and rejects the reservation.",
+    examples=("/cve", "/cve reject", "/cve CVE-2026-12345"),
 )
 async def cve(call: CommandCall) -> str:
     if not call.arguments:
         return await assign_cve(call)
     if call.arguments == ["reject"]:
         return await reject_cve(call)
-    raise CommandError(f"unknown argument {call.arguments[0]!r}", show_usage=True)
+    if len(call.arguments) == 1 and CVE_ID.fullmatch(call.arguments[0]):
+        return await record_cve(call, call.arguments[0])
+    raise CommandError(f"unknown argument {call.arguments[0][:60]!r}", show_usage=True)
 
 
 async def after_accept(
@@ -81,3 +93,24 @@ async def accepted_on_github(event: sansio.Event, context: HandlerContext) -> No
             body=f"Accepted, so by policy: {outcome}",
             now=context.clock.now(),
         )
+
+
+@router.register("advisory", action="updated")
+async def cve_assigned_by_github(event: sansio.Event, context: HandlerContext) -> None:
+    """Fires on a change the poller saw; binds a CVE ID that appears after the bot's request.
+
+    Only with the `github` provider and only after the bot asked GitHub for this
+    advisory; an ID already bound to another advisory is not taken over.
+    """
+    if "cve_id" not in (event.data.get("changes") or []):
+        return
+    if context.config.cve.provider != "github":
+        return
+    repository = str(event.data["repository"]["full_name"])
+    ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
+    found = await context.fetch_advisory(event)
+    cve_id = found.advisory.get("cve_id")
+    if await bind_github_assignment(
+        context.advisories, repository, ghsa_id, cve_id, now=context.clock.now()
+    ):
+        await context.audit(repository, ghsa_id, "cve-assigned", f"GitHub assigned {cve_id}")

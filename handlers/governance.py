@@ -24,7 +24,13 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.commands.dispatch import MAX_COMMANDS_PER_COMMENT, TOO_MANY, refusal, run_command
+from bot.commands.dispatch import (
+    ReplyPlace,
+    decide,
+    pending_lines,
+    post_owed_reply,
+    run_command,
+)
 from bot.commands.parser import login, parse_commands
 from bot.commands.registry import REGISTRY, CommandError, command
 from bot.comments import marker, post_once_at
@@ -99,7 +105,12 @@ def admins(roster: Sequence[RosterEntry]) -> list[str]:
 @router.register("issue_comment", action="created")
 @router.register("issue_comment", action="edited")
 async def governance_comment(event: sansio.Event, context: HandlerContext) -> None:
-    """Fires for a comment in the governance repository; runs the commands it adds."""
+    """Fires for a comment in the governance repository; runs the commands it adds.
+
+    The caller is the comment's author, and only while GitHub says the author is
+    who wrote this version (the delivery's `sender`): an edit by anyone else (an
+    admin can edit others' comments) runs nothing, and the bot says so once.
+    """
     data = event.data["comment"]
     await _run_commands(event, context, int(data["id"]), data)
 
@@ -111,13 +122,19 @@ async def governance_issue_opened(event: sansio.Event, context: HandlerContext) 
     await _run_commands(event, context, int(data["id"]), data)
 
 
+def _sender(event: sansio.Event) -> str | None:
+    sender = event.data.get("sender")
+    login = sender.get("login") if isinstance(sender, dict) else None
+    return str(login) if login else None
+
+
 async def _run_commands(
     event: sansio.Event, context: HandlerContext, source_id: int, data: dict[str, Any]
 ) -> None:
     repository = str(event.data["repository"]["full_name"])
     if not _is_governance_repository(context, repository) or context.governance is None:
         return
-    caller = str(data["user"]["login"])
+    author = str(data["user"]["login"])
     if data["user"].get("type") == "Bot":
         return
     lines = await parse_commands(str(data.get("body") or ""))
@@ -125,55 +142,71 @@ async def _run_commands(
         return
     client = context.github
     assert client is not None
-    store = context.advisories
-    done = {key for key, _, _ in await store.command_runs(source_id)}
-    roster = context.team.roster() if context.team is not None else []
-    roles = governance_roles(caller, roster)
     number = int(event.data["issue"]["number"])
+    place = ReplyPlace(
+        f"/repos/{repository}/issues/{number}/comments",
+        repository,
+        f"issue-{number}",
+        "governance-reply",
+    )
+    roster = context.team.roster() if context.team is not None else []
+    editor = _sender(event)
+    if editor is None or editor.lower() != author.lower():
+        await _edited_by_someone_else(context, client, place, source_id, author, editor, roster)
+        return
+    store = context.advisories
+    roles = governance_roles(author, roster)
+    pending = pending_lines(
+        lines, await store.command_keys(source_id), prefix="governance:", legacy="governance:"
+    )
     now = context.clock.now()
-    ran = []
-    for line in lines:
-        key = f"governance:{line.key}#{line.position}"
-        if key in done:
-            continue
+    for item in pending:
+        line = item.line
         declared = REGISTRY.find(line.verb, "governance")
-        refused = refusal(
-            line.verb,
+        outcome = decide(
+            item,
             declared,
             venue="governance",
-            caller=caller,
-            roles=roles,
+            caller=author,
+            caller_roles=roles,
+            roles_for_line=roles,
             check_failed=None if roster else "the roster is not loaded",
         )
-        if line.position >= MAX_COMMANDS_PER_COMMENT:
-            outcome = TOO_MANY
-        elif refused == "":
-            await store.record_command(source_id, key, line.position, line.text, "", at=now)
-            continue  # strangers get silence
-        elif refused is not None:
-            outcome = refused
-        else:
+        if outcome is None:
             assert declared is not None
-            call = GovernanceCall(context, client, repository, number, source_id, caller, roster)
+            call = GovernanceCall(context, client, repository, number, source_id, author, roster)
             outcome = await run_command(declared, line.arguments, call)
-        await store.record_command(source_id, key, line.position, line.text, outcome, at=now)
-        if outcome:
-            ran.append((line.text, outcome))
-    if ran:
-        parts = [f"@{caller}:"]
-        for text, outcome in ran:
-            parts += ["", f"> {text}", "", outcome]
-        digest = hashlib.sha256("\n".join(t for t, _ in ran).encode()).hexdigest()[:12]
-        name = f"governance-reply:{source_id}:{digest}"
-        await post_once_at(
-            client,
-            store,
-            url=f"/repos/{repository}/issues/{number}/comments",
-            key=name,
-            name=name,
-            body="\n".join(parts),
-            now=now,
-        )
+        await store.record_command(source_id, item.key, line.position, line.text, outcome, at=now)
+    await post_owed_reply(client, store, place, source_id=source_id, caller=author, now=now)
+
+
+async def _edited_by_someone_else(
+    context: HandlerContext,
+    client: GitHubClient,
+    place: ReplyPlace,
+    source_id: int,
+    author: str,
+    editor: str | None,
+    roster: Sequence[RosterEntry],
+) -> None:
+    """Run nothing; say once that commands act only as the person who wrote them."""
+    if not governance_roles(author, roster) and not (
+        editor and governance_roles(editor, roster)
+    ):
+        return  # strangers get silence
+    who = f"@{editor}" if editor else "someone GitHub does not name"
+    name = f"governance-edited:{source_id}:{(editor or '').lower()}"
+    await post_once_at(
+        client,
+        context.advisories,
+        url=place.url,
+        key=name,
+        name=name,
+        body=f"{who} changed @{author}'s words here, so the bot ran nothing new from them: "
+        "a command acts as the person who wrote it, and only the author's own writing "
+        "runs commands. Write the commands in a comment of your own.",
+        now=context.clock.now(),
+    )
 
 
 @command(

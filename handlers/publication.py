@@ -20,7 +20,7 @@ from gidgethub import routing
 from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, command
 from bot.intake import advisory_change
-from bot.publish_check import checklist_text, merged_fix_names, run_checklist
+from bot.publish_check import checklist_facts, checklist_text, run_checklist
 from bot.records import cvss_severity
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
@@ -46,8 +46,8 @@ async def publish(call: CommandCall) -> str:
     if state != "draft":
         raise CommandError(f"only a draft can be published (this one is {state}); /accept it")
     policy = call.context.config.publish
-    fixes = await call.context.advisories.fixes(call.repository, call.ghsa_id)
-    checks = run_checklist(call.advisory, merged_fix_names(fixes), policy, waive_credits=waive)
+    facts = await checklist_facts(call)
+    checks = run_checklist(call.advisory, facts, policy, waive_credits=waive)
     listing = checklist_text(checks)
     if not all(check.passed for check in checks):
         return f"Not ready to publish:\n\n{listing}"

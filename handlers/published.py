@@ -26,6 +26,7 @@ from gidgethub import routing, sansio
 from bot.advisory_store import credits_of, encode_credits, public_view
 from bot.comments import post_once
 from bot.context import HandlerContext
+from bot.cve_ids import Binding, binding_of
 from bot.exports import build_exports, write_exports
 from bot.poller import encoded_fingerprint
 from bot.records import RecordError
@@ -102,10 +103,24 @@ async def publish_records(event: sansio.Event, context: HandlerContext) -> None:
     cve_services = context.cve_services if config.cve.provider == "cve-services" else None
     org_id = await cve_services.org_id() if cve_services is not None else ""
     now = context.clock.now()
+    binding = await binding_of(
+        context.advisories,
+        repository,
+        ghsa_id,
+        advisory.get("cve_id"),
+        trust_the_field=config.unsafe.collaborators_choose_the_cve_id,
+    )
     try:
         exports = await build_exports(
-            context.advisories, config.records, repository, public_view(advisory), org_id=org_id
+            context.advisories,
+            config.records,
+            repository,
+            public_view(advisory),
+            org_id=org_id,
+            cve_bound=binding in (Binding.OURS, Binding.NONE),
         )
+        folder = config.records.folder
+        written = write_exports(folder, exports) if folder is not None else []
     except RecordError as error:
         await context.audit(repository, ghsa_id, "records-invalid", str(error))
         await post_once(
@@ -119,11 +134,22 @@ async def publish_records(event: sansio.Event, context: HandlerContext) -> None:
             now=now,
         )
         return
-    if config.records.folder is not None:
-        written = write_exports(config.records.folder, exports)
+    if written:
         await context.audit(
             repository, ghsa_id, "records-written", ", ".join(path.name for path in written)
         )
+    if binding in (Binding.ELSEWHERE, Binding.UNKNOWN):
+        await context.audit(repository, ghsa_id, "cve-record-withheld", exports.cve_missing)
+        await post_once(
+            client,
+            context.advisories,
+            repository=repository,
+            ghsa_id=ghsa_id,
+            name=f"cve-record-withheld:{advisory.get('cve_id')}",
+            body=f"No CVE record was written or published: {exports.cve_missing}.",
+            now=now,
+        )
+        return
     if exports.cve is None or cve_services is None:
         return
     cve_id = str(exports.cve["cveMetadata"]["cveId"])

@@ -1,18 +1,22 @@
 """The PSRT's title tags, so the team can switch to the bot without retraining.
 
-Only repository admins can accept or close an advisory in GitHub's UI;
-members put a tag in the advisory's title instead, anywhere and in any case:
+Members put a tag in the advisory's title, anywhere and in any case:
 
-| tag | effect |
+| tag | asks for |
 |---|---|
-| `[ACCEPTED]` | `triage` → `draft` (accepted as a vulnerability) |
-| `[CLOSED]`, `[INVALID]`, `[DUPLICATE]` | `triage` or `draft` → `closed` |
-| `[COMPLETED]` | the bot's record is completed: its timers stop; GitHub's state is unchanged |
+| `[ACCEPTED]` | `triage` → `draft` (`/accept`) |
+| `[CLOSED]`, `[INVALID]`, `[DUPLICATE]` | closing it (`/reject`, `/duplicate`) |
+| `[COMPLETED]` | the bot's record completed, its timers stopped (`/complete`) |
 
-Fires when the poller sees an advisory's title change. A tag whose change is
-already made, or that GitHub would refuse (a published advisory cannot go back
-to draft), does nothing. When `[ACCEPTED]` and a closing tag both appear, the
-closing tag wins: closing is the safer mistake with embargoed reports.
+GitHub never says who edited a title, and the reporter of a private report is
+a collaborator who may edit it. So a tag never changes state, reserves a CVE
+ID or stops anything by itself: with `title_tags.mode = "suggest"` (the
+default) the bot answers once per tag with the command a team member runs to
+confirm it, and `"off"` ignores tags. Only
+`unsafe.collaborators_change_state_with_title_tags` brings back tags that act
+(the closing tag wins over `[ACCEPTED]`: closing is the safer mistake).
+
+Fires when the poller sees an advisory's title (summary) change.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import replace
 from gidgethub import routing, sansio
 
 from bot.comments import post_once
-from bot.context import HandlerContext
+from bot.context import EventAdvisory, HandlerContext
 from bot.poller import encoded_fingerprint
 from handlers.cve import after_accept
 
@@ -31,6 +35,13 @@ router = routing.Router()
 
 TAG = re.compile(r"\[(ACCEPTED|CLOSED|INVALID|DUPLICATE|COMPLETED)\]", re.IGNORECASE)
 CLOSING = {"CLOSED", "INVALID", "DUPLICATE"}
+CONFIRM_WITH = {
+    "ACCEPTED": "`/accept`",
+    "CLOSED": "`/reject [not-a-vulnerability|bug|out-of-scope]`",
+    "INVALID": "`/reject not-a-vulnerability`",
+    "DUPLICATE": "`/duplicate GHSA-…`",
+    "COMPLETED": "`/complete`",
+}
 
 
 def tags_in(summary: str) -> set[str]:
@@ -50,29 +61,69 @@ def state_for(tags: set[str], current: str) -> str | None:
 async def title_changed(event: sansio.Event, context: HandlerContext) -> None:
     """Fires on a change the poller saw; acts only when the title (summary) changed.
 
-    Applies the state change the tags ask for, and marks `[COMPLETED]`
-    advisories completed in the bot's record. Each change is audited with the tag.
+    Suggests the confirming command for each new tag (once per tag and advisory),
+    or, with the unsafe option, applies what the tags ask for.
     """
     if "summary" not in (event.data.get("changes") or []):
         return
+    if context.config.title_tags == "off" and not _tags_act(context):
+        return
     found = await context.fetch_advisory(event)
-    client, repository, ghsa_id, path = found.client, found.repository, found.ghsa_id, found.path
-    advisory = found.advisory
-    tags = tags_in(str(advisory.get("summary") or ""))
+    tags = tags_in(str(found.advisory.get("summary") or ""))
     if not tags:
         return
+    if _tags_act(context):
+        await _act_on_tags(context, found, tags)
+        return
+    record = await context.advisories.get(found.repository, found.ghsa_id)
+    if record is not None and record.completed_at is not None:
+        tags.discard("COMPLETED")
+    wanted = [tag for tag in sorted(tags) if _still_wanted(tag, found.advisory["state"])]
+    for tag in wanted:
+        posted = await post_once(
+            found.client,
+            context.advisories,
+            repository=found.repository,
+            ghsa_id=found.ghsa_id,
+            name=f"title-tag:{tag.lower()}",
+            body=f"The title now carries `[{tag}]`. GitHub does not say who edits a title "
+            "(every collaborator on this advisory may), so the bot does not act on tags by "
+            f"itself: a team member confirms with {CONFIRM_WITH[tag]}.",
+            now=context.clock.now(),
+        )
+        if posted:
+            await context.audit(
+                found.repository, found.ghsa_id, "title-tag-seen", f"[{tag}]: asked to confirm"
+            )
+
+
+def _tags_act(context: HandlerContext) -> bool:
+    return context.config.unsafe.collaborators_change_state_with_title_tags
+
+
+def _still_wanted(tag: str, state: str) -> bool:
+    if tag == "ACCEPTED":
+        return state == "triage"
+    if tag in CLOSING:
+        return state in ("triage", "draft")
+    return True
+
+
+async def _act_on_tags(context: HandlerContext, found: EventAdvisory, tags: set[str]) -> None:
+    """The old behaviour (unsafe): the tags change state and stop timers themselves."""
+    client, repository, ghsa_id, advisory = found.as_tuple()
     now = context.clock.now()
     store = context.advisories
     target = state_for(tags, advisory["state"])
     if target is not None:
-        advisory = await client.patch(path, data={"state": target})
+        advisory = await client.patch(found.path, data={"state": target})
         await store.set_fingerprint(repository, ghsa_id, advisory, encoded_fingerprint(advisory))
         named = sorted(tags & (CLOSING | {"ACCEPTED"}))
         await context.audit(
             repository,
             ghsa_id,
             f"state-{target}",
-            f"title tag {', '.join(f'[{t}]' for t in named)}",
+            f"title tag {', '.join(f'[{t}]' for t in named)} (unsafe option)",
         )
     record = await store.get(repository, ghsa_id)
     if target == "draft":

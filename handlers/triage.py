@@ -208,12 +208,17 @@ async def suggest_experts(
             record.repository,
             record.ghsa_id,
             "experts-suggested",
-            f"{len(people)} people for {', '.join(modules) or 'named files'}",
+            f"{len(people)} people suggested for {len(modules) or 'named'} module(s)",
         )
-    if context.config.policy.auto_invite_experts:
+    if context.config.policy.auto_invite_experts and context.team is not None:
+        # Need-to-know: an expert named in a file (experts.rst, CODEOWNERS) is invited
+        # automatically only when the roster or the GitHub team says they are a member.
+        members = await context.team.member_logins(client, now=now)
         users = _names(advisory.get("collaborating_users"), "login")
         known = {user.lower() for user in users}
-        missing = [p.login for p in people if p.login.lower() not in known]
+        missing = [
+            p.login for p in people if p.login.lower() not in known and p.login.lower() in members
+        ]
         if missing:
             path = f"/repos/{record.repository}/security-advisories/{record.ghsa_id}"
             updated = await client.patch(path, data={"collaborating_users": [*users, *missing]})

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot.commands.registry import REGISTRY
-from tests.harness import World, file_report
+from tests.conftest import StartBot
+from tests.fakegithub import FakeGitHub
+from tests.governance_helpers import start_governance
+from tests.harness import SteppedClock, World, file_report
 
 
 async def commented(
@@ -25,7 +28,7 @@ def replies(world: World, advisory: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-async def test_three_commands_three_effects_one_reply_and_an_edit_runs_only_the_new_one(
+async def test_three_commands_three_effects_one_reply_and_an_edit_runs_nothing(
     world: World,
 ) -> None:
     advisory = await file_report(world.bot, world.fake, "quinn")
@@ -51,17 +54,23 @@ async def test_three_commands_three_effects_one_reply_and_an_edit_runs_only_the_
     await world.bot.settle()
     assert len(world.fake.mutations()) == patches_before
 
-    # An edit that adds a fourth command runs only the fourth, and edits the reply.
-    comment["body"] += "\n/assign @gpshead"
-    comment["updated_at"] = "2099-01-01T00:00:00Z"
-    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
-    await world.bot.settle()
-    [reply] = replies(world, advisory)
-    assert "@gpshead is now the coordinator" in reply["body"] and "Accepted" in reply["body"]
-    state_patches = [r for r in world.fake.mutations() if (r.body or {}).get("state")]
-    assert len(state_patches) == 1  # /accept did not run again
+    # An edit runs nothing (GitHub does not say who edited), and the bot says so once.
+    for n in range(2):
+        comment["body"] += "\n/assign @gpshead"
+        comment["updated_at"] = f"2099-01-0{n + 1}T00:00:00Z"
+        await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+        await world.bot.settle()
+    assert len([r for r in world.fake.mutations() if "/comments" not in r.path]) == len(
+        [r for r in world.fake.mutations()[:patches_before] if "/comments" not in r.path]
+    )
     record = await world.bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
-    assert record is not None and record.coordinator == "gpshead"
+    assert record is not None and record.coordinator is None
+    notices = [
+        c["body"]
+        for c in world.fake.comments[("python/cpython", advisory["ghsa_id"])]
+        if "this comment was edited, so the bot ran nothing" in c["body"]
+    ]
+    assert len(notices) == 1 and "@gpshead" in notices[0]
 
 
 async def test_an_outsiders_command_is_refused_with_the_reason(world: World) -> None:
@@ -177,16 +186,30 @@ async def test_handoff_keeps_the_earlier_credit(world: World) -> None:
     assert "was @gpshead, whose credit stays" in reply and "Reason: on leave" in reply
 
 
-async def test_leave_is_honoured_by_coordinator_assignment(world: World) -> None:
+async def test_leave_is_written_where_the_reporter_does_not_read_it(
+    start_bot: StartBot, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    """`/leave` and `/back` belong to the governance repository: on an advisory the
+    reporter would read about the team's availability, so there they only say where."""
     from bot.coordinators import with_leave
 
+    fake, _ = fake_github
+    gov = await start_governance(start_bot, fake, SteppedClock())
+    world = World(gov.bot, fake, gov.clock)
     advisory = await file_report(world.bot, world.fake, "cal")
     await commented(world, advisory, "gpshead", "/leave until 2099-01-01")
+    [reply] = replies(world, advisory)
+    assert "is not written here" in reply["body"] and "governance repository" in reply["body"]
+    answer = reply["body"].split("> /leave until 2099-01-01", 1)[1]
+    assert "2099" not in answer and "on leave" not in answer
+    assert await world.bot.services.advisories.leaves() == {}  # type: ignore[union-attr]
+
+    await gov.comment("gpshead", "/leave until 2099-01-01")
     leaves = await world.bot.services.advisories.leaves()  # type: ignore[union-attr]
     assert leaves == {"gpshead": "2099-01-01"}
     notes = with_leave(world.bot.services.config.coordinators.roster, leaves)
     assert notes.members["gpshead"].on_leave_until == "2099-01-01"
-    await commented(world, advisory, "gpshead", "/back")
+    await gov.comment("gpshead", "/back")
     assert await world.bot.services.advisories.leaves() == {}  # type: ignore[union-attr]
 
 

@@ -82,16 +82,20 @@ def test_the_roster_file_is_validated_with_line_numbers(tmp_path: Any) -> None:
     from bot.config import ConfigError
 
     with pytest.raises(
-        ConfigError, match=r"roster.toml, line 3: members.ann.on_leave_until: expected a date"
+        ConfigError, match=r"roster.toml, line 4: members.ann.on_leave_until: expected a date"
     ):
         parse_roster_notes(
-            'steering_council = []\n[members.ann]\non_leave_until = "soon"\n',
+            'canonical = false\nsteering_council = []\n[members.ann]\non_leave_until = "soon"\n',
             tmp_path / "roster.toml",
         )
     notes = parse_roster_notes(
-        'steering_council = ["GPShead"]\n[members.Ann]\ninactive = true\n', tmp_path / "r.toml"
+        'canonical = false\nsteering_council = ["GPShead"]\n[members.Ann]\ninactive = true\n',
+        tmp_path / "r.toml",
     )
     assert notes.steering_council == {"gpshead"} and notes.members["ann"].inactive
+    # Canonical by default: a member without a published name is refused, with the way out.
+    with pytest.raises(ConfigError, match=r"line 1: \[members.Ann\] is missing required key 'name'"):
+        parse_roster_notes("[members.Ann]\ninactive = true\n", tmp_path / "r.toml")
 
 
 async def test_a_report_without_a_coordinator_gets_one_after_three_days(world: World) -> None:
@@ -116,10 +120,11 @@ async def test_a_report_without_a_coordinator_gets_one_after_three_days(world: W
     )
     assert chosen in [u["login"] for u in advisory["collaborating_users"]]
     announcement = fake.comments[("python/cpython", advisory["ghsa_id"])][-1]["body"]
-    assert (
-        f"@{chosen} is now the coordinator" in announcement
-        and "fewest open advisories" in announcement
-    )
+    # The reporter reads the announcement: nothing of the team's size or loads is in it.
+    assert f"@{chosen} is now the coordinator" in announcement
+    assert "fewest" not in announcement and "eligible" not in announcement
+    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert any("fewest open advisories" in e.reason for e in log)  # the reasoning is kept
     record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
     assert record.coordinator == chosen  # type: ignore[union-attr]
 

@@ -90,10 +90,16 @@ async def test_a_late_discovery_gets_only_the_most_urgent_reminder(world: World)
 async def test_no_reminders_once_published_or_completed(world: World) -> None:
     bot, fake, clock = world.bot, world.fake, world.clock
     advisory = await file_report(bot, fake, "kim")
-    fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], "gpshead", "Looking.")
+    # A title tag alone (anyone collaborating can write one) stops nothing...
     advisory["summary"] = "[COMPLETED] s"
     advisory["updated_at"] = "2099-01-01T00:00:00Z"
     await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.settle()
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert record is not None and record.completed_at is None
+    # ...a team member's /complete does.
+    fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], "gpshead", "/complete")
+    await bot.services.poller.poll_comments()  # type: ignore[union-attr]
     await bot.settle()
     clock.advance(100 * DAY)
     assert await scan(bot) == 0

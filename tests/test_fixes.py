@@ -33,7 +33,8 @@ def credits(advisory: dict[str, Any]) -> list[tuple[str, str]]:
 
 async def test_a_merged_linked_fix_credits_its_author_and_approvers_once(world: World) -> None:
     advisory = await file_report(world.bot, world.fake, "gil")
-    await commented(world, advisory, "gpshead", "/fix https://github.com/python/cpython/pull/4242")
+    web = world.bot.services.settings.web_url
+    await commented(world, advisory, "gpshead", f"/fix {web}/python/cpython/pull/4242")
     assert "Linked python/cpython#4242" in replies(world, advisory)[0]["body"]
     world.fake.add_review("python/cpython", 4242, "serhiy-storchaka", "APPROVED")
     world.fake.add_review("python/cpython", 4242, "vstinner", "APPROVED")

@@ -265,3 +265,67 @@ async def test_without_a_client_secret_sign_in_is_refused_and_logout_ends_a_sess
             assert page.status == 503 and "GITHUB_CLIENT_SECRET" in await page.text()
         async with session.get(f"{closed.bot.url}/vote/1") as page:
             assert page.status == 503
+
+
+async def comments_mode(
+    start_bot: Any, fake: FakeGitHub, bot_env: dict[str, str]
+) -> Governance:
+    config = bot_env["BOT_CONFIG"] + "/bot.toml"
+    with open(config, encoding="utf-8") as handle:
+        text = handle.read().replace('votes = "ballot"', 'votes = "comments"')
+    with open(config, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return await start_governance(start_bot, fake, SteppedClock())
+
+
+async def edited(
+    gov: Governance, comment: dict[str, Any], body: str, editor: str
+) -> None:
+    """GitHub's `issue_comment.edited`: the body changed, `sender` is who changed it."""
+    comment["body"] = body
+    payload = gov.fake.issue_comment_payload(
+        GOVERNANCE, gov.issue, comment, gov.bot.installation_id
+    )
+    payload["action"] = "edited"
+    payload["sender"] = gov.fake._user(editor)
+    sent = await gov.bot.send("issue_comment", payload)
+    assert sent.status == 202, sent.body
+    await gov.bot.settle()
+
+
+async def test_an_edit_by_anyone_but_the_author_runs_nothing_and_says_so(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
+) -> None:
+    fake, _ = fake_github
+    gov = await comments_mode(start_bot, fake, bot_env)
+    admins = gov.members("Admin")
+    others = [m for m in gov.members() if m not in admins]
+    nomination = await nominate(gov, others[0], "octo-newcomer")
+    comment = await gov.comment(others[1], "I am still thinking.")
+    # An admin (who may edit anyone's comment) puts a vote in a member's mouth, twice.
+    for body in ("/vote yes", "/vote yes\n/vote no @octo-newcomer"):
+        await edited(gov, comment, body, admins[0])
+    notices = [b for b in gov.bot_comments() if "ran nothing new from them" in b]
+    assert len(notices) == 1 and f"@{admins[0]} changed @{others[1]}'s words" in notices[0]
+    audit = await gov.audit(nomination)
+    assert not any(line.startswith("vote") for line in audit)
+    # The author's own edit runs what it adds, as the author.
+    await edited(gov, comment, "/vote yes", others[1])
+    assert f"@{others[1]} voted yes" in gov.bot_comments()[-1]
+
+
+async def test_an_authors_edit_never_runs_a_command_again(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
+) -> None:
+    fake, _ = fake_github
+    gov = await comments_mode(start_bot, fake, bot_env)
+    members = gov.members()
+    nomination = await nominate(gov, members[0], "octo-newcomer")
+    comment = await gov.comment(members[1], "/vote yes")
+    # An edit that inserts a line above shifts every position: the vote is still the
+    # first `/vote yes` of the comment, so it does not run (or count) again.
+    await edited(gov, comment, "For the record:\n/vote yes", members[1])
+    await edited(gov, comment, "/help\nFor the record:\n/vote yes", members[1])
+    audit = await gov.audit(nomination)
+    assert sum(line.startswith("vote") for line in audit) == 1
+    assert "**Commands**" in gov.bot_comments()[-1]  # the /help the last edit added

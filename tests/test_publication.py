@@ -125,7 +125,7 @@ def cve_comments(world: World, advisory: dict[str, Any]) -> list[str]:
     ]
 
 
-async def test_accepting_on_github_or_by_title_tag_reserves_by_policy_once(
+async def test_accepting_on_github_reserves_by_policy_once_and_a_title_tag_does_not(
     cna_world: tuple[World, FakeCveServices],
 ) -> None:
     world, cna = cna_world
@@ -141,20 +141,21 @@ async def test_accepting_on_github_or_by_title_tag_reserves_by_policy_once(
     [note] = cve_comments(world, on_page)
     assert f"Accepted, so by policy: Reserved {on_page['cve_id']}" in note
 
-    # The PSRT's title tag: the bot moves it to draft, then reserves.
+    # The PSRT's title tag, which the reporter can write too: nothing is reserved, the
+    # team is asked to confirm, and a member's /accept reserves.
     tagged = await file_report(world.bot, world.fake, "oto")
     tagged["summary"], tagged["updated_at"] = "[ACCEPTED] zipfile bomb", "2099-01-02T00:00:00Z"
     await poller.poll_once()
     await world.bot.settle()
+    assert tagged["state"] == "triage" and tagged["cve_id"] is None and len(cna.ids) == 1
+    await commented(world, tagged, "gpshead", "/accept")
     assert tagged["state"] == "draft" and tagged["cve_id"] in cna.ids
-    [note] = cve_comments(world, tagged)
-    assert "Accepted (title tag), so by policy: Reserved" in note
 
     # Seen again (a restart, another poll): nothing more is reserved or said.
     await poller.poll_once()
     await world.bot.settle()
     assert len(cna.ids) == 2
-    assert len(cve_comments(world, on_page)) == len(cve_comments(world, tagged)) == 1
+    assert len(cve_comments(world, on_page)) == 1
 
 
 async def test_cve_services_refusals_are_reported_and_change_nothing(
@@ -193,7 +194,8 @@ async def make_ready(world: World, advisory: dict[str, Any], reporter: str) -> N
     await commented(world, advisory, "gpshead", f"/cvss {CVSS4}")
     await commented(world, advisory, "gpshead", "/cwe CWE-400")
     await commented(world, advisory, "gpshead", "/coordinate")
-    await commented(world, advisory, "gpshead", "/fix https://github.com/python/cpython/pull/4242")
+    web = world.bot.services.settings.web_url
+    await commented(world, advisory, "gpshead", f"/fix {web}/python/cpython/pull/4242")
     payload = merged_payload(world, 4242, "fixer")
     payload["pull_request"]["merge_commit_sha"] = MERGE_SHA
     await world.bot.send("pull_request", payload)
@@ -314,7 +316,7 @@ async def test_a_record_that_fails_its_schema_is_not_written_and_the_field_is_na
     await commented(world, advisory, "gpshead", "/fix python/cpython#4343")
     await world.bot.send("pull_request", short)
     await world.bot.settle()
-    advisory["cve_id"] = "CVE-2026-33333"
+    await commented(world, advisory, "gpshead", "/cve CVE-2026-33333")
     await commented(world, advisory, "gpshead", "/publish --waive-credits")
     await world.bot.settle()
     assert advisory["state"] == "published"
@@ -331,7 +333,7 @@ async def test_policy_keeps_publishing_with_a_person(world: World) -> None:
     reply = last_reply(world, advisory)
     # The CPython example has no CVE Services credentials here: the CVE item fails.
     assert "Not ready to publish" in reply and "- [ ] no CVE ID: `/cve`" in reply
-    advisory["cve_id"] = "CVE-2026-99999"
+    await commented(world, advisory, "gpshead", "/cve CVE-2026-99999")
     await commented(world, advisory, "gpshead", "/publish --waive-credits")
     assert "Ready to publish" in last_reply(world, advisory)
     assert "'Publish advisory'" in last_reply(world, advisory)
@@ -400,7 +402,7 @@ async def test_credits_page_shows_published_advisories_and_never_a_draft(
     world = await world_with(start_bot, fake_github)
     public = await file_report(world.bot, world.fake, "jo")
     await make_ready(world, public, "jo")
-    public["cve_id"] = "CVE-2026-22222"
+    await commented(world, public, "gpshead", "/cve CVE-2026-22222")
     public["summary"] = "Published and thanked"
     accept_credits(public)
     await commented(world, public, "gpshead", "/publish")

@@ -11,7 +11,7 @@ import pytest
 
 from bot.advisory_store import public_view
 from bot.config import CHECKLIST_ITEMS, PublishConfig, RecordsConfig
-from bot.publish_check import run_checklist
+from bot.publish_check import Facts, run_checklist
 from bot.records import (
     Fix,
     RecordError,
@@ -225,26 +225,49 @@ def test_each_checklist_item_fails_alone_and_says_how_to_fix_it(
     advisory = ready_advisory()
     accepted = [dict(c, state="accepted") for c in advisory["credits_detailed"]]
     advisory["credits_detailed"] = accepted
-    merged = ["python/cpython#123075"]
-    assert all(check.passed for check in run_checklist(advisory, merged, config))
+    coordinators = {
+        str(c["user"]["login"]).lower()
+        for c in advisory["credits_detailed"]
+        if c["type"] == "coordinator"
+    }
+    facts = Facts(["python/cpython#123075"], frozenset(coordinators), cve_bound=True)
+    assert all(check.passed for check in run_checklist(advisory, facts, config))
     if item == "merged_fix":
-        merged = []
+        facts = Facts([], facts.members, cve_bound=True)
     elif item == "credits_accepted":
         advisory = ready_advisory()
     else:
         advisory.update(spoil or {})
-    checks = run_checklist(advisory, merged, config)
+    checks = run_checklist(advisory, facts, config)
     failed = [check for check in checks if not check.passed]
     assert [check.item for check in failed] == [item]
     assert says in failed[0].detail
     if item == "credits_accepted":
-        waived = run_checklist(advisory, merged, config, waive_credits=True)
+        waived = run_checklist(advisory, facts, config, waive_credits=True)
         assert all(check.passed for check in waived)
         assert "waived" in waived[-1].detail
 
 
 def test_the_checklist_runs_only_the_configured_items() -> None:
     config = PublishConfig(checklist=("cve",))
-    checks = run_checklist(realistic_advisory(cwe_ids=[]), [], config)
+    checks = run_checklist(realistic_advisory(cwe_ids=[]), Facts(cve_bound=True), config)
     assert [(c.item, c.passed) for c in checks] == [("cve", True)]
     assert PublishConfig().checklist == CHECKLIST_ITEMS
+
+
+def test_the_checklist_counts_only_a_members_credit_and_a_bound_cve() -> None:
+    """Any collaborator (the reporter too) can edit credits and the CVE field."""
+    config = PublishConfig(checklist=("coordinator_credit", "cve"))
+    advisory = ready_advisory()
+    credited = {
+        str(c["user"]["login"]).lower()
+        for c in advisory["credits_detailed"]
+        if c["type"] == "coordinator"
+    }
+    assert credited and advisory["cve_id"]
+    checks = run_checklist(advisory, Facts(members=frozenset(), cve_bound=False), config)
+    assert [c.passed for c in checks] == [False, False]
+    assert "is not for a team member" in checks[0].detail
+    assert "was not got for this advisory by the bot" in checks[1].detail
+    checks = run_checklist(advisory, Facts(members=frozenset(credited), cve_bound=True), config)
+    assert [c.passed for c in checks] == [True, True]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from handlers.triage import ACK_MARKER
+from tests.conftest import StartBot
 from tests.fakegithub import FakeGitHub
 from tests.harness import REPORT, ROOT, BotUnderTest, reported_payload, run_cli
 
@@ -219,21 +220,23 @@ async def test_operators_see_open_advisories_and_the_audit_log(
 
 
 @pytest.mark.parametrize(
-    ("title", "start", "end"),
+    ("title", "start", "suggested"),
     [
-        ("[ACCEPTED] tarfile escape", "triage", "draft"),
-        ("tarfile escape [accepted]", "triage", "draft"),
-        ("[CLOSED] not a bug", "triage", "closed"),
-        ("[INVALID] works as documented", "draft", "closed"),
-        ("[Duplicate] of GHSA-2222-3333-4444", "triage", "closed"),
-        ("[ACCEPTED] [CLOSED] changed our mind", "triage", "closed"),
-        ("[ACCEPTED] already a draft", "draft", "draft"),
-        ("[COMPLETED] done", "draft", "draft"),
+        ("[ACCEPTED] tarfile escape", "triage", ["/accept"]),
+        ("tarfile escape [accepted]", "triage", ["/accept"]),
+        ("[CLOSED] not a bug", "triage", ["/reject"]),
+        ("[INVALID] works as documented", "draft", ["/reject not-a-vulnerability"]),
+        ("[Duplicate] of GHSA-2222-3333-4444", "triage", ["/duplicate"]),
+        ("[ACCEPTED] [CLOSED] changed our mind", "triage", ["/accept", "/reject"]),
+        ("[ACCEPTED] already a draft", "draft", []),
+        ("[COMPLETED] done", "draft", ["/complete"]),
     ],
 )
-async def test_title_tags(
-    bot: BotUnderTest, psrt: FakeGitHub, title: str, start: str, end: str
+async def test_title_tags_only_ask_a_team_member_to_confirm(
+    bot: BotUnderTest, psrt: FakeGitHub, title: str, start: str, suggested: list[str]
 ) -> None:
+    """Anyone who collaborates on the advisory (the reporter too) can edit its title, and
+    GitHub does not say who did: a tag changes nothing by itself, it asks for the command."""
     fake = psrt
     advisory = fake.new_advisory("python/cpython", summary="t", description=REPORT, state=start)
     await bot.services.poller.poll_once()  # type: ignore[union-attr]
@@ -243,17 +246,67 @@ async def test_title_tags(
     advisory["updated_at"] = "2099-01-01T00:00:00Z"
     await bot.services.poller.poll_once()  # type: ignore[union-attr]
     await bot.settle()
-    assert advisory["state"] == end
-    state_patches = [
-        r
-        for r in fake.requests_to(advisory_path(advisory) + "$", "PATCH")[patches_before:]
-        if "state" in (r.body or {})
+    assert advisory["state"] == start
+    assert fake.requests_to(advisory_path(advisory) + "$", "PATCH")[patches_before:] == []
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    assert record is not None and record.state == start and record.completed_at is None
+    asks = [
+        c["body"]
+        for c in fake.comments[("python/cpython", advisory["ghsa_id"])]
+        if "does not act on tags by itself" in c["body"]
     ]
-    assert len(state_patches) == (0 if start == end else 1)
+    assert len(asks) == len(suggested)
+    for command in suggested:
+        assert any(f"`{command}" in ask for ask in asks), command
+    # Seen again: nothing is asked twice.
+    advisory["updated_at"] = "2099-01-02T00:00:00Z"
+    advisory["summary"] = title + " "
+    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.settle()
+    assert len(
+        [
+            c
+            for c in fake.comments[("python/cpython", advisory["ghsa_id"])]
+            if "does not act on tags by itself" in c["body"]
+        ]
+    ) == len(suggested)
+
+
+@pytest.mark.parametrize(
+    ("title", "start", "end"),
+    [
+        ("[ACCEPTED] tarfile escape", "triage", "draft"),
+        ("[CLOSED] not a bug", "triage", "closed"),
+        ("[ACCEPTED] [CLOSED] changed our mind", "triage", "closed"),
+        ("[COMPLETED] done", "draft", "draft"),
+    ],
+)
+async def test_title_tags_act_only_with_the_unsafe_option(
+    start_bot: StartBot,
+    fake_github: tuple[FakeGitHub, str],
+    bot_env: dict[str, str],
+    title: str,
+    start: str,
+    end: str,
+) -> None:
+    toml = Path(bot_env["BOT_CONFIG"]) / "bot.toml"
+    toml.write_text(
+        toml.read_text() + "\n[unsafe]\ncollaborators_change_state_with_title_tags = true\n"
+    )
+    bot = await start_bot()
+    await bot.started()
+    fake = fake_github[0]
+    advisory = fake.new_advisory("python/cpython", summary="t", description=REPORT, state=start)
+    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.settle()
+    advisory["summary"] = title
+    advisory["updated_at"] = "2099-01-01T00:00:00Z"
+    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.settle()
+    assert advisory["state"] == end
     record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
     assert record is not None and record.state == end
     assert (record.completed_at is not None) == ("COMPLETED" in title.upper())
-    # Nothing is done twice: the next poll sees the bot's own change as nothing new.
     assert (await bot.services.poller.poll_once()).events == 0  # type: ignore[union-attr]
 
 
@@ -298,7 +351,8 @@ async def test_auto_invite_experts_is_a_policy_off_by_default(
     )
     bot: BotUnderTest = await start_bot(BOT_CONFIG=str(config))
     await bot.started()
-    fake.team_members[("python", "psrt")] = {"gpshead": "active"}
+    # Invited automatically only as a member: here the GitHub team confirms them.
+    fake.team_members[("python", "psrt")] = {"gpshead": "active", "ethanfurman": "active"}
     advisory = fake.new_advisory(
         "python/cpython", summary="tarfile escape", description=REPORT, reporter="olga"
     )

@@ -1,17 +1,36 @@
-"""What every venue's comment handler does with one command line, written once.
+"""What every venue's comment handler does with command lines, written once.
 
 Advisory comments (handlers/comments.py) and governance issues
 (handlers/governance.py) differ in where roles come from and where replies
-go; the limit per comment, the refusals and running a command are the same.
+go; the rest is here:
+
+- each command line gets a key by occurrence (a hash of its words and how many
+  times the same words came before it in the comment), so a comment seen again
+  never runs a command twice, and the store keeps no comment text in the key;
+- who may run a line, and what strangers get (silence, however many unknown
+  commands they write);
+- one reply per comment, shortened to fit GitHub's 65,536 characters, and
+  rate-limited per person and place;
+- what the audit log keeps of a command: its word, the arguments that are
+  identifiers (logins, CWE, GHSA and CVE ids, credit types...) and the kind of
+  outcome, never free text from the comment.
 """
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from bot.commands.parser import ArgumentError, split_arguments
+from bot.advisory_store import AdvisoryStore
+from bot.commands.parser import ArgumentError, CommandLine, split_arguments
 from bot.commands.registry import REGISTRY, Command, CommandError
-from bot.github import error_summary
+from bot.comments import post_once_at
+from bot.github import GitHubClient, reply_error
 
 # A size limit like every other input's: a comment is at most 65,536 characters on
 # GitHub, and a reply to thousands of commands would help nobody.
@@ -20,6 +39,53 @@ TOO_MANY = (
     f"Not run: one comment runs at most {MAX_COMMANDS_PER_COMMENT} commands; "
     "put the rest in another comment."
 )
+# GitHub refuses a comment body over 65,536 characters (422). Replies stay well
+# under it: each quoted command line and each outcome has its own cap.
+GITHUB_COMMENT_LIMIT = 65_536
+REPLY_BUDGET = 60_000
+QUOTED_LINE_LIMIT = 300
+OUTCOME_LIMIT = 20_000
+# Replies to one person in one place (an advisory, a governance issue): at most
+# this many per window. Commands still run; their replies are skipped, and one
+# notice says until when. A flood of /status comments then costs a handful of
+# writes, not one per comment on the installation's shared write lane.
+REPLIES_PER_WINDOW = 10
+REPLY_WINDOW_SECONDS = 600.0
+
+EVERY_ROLE = frozenset({"member", "admin", "coordinator", "reporter", "collaborator"})
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A command line not run yet from its comment, with its key."""
+
+    key: str
+    line: CommandLine
+
+
+def occurrence_key(line: CommandLine, occurrence: int, prefix: str = "") -> str:
+    digest = hashlib.sha256(line.key.encode("utf-8")).hexdigest()[:16]
+    return f"{prefix}{digest}#{occurrence}"
+
+
+def pending_lines(
+    lines: Sequence[CommandLine], done: set[str], *, prefix: str = "", legacy: str | None = None
+) -> list[Pending]:
+    """The lines whose key is not in `done`.
+
+    The n-th line with the same words has occurrence n, wherever it stands, so an
+    edit that inserts a line above does not make the ones below new. `legacy`
+    also accepts keys stored before keys were hashed (`{legacy}{words}#{n}`).
+    """
+    seen: Counter[str] = Counter()
+    pending = []
+    for line in lines:
+        seen[line.key] += 1
+        key = occurrence_key(line, seen[line.key], prefix)
+        old = f"{legacy}{line.key}#{seen[line.key]}" if legacy is not None else None
+        if key not in done and old not in done:
+            pending.append(Pending(key, line))
+    return pending
 
 
 def refusal(
@@ -33,12 +99,16 @@ def refusal(
 ) -> str | None:
     """Why `caller` may not run this line: None when they may, "" for silence.
 
-    Unknown commands from someone with a role get the nearest command; from
-    anyone else, silence. A check that could not be made denies and says so.
+    Unknown commands from someone with a role get the nearest command (or where
+    the command is written, when it belongs to another venue); from anyone else,
+    silence. A check that could not be made denies and says so.
     """
     if declared is None:
         if not roles:
             return ""
+        elsewhere = REGISTRY.venue_of(verb)
+        if elsewhere is not None and elsewhere != venue:
+            return f"`/{verb}` is not written here: {VENUE_NAMES[elsewhere]}."
         nearest = REGISTRY.nearest(verb, venue)
         hint = f" Did you mean `/{nearest}`?" if nearest else ""
         return f"Unknown command `/{verb}`.{hint} See `/help`."
@@ -52,6 +122,40 @@ def refusal(
     return f"Denied: @{caller} may not use `/{declared.name}`; it is for {declared.allowed_for()}."
 
 
+VENUE_NAMES = {
+    "advisory": "it is written in an advisory's comments",
+    "governance": "it is written in the governance repository's issues, which reporters "
+    "do not read",
+}
+
+
+def decide(
+    pending: Pending,
+    declared: Command | None,
+    *,
+    venue: str,
+    caller: str,
+    caller_roles: frozenset[str],
+    roles_for_line: frozenset[str],
+    check_failed: str | None,
+) -> str | None:
+    """The outcome a line gets without running (a refusal, "" for silence), or None to run it.
+
+    Someone with no role at all (a stranger) gets silence for every unknown
+    command and for lines past the limit, however many they write.
+    """
+    if pending.line.position >= MAX_COMMANDS_PER_COMMENT:
+        return TOO_MANY if caller_roles else ""
+    return refusal(
+        pending.line.verb,
+        declared,
+        venue=venue,
+        caller=caller,
+        roles=roles_for_line,
+        check_failed=check_failed,
+    )
+
+
 async def run_command(declared: Command, arguments: str, call: Any) -> str:
     """Run one command with its arguments; a failure becomes the outcome, never an exception."""
     try:
@@ -61,4 +165,177 @@ async def run_command(declared: Command, arguments: str, call: Any) -> str:
         usage = f" Usage: `{declared.usage}`" if getattr(error, "show_usage", True) else ""
         return f"Not done: {error}.{usage}"
     except Exception as error:
-        return f"Failed: {error_summary(error)}. Nothing else was changed by this command."
+        return f"Failed: {reply_error(error)}. Nothing else was changed by this command."
+
+
+# -- replies --------------------------------------------------------------------------
+
+
+def shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def reply_body(caller: str, runs: Sequence[tuple[str, str]]) -> str:
+    """`@caller:` then each command quoted and its outcome, within GitHub's limit.
+
+    A quoted line is cut to QUOTED_LINE_LIMIT (the quote can never trigger anything
+    either way), each outcome to OUTCOME_LIMIT, and once the reply would pass
+    REPLY_BUDGET the remaining outcomes say they were left out.
+    """
+    parts = [f"@{caller}:"]
+    size = len(parts[0])
+    for text, outcome in runs:
+        quoted = "> " + shortened(" ".join(text.split()), QUOTED_LINE_LIMIT)
+        answer = shortened(outcome, OUTCOME_LIMIT)
+        if size + len(quoted) + len(answer) + 6 > REPLY_BUDGET:
+            answer = "(Answer left out: the reply would be longer than GitHub allows.)"
+        parts += ["", quoted, "", answer]
+        size += len(quoted) + len(answer) + 6
+    return shortened("\n".join(parts), REPLY_BUDGET)
+
+
+@dataclass(frozen=True)
+class ReplyPlace:
+    """Where a comment's reply goes, and the place its rate limit counts in."""
+
+    url: str  # the comments collection to post to
+    repository: str
+    subject: str  # the advisory's GHSA id, or `issue-N` in the governance repository
+    name_prefix: str  # the hidden marker's prefix: `reply` or `governance-reply`
+
+
+async def post_owed_reply(
+    client: GitHubClient,
+    store: AdvisoryStore,
+    place: ReplyPlace,
+    *,
+    source_id: int,
+    caller: str,
+    now: float,
+) -> None:
+    """Post the reply owed for `source_id`'s commands, once; then forget their text.
+
+    Owed: command runs recorded with an outcome and not replied to yet (a retry
+    after a failed POST finds them still owed). The quoted lines and outcomes live
+    in the store only until the reply that carries them is on GitHub.
+    """
+    runs = await store.unreplied_runs(source_id)
+    if not runs:
+        return
+    if not await _reply_allowed(client, store, place, caller=caller, now=now):
+        await store.forget_command_text(source_id)
+        return
+    digest = hashlib.sha256("\n".join(key for key, _, _ in runs).encode()).hexdigest()[:12]
+    name = f"{place.name_prefix}:{source_id}:{digest}"
+    body = reply_body(caller, [(text, outcome) for _, text, outcome in runs])
+    posted = await post_once_at(
+        client, store, url=place.url, key=name, name=name, body=body, now=now
+    )
+    if posted:
+        await store.record_reply(place.repository, place.subject, caller, at=now)
+    await store.forget_command_text(source_id)
+
+
+async def _reply_allowed(
+    client: GitHubClient, store: AdvisoryStore, place: ReplyPlace, *, caller: str, now: float
+) -> bool:
+    """Within the window's budget; past it, one notice per window says until when."""
+    window_start = now - REPLY_WINDOW_SECONDS
+    sent = await store.replies_since(place.repository, place.subject, caller, since=window_start)
+    if len(sent) < REPLIES_PER_WINDOW:
+        return True
+    resumes = min(sent) + REPLY_WINDOW_SECONDS
+    window = int(min(sent) // REPLY_WINDOW_SECONDS)
+    name = f"replies-paused:{place.subject}:{caller.lower()}:{window}"
+    stamp = _utc(resumes)
+    await post_once_at(
+        client,
+        store,
+        url=place.url,
+        key=f"{name}:{place.repository}",
+        name=name,
+        body=f"@{caller}: replies to you here are paused until {stamp} UTC (more than "
+        f"{REPLIES_PER_WINDOW} in {REPLY_WINDOW_SECONDS / 60:g} minutes). Your commands still "
+        "run; `/status` shows where things stand.",
+        now=now,
+    )
+    return False
+
+
+def _utc(timestamp: float) -> str:
+    return f"{datetime.datetime.fromtimestamp(timestamp, datetime.UTC):%Y-%m-%d %H:%M}"
+
+
+# -- the audit log ----------------------------------------------------------------------
+
+_IDENTIFIER = re.compile(
+    r"@[A-Za-z0-9][A-Za-z0-9-]{0,38}"  # a login, as written with @
+    r"|CWE-[1-9][0-9]{0,6}"
+    r"|GHSA(-[23456789cfghjmpqrvwx]{4}){3}"
+    r"|CVE-[0-9]{4}-[0-9]{4,19}"
+    r"|CVSS:[34]\.[01](/[A-Za-z]+:[A-Za-z])+"
+    r"|--[a-z-]+"
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"|[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}#[0-9]{1,10}"
+    r"|https://[A-Za-z0-9.-]+/[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}/pull/[0-9]{1,10}",
+    re.IGNORECASE,
+)
+
+
+# Words that are vocabulary, not text: credit types, severities, reasons, choices.
+_VOCABULARY = frozenset(
+    (
+        *("finder", "reporter", "analyst", "coordinator", "tool", "sponsor", "other"),
+        *("remediation_developer", "remediation_reviewer", "remediation_verifier"),
+        *("low", "medium", "high", "critical", "not-a-vulnerability", "bug", "out-of-scope"),
+        *("reject", "until", "yes", "no", "abstain"),
+    )
+)
+
+
+def outcome_kind(outcome: str) -> str:
+    for prefix, kind in (
+        ("Denied", "denied"),
+        ("Not done", "not done"),
+        ("Failed", "failed"),
+        ("Not run", "not run"),
+        ("Unknown command", "unknown command"),
+        ("`/", "not written here"),
+    ):
+        if outcome.startswith(prefix):
+            return kind
+    return "done"
+
+
+def audit_summary(caller: str, line: CommandLine, outcome: str) -> str:
+    """`@caller: /verb ARGS → kind`, where only identifier-like arguments are kept.
+
+    Free text (a note, a reason, a module name) is written `…`: it is part of an
+    embargoed advisory's comment and stays on GitHub.
+    """
+    try:
+        words = split_arguments(line.arguments)
+    except ArgumentError:
+        words = [line.arguments] if line.arguments else []
+    shown = [
+        word if _IDENTIFIER.fullmatch(word) or word.lower() in _VOCABULARY else "…"
+        for word in words
+    ]
+    command = " ".join([f"/{line.verb}", *shown])
+    return f"@{caller}: {command} → {outcome_kind(outcome)}"
+
+
+__all__ = [
+    "EVERY_ROLE",
+    "MAX_COMMANDS_PER_COMMENT",
+    "TOO_MANY",
+    "Pending",
+    "ReplyPlace",
+    "audit_summary",
+    "decide",
+    "pending_lines",
+    "post_owed_reply",
+    "refusal",
+    "reply_body",
+    "run_command",
+]

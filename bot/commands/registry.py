@@ -89,6 +89,11 @@ class Registry:
         declared = self.names.get(verb.lower())
         return declared if declared is not None and venue in declared.venues else None
 
+    def venue_of(self, verb: str) -> str | None:
+        """The first venue `verb` is declared for, or None for an unknown word."""
+        declared = self.names.get(verb.lower())
+        return declared.venues[0] if declared is not None else None
+
     def nearest(self, verb: str, venue: str = "advisory") -> str | None:
         words = [word for word, c in self.names.items() if venue in c.venues]
         matches = difflib.get_close_matches(verb.lower(), words, n=1, cutoff=0.5)

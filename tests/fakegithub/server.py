@@ -1037,6 +1037,8 @@ class FakeGitHub(IssuesAndOAuth):
         if found is None:
             return _error(404, "Not Found")
         full_name, advisory = found
+        if len(request[JSON_BODY]["body"]) > COMMENT_BODY_LIMIT:
+            return _body_too_long()
         login = f"{self.app.slug}[bot]"
         comment = self.add_advisory_comment(
             full_name, advisory["ghsa_id"], login, request[JSON_BODY]["body"]
@@ -1066,6 +1068,8 @@ class FakeGitHub(IssuesAndOAuth):
         comment = self._comment(request)
         if comment is None:
             return _error(404, "Not Found")
+        if len(request[JSON_BODY]["body"]) > COMMENT_BODY_LIMIT:
+            return _body_too_long()
         comment["body"] = request[JSON_BODY]["body"]
         comment["updated_at"] = iso(self.clock())
         return web.json_response(comment)
@@ -1148,6 +1152,28 @@ def _error(status: int, message: str) -> web.Response:
             "status": str(status),
         },
         status=status,
+    )
+
+
+# GitHub refuses a comment body longer than this (422, "body is too long").
+COMMENT_BODY_LIMIT = 65_536
+
+
+def _body_too_long() -> web.Response:
+    return web.json_response(
+        {
+            "message": "Validation Failed",
+            "errors": [
+                {
+                    "resource": "RepositoryAdvisoryComment",
+                    "code": "custom",
+                    "field": "body",
+                    "message": f"body is too long (maximum is {COMMENT_BODY_LIMIT} characters)",
+                }
+            ],
+            "documentation_url": "https://docs.github.com/rest",
+        },
+        status=422,
     )
 
 
