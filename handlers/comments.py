@@ -32,13 +32,14 @@ from bot.commands.dispatch import (
     audit_summary,
     decide,
     pending_lines,
+    post_limited,
     post_owed_reply,
     run_command,
 )
 from bot.commands.parser import CommandLine, parse_commands
 from bot.commands.permissions import Roles, roles_of
 from bot.commands.registry import REGISTRY
-from bot.comments import comments_url, post_once
+from bot.comments import comments_url
 from bot.context import HandlerContext
 from bot.github import GitHubClient
 
@@ -92,11 +93,11 @@ async def _edited(
     roles = await _roles(client, context, caller, MEMBER, record, advisory)
     if not roles.roles:
         return
-    posted = await post_once(
+    posted = await post_limited(
         client,
         context.advisories,
-        repository=place.repository,
-        ghsa_id=place.subject,
+        place,
+        caller=caller,
         name=f"edited:{comment_id}",
         body=f"@{caller}: {EDITED_NOTICE}",
         now=context.clock.now(),

@@ -48,6 +48,7 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
     now = context.clock.now()
     credits = advisory.get("credits_detailed") or []
     credited = [str(c["user"]["login"]) for c in credits if c["type"] == "coordinator"]
+    ignored = []
     for login in credited:
         trusted = context.config.unsafe.collaborators_name_the_coordinator_with_credits
         if trusted or (
@@ -58,7 +59,9 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
                 repository, ghsa_id, "coordinator-found", f"@{login} is credited as coordinator"
             )
             return
-        await _ignored_credit(context, client, repository, ghsa_id, login)
+        ignored.append(login)
+    if ignored:
+        await _ignored_credits(context, client, repository, ghsa_id, ignored)
     roster = context.team.roster() if context.team is not None else None
     loads, last = await store.coordinator_loads()
     today = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
@@ -112,17 +115,24 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
     )
 
 
-async def _ignored_credit(
-    context: HandlerContext, client: GitHubClient, repository: str, ghsa_id: str, login: str
+async def _ignored_credits(
+    context: HandlerContext,
+    client: GitHubClient,
+    repository: str,
+    ghsa_id: str,
+    logins: list[str],
 ) -> None:
-    """Say once that a coordinator credit for someone outside the team changes nothing."""
+    """Say once per advisory that coordinator credits for people outside the team change
+    nothing (one comment however many such credits there are)."""
+    shown = ", ".join(f"@{login}" for login in logins[:5])
+    more = f" and {len(logins) - 5} more" if len(logins) > 5 else ""
     posted = await post_once(
         client,
         context.advisories,
         repository=repository,
         ghsa_id=ghsa_id,
-        name=f"coordinator-credit-ignored:{login.lower()}",
-        body=f"@{login} is credited as coordinator here but is not on the "
+        name="coordinator-credit-ignored",
+        body=f"{shown}{more}: credited as coordinator here but not on the "
         f"{context.config.team.name}, so the bot does not treat them as the coordinator "
         "(anyone who collaborates on the advisory can edit its credits). A team member "
         "coordinates with `/coordinate` or `/assign @member`.",
@@ -130,5 +140,8 @@ async def _ignored_credit(
     )
     if posted:
         await context.audit(
-            repository, ghsa_id, "coordinator-credit-ignored", f"@{login} is not a member"
+            repository,
+            ghsa_id,
+            "coordinator-credit-ignored",
+            ", ".join(f"@{login}" for login in logins) + ": not members",
         )

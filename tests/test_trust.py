@@ -67,7 +67,7 @@ async def test_a_reporter_crediting_themselves_as_coordinator_gains_nothing(worl
     roster = {e.login for e in bot.services.team_data.roster()}  # type: ignore[union-attr]
     assert record.coordinator in roster
     [ignored] = [b for b in bodies(world, advisory) if "not treat them as the coordinator" in b]
-    assert "@rex is credited as coordinator" in ignored
+    assert ignored.startswith("<!-- ghsa-bot:coordinator-credit-ignored -->\n@rex: credited")
     # Nothing the coordinator could do is open to rex.
     await commented(world, advisory, "rex", "/accept\n/invite @mallory\n/credit @mallory analyst")
     reply = replies(world, advisory)[-1]["body"]
@@ -314,6 +314,21 @@ async def test_a_flood_of_status_comments_gets_a_bounded_number_of_replies(world
     world.clock.advance(601)
     await commented(world, advisory, "flo", "/status")
     assert len(replies(world, advisory)) == REPLIES_PER_WINDOW + 1
+
+
+async def test_notices_about_edited_comments_share_the_reply_budget(world: World) -> None:
+    """Comments seen already edited get a notice each, but no more than the budget."""
+    advisory = await file_report(world.bot, world.fake, "eve")
+    for n in range(REPLIES_PER_WINDOW + 5):
+        comment = world.fake.add_advisory_comment(
+            "python/cpython", advisory["ghsa_id"], "eve", "/status"
+        )
+        comment["updated_at"] = f"2099-01-01T00:00:{n:02d}Z"
+    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.settle()
+    notices = [b for b in bodies(world, advisory) if "so the bot ran nothing in it" in b]
+    assert len(notices) == REPLIES_PER_WINDOW
+    assert sum("replies to you here are paused" in b for b in bodies(world, advisory)) == 1
 
 
 async def test_strangers_get_silence_however_many_unknown_commands(world: World) -> None:

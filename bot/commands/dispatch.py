@@ -222,18 +222,35 @@ async def post_owed_reply(
     runs = await store.unreplied_runs(source_id)
     if not runs:
         return
-    if not await _reply_allowed(client, store, place, caller=caller, now=now):
-        await store.forget_command_text(source_id)
-        return
     digest = hashlib.sha256("\n".join(key for key, _, _ in runs).encode()).hexdigest()[:12]
-    name = f"{place.name_prefix}:{source_id}:{digest}"
     body = reply_body(caller, [(text, outcome) for _, text, outcome in runs])
+    name = f"{place.name_prefix}:{source_id}:{digest}"
+    await post_limited(client, store, place, caller=caller, name=name, body=body, now=now)
+    await store.forget_command_text(source_id)
+
+
+async def post_limited(
+    client: GitHubClient,
+    store: AdvisoryStore,
+    place: ReplyPlace,
+    *,
+    caller: str,
+    name: str,
+    body: str,
+    now: float,
+) -> bool:
+    """Post an answer to `caller` once (under marker `name`), within their reply budget.
+
+    False when it was posted before or the budget is spent (one notice says so).
+    """
+    if not await _reply_allowed(client, store, place, caller=caller, now=now):
+        return False
     posted = await post_once_at(
         client, store, url=place.url, key=name, name=name, body=body, now=now
     )
     if posted:
         await store.record_reply(place.repository, place.subject, caller, at=now)
-    await store.forget_command_text(source_id)
+    return posted
 
 
 async def _reply_allowed(
@@ -334,6 +351,7 @@ __all__ = [
     "audit_summary",
     "decide",
     "pending_lines",
+    "post_limited",
     "post_owed_reply",
     "refusal",
     "reply_body",
