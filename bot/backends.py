@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
+
+from bot.private_paths import make_private_folders
 
 # The size the SQLite write-ahead log is cut back to when it starts over (bytes).
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
@@ -130,7 +133,7 @@ class SqliteBackend(Backend):
         """Create the folder (0700) and an empty database file (0600) before SQLite
         opens it, so neither is ever readable by others; existing ones are kept as
         they are (settings warn about loose modes)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+        make_private_folders(self.path.parent)  # every folder it creates: 0700
         with contextlib.suppress(FileExistsError):
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
 
@@ -190,10 +193,17 @@ class PostgresBackend(Backend):
             connection.execute("SELECT pg_advisory_unlock(?)", (lock,))
 
     def describe(self) -> str:
-        parts = urlsplit(self.url)
-        host = parts.hostname or "localhost"
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{host}{port}{parts.path}"
+        """Scheme, host, port and database; never the credentials, never an exception."""
+        scheme = "postgres" if self.url.startswith("postgres://") else "postgresql"
+        try:
+            parts = urlsplit(self.url)
+            host = parts.hostname or "localhost"
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:
+            return f"{scheme}://(a malformed URL)"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://" + redact_credentials(f"{host}{port}{parts.path}", self.url)
 
 
 class PostgresConnection:
@@ -282,6 +292,48 @@ def advisory_lock_id(key: str) -> int:
     low = zlib.crc32(key.encode()[::-1])
     value = (high << 32) | low
     return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def url_credentials(url: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The user names and the passwords a PostgreSQL URL holds, raw and percent-decoded;
+    it never raises, whatever the URL.
+
+    The user information is read both up to the first `/` (as a URL parser reads
+    it) and up to the last `@` (as the operator meant it, when the password holds
+    a `/`), and from the `user` and `password` query parameters libpq takes.
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        return frozenset(), frozenset()
+    location, _, query = url.partition("://")[2].partition("?")
+    users: set[str] = set()
+    passwords: set[str] = set()
+    for userinfo in (
+        location.split("/", 1)[0].rpartition("@")[0],
+        location.rpartition("@")[0],
+    ):
+        user, _, password = userinfo.partition(":")
+        users.add(user)
+        passwords.add(password)
+    for pair in query.partition("#")[0].split("&"):
+        key, _, value = pair.partition("=")
+        {"user": users, "password": passwords}.get(unquote_plus(key), set()).add(value)
+
+    def forms(values: set[str]) -> frozenset[str]:
+        decoded = {decode(value) for value in values for decode in (unquote, unquote_plus)}
+        return frozenset(value for value in values | decoded if value)
+
+    return forms(users), forms(passwords)
+
+
+def redact_credentials(text: str, url: str) -> str:
+    """`text` (a driver's error, a description) without the user name and password
+    of the database URL `url`: a password wherever it appears, a user name as a word."""
+    users, passwords = url_credentials(url)
+    for password in sorted(passwords, key=len, reverse=True):
+        text = text.replace(password, "***")
+    for user in sorted(users, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(user)}(?!\w)", "***", text)
+    return text
 
 
 def backend_for(url: str, *, synchronous: str = "NORMAL") -> Backend:

@@ -54,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as error:
         print(f"ghsa-bot: {error}", file=sys.stderr)
         return 2
+    except StoreUnavailable as error:  # PostgreSQL down, not a database file, a folder
+        detail = (str(error).strip().splitlines() or ["no answer"])[0]
+        print(f"ghsa-bot: store unavailable: {detail}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

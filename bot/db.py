@@ -48,6 +48,7 @@ from bot.backends import (
     Connection,
     SqliteBackend,
     backend_for,
+    redact_credentials,
     transaction,
 )
 from bot.migrations import apply_migrations
@@ -264,7 +265,14 @@ class Database:
             if not self.backend.is_unavailable(error):
                 raise
             self._drop_broken_connection()
-            raise StoreUnavailable(f"database error: {_first_line(error)}") from error
+            # The driver may quote DATABASE_URL's user name or password (psycopg:
+            # "invalid percent-encoded token"); the message goes to logs and the CLI,
+            # and a traceback would print the cause: then it is left off.
+            detail = _first_line(error, redact=self.url)
+            unavailable = StoreUnavailable(f"database error: {detail}")
+            if redact_credentials(str(error), self.url) != str(error):
+                raise unavailable from None
+            raise unavailable from error
 
     def _drop_broken_connection(self) -> None:
         connection = self._connection
@@ -382,7 +390,8 @@ def _deliver(answers: list[_Answer]) -> None:
             job.future.set_exception(value)
 
 
-def _first_line(error: BaseException) -> str:
-    """The driver's message without its SQL context lines (which may quote values)."""
-    text = str(error).strip().splitlines()
+def _first_line(error: BaseException, *, redact: str = "") -> str:
+    """The driver's message without its SQL context lines (which may quote values),
+    and without the user name and password of the database URL `redact`."""
+    text = redact_credentials(str(error), redact).strip().splitlines()
     return text[0] if text else type(error).__name__

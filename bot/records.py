@@ -24,6 +24,7 @@ from typing import Any
 import jsonschema
 
 from bot.config import RecordsConfig
+from bot.private_paths import make_private_folders
 
 OSV_SCHEMA_VERSION = "1.7.5"
 CVE_DATA_VERSION = "5.1"
@@ -505,7 +506,7 @@ def write_record(folder: Path, kind: str, name: str, record: Mapping[str, Any]) 
     target = folder / kind / f"{name}.json"
     if not target.resolve().is_relative_to(folder.resolve()):
         raise RecordError(f"{name[:80]!r} would be written outside {folder}")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_private_folders(target.parent)  # each folder it creates: 0700
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as output:
         json.dump(record, output, indent=2, ensure_ascii=False)

@@ -7,14 +7,19 @@ result is a frozen :class:`Settings` that the rest of the bot receives.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import math
 import os
 import stat
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.backends import SqliteBackend, UnsupportedDatabaseUrl, backend_for
 from bot.cve_services import PRODUCTION_URL, CveServicesCredentials
+from bot.private_paths import make_private_folders
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_WEB_URL = "https://github.com"
@@ -122,15 +127,36 @@ def format_env_value(value: str) -> str:
 
 
 def write_env_file(path: Path, updates: Mapping[str, str]) -> None:
-    """Merge `updates` into the `.env` at `path`, created with mode 0600."""
-    existing = parse_env_file(path.read_text()) if path.exists() else {}
+    """Merge `updates` into the `.env` at `path`, which ends up a new file of mode 0600.
+
+    The new text goes to a temporary file made 0600 in the same folder, synced, then
+    renamed over `.env`: never into the old file, whose mode may be looser (a copy of
+    `.env.example`) and which another process may hold open. Missing folders are
+    made 0700. A symbolic link is followed: the file it names is replaced.
+    """
+    target = Path(os.path.realpath(path))
+    existing = parse_env_file(target.read_text()) if target.exists() else {}
     existing.update(updates)
     body = "".join(f"{key}={format_env_value(value)}\n" for key, value in existing.items())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(body)
-    os.chmod(path, 0o600)
+    make_private_folders(target.parent)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # mkstemp's mode already; said, not assumed
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    with contextlib.suppress(OSError):  # the rename itself survives a crash
+        folder = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0) -> float:
@@ -141,6 +167,8 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):  # nan, inf, 1e400: no retention, no retries, no port
+        raise SettingsError(f"{name} must be a finite number, got {raw!r}")
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
     return value
@@ -153,10 +181,16 @@ def load_settings(
     process_env = dict(os.environ if environ is None else environ)
     env_path = Path(env_file or process_env.get("BOT_ENV_FILE", ".env"))
     env: dict[str, str] = {}
+    warnings: list[str] = []
     if env_path.is_file():
         env.update(parse_env_file(env_path.read_text()))
+        env_mode = env_path.stat().st_mode
+        if env_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warnings.append(
+                f"{env_path} is readable by others (mode {stat.S_IMODE(env_mode):o}) and may "
+                f"hold the App's private key and secrets; run: chmod 600 {env_path}"
+            )
     env.update(process_env)
-    warnings: list[str] = []
 
     private_key = env.get("GITHUB_PRIVATE_KEY") or None
     key_file = env.get("GITHUB_PRIVATE_KEY_FILE") or None
@@ -195,6 +229,8 @@ def load_settings(
         raise SettingsError(str(error)) from None
     if isinstance(backend, SqliteBackend) and not backend.in_memory:
         warnings.extend(database_permission_warnings(backend.path))
+    for name in ("GITHUB_API_URL", "GITHUB_WEB_URL", "CVE_SERVICES_URL"):
+        warnings.extend(plaintext_url_warnings(name, env.get(name) or ""))
 
     return Settings(
         cve_services=_cve_services(env),
@@ -256,6 +292,35 @@ def database_permission_warnings(path: Path) -> list[str]:
         modes = ", ".join(f"{file.name} {mode:o}" for file, mode in loose)
         warnings.append(f"database files are readable by others ({modes}); run: chmod 600 {names}")
     return warnings
+
+
+def plaintext_url_warnings(name: str, url: str) -> list[str]:
+    """A warning when `url` is plain http to a host that is not this one: the tokens,
+    the client secret or the CVE Services API key sent there cross the network
+    unencrypted. Loopback (127.0.0.0/8, ::1, localhost) is fine: tests, GHES labs."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+    except ValueError:
+        return []  # not a URL the client could use either
+    if parts.scheme.lower() != "http" or _is_loopback(host):
+        return []
+    return [
+        f"{name} is plain http to {host or 'an unnamed host'}: tokens and secrets sent "
+        "there cross the network unencrypted; use https://"
+    ]
+
+
+def _is_loopback(host: str) -> bool:
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 CVE_SERVICES_KEYS = ("CVE_SERVICES_ORG", "CVE_SERVICES_USER", "CVE_SERVICES_API_KEY")

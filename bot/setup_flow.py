@@ -346,12 +346,23 @@ async def _convert_and_write(setup: SetupState, code: str) -> web.Response:
     url = f"{setup.settings.api_url}/app-manifests/{quote(code)}/conversions"
     headers = {"accept": "application/vnd.github+json", "x-github-api-version": "2022-11-28"}
     try:
-        async with setup.session.post(url, headers=headers) as response:
+        # No redirect is followed: the answer is written to `.env` as the App's
+        # credentials, so it must come from GITHUB_API_URL itself.
+        async with setup.session.post(url, headers=headers, allow_redirects=False) as response:
             status = response.status
             data = await response.json(content_type=None) if status == 201 else None
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         log.warning("manifest conversion failed", extra={"fields": {"error": type(error).__name__}})
         return _page("GitHub did not answer", "<p>Try again in a minute.</p>", 502)
+    if 300 <= status < 400:
+        log.warning("manifest conversion redirected", extra={"fields": {"status": status}})
+        return _page(
+            "GitHub did not register the App",
+            f"<p>GitHub answered {status}, a redirect, which setup never follows: the "
+            "App's credentials are taken from <code>GITHUB_API_URL</code> only. Check that "
+            "setting; nothing was written.</p>",
+            502,
+        )
     if 400 <= status < 500:
         return _page(
             "GitHub refused the registration",

@@ -276,8 +276,24 @@ async def callback(request: web.Request) -> web.Response:
     raise response
 
 
+class RedirectRefused(ValueError):
+    """GitHub answered a sign-in request with a redirect, which is never followed:
+    the client secret and the user's token go to GITHUB_WEB_URL and GITHUB_API_URL
+    only (a 307 would send the secret again, to wherever it points). A 502."""
+
+
+def _refuse_redirect(status: int, step: str) -> None:
+    if 300 <= status < 400:
+        log.warning("sign-in refused a redirect", extra=fields(status=status, step=step))
+        raise RedirectRefused(f"GitHub answered {status} (a redirect) to {step}")
+
+
 async def _who(services: Services, code: str, redirect_uri: str) -> str:
-    """Exchange the code for a user token, ask GitHub whose it is, and drop the token."""
+    """Exchange the code for a user token, ask GitHub whose it is, and drop the token.
+
+    Redirects are not followed (RedirectRefused): the request carries the client
+    secret, the next one the user's token.
+    """
     settings = services.settings
     session = services.session
     assert session is not None
@@ -290,7 +306,9 @@ async def _who(services: Services, code: str, redirect_uri: str) -> str:
             "redirect_uri": redirect_uri,
         },
         headers={"Accept": "application/json"},
+        allow_redirects=False,
     ) as response:
+        _refuse_redirect(response.status, "the code exchange")
         if response.status >= 500:
             raise ValueError(f"GitHub answered {response.status}")
         answer = await response.json(content_type=None)
@@ -301,7 +319,9 @@ async def _who(services: Services, code: str, redirect_uri: str) -> str:
     async with session.get(
         f"{settings.api_url}/user",
         headers={"Authorization": f"Bearer {token}", "X-GitHub-Api-Version": "2022-11-28"},
+        allow_redirects=False,
     ) as response:
+        _refuse_redirect(response.status, "GET /user")
         if response.status != 200:
             raise ValueError(f"GitHub answered {response.status} for the signed-in user")
         user = await response.json()

@@ -155,7 +155,11 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await bounded(services.store.ping())
     except StoreUnavailable as error:
-        problems.append(f"store: {error}")
+        # Anyone may ask: the driver's message (host, port, file) goes to the log only,
+        # already without DATABASE_URL's credentials (bot/db.py).
+        detail = str(error).strip().splitlines()
+        log.warning("readiness: store unavailable", extra=fields(error=detail[0] if detail else ""))
+        problems.append("store: unavailable")
     if services.worker is None or not services.worker.running:
         problems.append("worker: not running")
     if problems:

@@ -1,0 +1,37 @@
+"""Folders only the bot's user may enter: the database's, the records', `.env`'s.
+
+`Path.mkdir(parents=True, mode=...)` gives the mode to the last folder only; the
+parents it creates get 0777 less the umask (0777 under `umask 000`), so another
+local user could rename or replace one of them and what is created inside.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PRIVATE_FOLDER_MODE = 0o700
+
+
+def make_private_folders(folder: Path) -> None:
+    """Create every missing folder of `folder`, each with mode 0700.
+
+    Folders that exist already are left as they are (settings warn about loose
+    modes where it matters). The mode is set with chmod after mkdir, so no umask
+    changes it.
+    """
+    missing: list[Path] = []
+    current = folder
+    while not os.path.lexists(current):
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=PRIVATE_FOLDER_MODE)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            continue  # made meanwhile by someone else: theirs, left alone
+        os.chmod(path, PRIVATE_FOLDER_MODE)
