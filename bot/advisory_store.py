@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.db import Connection, Database, transaction
+from bot.digests import Digester
 
 
 @dataclass(frozen=True)
@@ -148,8 +149,15 @@ _UPSERT = "INSERT INTO advisories (" + _COLUMNS + ") VALUES (" + _PLACEHOLDERS +
 class AdvisoryStore:
     """Advisory records, the audit log, one-time effects and poll cursors."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, digester: Digester | None = None) -> None:
         self.database = database
+        # Keyed digests for fingerprints and command keys (bot/digests.py); the
+        # default key serves read-only uses such as the CLI's listings.
+        self.digester = digester or Digester.from_secret(None)
+
+    def fingerprint_of(self, advisory: Mapping[str, Any]) -> str:
+        """The advisory's fingerprint under the store's key."""
+        return self.digester.fingerprint(advisory)
 
     async def get(self, repository: str, ghsa_id: str) -> AdvisoryRecord | None:
         row = await self.database.run(
@@ -261,15 +269,29 @@ class AdvisoryStore:
             )
         )
 
-    async def forget_command_text(self, comment_id: int) -> None:
-        """Once the reply is on GitHub (or skipped), keep only the runs' keys."""
-        await self.database.run(
+    async def forget_command_text(
+        self, comment_id: int | None = None, *, before: float | None = None
+    ) -> int:
+        """Keep only the runs' keys: of one comment once its reply is on GitHub (or
+        skipped), or of every run older than `before` (a reply that never could be
+        posted, its delivery parked). Returns how many runs were cleared."""
+        args: tuple[float]
+        if comment_id is not None:
+            where, args = "comment_id = ?", (comment_id,)
+        elif before is not None:
+            where, args = "at < ?", (before,)
+        else:
+            raise ValueError("name a comment or a time")
+        cleared = await self.database.run(
             lambda c: c.execute(
-                "UPDATE command_runs SET command_text = '', outcome = '' "
-                "WHERE comment_id = ? AND (command_text != '' OR outcome != '')",
-                (comment_id,),
-            )
+                "UPDATE command_runs SET command_text = '', outcome = '' "  # noqa: S608
+                f"WHERE {where} AND (command_text != '' OR outcome != '')",
+                args,
+            ).rowcount
         )
+        if cleared:
+            self.database.note_purged()
+        return int(cleared)
 
     async def record_reply(self, repository: str, subject: str, caller: str, *, at: float) -> None:
         await self.database.run(
@@ -405,11 +427,11 @@ class AdvisoryStore:
         )
 
     async def set_fingerprint(
-        self, repository: str, ghsa_id: str, advisory: Mapping[str, Any], fingerprint: str
+        self, repository: str, ghsa_id: str, advisory: Mapping[str, Any]
     ) -> None:
         """After the bot changes an advisory: its new state, and no echo from the poller."""
         values = (
-            fingerprint,
+            self.fingerprint_of(advisory),
             advisory.get("updated_at"),
             advisory["state"],
             encode_credits(credits_of(advisory)),
@@ -573,6 +595,17 @@ class AdvisoryStore:
             ).fetchone()
         )
         return str(row[0]) if row else None
+
+    async def has_binding(self, repository: str, ghsa_id: str, *, provider: str) -> bool:
+        """True when `provider` ever bound an ID to this advisory (rejected ones too)."""
+        row = await self.database.run(
+            lambda c: c.execute(
+                "SELECT 1 FROM cve_reservations WHERE repository = ? AND ghsa_id = ? "
+                "AND provider = ? LIMIT 1",
+                (repository, ghsa_id, provider),
+            ).fetchone()
+        )
+        return row is not None
 
     async def set_reservation_state(self, cve_id: str, state: str, *, at: float) -> None:
         await self.database.run(

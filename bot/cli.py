@@ -102,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="feed a recorded delivery through the bot")
     replay.add_argument("file", type=Path)
     replay.add_argument("--dry-run", action="store_true", help="print mutating requests")
+    replay.add_argument(
+        "--no-signature-check",
+        action="store_true",
+        help="replay a file whose signature cannot be checked (GitHub's API form): its "
+        "events act as whoever they name, so only for files you got from GitHub yourself",
+    )
     replay.set_defaults(func=cmd_replay)
     cli_governance.add_commands(commands)
     return parser
@@ -457,14 +463,30 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """Feed a recorded delivery through the bot, as intake would take it over HTTP.
+
+    The signature is checked against GITHUB_WEBHOOK_SECRET like any delivery's (the
+    log form keeps the raw body GitHub signed); a file whose signature cannot be
+    checked is refused unless --no-signature-check says the operator vouches for it.
+    """
     settings = load_settings()
     headers, body = read_recording(args.file)
     try:
         delivery = parse_delivery(
-            _Headers(headers), body, (), received_at=time.time(), verify=False
+            _Headers(headers),
+            body,
+            settings.webhook_secrets,
+            received_at=time.time(),
+            verify=not args.no_signature_check,
         )
     except IntakeError as error:
-        raise CliError(f"{args.file}: {error.reason}") from None
+        hint = ""
+        if error.status == 401:
+            hint = (
+                " (a file in GitHub's API form cannot keep the signed body: check where it "
+                "came from, then --no-signature-check)"
+            )
+        raise CliError(f"{args.file}: {error.reason}{hint}") from None
     if args.dry_run:
         with tempfile.TemporaryDirectory(prefix="ghsa-bot-replay-") as directory:
             scratch = dataclasses.replace(
@@ -488,8 +510,10 @@ async def _replay(settings: Settings, delivery: Delivery) -> int:
                 f"{delivery.guid}: {delivery.event!r} is an event the bot raises itself (its "
                 "poller and timers), never one GitHub sends; replay takes GitHub's deliveries only"
             )
-        if delivery.event not in services.webhook_events:
-            print(f"{delivery.guid}: no handler subscribes to {delivery.event!r}; nothing to do")
+        if delivery.event not in services.webhook_events or not services.wants(
+            delivery.event, delivery.payload
+        ):
+            print(f"{delivery.guid}: intake would not store {delivery.event!r}; nothing to do")
             return 0
         try:
             is_new = await services.store.add_delivery(delivery, source="replay")

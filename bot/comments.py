@@ -12,6 +12,10 @@ from __future__ import annotations
 from bot.advisory_store import AdvisoryStore
 from bot.github import GitHubClient
 
+# GitHub's limit on a comment's body; anything longer is cut with a note.
+COMMENT_LIMIT = 65_536
+CUT = "\n\n(Cut here: the rest would be longer than GitHub allows in one comment.)\n"
+
 
 def marker(name: str) -> str:
     return f"<!-- ghsa-bot:{name} -->"
@@ -64,6 +68,9 @@ async def post_once_at(
             await store.record_effect(key, at=now)
             return False
     await store.record_effect(key + ":attempted", at=now)
-    await client.post(url, data={"body": f"{tag}\n{body.strip()}\n"})
+    text = f"{tag}\n{body.strip()}\n"
+    if len(text) > COMMENT_LIMIT:  # GitHub would refuse it (422) on every retry
+        text = text[: COMMENT_LIMIT - len(CUT)] + CUT
+    await client.post(url, data={"body": text})
     await store.record_effect(key, at=now)
     return True

@@ -95,21 +95,20 @@ async def bind_github_assignment(
         return False
     if not await advisories.effect_done(requested_from_github(repository, ghsa_id)):
         return False
-    if await advisories.active_reservation(repository, ghsa_id) is not None:
-        return False  # the advisory has its ID already: a changed field is not a new answer
+    if await advisories.has_binding(repository, ghsa_id, provider="github"):
+        return False  # one request, one answer: a later ID (after /cve reject) is not GitHub's
     return await advisories.add_reservation(
         str(cve_id).upper(), repository, ghsa_id, "github", at=now, state="assigned"
     )
 
 
-def unbound_note(cve_id: object, binding: Binding) -> str:
-    """What to say about a CVE field the bot did not fill for this advisory."""
-    if binding is Binding.ELSEWHERE:
-        return (
-            f"the advisory shows {cve_id}, which belongs to another advisory the team handles "
-            "(anyone who collaborates here can edit the CVE field); the bot will not act on it. "
-            "Clear the field, or `/cve reject` takes it off"
-        )
+def unbound_note(cve_id: object) -> str:
+    """What to say, where the reporter reads it, about a CVE field the bot did not fill.
+
+    The same words whether the ID is another advisory's or unknown: a reporter who
+    types a guess must not learn that another embargoed report holds it (the audit
+    log says which it was).
+    """
     return (
         f"the advisory shows {cve_id}, which the bot did not get for it (anyone who "
         "collaborates here can edit the CVE field). `/cve reject` takes it off; if the team "
@@ -129,7 +128,8 @@ async def assign_cve(call: CommandCall) -> str:
     if binding is Binding.OURS:
         return f"The advisory already has {existing}; nothing was reserved."
     if binding is not Binding.NONE:
-        raise CommandError(unbound_note(existing, binding))
+        await _audit_binding(call, existing, binding)
+        raise CommandError(unbound_note(existing))
     provider = call.context.config.cve.provider
     if provider == "github":
         return await _request_from_github(call)
@@ -153,7 +153,8 @@ async def record_cve(call: CommandCall, cve_id: str) -> str:
     advisories = call.context.advisories
     bound = await advisories.reservation_of(cve_id)
     if bound is not None and not bound.binds(call.repository, call.ghsa_id):
-        raise CommandError(f"{cve_id} belongs to another advisory the team handles")
+        await _audit_binding(call, cve_id, Binding.ELSEWHERE)
+        raise CommandError(f"{cve_id} cannot be recorded for this advisory (see the audit log)")
     now = call.context.clock.now()
     if bound is None:
         await advisories.add_reservation(
@@ -165,6 +166,16 @@ async def record_cve(call: CommandCall, cve_id: str) -> str:
         call.repository, call.ghsa_id, "cve-recorded", f"@{call.caller} recorded {cve_id}"
     )
     return f"Recorded {cve_id} for this advisory and set it. Don't cite it before publication."
+
+
+async def _audit_binding(call: CommandCall, cve_id: object, binding: Binding) -> None:
+    """Keep for the team what the reply leaves out: whose ID the field holds."""
+    whose = (
+        "bound to another advisory" if binding is Binding.ELSEWHERE else "not bound to any"
+    )
+    await call.context.audit(
+        call.repository, call.ghsa_id, "cve-field-unbound", f"the CVE field holds {cve_id}, {whose}"
+    )
 
 
 async def _request_from_github(call: CommandCall) -> str:
@@ -266,12 +277,8 @@ async def reject_cve(call: CommandCall) -> str:
             ". It was assigned outside the bot's reservations, so it was not rejected with "
             "its CNA: ask whoever assigned it (for GitHub, GitHub Support)"
         )
-    elif binding is Binding.ELSEWHERE:
-        note = (
-            ". It belongs to another advisory the team handles, so that advisory's "
-            "reservation was left as it is"
-        )
     else:
+        await _audit_binding(call, cve_id, binding)
         note = (
             ". The bot did not get it for this advisory, so nothing was rejected with any CNA"
         )

@@ -182,15 +182,30 @@ def _modules_from_paths(paths: Iterable[str]) -> list[str]:
     return [path.split("/", 2)[1].removesuffix(".py") for path in paths if path.startswith("Lib/")]
 
 
+# A report can name every module and thousands of paths (its text is the
+# reporter's): the comment lists at most this many of each, so it always fits.
+LISTED_MODULES = 20
+LISTED_PEOPLE = 30
+LISTED_REASONS = 3
+
+
+def _some(items: Sequence[str], limit: int, separator: str) -> str:
+    more = f"{separator}and {len(items) - limit} more" if len(items) > limit else ""
+    return separator.join(items[:limit]) + more
+
+
 def suggestion_comment(modules: Sequence[str], people: Sequence[Suggestion]) -> str:
+    shown = _some([f"`{m[:100]}`" for m in modules], LISTED_MODULES, ", ")
     lines = [
-        "**Experts** for what this report is about "
-        f"({', '.join(f'`{m}`' for m in modules) or 'the files it names'}):",
+        "**Experts** for what this report is about " f"({shown or 'the files it names'}):",
         "",
     ]
-    for person in people:
+    for person in people[:LISTED_PEOPLE]:
         star = " (may be assigned)" if person.assignable else ""
-        lines.append(f"- {person.login}{star}: {'; '.join(person.reasons)}")
+        reasons = _some([r[:200] for r in person.reasons], LISTED_REASONS, "; ")
+        lines.append(f"- {person.login}{star}: {reasons}")
+    if len(people) > LISTED_PEOPLE:
+        lines.append(f"- and {len(people) - LISTED_PEOPLE} more")
     lines += [
         "",
         "Coordinators: invite the ones this needs with `/invite @user`. Only people who "

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.advisory_store import AdvisoryStore, SeenAdvisory
+from bot.digests import changed_fields
 from bot.github import GitHubApp, error_summary
 from bot.intake import advisory_change, internal_event
 from bot.logs import fields
@@ -30,45 +30,7 @@ from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger("ghsa_bot.poller")
 
-WATCHED_FIELDS = (
-    "state",
-    "summary",
-    "description",
-    "severity",
-    "cve_id",
-    "cwe_ids",
-    "cvss_severities",
-    "vulnerabilities",
-    "credits_detailed",
-    "collaborating_users",
-    "collaborating_teams",
-    "private_fork",
-    "published_at",
-    "closed_at",
-    "withdrawn_at",
-)
 OPEN_STATES = ("triage", "draft")
-
-
-def fingerprint(advisory: Mapping[str, Any]) -> dict[str, str]:
-    """A short hash per watched field: enough to see what changed, no text kept."""
-    return {
-        name: hashlib.sha256(
-            json.dumps(advisory.get(name), sort_keys=True, default=str).encode()
-        ).hexdigest()[:16]
-        for name in WATCHED_FIELDS
-    }
-
-
-def encoded_fingerprint(advisory: Mapping[str, Any]) -> str:
-    return json.dumps(fingerprint(advisory), sort_keys=True)
-
-
-def changed_fields(before: str | None, after: Mapping[str, str]) -> list[str]:
-    if before is None:
-        return list(WATCHED_FIELDS)
-    old = json.loads(before)
-    return [name for name in WATCHED_FIELDS if old.get(name) != after.get(name)]
 
 
 @dataclass
@@ -198,8 +160,7 @@ class AdvisoryPoller:
             if cursor is not None and updated_at < cursor:
                 break  # sorted by update: the rest is older than what we saw last time
             ghsa_id = advisory["ghsa_id"]
-            prints = fingerprint(advisory)
-            encoded = encoded_fingerprint(advisory)
+            encoded = self.advisories.fingerprint_of(advisory)
             if known.get(ghsa_id) == encoded:
                 continue
             newest = max(newest or "", updated_at)
@@ -211,9 +172,12 @@ class AdvisoryPoller:
                     )
                     events += 1
             else:
-                changes = changed_fields(known[ghsa_id], prints)
-                await self._emit(installation_id, repository, advisory, "updated", changes, encoded)
-                events += 1
+                changes = changed_fields(known[ghsa_id], encoded)
+                if changes is not None:  # None: a fingerprint of another key, the new baseline
+                    await self._emit(
+                        installation_id, repository, advisory, "updated", changes, encoded
+                    )
+                    events += 1
             seen.append(SeenAdvisory(repository, ghsa_id, installation_id, advisory, encoded, now))
         if seen:
             await self.advisories.set_fingerprints(seen)

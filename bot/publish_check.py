@@ -4,10 +4,12 @@
 runs them and /status lists what is still missing. Each item says what is
 wrong and how to fix it.
 
-Two items read facts a collaborator cannot forge (:class:`Facts`): a
-coordinator credit counts only for a team member, and a CVE ID only when it
-is bound to this advisory (bot/cve_ids.py), since every collaborator, the
-reporter too, can edit credits and the CVE field.
+Two items read facts a collaborator cannot forge (:class:`Facts`): the
+coordinator credit counts only for the coordinator the bot recorded (always a
+member), and a CVE ID only when it is bound to this advisory
+(bot/cve_ids.py), since every collaborator, the reporter too, can edit
+credits and the CVE field. Neither item's answer depends on who else is
+credited, so `/status` tells a reporter nothing about who is on the team.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class Facts:
     """What the checklist knows beyond the advisory's own (editable) fields."""
 
     merged_fixes: Sequence[str] = ()  # merged fix PRs, "o/r#n"
-    members: frozenset[str] = frozenset()  # team members' logins, lower case
+    coordinator: str | None = None  # the coordinator the bot recorded
+    any_coordinator_credit: bool = False  # unsafe: any coordinator credit counts
     cve_bound: bool = False  # the advisory's CVE ID is the one the bot bound to it
 
 
@@ -47,15 +50,10 @@ async def checklist_facts(call: CommandCall) -> Facts:
     """The facts for `call`'s advisory: merged fixes, the team's members, the CVE binding."""
     context = call.context
     fixes = await context.advisories.fixes(call.repository, call.ghsa_id)
-    members: frozenset[str] = frozenset()
-    if context.team is not None:
-        members = frozenset(await context.team.member_logins(call.client, now=context.clock.now()))
-    if context.config.unsafe.collaborators_name_the_coordinator_with_credits:
-        credited = call.advisory.get("credits_detailed") or []
-        members |= {str(c["user"]["login"]).lower() for c in credited if c.get("user")}
     return Facts(
         merged_fixes=merged_fix_names(fixes),
-        members=members,
+        coordinator=call.record.coordinator if call.record is not None else None,
+        any_coordinator_credit=context.config.unsafe.collaborators_name_the_coordinator_with_credits,
         cve_bound=await call_binding(call) is Binding.OURS,
     )
 
@@ -88,26 +86,25 @@ def _cwe(advisory: Mapping[str, Any], *_: Any) -> Check:
 
 
 def _coordinator_credit(advisory: Mapping[str, Any], facts: Facts, *_: Any) -> Check:
-    credited = [
-        str(c["user"]["login"])
+    credited = {
+        str(c["user"]["login"]).lower()
         for c in advisory.get("credits_detailed") or []
-        if c.get("type") == "coordinator"
-    ]
-    members = [login for login in credited if login.lower() in facts.members]
-    if members:
-        shown = ", ".join("@" + login for login in members)
-        return Check("coordinator_credit", True, "coordinator credit: " + shown)
-    if credited:
-        shown = ", ".join("@" + login for login in credited)
+        if c.get("type") == "coordinator" and c.get("user")
+    }
+    coordinator = facts.coordinator
+    if coordinator and coordinator.lower() in credited:
+        return Check("coordinator_credit", True, f"coordinator credit: @{coordinator}")
+    if facts.any_coordinator_credit and credited:
+        shown = ", ".join(f"@{login}" for login in sorted(credited))
+        return Check("coordinator_credit", True, f"coordinator credit: {shown}")
+    if coordinator:
         return Check(
             "coordinator_credit",
             False,
-            f"the coordinator credit ({shown}) is not for a team member: `/coordinate`",
+            f"@{coordinator} coordinates but is not credited as coordinator: `/coordinate`",
         )
     return Check(
-        "coordinator_credit",
-        False,
-        "no coordinator credit: `/coordinate` or `/assign @member`",
+        "coordinator_credit", False, "no coordinator: `/coordinate` or `/assign @member`"
     )
 
 

@@ -26,6 +26,7 @@ from bot.context import Clock, HandlerContext, SystemClock
 from bot.cve_services import CveServicesClient
 from bot.db import Database
 from bot.deadlines import DeadlineScanner
+from bot.digests import Digester
 from bot.github import GitHubApp, error_summary
 from bot.governance_jobs import GovernanceScanner
 from bot.governance_store import GovernanceStore
@@ -162,7 +163,9 @@ async def open_services(
     if settings.cve_services is not None:
         services.cve_services = CveServicesClient(services.session, settings.cve_services)
     services.team_data = TeamData(config, services.github, store)
-    services.advisories = AdvisoryStore(store.database)
+    services.advisories = AdvisoryStore(
+        store.database, Digester.from_secret(settings.private_key)
+    )
     services.governance = GovernanceStore(store.database)
     services.worker = Worker(
         store,
@@ -296,15 +299,19 @@ async def _every(
 
 
 def _payload_purge(services: Services) -> Callable[[], Awaitable[None]]:
-    """Remove the payloads of deliveries parked longer than BOT_PARKED_RETENTION_DAYS."""
+    """Remove what is older than BOT_PARKED_RETENTION_DAYS: parked deliveries' payloads,
+    and command lines whose reply could never be posted (their delivery was parked)."""
 
     async def purge() -> None:
         retention = services.settings.parked_retention_days * 86400
-        removed = await services.store.purge_payloads(
-            parked_before=services.clock.now() - retention
-        )
-        if removed:
-            log.info("delivery payloads removed", extra=fields(count=removed))
+        cutoff = services.clock.now() - retention
+        removed = await services.store.purge_payloads(parked_before=cutoff)
+        assert services.advisories is not None
+        forgotten = await services.advisories.forget_command_text(before=cutoff)
+        if removed or forgotten:
+            log.info(
+                "stored text removed", extra=fields(payloads=removed, command_runs=forgotten)
+            )
 
     return purge
 

@@ -36,7 +36,7 @@ from bot.commands.dispatch import (
     post_owed_reply,
     run_command,
 )
-from bot.commands.parser import CommandLine, parse_commands
+from bot.commands.parser import CommandLine, could_have_commands, parse_commands
 from bot.commands.permissions import Roles, roles_of
 from bot.commands.registry import REGISTRY
 from bot.comments import comments_url
@@ -47,6 +47,10 @@ router = routing.Router()
 
 MEMBER = frozenset({"member"})  # asking for it makes roles_of consult the team when needed
 
+# The budget edit notices share on one advisory: the editor is unknown, so they must
+# not spend the comment author's own replies (a reporter editing a member's comments
+# would silence the member's next answers).
+EDIT_NOTICES = "(edited comments)"
 EDITED_NOTICE = (
     "this comment was edited, so the bot ran nothing in it. GitHub does not say who "
     "edits a comment on an advisory (every collaborator, the reporter too, may edit any "
@@ -65,16 +69,21 @@ async def comment(event: sansio.Event, context: HandlerContext) -> None:
     caller = str(data["user"]["login"])
     repository = str(event.data["repository"]["full_name"])
     ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
-    lines = await parse_commands(str(data.get("body") or ""))
-    if not lines:
-        return
+    body = str(data.get("body") or "")
     place = ReplyPlace(comments_url(repository, ghsa_id), repository, ghsa_id, "reply")
     edited = event.data.get("action") == "edited"
     if edited and not context.config.unsafe.comment_editors_run_commands_as_the_author:
-        await _edited(client, context, place, comment_id, caller)
+        # Nothing in an edit runs, so it is never parsed (parsing costs CPU an editor
+        # could spend at will): a line that could be a command is enough to say so.
+        if could_have_commands(body):
+            await _edited(client, context, place, comment_id, caller)
+        return
+    lines = await parse_commands(body)
+    if not lines:
         return
     store = context.advisories
-    pending = pending_lines(lines, await store.command_keys(comment_id), legacy="")
+    done = await store.command_keys(comment_id)
+    pending = pending_lines(lines, done, store.digester, legacy="")
     if pending:
         await _run(client, context, repository, ghsa_id, comment_id, caller, pending)
     await post_owed_reply(
@@ -101,6 +110,7 @@ async def _edited(
         name=f"edited:{comment_id}",
         body=f"@{caller}: {EDITED_NOTICE}",
         now=context.clock.now(),
+        budget=EDIT_NOTICES,
     )
     if posted:
         await context.audit(

@@ -27,7 +27,6 @@ from bot.comments import post_once
 from bot.context import HandlerContext
 from bot.coordinators import choose_coordinator, coordinator_patch, with_leave
 from bot.github import GitHubClient
-from bot.poller import encoded_fingerprint
 
 router = routing.Router()
 
@@ -94,7 +93,7 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
         )
         return
     updated = await client.patch(path, data=coordinator_patch(advisory, choice.login))
-    await store.set_fingerprint(repository, ghsa_id, updated, encoded_fingerprint(updated))
+    await store.set_fingerprint(repository, ghsa_id, updated)
     await store.save(replace(record, coordinator=choice.login, coordinator_since=now))
     idle = context.config.coordinators.idle_days
     await post_once(

@@ -4,8 +4,11 @@ Fires on `pull_request.closed` with `merged: true`, in any installed
 repository. If the pull request was linked to advisories with `/fix`, its
 author is credited `remediation_developer` and its approving reviewers
 `remediation_reviewer` on each of them, unless already credited (the other
-credits are kept: GitHub replaces the array whole). The merge commit is kept
-for the public records. A pull request nobody linked changes nothing.
+credits are kept: GitHub replaces the array whole). Anyone can approve a
+public pull request, so a reviewer counts only with write access to its
+repository (GitHub's collaborator permission; a check that fails credits
+nobody). The merge commit is kept for the public records. A pull request
+nobody linked changes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from gidgethub import routing, sansio
 
 from bot.comments import post_once
 from bot.context import HandlerContext
-from bot.poller import encoded_fingerprint
 
 router = routing.Router()
 
@@ -30,6 +32,15 @@ def approving_reviewers(reviews: list[dict[str, Any]], author: str) -> list[str]
         if login and review.get("state") in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
             latest[login] = str(review["state"])
     return [login for login, state in latest.items() if state == "APPROVED" and login != author]
+
+
+async def _may_write(client: Any, repository: str, login: str) -> bool:
+    """True when `login` has write (or maintain, or admin) access to `repository`."""
+    try:
+        answer = await client.getitem(f"/repos/{repository}/collaborators/{login}/permission")
+    except Exception:  # an unanswered check credits nobody
+        return False
+    return str(answer.get("permission")) in ("admin", "write")
 
 
 @router.register("pull_request", action="closed")
@@ -53,8 +64,13 @@ async def fix_merged(event: sansio.Event, context: HandlerContext) -> None:
     reviews = [
         r async for r in context.github.getiter(f"/repos/{pr_repository}/pulls/{number}/reviews")
     ]
+    reviewers = [
+        login
+        for login in approving_reviewers(reviews, author)
+        if await _may_write(context.github, pr_repository, login)
+    ]
     wanted = [(author, "remediation_developer")] + [
-        (login, "remediation_reviewer") for login in approving_reviewers(reviews, author)
+        (login, "remediation_reviewer") for login in reviewers
     ]
     for repository, ghsa_id in linked:
         record = await store.get(repository, ghsa_id)
@@ -75,7 +91,7 @@ async def fix_merged(event: sansio.Event, context: HandlerContext) -> None:
         ]
         if added:
             updated = await client.patch(path, data={"credits": [*credits, *added]})
-            await store.set_fingerprint(repository, ghsa_id, updated, encoded_fingerprint(updated))
+            await store.set_fingerprint(repository, ghsa_id, updated)
         names = ", ".join(f"@{c['login']} ({c['type'].replace('_', ' ')})" for c in added)
         await post_once(
             client,

@@ -156,8 +156,9 @@ async def _run_commands(
         return
     store = context.advisories
     roles = governance_roles(author, roster)
+    done = await store.command_keys(source_id)
     pending = pending_lines(
-        lines, await store.command_keys(source_id), prefix="governance:", legacy="governance:"
+        lines, done, store.digester, prefix="governance:", legacy="governance:"
     )
     now = context.clock.now()
     for item in pending:

@@ -11,6 +11,7 @@ a human to send.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,7 @@ from gidgethub import routing
 
 from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, command
+from bot.cve_ids import Binding, call_binding, unbound_note
 from bot.intake import advisory_change
 from bot.publish_check import checklist_facts, checklist_text, run_checklist
 from bot.records import cvss_severity
@@ -109,6 +111,8 @@ async def announce(call: CommandCall) -> str:
     cve_id = advisory.get("cve_id")
     if not cve_id:
         raise CommandError("the announcement is titled by its CVE ID, and there is none: /cve")
+    if await call_binding(call) is not Binding.OURS:
+        raise CommandError(unbound_note(cve_id))
     policy = call.context.config.publish
     template = DEFAULT_ANNOUNCEMENT
     if policy.announce_template is not None:
@@ -131,10 +135,15 @@ async def announce(call: CommandCall) -> str:
         advisory_url=advisory.get("html_url") or "",
         credit_lines=("\nThanks to " + ", ".join(accepted) + ".") if accepted else "",
     )
+    fence = "`" * max(3, longest_backtick_run(text) + 1)  # the text cannot close it
     return (
         "Draft for security-announce (check it, then send it yourself; the bot sends no "
-        f"email):\n\n```text\n{text.strip()}\n```"
+        f"email):\n\n{fence}text\n{text.strip()}\n{fence}"
     )
+
+
+def longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)
 
 
 def _severity_word(advisory: Mapping[str, Any]) -> str:

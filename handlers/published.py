@@ -28,7 +28,6 @@ from bot.comments import post_once
 from bot.context import HandlerContext
 from bot.cve_ids import Binding, binding_of
 from bot.exports import build_exports, write_exports
-from bot.poller import encoded_fingerprint
 from bot.records import RecordError
 
 router = routing.Router()
@@ -74,7 +73,7 @@ async def record_publication(event: sansio.Event, context: HandlerContext) -> No
         last_activity_at=now,
     )
     await store.save(record)
-    await store.set_fingerprint(repository, ghsa_id, advisory, encoded_fingerprint(advisory))
+    await store.set_fingerprint(repository, ghsa_id, advisory)
     await context.audit(
         repository, ghsa_id, "published", "published; timers stopped, final credits kept"
     )

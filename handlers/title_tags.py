@@ -28,7 +28,6 @@ from gidgethub import routing, sansio
 
 from bot.comments import post_once
 from bot.context import EventAdvisory, HandlerContext
-from bot.poller import encoded_fingerprint
 from handlers.cve import after_accept
 
 router = routing.Router()
@@ -117,7 +116,7 @@ async def _act_on_tags(context: HandlerContext, found: EventAdvisory, tags: set[
     target = state_for(tags, advisory["state"])
     if target is not None:
         advisory = await client.patch(found.path, data={"state": target})
-        await store.set_fingerprint(repository, ghsa_id, advisory, encoded_fingerprint(advisory))
+        await store.set_fingerprint(repository, ghsa_id, advisory)
         named = sorted(tags & (CLOSING | {"ACCEPTED"}))
         await context.audit(
             repository,

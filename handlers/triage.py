@@ -34,7 +34,6 @@ from bot.comments import marker, post_once
 from bot.context import HandlerContext
 from bot.experts import suggest_for_team, suggestion_comment
 from bot.github import GitHubClient
-from bot.poller import encoded_fingerprint
 from bot.report_check import check_report
 
 router = routing.Router()
@@ -167,7 +166,7 @@ async def triage(
         advisory = await client.patch(
             f"/repos/{repository}/security-advisories/{ghsa_id}", data=patch
         )
-        await store.set_fingerprint(repository, ghsa_id, advisory, encoded_fingerprint(advisory))
+        await store.set_fingerprint(repository, ghsa_id, advisory)
         reason = ", ".join(sorted(patch))
         await context.audit(
             repository, ghsa_id, "access-and-credit", f"set {reason} (new advisory)"
@@ -222,9 +221,7 @@ async def suggest_experts(
         if missing:
             path = f"/repos/{record.repository}/security-advisories/{record.ghsa_id}"
             updated = await client.patch(path, data={"collaborating_users": [*users, *missing]})
-            await context.advisories.set_fingerprint(
-                record.repository, record.ghsa_id, updated, encoded_fingerprint(updated)
-            )
+            await context.advisories.set_fingerprint(record.repository, record.ghsa_id, updated)
             await context.audit(
                 record.repository,
                 record.ghsa_id,

@@ -9,6 +9,8 @@ residual risk SECURITY.md names).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import stat
 import time
@@ -19,12 +21,14 @@ from typing import Any
 
 import pytest
 
+from bot.advisory_store import AdvisoryStore
 from bot.db import Database
+from bot.digests import Digester, changed_fields
 from bot.service import close_services
 from bot.settings import load_settings
 from bot.store import HandlingResult, Store
 from tests.databases import query
-from tests.harness import REPORT, World, queued_delivery, reported_payload, run_cli
+from tests.harness import REPORT, World, file_report, queued_delivery, reported_payload, run_cli
 from tests.test_commands import commented
 
 
@@ -114,6 +118,33 @@ async def test_a_parked_payload_is_purged_after_the_retention_and_retry_says_why
     assert code == 0 and "queued again" in out
 
 
+async def test_command_text_whose_reply_never_posted_is_removed_after_the_retention(
+    start_bot: Any, database_url: str
+) -> None:
+    """A reply that could never be posted (its delivery parked, then purged) must not keep
+    the command line and its outcome for ever."""
+    database = Database(database_url)
+    await database.migrate()
+    advisories = AdvisoryStore(database)
+    now = time.time()
+    for comment_id, age_days in ((1, 15), (2, 1)):
+        await advisories.record_command(
+            comment_id, "k#1", 0, '/reject bug "EMBARGO-NOTE"', "Closed.", at=now - age_days * 86400
+        )
+    await database.close()
+
+    bot = await start_bot()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not await bot.services.advisories.unreplied_runs(1):  # type: ignore[union-attr]
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("old command text was not removed")
+    assert await bot.services.advisories.command_keys(1) == {"k#1"}  # type: ignore[union-attr]
+    assert await bot.services.advisories.unreplied_runs(2)  # type: ignore[union-attr]
+
+
 @pytest.fixture
 def umask_022() -> Iterator[None]:
     previous = os.umask(0o022)
@@ -162,3 +193,30 @@ def test_a_database_others_can_read_is_warned_about(tmp_path: Path) -> None:
     text = "\n".join(settings.warnings)
     assert f"chmod 700 {folder}" in text
     assert f"chmod 600 {path} {path}-wal" in text
+
+
+async def test_digests_in_the_store_cannot_be_reversed_with_a_dictionary(
+    world: World, database_url: str
+) -> None:
+    """A field with few values (a severity) or a command's words, hashed plainly, would be
+    read back from a stolen store by trying every value: the store keeps keyed digests."""
+    advisory = await file_report(world.bot, world.fake, "dia")
+    await commented(world, advisory, "gpshead", "/severity critical\n/ping zlib")
+    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.settle()
+    plain = {
+        hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+        for value in ("critical", "ping zlib", "severity critical")
+    } | {hashlib.sha256(b"ping zlib").hexdigest()[:16]}
+    stored = query(database_url, "SELECT fingerprint FROM advisories", [])
+    keys = query(database_url, "SELECT command_key FROM command_runs", [])
+    text = json.dumps([stored, keys])
+    assert keys and stored and not any(digest in text for digest in plain)
+
+
+def test_a_new_key_gives_a_new_baseline_not_a_change_in_every_field() -> None:
+    advisory = {"state": "draft", "severity": "high"}
+    old, new = Digester.from_secret("old key"), Digester.from_secret("new key")
+    assert changed_fields(old.fingerprint(advisory), new.fingerprint(advisory)) is None
+    edited = {**advisory, "severity": "low"}
+    assert changed_fields(new.fingerprint(advisory), new.fingerprint(edited)) == ["severity"]

@@ -39,6 +39,10 @@ async def test_a_merged_linked_fix_credits_its_author_and_approvers_once(world: 
     world.fake.add_review("python/cpython", 4242, "serhiy-storchaka", "APPROVED")
     world.fake.add_review("python/cpython", 4242, "vstinner", "APPROVED")
     world.fake.add_review("python/cpython", 4242, "vstinner", "CHANGES_REQUESTED")  # latest wins
+    # Anyone may approve a public pull request: only a reviewer who can write counts.
+    world.fake.add_review("python/cpython", 4242, "drive-by", "APPROVED")
+    for login in ("serhiy-storchaka", "vstinner"):
+        world.fake.collaborators[("python/cpython", login)] = "write"
     payload = merged_payload(world, 4242, "fixer")
     assert (await world.bot.send("pull_request", payload)).status == 202
     await world.bot.settle()

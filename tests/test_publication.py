@@ -345,10 +345,15 @@ async def test_announce_drafts_the_devguide_email(world: World) -> None:
     await commented(world, advisory, "gpshead", "/announce")
     assert "there is none: /cve" in last_reply(world, advisory)
     await make_ready(world, advisory, "hana")
-    advisory["cve_id"] = "CVE-2026-12345"
+    advisory["cve_id"] = "CVE-2026-12345"  # typed into the field: not the advisory's own
+    await commented(world, advisory, "gpshead", "/announce")
+    assert "which the bot did not get for it" in last_reply(world, advisory)
+    await commented(world, advisory, "gpshead", "/cve reject\n/cve CVE-2026-12345")
     advisory["summary"] = "Quadratic complexity in http.cookies"
+    advisory["description"] += "\n```\n**not** inside the draft?\n````\n"
     await commented(world, advisory, "gpshead", "/announce")
     draft = last_reply(world, advisory)
+    assert "\n`````text\n" in draft  # a fence longer than any in the description
     assert "Subject: [CVE-2026-12345] Quadratic complexity in http.cookies" in draft
     assert "There is a MEDIUM severity vulnerability affecting CPython." in draft
     assert "https://www.cve.org/CVERecord?id=CVE-2026-12345" in draft

@@ -211,7 +211,7 @@ def ready_advisory() -> dict[str, Any]:
     [
         ("cvss_v4", {"cvss_severities": {"cvss_v3": None, "cvss_v4": None}}, "no CVSS v4"),
         ("cwe", {"cwe_ids": []}, "no CWE"),
-        ("coordinator_credit", {"credits_detailed": []}, "no coordinator credit"),
+        ("coordinator_credit", {"credits_detailed": []}, "is not credited as coordinator"),
         ("merged_fix", None, "no merged public fix"),
         ("description_sections", {"description": "## Impact\nbad\n"}, "lacks Patches"),
         ("cve", {"cve_id": None}, "no CVE ID"),
@@ -225,15 +225,13 @@ def test_each_checklist_item_fails_alone_and_says_how_to_fix_it(
     advisory = ready_advisory()
     accepted = [dict(c, state="accepted") for c in advisory["credits_detailed"]]
     advisory["credits_detailed"] = accepted
-    coordinators = {
-        str(c["user"]["login"]).lower()
-        for c in advisory["credits_detailed"]
-        if c["type"] == "coordinator"
-    }
-    facts = Facts(["python/cpython#123075"], frozenset(coordinators), cve_bound=True)
+    [coordinator] = [
+        str(c["user"]["login"]) for c in advisory["credits_detailed"] if c["type"] == "coordinator"
+    ]
+    facts = Facts(["python/cpython#123075"], coordinator, cve_bound=True)
     assert all(check.passed for check in run_checklist(advisory, facts, config))
     if item == "merged_fix":
-        facts = Facts([], facts.members, cve_bound=True)
+        facts = Facts([], coordinator, cve_bound=True)
     elif item == "credits_accepted":
         advisory = ready_advisory()
     else:
@@ -255,19 +253,20 @@ def test_the_checklist_runs_only_the_configured_items() -> None:
     assert PublishConfig().checklist == CHECKLIST_ITEMS
 
 
-def test_the_checklist_counts_only_a_members_credit_and_a_bound_cve() -> None:
-    """Any collaborator (the reporter too) can edit credits and the CVE field."""
+def test_the_checklist_counts_only_the_recorded_coordinators_credit_and_a_bound_cve() -> None:
+    """Any collaborator (the reporter too) can edit credits and the CVE field; and the
+    answer must not depend on who else is credited (no oracle of team membership)."""
     config = PublishConfig(checklist=("coordinator_credit", "cve"))
     advisory = ready_advisory()
-    credited = {
-        str(c["user"]["login"]).lower()
-        for c in advisory["credits_detailed"]
-        if c["type"] == "coordinator"
-    }
-    assert credited and advisory["cve_id"]
-    checks = run_checklist(advisory, Facts(members=frozenset(), cve_bound=False), config)
+    [credited] = [
+        str(c["user"]["login"]) for c in advisory["credits_detailed"] if c["type"] == "coordinator"
+    ]
+    assert advisory["cve_id"]
+    checks = run_checklist(advisory, Facts(coordinator=None, cve_bound=False), config)
     assert [c.passed for c in checks] == [False, False]
-    assert "is not for a team member" in checks[0].detail
+    assert checks[0].detail == "no coordinator: `/coordinate` or `/assign @member`"
     assert "was not got for this advisory by the bot" in checks[1].detail
-    checks = run_checklist(advisory, Facts(members=frozenset(credited), cve_bound=True), config)
+    checks = run_checklist(advisory, Facts(coordinator="someone-else", cve_bound=False), config)
+    assert "@someone-else coordinates but is not credited" in checks[0].detail
+    checks = run_checklist(advisory, Facts(coordinator=credited, cve_bound=True), config)
     assert [c.passed for c in checks] == [True, True]

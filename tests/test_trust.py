@@ -25,6 +25,7 @@ from tests.harness import (
     SteppedClock,
     World,
     file_report,
+    reported_payload,
     run_cli,
 )
 from tests.test_commands import commented, replies
@@ -85,7 +86,14 @@ async def test_the_checklist_does_not_count_a_strangers_coordinator_credit(world
     )
     await commented(world, advisory, "rex", "/status")
     status = replies(world, advisory)[-1]["body"]
-    assert "the coordinator credit (@rex) is not for a team member" in status
+    assert "no coordinator: `/coordinate`" in status  # @rex's credit counts for nothing
+    # ...and a credit for a member (had the reporter guessed one) reads the same: /status
+    # is no oracle of who is on the team.
+    advisory["credits_detailed"].append(
+        {"user": world.fake._user("gpshead"), "type": "coordinator", "state": "accepted"}
+    )
+    await commented(world, advisory, "rex", "/status")
+    assert "no coordinator: `/coordinate`" in replies(world, advisory)[-1]["body"]
 
 
 async def test_the_unsafe_option_lets_a_credit_name_the_coordinator(
@@ -171,7 +179,8 @@ async def test_a_copied_cve_id_never_reaches_the_other_advisory(
     edit_on_github(ours, "2099-01-01T00:00:00Z", cve_id=cve_id)  # ...the reporter copies
     await commented(world, ours, "gpshead", "/cve reject")
     reply = last_reply(world, ours)
-    assert "belongs to another advisory" in reply and cve_id in reply
+    # The reporter reads this: it must not confirm that another report holds the ID.
+    assert "did not get it for this advisory" in reply and "another advisory" not in reply
     assert cna.ids[cve_id].state == "RESERVED"  # the other advisory's reservation stands
     assert theirs["cve_id"] == cve_id and ours["cve_id"] is None
     assert cna.ids[own].state == "RESERVED"
@@ -190,6 +199,27 @@ async def test_a_copied_cve_id_never_reaches_the_other_advisory(
     assert any("No CVE record was written or published" in b for b in bodies(world, ours))
 
 
+async def test_an_id_typed_after_a_rejection_is_never_taken_as_githubs(
+    start_bot: StartBot, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
+) -> None:
+    """Provider github: one request, one answer. After `/cve reject`, whatever the reporter
+    types into the CVE field is not GitHub's answer to anything."""
+    configure(bot_env, lambda t: t.replace('provider = "cve-services"', 'provider = "github"'))
+    world = await world_with(start_bot, fake_github)
+    advisory = await file_report(world.bot, world.fake, "gia")
+    await commented(world, advisory, "gpshead", "/cve")
+    assigned = advisory["cve_id"]
+    assert assigned and "Requested a CVE ID from GitHub" in last_reply(world, advisory)
+    await commented(world, advisory, "gpshead", "/cve reject")
+    assert advisory["cve_id"] is None
+    edit_on_github(advisory, "2099-01-01T00:00:00Z", cve_id="CVE-2021-44228")
+    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.settle()
+    await commented(world, advisory, "gpshead", "/status")
+    assert "CVE-2021-44228 was not got for this advisory" in last_reply(world, advisory)
+    assert await world.bot.services.advisories.reservation_of("CVE-2021-44228") is None  # type: ignore[union-attr]
+
+
 async def test_a_team_member_records_an_id_got_elsewhere(
     cna_world: tuple[World, FakeCveServices],
 ) -> None:
@@ -200,8 +230,11 @@ async def test_a_team_member_records_an_id_got_elsewhere(
     assert "Recorded CVE-2026-40404" in last_reply(world, advisory)
     other = await file_report(world.bot, world.fake, "jan")
     await commented(world, other, "gpshead", "/cve CVE-2026-40404")
-    assert "belongs to another advisory" in last_reply(world, other)
+    assert "cannot be recorded for this advisory" in last_reply(world, other)
+    assert "another advisory" not in last_reply(world, other)
     assert other["cve_id"] is None
+    log = await world.bot.services.advisories.audit_log("python/cpython", other["ghsa_id"])  # type: ignore[union-attr]
+    assert any("bound to another advisory" in e.reason for e in log)
 
 
 # -- roles come only from the roster and the team ------------------------------------------
@@ -282,6 +315,23 @@ async def test_auto_invited_experts_must_be_members(
 # -- bounded replies ---------------------------------------------------------------------------
 
 
+async def test_a_report_naming_everything_still_gets_its_experts_comment(world: World) -> None:
+    """The experts comment is built from the reporter's text: it stays within GitHub's limit
+    (a 300,000-character one was refused on every retry, parking the report)."""
+    areas = world.bot.services.team_data.get("experts")  # type: ignore[union-attr]
+    names = " ".join(f"`{area.name}`" for area in areas if " " not in area.name)
+    paths = " ".join(f"Lib/asyncio/m{n}.py" for n in range(3000))
+    advisory = world.fake.new_advisory(
+        "python/cpython", summary="everything", description=f"{names}\n{paths}", reporter="ned"
+    )
+    await world.bot.send("repository_advisory", reported_payload(world.bot, advisory, "ned"))
+    await world.bot.settle()
+    [experts] = [b for b in bodies(world, advisory) if b.startswith("<!-- ghsa-bot:experts")]
+    assert len(experts) <= 65_536 and " more" in experts
+    counts = await world.bot.services.store.counts_by_state()
+    assert counts.get("failed", 0) == 0
+
+
 async def test_a_status_with_300_credits_fits_in_one_comment(world: World) -> None:
     advisory = await file_report(world.bot, world.fake, "kai")
     advisory["credits_detailed"] += [
@@ -316,19 +366,22 @@ async def test_a_flood_of_status_comments_gets_a_bounded_number_of_replies(world
     assert len(replies(world, advisory)) == REPLIES_PER_WINDOW + 1
 
 
-async def test_notices_about_edited_comments_share_the_reply_budget(world: World) -> None:
-    """Comments seen already edited get a notice each, but no more than the budget."""
+async def test_edit_notices_are_bounded_and_spend_nobodys_own_budget(world: World) -> None:
+    """A reporter edits many of a member's comments: the notices stop at the budget, and
+    the member's own next command still gets its reply."""
     advisory = await file_report(world.bot, world.fake, "eve")
     for n in range(REPLIES_PER_WINDOW + 5):
         comment = world.fake.add_advisory_comment(
-            "python/cpython", advisory["ghsa_id"], "eve", "/status"
+            "python/cpython", advisory["ghsa_id"], "gpshead", "/status"
         )
-        comment["updated_at"] = f"2099-01-01T00:00:{n:02d}Z"
+        comment["created_at"] = f"2000-01-01T00:00:{n:02d}Z"  # seen already edited
     await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
     await world.bot.settle()
     notices = [b for b in bodies(world, advisory) if "so the bot ran nothing in it" in b]
     assert len(notices) == REPLIES_PER_WINDOW
-    assert sum("replies to you here are paused" in b for b in bodies(world, advisory)) == 1
+    assert not any("replies to you here are paused" in b for b in bodies(world, advisory))
+    await commented(world, advisory, "gpshead", "/accept")
+    assert advisory["state"] == "draft" and "Accepted" in replies(world, advisory)[-1]["body"]
 
 
 async def test_strangers_get_silence_however_many_unknown_commands(world: World) -> None:
@@ -467,6 +520,8 @@ async def test_replay_takes_only_githubs_own_events(
         )
     )
     code, _, err = await run_cli(bot_env, "replay", str(forged))
+    assert code == 2 and "signature" in err and "Traceback" not in err  # unsigned: refused
+    code, _, err = await run_cli(bot_env, "replay", "--no-signature-check", str(forged))
     assert code == 2 and "never one GitHub sends" in err and "Traceback" not in err
 
     deep = tmp_path / "deep.json"

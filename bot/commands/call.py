@@ -8,7 +8,6 @@ from typing import Any
 from bot.advisory_store import AdvisoryRecord
 from bot.context import HandlerContext
 from bot.github import GitHubClient
-from bot.poller import encoded_fingerprint
 
 
 @dataclass
@@ -32,8 +31,6 @@ class CommandCall:
     async def patch(self, data: dict[str, Any]) -> dict[str, Any]:
         """Change the advisory (keeping the poller from reporting it back)."""
         updated: dict[str, Any] = await self.client.patch(self.path, data=data)
-        await self.context.advisories.set_fingerprint(
-            self.repository, self.ghsa_id, updated, encoded_fingerprint(updated)
-        )
+        await self.context.advisories.set_fingerprint(self.repository, self.ghsa_id, updated)
         self.advisory = updated
         return updated

@@ -30,6 +30,7 @@ from bot.advisory_store import AdvisoryStore
 from bot.commands.parser import ArgumentError, CommandLine, split_arguments
 from bot.commands.registry import REGISTRY, Command, CommandError
 from bot.comments import post_once_at
+from bot.digests import Digester
 from bot.github import GitHubClient, reply_error
 
 # A size limit like every other input's: a comment is at most 65,536 characters on
@@ -63,25 +64,27 @@ class Pending:
     line: CommandLine
 
 
-def occurrence_key(line: CommandLine, occurrence: int, prefix: str = "") -> str:
-    digest = hashlib.sha256(line.key.encode("utf-8")).hexdigest()[:16]
-    return f"{prefix}{digest}#{occurrence}"
-
-
 def pending_lines(
-    lines: Sequence[CommandLine], done: set[str], *, prefix: str = "", legacy: str | None = None
+    lines: Sequence[CommandLine],
+    done: set[str],
+    digester: Digester,
+    *,
+    prefix: str = "",
+    legacy: str | None = None,
 ) -> list[Pending]:
     """The lines whose key is not in `done`.
 
-    The n-th line with the same words has occurrence n, wherever it stands, so an
-    edit that inserts a line above does not make the ones below new. `legacy`
-    also accepts keys stored before keys were hashed (`{legacy}{words}#{n}`).
+    A key is a keyed digest of the line's words (bot/digests.py: the store keeps no
+    comment text, not even a hash a dictionary could reverse) and its occurrence: the
+    n-th line with the same words has occurrence n, wherever it stands, so an edit
+    that inserts a line above does not make the ones below new. `legacy` also
+    accepts keys stored before keys were digests (`{legacy}{words}#{n}`).
     """
     seen: Counter[str] = Counter()
     pending = []
     for line in lines:
         seen[line.key] += 1
-        key = occurrence_key(line, seen[line.key], prefix)
+        key = f"{prefix}{digester.digest(line.key)}#{seen[line.key]}"
         old = f"{legacy}{line.key}#{seen[line.key]}" if legacy is not None else None
         if key not in done and old not in done:
             pending.append(Pending(key, line))
@@ -238,18 +241,22 @@ async def post_limited(
     name: str,
     body: str,
     now: float,
+    budget: str | None = None,
 ) -> bool:
-    """Post an answer to `caller` once (under marker `name`), within their reply budget.
+    """Post an answer to `caller` once (under marker `name`), within a reply budget.
 
-    False when it was posted before or the budget is spent (one notice says so).
+    The budget is `caller`'s own unless `budget` names another: answers someone else
+    caused (a notice that an edit ran nothing) must not spend the author's. False
+    when it was posted before or the budget is spent (one notice says so).
     """
-    if not await _reply_allowed(client, store, place, caller=caller, now=now):
+    spender = budget or caller
+    if not await _reply_allowed(client, store, place, caller=spender, now=now):
         return False
     posted = await post_once_at(
         client, store, url=place.url, key=name, name=name, body=body, now=now
     )
     if posted:
-        await store.record_reply(place.repository, place.subject, caller, at=now)
+        await store.record_reply(place.repository, place.subject, spender, at=now)
     return posted
 
 
@@ -265,6 +272,8 @@ async def _reply_allowed(
     window = int(min(sent) // REPLY_WINDOW_SECONDS)
     name = f"replies-paused:{place.subject}:{caller.lower()}:{window}"
     stamp = _utc(resumes)
+    if not re.fullmatch(r"[A-Za-z0-9-]+", caller):
+        return False  # a shared budget (edit notices): silence, no notice to anyone
     await post_once_at(
         client,
         store,
