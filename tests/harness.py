@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import os
+import socket
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from bot.github import GitHubApp
 from bot.intake import Delivery, signature_for
@@ -350,3 +354,21 @@ def raw_request(
         return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
+
+
+@contextlib.asynccontextmanager
+async def catch_all_server(
+    answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A server on a free port answering every method and path with `answer`; its URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()

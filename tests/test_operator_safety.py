@@ -19,16 +19,15 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from bot.backends import PostgresBackend, SqliteBackend
 from bot.db import Database, StoreUnavailable
 from bot.records import write_record
 from bot.settings import SettingsError, load_settings, parse_env_file, write_env_file
 from bot.signin import STATE_COOKIE
-from tests.conftest import StartBot, free_port
+from tests.conftest import StartBot
 from tests.fakegithub import FakeGitHub
-from tests.harness import run_cli
+from tests.harness import catch_all_server, run_cli
 from tests.test_setup_flow import setup_app
 
 KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIsecret\n-----END RSA PRIVATE KEY-----\n"
@@ -102,15 +101,9 @@ class Canary:
 @pytest.fixture
 async def canary() -> AsyncIterator[Canary]:
     canary = Canary()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", canary.answer)
-    server = TestServer(app, host="127.0.0.1", port=free_port())
-    await server.start_server()
-    canary.url = str(server.make_url("")).rstrip("/")
-    try:
+    async with catch_all_server(canary.answer) as url:
+        canary.url = url
         yield canary
-    finally:
-        await server.close()
 
 
 @pytest.mark.parametrize("step", ["/login/oauth/access_token", "/user"])

@@ -21,7 +21,7 @@ from bot.github import ForeignUrl
 from tests.conftest import free_port
 from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub
-from tests.harness import github_app_for
+from tests.harness import catch_all_server, github_app_for
 
 ADVISORIES = "/repos/python/cpython/security-advisories"
 
@@ -45,15 +45,9 @@ class Canary:
 @pytest.fixture
 async def canary() -> AsyncIterator[Canary]:
     canary = Canary()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", canary.answer)
-    server = TestServer(app, host="127.0.0.1", port=free_port())
-    await server.start_server()
-    canary.url = str(server.make_url("")).rstrip("/")
-    try:
+    async with catch_all_server(canary.answer) as url:
+        canary.url = url
         yield canary
-    finally:
-        await server.close()
 
 
 def _a_page_linking_to(fake: FakeGitHub, path: str, next_url: str, items: Any) -> None:
