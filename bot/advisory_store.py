@@ -289,8 +289,6 @@ class AdvisoryStore:
                 args,
             ).rowcount
         )
-        if cleared:
-            self.database.note_purged()
         return int(cleared)
 
     async def record_reply(self, repository: str, subject: str, caller: str, *, at: float) -> None:

@@ -294,10 +294,7 @@ class Store:
                     connection, delivery.order_key, owner=owner, lease_until=take_next_until
                 )
 
-        following = await self.database.run_short(work)
-        if result.outcome == "done":
-            self.database.note_purged()
-        return following
+        return await self.database.run_short(work)
 
     async def purge_payloads(self, *, parked_before: float) -> int:
         """Remove the payloads no longer needed; how many were removed.
@@ -322,8 +319,6 @@ class Store:
                 partial(_purge_done_batch, after=self._done_purge_cursor)
             )
             removed += count
-        if removed:
-            self.database.note_purged()
         return removed
 
     # -- operators -----------------------------------------------------------------
