@@ -20,7 +20,7 @@ import uuid
 from collections import Counter
 from urllib.parse import urlsplit
 
-from bot.intake import signature_for
+from bot.queue.intake import signature_for
 
 
 def percentile(values: list[float], fraction: float) -> float:

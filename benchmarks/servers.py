@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bot.intake import IntakeError, parse_delivery, verify_signature
+from bot.queue.intake import IntakeError, parse_delivery, verify_signature
 
 SECRET = (b"bench-secret",)
 

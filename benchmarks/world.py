@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.config import load_config
-from bot.service import Services, attach, close_services, open_services
-from bot.settings import load_settings
-from bot.web import add_service_routes
+from bot.app import Services, attach, close_services, open_services
+from bot.core.config import load_config
+from bot.core.settings import load_settings
+from bot.web.routes import add_service_routes
 from tests.fakegithub import FakeGitHub
 from tests.harness import REPORT, reported_payload, send_webhook
 

@@ -8,13 +8,13 @@ from typing import Any, Protocol
 
 from gidgethub import sansio
 
-from bot.advisory_store import AdvisoryStore
-from bot.config import BotConfig
-from bot.cve_services import CveServicesClient
-from bot.github import GitHubApp, GitHubClient
-from bot.governance_store import GovernanceStore
-from bot.store import Store
-from bot.team_data import TeamData
+from bot.advisories.store import AdvisoryStore
+from bot.core.config import BotConfig
+from bot.github.client import GitHubApp, GitHubClient
+from bot.governance.store import GovernanceStore
+from bot.queue.store import Store
+from bot.records.cve_services import CveServicesClient
+from bot.team.data import TeamData
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 
 from gidgethub import routing
 
+from bot.advisories.experts import suggest_for_team, suggestion_comment
+from bot.advisories.publish_check import checklist_facts, run_checklist
 from bot.commands.call import CommandCall
 from bot.commands.registry import REGISTRY, CommandError, command
-from bot.experts import suggest_for_team, suggestion_comment
-from bot.publish_check import checklist_facts, run_checklist
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
 

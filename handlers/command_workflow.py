@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 
 from gidgethub import routing
 
+from bot.advisories.coordinators import coordinator_patch
 from bot.commands.call import CommandCall
 from bot.commands.parser import login
 from bot.commands.registry import TEAM, CommandError, command
-from bot.coordinators import coordinator_patch
-from bot.cve_ids import reserve_on_accept
-from bot.records import CREDIT_TYPES
+from bot.records.cve_ids import reserve_on_accept
+from bot.records.documents import CREDIT_TYPES
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
+from bot.advisories.comments import comments_url
 from bot.commands.call import CommandCall
 from bot.commands.dispatch import (
     ReplyPlace,
@@ -39,9 +40,8 @@ from bot.commands.dispatch import (
 from bot.commands.parser import CommandLine, could_have_commands, parse_commands
 from bot.commands.permissions import Roles, roles_of
 from bot.commands.registry import REGISTRY
-from bot.comments import comments_url
 from bot.context import HandlerContext
-from bot.github import GitHubClient
+from bot.github.client import GitHubClient
 
 router = routing.Router()
 

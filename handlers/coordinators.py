@@ -8,7 +8,7 @@ coordinator is only ever a member. A coordinator credit for anyone else (any
 collaborator, the reporter too, can edit credits, and GitHub does not say who
 did) is ignored and reported once, unless
 `unsafe.collaborators_name_the_coordinator_with_credits`. Otherwise the bot
-chooses (see bot/coordinators.py), credits them as `coordinator` and adds them
+chooses (see bot/advisories/coordinators.py), credits them as `coordinator` and adds them
 as a collaborator in one PATCH (keeping what is there), and says who in a
 comment. The comment is read by the reporter, so it says nothing of the team's
 size, loads or leave: the reasoning goes to the audit log. With no eligible
@@ -23,10 +23,10 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.comments import post_once
+from bot.advisories.comments import post_once
+from bot.advisories.coordinators import choose_coordinator, coordinator_patch, with_leave
 from bot.context import HandlerContext
-from bot.coordinators import choose_coordinator, coordinator_patch, with_leave
-from bot.github import GitHubClient
+from bot.github.client import GitHubClient
 
 router = routing.Router()
 

@@ -1,6 +1,6 @@
 """CVE IDs: the /cve command, and a CVE ID on acceptance when policy asks for one.
 
-`/cve` asks the configured provider for an ID (see bot/cve_ids.py); `/cve
+`/cve` asks the configured provider for an ID (see bot/records/cve_ids.py); `/cve
 CVE-YYYY-NNNN` records one the team got elsewhere; `/cve reject` takes it off
 the advisory and rejects the reservation when it is this advisory's own. An ID
 GitHub assigns after the bot's request is bound to the advisory when the
@@ -17,12 +17,13 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.advisory_store import AdvisoryRecord
+from bot.advisories.comments import post_once
+from bot.advisories.store import AdvisoryRecord
 from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, command
-from bot.comments import post_once
 from bot.context import HandlerContext
-from bot.cve_ids import (
+from bot.github.client import GitHubClient
+from bot.records.cve_ids import (
     CVE_ID,
     assign_cve,
     bind_github_assignment,
@@ -30,7 +31,6 @@ from bot.cve_ids import (
     reject_cve,
     reserve_on_accept,
 )
-from bot.github import GitHubClient
 
 router = routing.Router()
 

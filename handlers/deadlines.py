@@ -1,6 +1,6 @@
 """Deadlines: reminders before the 90-day mark, and escalation of unanswered reports.
 
-Both fire on events from the deadline scanner (bot/deadlines.py), which
+Both fire on events from the deadline scanner (bot/advisories/deadlines.py), which
 decides when each is due; these handlers decide what to say and to whom.
 Each comment is posted once (a marker per tier), and the advisory's record
 and audit log say what was sent.
@@ -13,10 +13,10 @@ from dataclasses import replace
 
 from gidgethub import routing, sansio
 
-from bot.comments import comments_url, post_once
+from bot.advisories.comments import comments_url, post_once
+from bot.advisories.deadlines import DAY
 from bot.context import HandlerContext
-from bot.deadlines import DAY
-from bot.team_formats import RosterEntry
+from bot.team.formats import RosterEntry
 
 router = routing.Router()
 

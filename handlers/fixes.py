@@ -18,7 +18,7 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.comments import post_once
+from bot.advisories.comments import post_once
 from bot.context import HandlerContext
 
 router = routing.Router()

@@ -5,7 +5,7 @@ Fires on:
 - `issue_comment` (created, edited) and `issues` (opened) in the configured
   governance repository (intake drops these events from every other
   repository): runs `/nominate`, `/vote`, `/veto` and `/help`, once per comment;
-- `governance` events from the governance scanner (bot/governance_jobs.py):
+- `governance` events from the governance scanner (bot/governance/jobs.py):
   `vote_due` closes a vote and posts the result, `veto_window_ended` tells the
   admins what to change, `roster_check` keeps the roster-drift issue current,
   `inactivity_report` opens the year's report for the steering council.
@@ -24,6 +24,7 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
+from bot.advisories.comments import marker, post_once_at
 from bot.commands.dispatch import (
     ReplyPlace,
     decide,
@@ -33,10 +34,9 @@ from bot.commands.dispatch import (
 )
 from bot.commands.parser import login, parse_commands
 from bot.commands.registry import REGISTRY, CommandError, command
-from bot.comments import marker, post_once_at
 from bot.context import HandlerContext
-from bot.github import GitHubClient
-from bot.governance_store import (
+from bot.github.client import GitHubClient
+from bot.governance.store import (
     APPROVED,
     OPEN,
     VETO_WINDOW,
@@ -46,10 +46,10 @@ from bot.governance_store import (
     Nomination,
     utc_minutes,
 )
-from bot.inactivity import gather_activity, inactivity_report, member_activity
-from bot.roster import drift_report, export_csv
-from bot.team_formats import RosterEntry
-from bot.votes import CHOICES, Tally
+from bot.governance.votes import CHOICES, Tally
+from bot.team.formats import RosterEntry
+from bot.team.inactivity import gather_activity, inactivity_report, member_activity
+from bot.team.roster import drift_report, export_csv
 
 router = routing.Router()
 

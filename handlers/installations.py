@@ -11,8 +11,8 @@ from typing import Any
 from gidgethub import routing, sansio
 
 from bot.context import HandlerContext
-from bot.github import GitHubApp
-from bot.store import Installation, Repository, Store
+from bot.github.client import GitHubApp
+from bot.queue.store import Installation, Repository, Store
 
 router = routing.Router()
 

@@ -1,6 +1,6 @@
 """Publishing: the /publish checklist and publication, and the /announce email draft.
 
-`/publish` runs the configured checklist (bot/publish_check.py) and answers
+`/publish` runs the configured checklist (bot/advisories/publish_check.py) and answers
 with it. When every item passes it publishes the advisory if
 `publish.bot_may_publish` allows, and queues the publication event so the
 publication handlers (thanks, final credits, OSV and CVE records) run at once
@@ -18,12 +18,12 @@ from typing import Any
 
 from gidgethub import routing
 
+from bot.advisories.publish_check import checklist_facts, checklist_text, run_checklist
 from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, command
-from bot.cve_ids import Binding, call_binding, unbound_note
-from bot.intake import advisory_change
-from bot.publish_check import checklist_facts, checklist_text, run_checklist
-from bot.records import cvss_severity
+from bot.queue.intake import advisory_change
+from bot.records.cve_ids import Binding, call_binding, unbound_note
+from bot.records.documents import cvss_severity
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
 

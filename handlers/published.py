@@ -23,12 +23,12 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.advisory_store import credits_of, encode_credits, public_view
-from bot.comments import post_once
+from bot.advisories.comments import post_once
+from bot.advisories.store import credits_of, encode_credits, public_view
 from bot.context import HandlerContext
-from bot.cve_ids import Binding, binding_of
-from bot.exports import build_exports, write_exports
-from bot.records import RecordError
+from bot.records.cve_ids import Binding, binding_of
+from bot.records.documents import RecordError
+from bot.records.exports import build_exports, write_exports
 
 router = routing.Router()
 

@@ -26,7 +26,7 @@ from dataclasses import replace
 
 from gidgethub import routing, sansio
 
-from bot.comments import post_once
+from bot.advisories.comments import post_once
 from bot.context import EventAdvisory, HandlerContext
 from handlers.cve import after_accept
 

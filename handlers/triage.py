@@ -29,12 +29,12 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.advisory_store import AdvisoryRecord
-from bot.comments import marker, post_once
+from bot.advisories.comments import marker, post_once
+from bot.advisories.experts import suggest_for_team, suggestion_comment
+from bot.advisories.report_check import check_report
+from bot.advisories.store import AdvisoryRecord
 from bot.context import HandlerContext
-from bot.experts import suggest_for_team, suggestion_comment
-from bot.github import GitHubClient
-from bot.report_check import check_report
+from bot.github.client import GitHubClient
 
 router = routing.Router()
 

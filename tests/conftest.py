@@ -16,11 +16,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.config import load_config
+from bot.app import attach, open_services
 from bot.context import Clock
-from bot.service import attach, open_services
-from bot.settings import Settings, load_settings
-from bot.web import add_service_routes
+from bot.core.config import load_config
+from bot.core.settings import Settings, load_settings
+from bot.web.routes import add_service_routes
 from tests.databases import fresh_database
 from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub
@@ -142,7 +142,7 @@ async def start_bot(
         add_service_routes(app)
         attach(app, services)
         server = TestServer(app, host="127.0.0.1", port=port)
-        # As `serve` runs it: request bodies are never decoded (bot/web_hardening.py).
+        # As `serve` runs it: request bodies are never decoded (bot/web/hardening.py).
         await server.start_server(auto_decompress=False)
         session = aiohttp.ClientSession()
         started.append((server, session))

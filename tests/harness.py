@@ -21,10 +21,10 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.github import GitHubApp
-from bot.intake import Delivery, signature_for
-from bot.metrics import Metrics
-from bot.service import Services
+from bot.app import Services
+from bot.core.metrics import Metrics
+from bot.github.client import GitHubApp
+from bot.queue.intake import Delivery, signature_for
 from tests.fakegithub import FakeGitHub
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,13 +20,13 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.app import attach, open_services
 from bot.commands.parser import find_commands
-from bot.config import ConfigError, load_config, parse_config
-from bot.intake import IntakeError, parse_delivery, signature_for
-from bot.service import attach, open_services
-from bot.settings import load_settings
-from bot.team_formats import FormatError, parse_codeowners, parse_experts_rst, parse_psrt_csv
-from bot.web import add_service_routes
+from bot.core.config import ConfigError, load_config, parse_config
+from bot.core.settings import load_settings
+from bot.queue.intake import IntakeError, parse_delivery, signature_for
+from bot.team.formats import FormatError, parse_codeowners, parse_experts_rst, parse_psrt_csv
+from bot.web.routes import add_service_routes
 from tests.fakegithub.server import generate_private_key
 from tests.harness import ROOT, raw_request
 
@@ -509,7 +509,7 @@ async def test_every_route_of_setup_mode_answers_bad_input_without_a_5xx(
 ) -> None:
     from aiohttp.test_utils import TestServer
 
-    from bot.setup_flow import create_setup_app
+    from bot.github.setup_flow import create_setup_app
     from tests.conftest import free_port
 
     _, api_url = fake_github

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import serving_loop
-from bot.intake import signature_for
-from bot.migrations import MIGRATIONS
+from bot.cli.main import serving_loop
+from bot.db.migrations import MIGRATIONS
+from bot.queue.intake import signature_for
 from tests.databases import has_tables
 from tests.fakegithub import FakeGitHub
 from tests.harness import load_payload, run_cli

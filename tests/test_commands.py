@@ -191,7 +191,7 @@ async def test_leave_is_written_where_the_reporter_does_not_read_it(
 ) -> None:
     """`/leave` and `/back` belong to the governance repository: on an advisory the
     reporter would read about the team's availability, so there they only say where."""
-    from bot.coordinators import with_leave
+    from bot.advisories.coordinators import with_leave
 
     fake, _ = fake_github
     gov = await start_governance(start_bot, fake, SteppedClock())

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from bot.config import MemberNotes, RosterNotes, parse_roster_notes
-from bot.coordinators import choose_coordinator
-from bot.deadlines import DAY
-from bot.team_formats import RosterEntry
+from bot.advisories.coordinators import choose_coordinator
+from bot.advisories.deadlines import DAY
+from bot.core.config import MemberNotes, RosterNotes, parse_roster_notes
+from bot.team.formats import RosterEntry
 from tests.harness import World, file_report, scan
 
 TODAY = datetime.date(2026, 11, 21)
@@ -79,7 +79,7 @@ def test_leave_inactivity_and_the_reporter_are_honoured() -> None:
 def test_the_roster_file_is_validated_with_line_numbers(tmp_path: Any) -> None:
     import pytest
 
-    from bot.config import ConfigError
+    from bot.core.config import ConfigError
 
     with pytest.raises(
         ConfigError, match=r"roster.toml, line 4: members.ann.on_leave_until: expected a date"

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from bot.advisory_store import AdvisoryStore
-from bot.db import Database
-from bot.digests import Digester, changed_fields
-from bot.service import close_services
-from bot.settings import load_settings
-from bot.store import HandlingResult, Store
+from bot.advisories.store import AdvisoryStore
+from bot.app import close_services
+from bot.core.digests import Digester, changed_fields
+from bot.core.settings import load_settings
+from bot.db.connection import Database
+from bot.queue.store import HandlingResult, Store
 from tests.databases import query
 from tests.harness import REPORT, World, file_report, queued_delivery, reported_payload, run_cli
 from tests.test_commands import commented

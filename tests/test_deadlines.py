@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.deadlines import DAY
-from bot.service import close_services
+from bot.advisories.deadlines import DAY
+from bot.app import close_services
 from tests.fakegithub import FakeGitHub
 from tests.harness import SteppedClock, World, file_report, scan, start_with_team
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.experts import modules_in, suggest
-from bot.team_formats import (
+from bot.advisories.experts import modules_in, suggest
+from bot.team.formats import (
     ExpertArea,
     OwnerRule,
     parse_codeowners,

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from gidgethub import BadRequest, InvalidField
 
-from bot.github import GitHubClient
+from bot.github.client import GitHubClient
 from tests.fakegithub import FakeGitHub
 from tests.harness import github_app_for
 

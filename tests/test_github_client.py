@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from gidgethub import BadRequest, GitHubBroken
 
-from bot.github import GitHubApp, GitHubUnavailable, RateLimited, error_summary, reply_error
-from bot.metrics import Metrics
+from bot.core.metrics import Metrics
+from bot.github.client import GitHubApp, GitHubUnavailable, RateLimited, error_summary, reply_error
 from tests.fakegithub import FakeGitHub
 from tests.harness import BotUnderTest, github_app_for
 

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.votes import tally
+from bot.governance.votes import tally
 from tests.fakegithub import FakeGitHub
 from tests.governance_helpers import (
     DAY,
@@ -161,7 +161,7 @@ async def test_an_admin_records_the_councils_veto_within_the_window(
 async def test_the_close_survives_a_restart(
     start_bot: Any, fake_github: tuple[FakeGitHub, str]
 ) -> None:
-    from bot.service import close_services
+    from bot.app import close_services
 
     fake, _ = fake_github
     clock = SteppedClock()
@@ -256,7 +256,7 @@ async def test_without_a_client_secret_sign_in_is_refused_and_logout_ends_a_sess
             assert page.status == 404  # "/" has no page; the redirect was followed
         async with session.get(f"{gov.bot.url}/vote/1", allow_redirects=False) as page:
             assert page.status == 302 and page.headers["Location"].startswith("/auth/login")
-    from bot.service import close_services
+    from bot.app import close_services
 
     await close_services(gov.bot.services)  # one leader at a time on one database
     closed = await start_governance(start_bot, fake, SteppedClock(), GITHUB_CLIENT_SECRET="")

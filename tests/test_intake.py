@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.intake import IntakeError, ordering_key, parse_delivery, signature_for, verify_signature
+from bot.queue.intake import (
+    IntakeError,
+    ordering_key,
+    parse_delivery,
+    signature_for,
+    verify_signature,
+)
 
 
 def test_signature_matches_githubs_documented_test_vector() -> None:

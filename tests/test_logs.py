@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.logs import JsonFormatter
+from bot.core.logs import JsonFormatter
 from tests.databases import query
 from tests.fakegithub import FakeGitHub
 from tests.harness import BotUnderTest

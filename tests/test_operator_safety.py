@@ -20,11 +20,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.backends import PostgresBackend, SqliteBackend
-from bot.db import Database, StoreUnavailable
-from bot.records import write_record
-from bot.settings import SettingsError, load_settings, parse_env_file, write_env_file
-from bot.signin import STATE_COOKIE
+from bot.core.settings import SettingsError, load_settings, parse_env_file, write_env_file
+from bot.db.backends import PostgresBackend, SqliteBackend
+from bot.db.connection import Database, StoreUnavailable
+from bot.records.documents import write_record
+from bot.web.signin import STATE_COOKIE
 from tests.conftest import StartBot
 from tests.fakegithub import FakeGitHub
 from tests.harness import catch_all_server, run_cli

@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.cve_services import CveServicesClient, CveServicesCredentials, CveServicesError
-from bot.github import ForeignUrl
+from bot.github.client import ForeignUrl
+from bot.records.cve_services import CveServicesClient, CveServicesCredentials, CveServicesError
 from tests.conftest import free_port
 from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub

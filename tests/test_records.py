@@ -9,10 +9,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bot.advisory_store import public_view
-from bot.config import CHECKLIST_ITEMS, PublishConfig, RecordsConfig
-from bot.publish_check import Facts, run_checklist
-from bot.records import (
+from bot.advisories.publish_check import Facts, run_checklist
+from bot.advisories.store import public_view
+from bot.core.config import CHECKLIST_ITEMS, PublishConfig, RecordsConfig
+from bot.records.documents import (
     Fix,
     RecordError,
     RecordInputs,
@@ -89,7 +89,7 @@ def fixture_schema(fixtures: Path, name: str) -> Any:
 
 
 def test_the_shipped_osv_schema_is_the_pinned_upstream_copy(fixtures: Path) -> None:
-    shipped = ROOT / "bot" / "schemas" / "osv-schema.json"
+    shipped = ROOT / "bot" / "records" / "schemas" / "osv-schema.json"
     assert shipped.read_bytes() == (fixtures / "schemas" / "osv-schema.json").read_bytes()
 
 

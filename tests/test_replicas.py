@@ -11,10 +11,10 @@ import aiohttp
 from gidgethub import routing, sansio
 
 from bot.context import SystemClock
-from bot.db import Database
-from bot.metrics import Metrics
-from bot.store import Store
-from bot.worker import Worker
+from bot.core.metrics import Metrics
+from bot.db.connection import Database
+from bot.queue.store import Store
+from bot.queue.worker import Worker
 from tests.conftest import free_port
 from tests.databases import needs_postgres, owner_pid, query
 from tests.fakegithub import FakeGitHub

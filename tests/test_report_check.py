@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.report_check import check_report, sections
+from bot.advisories.report_check import check_report, sections
 
 TEMPLATE = {
     "required_sections": ["Summary", "Threat model", "Proof of concept", "Versions tested"],

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.advisory_store import AdvisoryRecord, PublishedAdvisory
-from bot.statistics import year_statistics
+from bot.advisories.store import AdvisoryRecord, PublishedAdvisory
+from bot.team.statistics import year_statistics
 from tests.fakegithub import FakeGitHub
 from tests.governance_helpers import GOVERNANCE, start_governance
 from tests.harness import SteppedClock, run_cli

@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot import intake
 from bot.commands.dispatch import MAX_COMMANDS_PER_COMMENT
-from bot.config import MAX_CONFIG_BYTES, ConfigError, SourceConfig, load_config
-from bot.settings import load_settings
-from bot.team_data import MAX_SOURCE_BYTES, SourceError, read_local
+from bot.core.config import MAX_CONFIG_BYTES, ConfigError, SourceConfig, load_config
+from bot.core.settings import load_settings
+from bot.queue import intake
+from bot.team.data import MAX_SOURCE_BYTES, SourceError, read_local
 from tests.conftest import free_port
 from tests.harness import REPORT, ROOT, World, file_report, reported_payload
 from tests.test_commands import commented, replies

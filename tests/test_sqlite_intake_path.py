@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from bot.backends import THREAD_BUSY_TIMEOUT, WAL_SIZE_LIMIT
-from bot.db import Connection, Database
-from bot.store import HandlingResult, Store, StoreUnavailable
+from bot.db.backends import THREAD_BUSY_TIMEOUT, WAL_SIZE_LIMIT
+from bot.db.connection import Connection, Database
+from bot.queue.store import HandlingResult, Store, StoreUnavailable
 from tests.harness import BotUnderTest, queued_delivery
 
 

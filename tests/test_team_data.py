@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bot.config import parse_config
-from bot.team_data import TeamData
+from bot.core.config import parse_config
+from bot.team.data import TeamData
 from tests.fakegithub import FakeGitHub
 from tests.harness import BotUnderTest
 

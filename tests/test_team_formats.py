@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.team_formats import (
+from bot.team.formats import (
     FormatError,
     owners_for,
     parse_codeowners,

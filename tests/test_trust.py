@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot.commands.dispatch import REPLIES_PER_WINDOW
-from bot.records import RecordError, write_record
+from bot.records.documents import RecordError, write_record
 from tests.conftest import StartBot
 from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub

@@ -19,12 +19,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
 
-from bot.service import SERVICES
-from bot.settings import load_settings
-from bot.setup_flow import SETUP_COOKIE, create_setup_app
-from bot.signin import SESSION_COOKIE, STATE_COOKIE
-from bot.web import add_service_routes, metrics_refusal
-from bot.web_sessions import WebSessions
+from bot.app import SERVICES
+from bot.core.settings import load_settings
+from bot.github.setup_flow import SETUP_COOKIE, create_setup_app
+from bot.web.routes import add_service_routes, metrics_refusal
+from bot.web.sessions import WebSessions
+from bot.web.signin import SESSION_COOKIE, STATE_COOKIE
 from tests.conftest import free_port
 from tests.databases import backend_name
 from tests.fakegithub import FakeGitHub
@@ -194,7 +194,7 @@ async def test_sign_in_requires_bot_public_url_and_never_follows_the_host_header
         status, _, body = await request(bot.url, "GET", path, [("Host", "evil.example")])
         assert status == 503, path
         assert b"BOT_PUBLIC_URL" in body and b"evil.example" not in body
-    from bot.service import close_services
+    from bot.app import close_services
 
     await close_services(bot.services)  # one leader at a time on one database
     configured, _ = await member_bot(start_bot, fake)

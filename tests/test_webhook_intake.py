@@ -10,7 +10,7 @@ import uuid
 import aiohttp
 import pytest
 
-from bot.intake import parse_delivery, signature_for
+from bot.queue.intake import parse_delivery, signature_for
 from tests.fakegithub import FakeGitHub
 from tests.harness import BotUnderTest, load_payload
 

@@ -16,11 +16,11 @@ import pytest
 from gidgethub import routing, sansio
 
 from bot.context import SystemClock
-from bot.db import Database
-from bot.intake import Delivery
-from bot.metrics import Metrics
-from bot.store import Store, StoredDelivery
-from bot.worker import Worker
+from bot.core.metrics import Metrics
+from bot.db.connection import Database
+from bot.queue.intake import Delivery
+from bot.queue.store import Store, StoredDelivery
+from bot.queue.worker import Worker
 from tests.harness import queued_delivery
 
 
@@ -140,7 +140,7 @@ async def test_a_retried_delivery_waits_behind_its_key(store: Store) -> None:
     assert [c.guid for c in claimed] == [parked.guid]
     await store.add_delivery(head)
     assert (await store.get_delivery(head.guid)).state == "waiting"  # type: ignore[union-attr]
-    from bot.store import HandlingResult
+    from bot.queue.store import HandlingResult
 
     await store.complete(claimed[0], "w", HandlingResult("failed", [("h", "boom")], error="boom"))
     assert (await store.get_delivery(head.guid)).state == "queued"  # type: ignore[union-attr]
@@ -221,7 +221,7 @@ async def test_parked_payloads_are_removed_after_the_retention_and_cannot_be_ret
     claimed = {
         item.guid: item for item in await store.claim("w", now=now, limit=5, lease_seconds=60)
     }
-    from bot.store import HandlingResult
+    from bot.queue.store import HandlingResult
 
     for guid, finished in ((old.guid, now - 15 * 86400), (recent.guid, now - 86400)):
         await store.complete(

@@ -1,1 +1,5 @@
-"""Slash commands: the Markdown-aware parser, the registry, permissions. No GitHub here."""
+"""Slash commands: the Markdown-aware parser, the registry, permissions, the
+one command loop and its replies.
+
+Imports `bot.context` and the layers below it.
+"""

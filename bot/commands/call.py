@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.advisory_store import AdvisoryRecord
+from bot.advisories.store import AdvisoryRecord
 from bot.context import HandlerContext
-from bot.github import GitHubClient
+from bot.github.client import GitHubClient
 
 
 @dataclass

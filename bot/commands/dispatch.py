@@ -26,12 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.advisory_store import AdvisoryStore
+from bot.advisories.comments import post_once_at
+from bot.advisories.store import AdvisoryStore
 from bot.commands.parser import ArgumentError, CommandLine, split_arguments
 from bot.commands.registry import REGISTRY, Command, CommandError
-from bot.comments import post_once_at
-from bot.digests import Digester
-from bot.github import GitHubClient, reply_error
+from bot.core.digests import Digester
+from bot.github.client import GitHubClient, reply_error
 
 # A size limit like every other input's: a comment is at most 65,536 characters on
 # GitHub, and a reply to thousands of commands would help nobody.
@@ -74,7 +74,7 @@ def pending_lines(
 ) -> list[Pending]:
     """The lines whose key is not in `done`.
 
-    A key is a keyed digest of the line's words (bot/digests.py: the store keeps no
+    A key is a keyed digest of the line's words (bot/core/digests.py: the store keeps no
     comment text, not even a hash a dictionary could reverse) and its occurrence: the
     n-th line with the same words has occurrence n, wherever it stands, so an edit
     that inserts a line above does not make the ones below new. `legacy` also

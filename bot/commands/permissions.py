@@ -12,9 +12,9 @@ from typing import Any
 
 from gidgethub import BadRequest
 
-from bot.advisory_store import AdvisoryRecord
-from bot.github import GitHubClient, GitHubUnavailable, RateLimited
-from bot.team_formats import RosterEntry
+from bot.advisories.store import AdvisoryRecord
+from bot.github.client import GitHubClient, GitHubUnavailable, RateLimited
+from bot.team.formats import RosterEntry
 
 
 @dataclass(frozen=True)

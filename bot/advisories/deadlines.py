@@ -1,0 +1,109 @@
+"""The deadline scanner: clock-driven events for open advisories.
+
+Every `scan_interval_seconds` it looks at each open advisory in the store and
+stores, on the same queue as webhooks:
+
+- `advisory.deadline_reminder` with a `tier` (days before the deadline; 0 when
+  it has passed): only the most urgent tier that is due, and not within
+  `min_hours_between_reminders` of the previous reminder;
+- `advisory.unacknowledged` once a report is older than
+  `escalate_unacknowledged_after_hours` with no comment from the team;
+- `advisory.coordinator_due` once an advisory has gone `coordinators.idle_days`
+  without a coordinator.
+
+A GUID names the advisory and the tier, so each is stored once, however many
+scans, restarts or replicas see it due.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from bot.advisories.store import AdvisoryRecord, AdvisoryStore
+from bot.core.config import DeadlineConfig
+from bot.queue.intake import internal_event
+from bot.queue.store import Store
+
+log = logging.getLogger("ghsa_bot.deadlines")
+
+DAY = 86400.0
+
+
+def due_events(
+    record: AdvisoryRecord,
+    now: float,
+    config: DeadlineConfig,
+    response_days: int,
+    coordinator_idle_days: float | None = None,
+) -> list[tuple[str, int]]:
+    """(action, tier) pairs due for `record` at `now`."""
+    if record.completed_at is not None or record.state not in ("triage", "draft"):
+        return []
+    events: list[tuple[str, int]] = []
+    deadline = record.received_at + response_days * DAY
+    due = [tier for tier in config.reminder_days if now >= deadline - tier * DAY]
+    recent = (
+        record.last_reminder_at is not None
+        and now - record.last_reminder_at < config.min_hours_between_reminders * 3600
+    )
+    if due and not recent:
+        events.append(("deadline_reminder", min(due)))
+    escalate_at = record.received_at + config.escalate_unacknowledged_after_hours * 3600
+    if record.reporter and record.human_acknowledged_at is None and now >= escalate_at:
+        events.append(("unacknowledged", config.escalate_unacknowledged_after_hours))
+    idle = coordinator_idle_days
+    if idle is not None and record.coordinator is None and now >= record.received_at + idle * DAY:
+        events.append(("coordinator_due", 0))
+    return events
+
+
+class DeadlineScanner:
+    def __init__(
+        self,
+        store: Store,
+        advisories: AdvisoryStore,
+        config: DeadlineConfig,
+        response_days: int,
+        now: Callable[[], float],
+        notify: Callable[[], None],
+        *,
+        coordinator_idle_days: float | None = None,
+    ) -> None:
+        self.store = store
+        self.advisories = advisories
+        self.config = config
+        self.response_days = response_days
+        self.coordinator_idle_days = coordinator_idle_days
+        self.now = now
+        self.notify = notify
+
+    async def scan_once(self) -> int:
+        """Store the events due now; return how many were new."""
+        now = self.now()
+        added = 0
+        for record in await self.advisories.open_advisories():
+            due = due_events(
+                record, now, self.config, self.response_days, self.coordinator_idle_days
+            )
+            for action, tier in due:
+                payload = {
+                    "action": action,
+                    "tier": tier,
+                    "installation": {"id": record.installation_id},
+                    "repository": {"full_name": record.repository},
+                    "repository_advisory": {"ghsa_id": record.ghsa_id, "state": record.state},
+                }
+                is_new = await self.store.add_delivery(
+                    internal_event(
+                        f"{action}:{record.repository}:{record.ghsa_id}:{tier}",
+                        "advisory",
+                        payload,
+                        received_at=now,
+                    ),
+                    source="timer",
+                )
+                added += int(is_new)
+        if added:
+            self.notify()
+        return added

@@ -1,0 +1,339 @@
+"""Assemble the running bot: store, GitHub client, worker, team data, background jobs.
+
+:func:`open_services` builds everything from settings and configuration;
+:func:`close_services` takes it down in order (stop the worker, then the
+store, then the HTTP session). The web app and the CLI both use these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from gidgethub import routing
+
+import handlers
+from bot.advisories.deadlines import DeadlineScanner
+from bot.advisories.poller import AdvisoryPoller
+from bot.advisories.store import AdvisoryStore
+from bot.context import Clock, HandlerContext, SystemClock
+from bot.core.config import BotConfig
+from bot.core.digests import Digester
+from bot.core.logs import fields
+from bot.core.metrics import Metrics
+from bot.core.settings import Settings
+from bot.db.connection import Database
+from bot.github.client import GitHubApp, error_summary
+from bot.governance.jobs import GovernanceScanner
+from bot.governance.store import GovernanceStore
+from bot.queue.leadership import Leadership
+from bot.queue.recovery import DeliveryRecovery
+from bot.queue.routing import compose, subscribed_events
+from bot.queue.store import Store, StoredDelivery
+from bot.queue.worker import Worker
+from bot.records.cve_services import CveServicesClient
+from bot.team.data import TeamData
+from handlers import installations
+
+log = logging.getLogger("ghsa_bot.service")
+
+SERVICES: web.AppKey[Services] = web.AppKey("services")
+INTERNAL_EVENTS = frozenset({"advisory", "advisory_comment", "governance"})
+GOVERNANCE_ONLY_EVENTS = frozenset({"issue_comment", "issues"})
+# How often parked deliveries' payloads past their retention are removed.
+PAYLOAD_PURGE_SECONDS = 3600.0
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: BotConfig
+    store: Store
+    metrics: Metrics
+    clock: Clock
+    router: routing.Router
+    subscribed_events: frozenset[str]
+    session: aiohttp.ClientSession | None = None
+    github: GitHubApp | None = None
+    worker: Worker | None = None
+    team_data: TeamData | None = None
+    advisories: AdvisoryStore | None = None
+    poller: AdvisoryPoller | None = None
+    deadlines: DeadlineScanner | None = None
+    cve_services: CveServicesClient | None = None
+    leadership: Leadership | None = None
+    recovery: DeliveryRecovery | None = None
+    governance: GovernanceStore | None = None
+    governance_jobs: GovernanceScanner | None = None
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @cached_property
+    def known_events(self) -> frozenset[str]:
+        return self.subscribed_events | {"ping"}
+
+    @cached_property
+    def webhook_events(self) -> frozenset[str]:
+        """Events accepted over HTTP: internal ones (from the poller) never are."""
+        return self.subscribed_events - INTERNAL_EVENTS
+
+    def wants(self, event: str, payload: Mapping[str, Any]) -> bool:
+        """Issue events matter only in the governance repository; intake drops the rest."""
+        if event not in GOVERNANCE_ONLY_EVENTS:
+            return True
+        repository = payload.get("repository")
+        name = repository.get("full_name") if isinstance(repository, dict) else None
+        configured = self.config.governance.repository
+        return (
+            isinstance(name, str) and configured is not None and name.lower() == configured.lower()
+        )
+
+    def context_for(self, delivery: StoredDelivery) -> HandlerContext:
+        assert self.github is not None
+        installation = delivery.installation_id
+        assert self.advisories is not None
+        return HandlerContext(
+            github=self.github.installation(installation) if installation is not None else None,
+            app=self.github,
+            store=self.store,
+            advisories=self.advisories,
+            config=self.config,
+            team=self.team_data,
+            clock=self.clock,
+            delivery_guid=delivery.guid,
+            cve_services=self.cve_services,
+            governance=self.governance,
+            public_url=self.settings.public_url,
+            web_url=self.settings.web_url,
+        )
+
+
+async def open_services(
+    settings: Settings,
+    config: BotConfig,
+    *,
+    clock: Clock | None = None,
+    start_worker: bool = True,
+    start_background: bool = True,
+    dry_run_sink: Callable[[str], None] = print,
+) -> Services:
+    clock = clock or SystemClock()
+    router = compose(handlers.MODULES)
+    store = Store(Database(settings.database_url, synchronous=settings.sqlite_synchronous))
+    await store.open()
+    requeued = await store.requeue_running()  # SQLite serves one process: none is running now
+    if requeued:
+        log.info("re-queued unfinished deliveries", extra=fields(count=requeued))
+    metrics = Metrics()
+    services = Services(
+        settings=settings,
+        config=config,
+        store=store,
+        metrics=metrics,
+        clock=clock,
+        router=router,
+        subscribed_events=subscribed_events(router),
+    )
+    services.session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(
+            total=settings.github_timeout_seconds,
+            connect=min(10.0, settings.github_timeout_seconds),
+        ),
+        headers={"accept": "application/vnd.github+json"},
+    )
+    services.github = GitHubApp(
+        services.session,
+        api_url=settings.api_url,
+        app_id=settings.app_id,
+        jwt_issuer=settings.client_id or settings.app_id,
+        private_key=settings.private_key,
+        metrics=metrics,
+        dry_run=settings.dry_run,
+        dry_run_sink=dry_run_sink,
+        mutation_interval=settings.mutation_interval,
+        max_inline_wait=settings.max_inline_wait_seconds,
+        clock=clock.now,
+    )
+    if settings.cve_services is not None:
+        services.cve_services = CveServicesClient(services.session, settings.cve_services)
+    services.team_data = TeamData(config, services.github, store)
+    services.advisories = AdvisoryStore(
+        store.database, Digester.from_secret(settings.private_key)
+    )
+    services.governance = GovernanceStore(store.database)
+    services.worker = Worker(
+        store,
+        router,
+        services.context_for,
+        metrics,
+        clock,
+        concurrency=settings.worker_concurrency,
+        max_attempts=settings.max_attempts,
+        retry_base_seconds=settings.retry_base_seconds,
+        lease_seconds=settings.lease_seconds,
+    )
+    services.poller = AdvisoryPoller(
+        services.github,
+        store,
+        services.advisories,
+        clock.now,
+        services.worker.notify,
+        interval=config.poll_interval_seconds,
+    )
+    services.deadlines = DeadlineScanner(
+        store,
+        services.advisories,
+        config.deadlines,
+        config.policy.response_days,
+        clock.now,
+        services.worker.notify,
+        coordinator_idle_days=config.coordinators.idle_days,
+    )
+    services.governance_jobs = GovernanceScanner(
+        store, services.governance, config.governance, clock.now, services.worker.notify
+    )
+    services.leadership = Leadership(store, seconds=settings.leader_lease_seconds)
+    services.recovery = DeliveryRecovery(
+        services.github, store, metrics, clock.now, handled_events=services.webhook_events
+    )
+    if start_worker:
+        services.worker.start()
+    if start_background:
+        services.background.append(asyncio.create_task(_background(services)))
+    return services
+
+
+async def close_services(services: Services) -> None:
+    for task in services.background:
+        task.cancel()
+    for task in services.background:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if services.leadership is not None:
+        await services.leadership.release()
+    if services.worker is not None and services.worker.running:
+        await services.worker.stop()
+    await services.store.close()
+    if services.session is not None:
+        await services.session.close()
+
+
+async def _startup_sync(services: Services) -> None:
+    """Record the installations GitHub lists for the App, so nothing depends on webhooks."""
+    assert services.github is not None
+    try:
+        count = await installations.sync_all(
+            services.github, services.store, now=services.clock.now()
+        )
+    except Exception as error:  # GitHubUnavailable, a refusal, anything: serve anyway
+        log.warning("could not list installations", extra=fields(error=error_summary(error)))
+        return
+    log.info("installations synchronised", extra=fields(count=count))
+
+
+async def _background(services: Services) -> None:
+    """Installations first: team files and advisories are read with their tokens.
+
+    Every replica keeps its own team data; the singleton jobs run on the
+    replica holding the leader lease (bot/queue/leadership.py). The payload purge is
+    idempotent and runs on every replica.
+    """
+    await _startup_sync(services)
+    assert services.leadership is not None and services.team_data is not None
+    assert services.poller is not None and services.deadlines is not None
+    assert services.recovery is not None and services.governance_jobs is not None
+    leader = services.leadership
+    await leader.renew_once()
+    team_data, poller = services.team_data, services.poller
+    await asyncio.gather(
+        leader.run(),
+        _every(60, lambda: team_data.refresh_due(services.clock.now()), "team data refresh"),
+        _every(poller.interval, _polled(poller), "advisory poll", leader=leader),
+        _every(
+            services.config.deadlines.scan_interval_seconds,
+            services.deadlines.scan_once,
+            "deadline scan",
+            leader=leader,
+        ),
+        _every(
+            services.config.governance.scan_interval_seconds,
+            services.governance_jobs.scan_once,
+            "governance scan",
+            leader=leader,
+        ),
+        _every(
+            services.settings.recovery_interval_seconds,
+            services.recovery.recover_once,
+            "missed-delivery check",
+            leader=leader,
+        ),
+        _every(PAYLOAD_PURGE_SECONDS, _payload_purge(services), "payload purge"),
+    )
+
+
+async def _every(
+    seconds: float,
+    job: Callable[[], Awaitable[object]],
+    name: str,
+    *,
+    leader: Leadership | None = None,
+) -> None:
+    """Run `job` now and then every `seconds`; with `leader`, only while it holds the lease.
+
+    A failure is logged and the job runs again on schedule.
+    """
+    while True:
+        if leader is not None:
+            await leader.wait_until_held()
+        try:
+            await job()
+        except Exception as error:
+            log.warning(f"{name} failed", extra=fields(error=error_summary(error)))
+        await asyncio.sleep(seconds)
+
+
+def _payload_purge(services: Services) -> Callable[[], Awaitable[None]]:
+    """Remove what is older than BOT_PARKED_RETENTION_DAYS: parked deliveries' payloads,
+    and command lines whose reply could never be posted (their delivery was parked)."""
+
+    async def purge() -> None:
+        retention = services.settings.parked_retention_days * 86400
+        cutoff = services.clock.now() - retention
+        removed = await services.store.purge_payloads(parked_before=cutoff)
+        assert services.advisories is not None
+        forgotten = await services.advisories.forget_command_text(before=cutoff)
+        if removed or forgotten:
+            log.info(
+                "stored text removed", extra=fields(payloads=removed, command_runs=forgotten)
+            )
+
+    return purge
+
+
+def _polled(poller: AdvisoryPoller) -> Callable[[], Awaitable[None]]:
+    async def poll() -> None:
+        report = await poller.poll_once()
+        log.info(
+            "advisories polled",
+            extra=fields(
+                repositories=report.repositories, events=report.events, errors=report.errors
+            ),
+        )
+
+    return poll
+
+
+def attach(app: web.Application, services: Services) -> None:
+    """Close the services when the web app shuts down (after intake has stopped)."""
+    app[SERVICES] = services
+
+    async def cleanup(_: web.Application) -> None:
+        await close_services(services)
+
+    app.on_cleanup.append(cleanup)

@@ -1,0 +1,2 @@
+"""The `ghsa-bot` command line. The top: it may import anything.
+"""

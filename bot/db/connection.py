@@ -1,0 +1,375 @@
+"""The database connection: a database thread runs coroutines' work on it.
+
+SQLite is the embedded default, PostgreSQL serves several replicas; both run
+the same SQL (see bot/db/backends.py). Migrations are versioned and applied on
+open (bot/db/migrations.py). A lost PostgreSQL connection is replaced on the next
+job; until then every job answers StoreUnavailable, and intake answers 503.
+
+Webhook intake and the queue's own bookkeeping (claim, complete, lease renewal:
+`run_short`) take a shortcut on SQLite: the jobs submitted in one turn of the
+event loop are run by the loop itself, intake's in one commit, when the database
+thread is not using the connection at that moment. A local commit without fsync
+takes tens of microseconds; handing it to the thread and back costs two thread
+wake-ups and two GIL hand-overs, which on a busy 2-core machine were most of an
+acknowledgement's tail, and while the thread waited for the GIL it held the
+connection, so intake queued behind it. When the thread is busy, the jobs go to
+it as before (intake's ahead of its other work).
+
+The event loop never waits on a lock: its jobs run with `busy_timeout=0`, and
+one that finds the database locked by another process (SQLITE_BUSY) goes to the
+database thread instead of failing; the thread waits up to THREAD_BUSY_TIMEOUT,
+then answers StoreUnavailable. A loop job must therefore be safe to run again
+after a busy error: each takes the write lock before it writes (BEGIN
+IMMEDIATE, or one autocommit statement), or repeats idempotent updates.
+
+Purged text (a handled delivery's payload) is zeroed in the pages
+(`secure_delete`); the write-ahead log that still holds the old page images is
+cut to zero bytes each time it starts over (`journal_size_limit=0`, bot/db/backends.py:
+the first commit after a checkpoint has caught up, every few hundred milliseconds
+while anything is written, and the leader renews its lease every few seconds), and
+truncated once more on close. A checkpoint that truncates blocks writers (measured:
+p99 acks of 55 ms at 1,500/s when it ran every 5 s), so it is not run while serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from bot.db.backends import (
+    THREAD_BUSY_TIMEOUT,
+    Backend,
+    Connection,
+    SqliteBackend,
+    backend_for,
+    redact_credentials,
+    transaction,
+)
+from bot.db.migrations import apply_migrations
+
+__all__ = ["Connection", "Database", "StoreUnavailable", "transaction"]
+
+T = TypeVar("T")
+
+# Busy timeouts (ms): the event loop never sleeps in SQLite's busy handler; the
+# database thread may.
+LOOP_BUSY_TIMEOUT_MS = 0
+THREAD_BUSY_TIMEOUT_MS = int(THREAD_BUSY_TIMEOUT * 1000)
+# How long the checkpoint connection waits for readers during the truncation on close.
+CHECKPOINT_BUSY_TIMEOUT = 1.0
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or written; callers answer 503."""
+
+
+class _Busy(Exception):
+    """A job on the event loop found the database locked: the thread runs it instead."""
+
+
+class Database:
+    """One database connection, used by one thread at a time (see the module docstring)."""
+
+    def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
+        self.url = url
+        self.backend: Backend = backend_for(url, synchronous=synchronous)
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._connection: Connection | None = None
+        self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghsa-bot-wal")
+        self._checkpoint_connection: sqlite3.Connection | None = None
+        self._closed = False
+        # Held by whichever thread is using the connection (the database thread,
+        # or the event loop for intake and short jobs on SQLite).
+        self._connection_lock = threading.Lock()
+        self._short_jobs_on_loop = isinstance(self.backend, SqliteBackend)
+        self._loop_jobs: list[_Job] | None = None
+        # The connection's busy timeout now (ms); None until set on a new connection.
+        self._busy_timeout_ms: int | None = None
+
+    @property
+    def single_process(self) -> bool:
+        """True when no other process shares this database (SQLite)."""
+        return self.backend.single_process
+
+    @property
+    def has_wal(self) -> bool:
+        """True for a SQLite file, whose write-ahead log `checkpoint` copies back."""
+        return isinstance(self.backend, SqliteBackend) and not self.backend.in_memory
+
+    def _connect(self) -> Connection:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        if self._connection is None:
+            self._connection = self.backend.connect()
+            self._busy_timeout_ms = None
+        return self._connection
+
+    def _use_busy_timeout(self, connection: Connection, milliseconds: int) -> None:
+        if self._short_jobs_on_loop and self._busy_timeout_ms != milliseconds:
+            connection.execute(f"PRAGMA busy_timeout={milliseconds:d}")
+            self._busy_timeout_ms = milliseconds
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)` on the database thread."""
+        return await self._submit(work, None, None)  # type: ignore[no-any-return]
+
+    async def run_short(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)`: a few statements on indexed rows, never a scan.
+
+        On SQLite the event loop runs it itself when the connection is free (see
+        the module's docstring); otherwise, and on PostgreSQL, as `run`.
+        """
+        return await self._submit(work, None, None, short=True)  # type: ignore[no-any-return]
+
+    async def run_batched(self, batch: Callable[..., list[Any]], item: Any) -> Any:
+        """Queue `item` for `batch`; items queued together share one call (group commit).
+
+        `batch(connection, rows=items)` returns one result per item, in order.
+        """
+        return await self._submit(None, batch, item)
+
+    async def _submit(self, work: Any, batch: Any, item: Any, *, short: bool = False) -> Any:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        job = _Job(work, batch, item, future, loop)
+        if (batch is not None or short) and self._short_jobs_on_loop:
+            # Collect this turn's jobs; the callback runs once they are all in.
+            if self._loop_jobs is None:
+                self._loop_jobs = []
+                loop.call_soon(self._run_on_loop)
+            self._loop_jobs.append(job)
+        else:
+            self._to_thread(job)
+        return await future
+
+    def _to_thread(self, job: _Job) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="ghsa-bot-db", daemon=True)
+            self._thread.start()
+        self._jobs.put(job)
+
+    def _run_on_loop(self) -> None:
+        """On the event loop: run this turn's short jobs here if the connection is
+        free, else hand them to the database thread. Jobs that find the database
+        locked by another process go to the thread too: the loop never waits."""
+        jobs, self._loop_jobs = self._loop_jobs or [], None
+        if self._closed:
+            _deliver([(job, False, StoreUnavailable("the store is closed")) for job in jobs])
+            return
+        if not self._connection_lock.acquire(blocking=False):
+            for job in jobs:
+                self._to_thread(job)
+            return
+        try:
+            answers, locked = self._run_round(jobs, on_loop=True)
+        finally:
+            self._connection_lock.release()
+        for job in locked:
+            self._to_thread(job)
+        _deliver(answers)
+
+    def _serve(self) -> None:
+        """The database thread: take every queued job, run it, answer once per round."""
+        while True:
+            first = self._jobs.get()
+            jobs = [first]
+            while jobs[-1] is not None and len(jobs) < _ROUND_LIMIT:
+                try:
+                    jobs.append(self._jobs.get_nowait())
+                except queue.Empty:
+                    break
+            stop = jobs[-1] is None
+            # Batched jobs (webhook intake) go first and are answered before the rest
+            # of the round runs: a 202 does not wait behind the worker's writes. Jobs
+            # in one round were all submitted before any of them was answered, so
+            # none depends on another's effect and the order among them is free.
+            batched = [job for job in jobs if job is not None and job.batch is not None]
+            others = [job for job in jobs if job is not None and job.batch is None]
+            for group in (batched, others):
+                if group:
+                    with self._connection_lock:
+                        answers, _ = self._run_round(group)
+                    _answer(answers)
+            if stop:
+                if self._connection is not None:
+                    self._connection.close()
+                    self._connection = None
+                return
+
+    def _run_round(
+        self, jobs: list[_Job], *, on_loop: bool = False
+    ) -> tuple[list[_Answer], list[_Job]]:
+        """Run `jobs`; (their answers, the jobs left for the thread because the
+        database was locked: on the loop only, and every job after the first such)."""
+        answers: list[_Answer] = []
+        locked: list[_Job] = []
+        index = 0
+        while index < len(jobs):
+            job = jobs[index]
+            group = [job]
+            if job.batch is not None:
+                while (
+                    index + len(group) < len(jobs) and jobs[index + len(group)].batch is job.batch
+                ):
+                    group.append(jobs[index + len(group)])
+            index += len(group)
+            if locked:
+                locked.extend(group)  # still locked, surely: not tried on the loop
+                continue
+            try:
+                if job.batch is None:
+                    answers.append((job, True, self._call(job.work, on_loop=on_loop)))
+                    continue
+                items = [member.item for member in group]
+                results = self._call(partial(job.batch, rows=items), on_loop=on_loop)
+                answers.extend(
+                    (member, True, result) for member, result in zip(group, results, strict=True)
+                )
+            except _Busy:
+                locked.extend(group)
+            except Exception as error:
+                answers.extend((member, False, error) for member in group)
+        return answers, locked
+
+    def _call(self, work: Callable[[Connection], T], *, on_loop: bool = False) -> T:
+        try:
+            connection = self._connect()
+            self._use_busy_timeout(
+                connection, LOOP_BUSY_TIMEOUT_MS if on_loop else THREAD_BUSY_TIMEOUT_MS
+            )
+            return work(connection)
+        except StoreUnavailable:
+            raise
+        except Exception as error:
+            if on_loop and self.backend.is_busy(error):
+                raise _Busy from error
+            if not self.backend.is_unavailable(error):
+                raise
+            self._drop_broken_connection()
+            # The driver may quote DATABASE_URL's user name or password (psycopg:
+            # "invalid percent-encoded token"); the message goes to logs and the CLI,
+            # and a traceback would print the cause: then it is left off.
+            detail = _first_line(error, redact=self.url)
+            unavailable = StoreUnavailable(f"database error: {detail}")
+            if redact_credentials(str(error), self.url) != str(error):
+                raise unavailable from None
+            raise unavailable from error
+
+    def _drop_broken_connection(self) -> None:
+        connection = self._connection
+        if connection is not None and self.backend.is_broken(connection):
+            self._connection = None
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database file, without blocking the writer thread.
+
+        A PASSIVE checkpoint on a connection of its own: commits go on while it
+        runs, and its fsync of the database file is not on any request's path.
+        """
+        if not self.has_wal or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._checkpointer, self._checkpoint)
+
+    def _checkpoint_connection_for(self) -> sqlite3.Connection:
+        if self._checkpoint_connection is None:
+            assert isinstance(self.backend, SqliteBackend)
+            self._checkpoint_connection = sqlite3.connect(
+                str(self.backend.path),
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=CHECKPOINT_BUSY_TIMEOUT,
+            )
+            self._checkpoint_connection.execute("PRAGMA secure_delete=ON")
+        return self._checkpoint_connection
+
+    def _checkpoint(self) -> None:
+        # On failure the next run tries again; the writer is unaffected.
+        with contextlib.suppress(sqlite3.Error):
+            self._checkpoint_connection_for().execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _truncate(self) -> None:
+        """Copy the WAL back and cut it to zero bytes (on close: it blocks writers)."""
+        with contextlib.suppress(sqlite3.Error):
+            self._checkpoint_connection_for().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def migrate(self) -> list[int]:
+        return await self.run(partial(apply_migrations, backend=self.backend))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        if self._thread is not None:
+            self._jobs.put(None)
+            await loop.run_in_executor(None, self._thread.join)
+        elif self._connection is not None:
+            connection, self._connection = self._connection, None
+            await loop.run_in_executor(None, connection.close)
+
+        def close_checkpointer() -> None:
+            # Once on close: nothing purged stays in the WAL of a stopped bot.
+            backend = self.backend
+            if isinstance(backend, SqliteBackend) and self.has_wal and backend.path.exists():
+                self._truncate()
+            if self._checkpoint_connection is not None:
+                self._checkpoint_connection.close()
+                self._checkpoint_connection = None
+
+        await loop.run_in_executor(self._checkpointer, close_checkpointer)
+        self._checkpointer.shutdown(wait=True)
+
+
+_ROUND_LIMIT = 512
+_Answer = tuple["_Job", bool, Any]
+
+
+@dataclass(frozen=True)
+class _Job:
+    work: Any
+    batch: Any
+    item: Any
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _answer(answers: list[_Answer]) -> None:
+    """From the database thread: wake each waiting loop once with its answers."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
+    for answer in answers:
+        by_loop.setdefault(answer[0].loop, []).append(answer)
+    for loop, batch in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is gone
+            loop.call_soon_threadsafe(_deliver, batch)
+
+
+def _deliver(answers: list[_Answer]) -> None:
+    """On the event loop: hand each waiting coroutine its result."""
+    for job, ok, value in answers:
+        if job.future.done():
+            continue
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+
+
+def _first_line(error: BaseException, *, redact: str = "") -> str:
+    """The driver's message without its SQL context lines (which may quote values),
+    and without the user name and password of the database URL `redact`."""
+    text = redact_credentials(str(error), redact).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -1,0 +1,300 @@
+"""CVE IDs for advisories: request, reserve, record, reject, through the configured provider.
+
+`cve.provider` in bot.toml chooses who assigns them:
+
+- `github`: GitHub is the CNA. The bot asks with `POST .../{ghsa_id}/cve`;
+  GitHub assigns the ID later and the poller sees it arrive. GitHub does this
+  only for public repositories, and only for admins or security managers.
+- `cve-services`: the team is its own CNA (as the PSF is). The bot reserves an
+  ID through CVE Services and sets it as the advisory's `cve_id` at once.
+
+An ID is bound to the advisory the bot got it for (bot/advisories/store.py,
+`cve_reservations`): reserved for it, assigned by GitHub after the bot asked,
+or recorded by a team member with `/cve CVE-YYYY-NNNN`. Every collaborator,
+the reporter too, may type anything into the advisory's CVE field, so `/cve
+reject`, the publication checklist and the records act only on a bound ID
+(unless `unsafe.collaborators_choose_the_cve_id`).
+
+Each step is idempotent: an advisory that has a bound ID, or a request or
+reservation on record, gets no second one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from enum import Enum
+
+from gidgethub import BadRequest
+
+from bot.advisories.store import AdvisoryStore
+from bot.commands.call import CommandCall
+from bot.commands.registry import CommandError
+from bot.records.cve_services import CveServicesClient, CveServicesError
+
+CVE_ID = re.compile(r"CVE-[0-9]{4}-[0-9]{4,19}", re.IGNORECASE)
+
+
+class Binding(Enum):
+    """How the advisory's CVE field relates to what the bot bound to it."""
+
+    NONE = "none"  # the field is empty
+    OURS = "ours"  # bound to this advisory (and not rejected)
+    ELSEWHERE = "elsewhere"  # bound to another advisory
+    UNKNOWN = "unknown"  # the bot never bound it
+
+
+async def binding_of(
+    advisories: AdvisoryStore,
+    repository: str,
+    ghsa_id: str,
+    cve_id: object,
+    *,
+    trust_the_field: bool = False,
+) -> Binding:
+    if not cve_id:
+        return Binding.NONE
+    if trust_the_field:
+        return Binding.OURS
+    bound = await advisories.reservation_of(str(cve_id))
+    if bound is None:
+        return Binding.UNKNOWN
+    return Binding.OURS if bound.binds(repository, ghsa_id) else Binding.ELSEWHERE
+
+
+async def call_binding(call: CommandCall) -> Binding:
+    """The binding of `call`'s advisory's CVE field (binding GitHub's answer first)."""
+    context = call.context
+    if context.config.cve.provider == "github":
+        await bind_github_assignment(
+            context.advisories,
+            call.repository,
+            call.ghsa_id,
+            call.advisory.get("cve_id"),
+            now=context.clock.now(),
+        )
+    return await binding_of(
+        context.advisories,
+        call.repository,
+        call.ghsa_id,
+        call.advisory.get("cve_id"),
+        trust_the_field=context.config.unsafe.collaborators_choose_the_cve_id,
+    )
+
+
+async def bind_github_assignment(
+    advisories: AdvisoryStore, repository: str, ghsa_id: str, cve_id: object, *, now: float
+) -> bool:
+    """With the `github` provider: an ID that shows up after the bot asked GitHub for one is
+    GitHub's answer, and is bound to the advisory (never one bound to another advisory).
+
+    True when it was bound now. GitHub does not say who set the field, so an ID typed
+    between the request and GitHub's answer would be taken too (SECURITY.md).
+    """
+    if not cve_id or not CVE_ID.fullmatch(str(cve_id)):
+        return False
+    if not await advisories.effect_done(requested_from_github(repository, ghsa_id)):
+        return False
+    if await advisories.has_binding(repository, ghsa_id, provider="github"):
+        return False  # one request, one answer: a later ID (after /cve reject) is not GitHub's
+    return await advisories.add_reservation(
+        str(cve_id).upper(), repository, ghsa_id, "github", at=now, state="assigned"
+    )
+
+
+def unbound_note(cve_id: object) -> str:
+    """What to say, where the reporter reads it, about a CVE field the bot did not fill.
+
+    The same words whether the ID is another advisory's or unknown: a reporter who
+    types a guess must not learn that another embargoed report holds it (the audit
+    log says which it was).
+    """
+    return (
+        f"the advisory shows {cve_id}, which the bot did not get for it (anyone who "
+        "collaborates here can edit the CVE field). `/cve reject` takes it off; if the team "
+        f"got it elsewhere, `/cve {cve_id}` records it"
+    )
+
+
+def requested_from_github(repository: str, ghsa_id: str) -> str:
+    """The effect key of the bot's CVE request to GitHub for an advisory."""
+    return f"cve-request:{repository}:{ghsa_id}"
+
+
+async def assign_cve(call: CommandCall) -> str:
+    """Give the advisory a CVE ID (or ask GitHub for one); the reply says what happened."""
+    existing = call.advisory.get("cve_id")
+    binding = await call_binding(call)
+    if binding is Binding.OURS:
+        return f"The advisory already has {existing}; nothing was reserved."
+    if binding is not Binding.NONE:
+        await _audit_binding(call, existing, binding)
+        raise CommandError(unbound_note(existing))
+    provider = call.context.config.cve.provider
+    if provider == "github":
+        return await _request_from_github(call)
+    if provider == "cve-services":
+        return await _reserve_from_cve_services(call)
+    raise CommandError(
+        'no CVE provider is configured: set cve.provider in bot.toml to "github" or '
+        '"cve-services", or record an ID the team got elsewhere with `/cve CVE-YYYY-NNNN`'
+    )
+
+
+async def record_cve(call: CommandCall, cve_id: str) -> str:
+    """`/cve CVE-ID`: bind an ID the team got elsewhere and set it on the advisory."""
+    cve_id = cve_id.upper()
+    existing = call.advisory.get("cve_id")
+    binding = await call_binding(call)
+    if binding is Binding.OURS and str(existing).upper() == cve_id:
+        return f"{cve_id} is already recorded for this advisory; nothing changed."
+    if binding is Binding.OURS:
+        raise CommandError(f"the advisory already has {existing}: `/cve reject` it first")
+    advisories = call.context.advisories
+    bound = await advisories.reservation_of(cve_id)
+    if bound is not None and not bound.binds(call.repository, call.ghsa_id):
+        await _audit_binding(call, cve_id, Binding.ELSEWHERE)
+        raise CommandError(f"{cve_id} cannot be recorded for this advisory (see the audit log)")
+    now = call.context.clock.now()
+    if bound is None:
+        await advisories.add_reservation(
+            cve_id, call.repository, call.ghsa_id, "manual", at=now, state="assigned"
+        )
+    if str(existing or "").upper() != cve_id:
+        await call.patch({"cve_id": cve_id})
+    await call.context.audit(
+        call.repository, call.ghsa_id, "cve-recorded", f"@{call.caller} recorded {cve_id}"
+    )
+    return f"Recorded {cve_id} for this advisory and set it. Don't cite it before publication."
+
+
+async def _audit_binding(call: CommandCall, cve_id: object, binding: Binding) -> None:
+    """Keep for the team what the reply leaves out: whose ID the field holds."""
+    whose = (
+        "bound to another advisory" if binding is Binding.ELSEWHERE else "not bound to any"
+    )
+    await call.context.audit(
+        call.repository, call.ghsa_id, "cve-field-unbound", f"the CVE field holds {cve_id}, {whose}"
+    )
+
+
+async def _request_from_github(call: CommandCall) -> str:
+    advisories = call.context.advisories
+    if await advisories.effect_done(requested_from_github(call.repository, call.ghsa_id)):
+        return (
+            "A CVE ID was already requested from GitHub; it appears on the advisory "
+            "when GitHub assigns it."
+        )
+    try:
+        await call.client.post(f"{call.path}/cve", data=b"")
+    except BadRequest as error:
+        if error.status_code == 403:
+            raise CommandError(
+                f"GitHub refused the CVE request (403): requesting a CVE needs admin or "
+                f"security-manager rights on {call.repository}, which the App's installation "
+                "does not have. An admin can use 'Request CVE' on the advisory page"
+            ) from None
+        raise CommandError(
+            f"GitHub refused the CVE request ({error.status_code}): {error}. GitHub assigns "
+            "CVE IDs only for advisories of public repositories"
+        ) from None
+    request = requested_from_github(call.repository, call.ghsa_id)
+    await advisories.record_effect(request, at=call.context.clock.now())
+    await call.context.audit(
+        call.repository, call.ghsa_id, "cve-requested", "requested a CVE ID from GitHub"
+    )
+    return (
+        "Requested a CVE ID from GitHub (GitHub is the CNA). It appears on the advisory once "
+        "GitHub assigns it. Don't cite it before publication."
+    )
+
+
+def _cve_services(call: CommandCall) -> CveServicesClient:
+    client = call.context.cve_services
+    if client is None:
+        raise CommandError(
+            "cve.provider is cve-services, but CVE_SERVICES_ORG, CVE_SERVICES_USER and "
+            "CVE_SERVICES_API_KEY are not set in the bot's environment"
+        )
+    return client
+
+
+async def _reserve_from_cve_services(call: CommandCall) -> str:
+    client = _cve_services(call)
+    advisories = call.context.advisories
+    cve_id = await advisories.active_reservation(call.repository, call.ghsa_id)
+    if cve_id is None:
+        year = time.gmtime(call.context.clock.now()).tm_year
+        try:
+            cve_id = await client.reserve(year)
+        except CveServicesError as error:
+            raise CommandError(f"could not reserve a CVE ID: {error}") from None
+        # A crash between CVE Services' answer and this line leaves one reserved ID
+        # unused (it shows in the CNA's list); every later step is idempotent.
+        await advisories.add_reservation(
+            cve_id, call.repository, call.ghsa_id, "cve-services", at=call.context.clock.now()
+        )
+        await call.context.audit(
+            call.repository,
+            call.ghsa_id,
+            "cve-reserved",
+            f"reserved {cve_id} through CVE Services ({client.credentials.org})",
+        )
+    await call.patch({"cve_id": cve_id})
+    return (
+        f"Reserved {cve_id} through CVE Services ({client.credentials.org}) and set it on "
+        "the advisory. Don't cite it before publication."
+    )
+
+
+async def reject_cve(call: CommandCall) -> str:
+    """Take the CVE ID off the advisory; reject the reservation only when it is this one's."""
+    cve_id = call.advisory.get("cve_id")
+    if not cve_id:
+        raise CommandError("the advisory has no CVE ID to reject")
+    if call.advisory.get("state") == "published":
+        raise CommandError(
+            f"the advisory is published; {cve_id} is public and cannot be rejected here"
+        )
+    advisories = call.context.advisories
+    binding = await call_binding(call)
+    bound = await advisories.reservation_of(str(cve_id))
+    now = call.context.clock.now()
+    note = ""
+    if binding is Binding.OURS and bound is not None and bound.state == "reserved":
+        client = _cve_services(call)
+        try:
+            await client.reject_reserved(str(cve_id))
+        except CveServicesError as error:
+            raise CommandError(
+                f"CVE Services did not reject {cve_id}: {error}. The advisory is unchanged"
+            ) from None
+        await advisories.set_reservation_state(str(cve_id), "rejected", at=now)
+        note = " and rejected the reservation with CVE Services"
+    elif binding is Binding.OURS and bound is not None:
+        await advisories.set_reservation_state(str(cve_id), "rejected", at=now)
+        note = (
+            ". It was assigned outside the bot's reservations, so it was not rejected with "
+            "its CNA: ask whoever assigned it (for GitHub, GitHub Support)"
+        )
+    else:
+        await _audit_binding(call, cve_id, binding)
+        note = (
+            ". The bot did not get it for this advisory, so nothing was rejected with any CNA"
+        )
+    await call.patch({"cve_id": None})
+    await call.context.audit(
+        call.repository, call.ghsa_id, "cve-rejected", f"removed {cve_id}{note}"
+    )
+    return f"Removed {cve_id} from the advisory{note}."
+
+
+async def reserve_on_accept(call: CommandCall) -> str | None:
+    """When policy says so, the CVE step of accepting a report; None when there is none."""
+    cve = call.context.config.cve
+    if not cve.reserve_on_accept or cve.provider == "none":
+        return None
+    try:
+        return await assign_cve(call)
+    except CommandError as error:
+        return f"No CVE ID yet: {error}. Use `/cve` to try again."

@@ -1,0 +1,515 @@
+"""Public records of a published advisory: OSV and CVE JSON 5, validated before use.
+
+Both are built from the same inputs: the advisory's public fields, its linked
+fix pull requests with their merge commits, and the `[records]` settings.
+Only accepted credits are exported (GitHub shows a credit publicly only once
+it is accepted). Every record is validated against its schema before it is
+returned; one that fails raises :class:`RecordError` naming the field, and is
+never written or sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from bot.core.config import RecordsConfig
+from bot.core.private_paths import make_private_folders
+
+OSV_SCHEMA_VERSION = "1.7.5"
+CVE_DATA_VERSION = "5.1"
+
+# GitHub's ecosystem names to OSV's (docs/github-api-facts.md §6).
+OSV_ECOSYSTEMS = {
+    "rubygems": "RubyGems",
+    "npm": "npm",
+    "pip": "PyPI",
+    "maven": "Maven",
+    "nuget": "NuGet",
+    "composer": "Packagist",
+    "go": "Go",
+    "rust": "crates.io",
+    "erlang": "Hex",
+    "actions": "GitHub Actions",
+    "pub": "Pub",
+    "swift": "SwiftURL",
+}
+# Where each ecosystem's packages live, for a CVE record's collectionURL.
+PACKAGE_REGISTRIES = {
+    "rubygems": "https://rubygems.org",
+    "npm": "https://www.npmjs.com",
+    "pip": "https://pypi.org",
+    "maven": "https://repo.maven.apache.org/maven2",
+    "nuget": "https://www.nuget.org",
+    "composer": "https://packagist.org",
+    "go": "https://pkg.go.dev",
+    "rust": "https://crates.io",
+    "erlang": "https://hex.pm",
+    "actions": "https://github.com/marketplace",
+    "pub": "https://pub.dev",
+    "swift": "https://swiftpackageindex.com",
+}
+CREDIT_TYPES = (
+    "finder",
+    "reporter",
+    "analyst",
+    "coordinator",
+    "remediation_developer",
+    "remediation_reviewer",
+    "remediation_verifier",
+    "tool",
+    "sponsor",
+    "other",
+)
+
+
+class RecordError(Exception):
+    """A record that cannot be built or fails its schema; the message names the field."""
+
+
+class RecordNotApplicable(RecordError):
+    """The record cannot exist yet (no CVE ID, no CNA organization): not a schema failure."""
+
+
+@dataclass(frozen=True)
+class Fix:
+    repository: str  # OWNER/REPO of the pull request
+    number: int
+    merge_commit: str | None
+
+
+@dataclass(frozen=True)
+class RecordInputs:
+    """What a record is built from."""
+
+    repository: str  # the advisory's repository
+    advisory: Mapping[str, Any]  # public fields (bot.advisory_store.PUBLIC_FIELDS) + credits
+    fixes: Sequence[Fix] = ()
+    record_id: str = ""  # the OSV id; "" uses the GHSA id
+    modified: str = ""  # RFC 3339; "" uses the advisory's updated_at
+    extra_references: Sequence[tuple[str, str]] = field(default_factory=tuple)  # (type, url)
+
+
+# -- schemas -----------------------------------------------------------------------------
+
+
+@functools.cache
+def _validator(kind: str) -> Any:
+    if kind == "osv":
+        text = resources.files("bot.records").joinpath("schemas/osv-schema.json").read_text("utf-8")
+    else:
+        text = (
+            resources.files("cvelib")
+            .joinpath("schemas/CVE_JSON_bundled_5.1.1.json")
+            .read_text("utf-8")
+        )
+    schema = json.loads(text)
+    validator_class = jsonschema.validators.validator_for(schema)
+    return validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+
+
+def validate(kind: str, document: Mapping[str, Any]) -> None:
+    """Raise RecordError naming the first failing field, if `document` fails its schema."""
+    errors = sorted(_validator(kind).iter_errors(document), key=_error_order)
+    if not errors:
+        return
+    error = _deepest(errors[0])
+    where = field_path(error.absolute_path) or "(the record)"
+    name = "OSV" if kind == "osv" else "CVE JSON 5"
+    more = f" ({len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    raise RecordError(f"{name} record is invalid at {where}: {_short(error.message)}{more}")
+
+
+def _error_order(error: Any) -> tuple[int, str]:
+    return (-len(error.absolute_path), field_path(error.absolute_path))
+
+
+def _deepest(error: Any) -> Any:
+    """anyOf/oneOf errors hide the useful one in their context; take the deepest."""
+    if not error.context:
+        return error
+    return _deepest(max(error.context, key=lambda e: len(e.absolute_path)))
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= 200 else message[:197] + "..."
+
+
+def field_path(parts: Iterator[Any] | Sequence[Any]) -> str:
+    """['affected', 0, 'ranges'] -> 'affected[0].ranges'."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+# -- shared pieces -----------------------------------------------------------------------
+
+
+def accepted_credits(advisory: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(login, GitHub credit type) of each accepted credit, in the advisory's order."""
+    found = []
+    for credit in advisory.get("credits") or []:
+        if credit.get("state") == "accepted" and credit.get("type") in CREDIT_TYPES:
+            found.append((str(credit["login"]), str(credit["type"])))
+    return found
+
+
+@dataclass(frozen=True)
+class VersionRange:
+    introduced: str = "0"
+    fixed: str | None = None
+    last_affected: str | None = None
+
+
+def version_range(vulnerability: Mapping[str, Any]) -> VersionRange:
+    """GitHub's `vulnerable_version_range` (">= 1.0, < 1.2.3") and `patched_versions`."""
+    introduced, fixed, last = "0", None, None
+    for part in (vulnerability.get("vulnerable_version_range") or "").split(","):
+        match = re.fullmatch(r"\s*(>=|<=|<|=)\s*(\S+)\s*", part)
+        if not match:
+            continue
+        operator, version = match.groups()
+        if operator == ">=":
+            introduced = version
+        elif operator == "<":
+            fixed = version
+        elif operator == "<=":
+            last = version
+        elif operator == "=":
+            introduced, last = version, version
+    patched = (vulnerability.get("patched_versions") or "").split(",")[0].strip()
+    if patched:
+        fixed, last = patched, None
+    return VersionRange(introduced, fixed, last)
+
+
+def _merged(fixes: Sequence[Fix]) -> list[Fix]:
+    return [fix for fix in fixes if fix.merge_commit]
+
+
+def _packages(advisory: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """(GitHub ecosystem, package name, vulnerability) for each named package."""
+    found = []
+    for vulnerability in advisory.get("vulnerabilities") or []:
+        package = vulnerability.get("package") or {}
+        if package.get("name") and package.get("ecosystem"):
+            found.append((str(package["ecosystem"]), str(package["name"]), vulnerability))
+    return found
+
+
+def _require(advisory: Mapping[str, Any], name: str, why: str) -> Any:
+    value = advisory.get(name)
+    if not value:
+        raise RecordError(f"the advisory has no {name}: {why}")
+    return value
+
+
+# -- OSV ---------------------------------------------------------------------------------
+
+
+def osv_record(inputs: RecordInputs) -> dict[str, Any]:
+    """The OSV record of a published advisory, validated."""
+    advisory = inputs.advisory
+    ghsa_id = str(advisory["ghsa_id"])
+    record_id = inputs.record_id or ghsa_id
+    aliases = [advisory["cve_id"]] if advisory.get("cve_id") else []
+    if record_id != ghsa_id:
+        aliases.append(ghsa_id)
+    record: dict[str, Any] = {
+        "schema_version": OSV_SCHEMA_VERSION,
+        "id": record_id,
+        "modified": rfc3339(inputs.modified or advisory.get("updated_at") or ""),
+        "published": rfc3339(advisory.get("published_at") or ""),
+        "aliases": aliases,
+        "summary": advisory.get("summary") or "",
+        "details": advisory.get("description") or "",
+        "affected": _osv_affected(inputs),
+        "references": _osv_references(inputs),
+    }
+    severity = [
+        {"type": osv_type, "score": vector}
+        for osv_type, vector in _cvss_vectors(advisory)
+        if osv_type in {"CVSS_V3", "CVSS_V4"}
+    ]
+    if severity:
+        record["severity"] = severity
+    credits = [
+        {"name": login, "contact": [f"https://github.com/{login}"], "type": kind.upper()}
+        for login, kind in accepted_credits(advisory)
+    ]
+    if credits:
+        record["credits"] = credits
+    record["database_specific"] = {"cwe_ids": list(advisory.get("cwe_ids") or [])}
+    if advisory.get("severity"):
+        severity_name = "MODERATE" if advisory["severity"] == "medium" else advisory["severity"]
+        record["database_specific"]["severity"] = str(severity_name).upper()
+    validate("osv", record)
+    return record
+
+
+def _osv_affected(inputs: RecordInputs) -> list[dict[str, Any]]:
+    affected = []
+    for ecosystem, name, vulnerability in _packages(inputs.advisory):
+        if ecosystem not in OSV_ECOSYSTEMS:
+            continue
+        span = version_range(vulnerability)
+        events: list[dict[str, str]] = [{"introduced": span.introduced}]
+        if span.fixed:
+            events.append({"fixed": span.fixed})
+        elif span.last_affected:
+            events.append({"last_affected": span.last_affected})
+        affected.append(
+            {
+                "package": {"ecosystem": OSV_ECOSYSTEMS[ecosystem], "name": name},
+                "ranges": [{"type": "ECOSYSTEM", "events": events}],
+            }
+        )
+    if affected:
+        return affected
+    # No package in a known ecosystem (CPython's case): one GIT range on the repository,
+    # introduced at the start, fixed by each merged fix commit (one per backport).
+    events = [{"introduced": "0"}] + [
+        {"fixed": str(fix.merge_commit)} for fix in _merged(inputs.fixes)
+    ]
+    return [
+        {
+            "ranges": [
+                {
+                    "type": "GIT",
+                    "repo": f"https://github.com/{inputs.repository}",
+                    "events": events,
+                }
+            ]
+        }
+    ]
+
+
+def _osv_references(inputs: RecordInputs) -> list[dict[str, str]]:
+    references = [{"type": "ADVISORY", "url": str(inputs.advisory["html_url"])}]
+    for fix in inputs.fixes:
+        references.append(
+            {"type": "WEB", "url": f"https://github.com/{fix.repository}/pull/{fix.number}"}
+        )
+    for fix in _merged(inputs.fixes):
+        references.append(
+            {"type": "FIX", "url": f"https://github.com/{fix.repository}/commit/{fix.merge_commit}"}
+        )
+    references.extend({"type": kind, "url": url} for kind, url in inputs.extra_references)
+    return references
+
+
+# -- CVE JSON 5 --------------------------------------------------------------------------
+
+
+def cve_record(inputs: RecordInputs, config: RecordsConfig, *, org_id: str = "") -> dict[str, Any]:
+    """The CVE JSON 5.1 record (CNA container inside), validated.
+
+    `org_id` is the CNA's organization UUID (CVE Services answers it); without
+    it, `records.cna_org_id` from the configuration.
+    """
+    advisory = inputs.advisory
+    if not advisory.get("cve_id"):
+        raise RecordNotApplicable("the advisory has no CVE ID: reserve one with /cve first")
+    cve_id = advisory["cve_id"]
+    assigner = org_id or config.cna_org_id
+    if not assigner:
+        raise RecordNotApplicable(
+            "no CNA organization id: set records.cna_org_id in bot.toml "
+            "(CVE Services' `org` UUID), or use the cve-services provider"
+        )
+    container: dict[str, Any] = {
+        "providerMetadata": {"orgId": assigner},
+        "title": str(_require(advisory, "summary", "a CVE record needs a title"))[:256],
+        "descriptions": [
+            {
+                "lang": "en",
+                "value": _require(advisory, "description", "a CVE record needs a description"),
+            }
+        ],
+        "affected": _cve_affected(inputs, config),
+        "references": _cve_references(inputs),
+    }
+    if advisory.get("published_at"):
+        container["datePublic"] = rfc3339(advisory["published_at"])
+    cwes = _cwe_names(advisory)
+    if cwes:
+        container["problemTypes"] = [
+            {
+                "descriptions": [
+                    {"lang": "en", "type": "CWE", "cweId": cwe, "description": name}
+                    for cwe, name in cwes
+                ]
+            }
+        ]
+    metrics = _cve_metrics(advisory)
+    if metrics:
+        container["metrics"] = metrics
+    credits = [
+        {"lang": "en", "value": login, "type": kind.replace("_", " ")}
+        for login, kind in accepted_credits(advisory)
+    ]
+    if credits:
+        container["credits"] = credits
+    record = {
+        "dataType": "CVE_RECORD",
+        "dataVersion": CVE_DATA_VERSION,
+        "cveMetadata": {"cveId": cve_id, "assignerOrgId": assigner, "state": "PUBLISHED"},
+        "containers": {"cna": container},
+    }
+    validate("cve", record)
+    return record
+
+
+def _cve_affected(inputs: RecordInputs, config: RecordsConfig) -> list[dict[str, Any]]:
+    repo_url = f"https://github.com/{inputs.repository}"
+    owner, _, name = inputs.repository.partition("/")
+    packages = _packages(inputs.advisory)
+    affected = []
+    for ecosystem, package, vulnerability in packages or [("other", name, {})]:
+        entry: dict[str, Any]
+        if config.product:
+            entry = {"vendor": config.vendor or owner, "product": config.product}
+        elif ecosystem in PACKAGE_REGISTRIES:
+            entry = {"collectionURL": PACKAGE_REGISTRIES[ecosystem], "packageName": package}
+        else:
+            entry = {"vendor": config.vendor or owner, "product": package}
+        entry["repo"] = repo_url
+        span = version_range(vulnerability)
+        if span.fixed or span.last_affected:
+            version: dict[str, str] = {
+                "version": span.introduced,
+                "status": "affected",
+                "versionType": OSV_ECOSYSTEMS.get(ecosystem, "custom"),
+            }
+            if span.fixed:
+                version["lessThan"] = span.fixed
+            else:
+                version["lessThanOrEqual"] = str(span.last_affected)
+            entry["versions"] = [version]
+            entry["defaultStatus"] = "unaffected"
+        else:
+            entry["defaultStatus"] = "affected"
+        affected.append(entry)
+    return affected
+
+
+def _cve_references(inputs: RecordInputs) -> list[dict[str, Any]]:
+    references: list[dict[str, Any]] = [
+        {"url": str(inputs.advisory["html_url"]), "tags": ["vendor-advisory"]}
+    ]
+    for fix in inputs.fixes:
+        references.append(
+            {"url": f"https://github.com/{fix.repository}/pull/{fix.number}", "tags": ["patch"]}
+        )
+    for fix in _merged(inputs.fixes):
+        references.append(
+            {
+                "url": f"https://github.com/{fix.repository}/commit/{fix.merge_commit}",
+                "tags": ["patch"],
+            }
+        )
+    references.extend({"url": url} for _, url in inputs.extra_references)
+    return references
+
+
+def _cwe_names(advisory: Mapping[str, Any]) -> list[tuple[str, str]]:
+    names = {c["cwe_id"]: c["name"] for c in advisory.get("cwes") or [] if c.get("name")}
+    return [
+        (cwe, f"{cwe}: {names[cwe]}" if cwe in names else cwe)
+        for cwe in advisory.get("cwe_ids") or []
+    ]
+
+
+def _cvss_vectors(advisory: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(OSV severity type, vector) for each CVSS vector GitHub holds."""
+    found = []
+    severities = advisory.get("cvss_severities") or {}
+    for key, osv_type in (("cvss_v3", "CVSS_V3"), ("cvss_v4", "CVSS_V4")):
+        vector = (severities.get(key) or {}).get("vector_string")
+        if vector:
+            found.append((osv_type, str(vector)))
+    return found
+
+
+def _cve_metrics(advisory: Mapping[str, Any]) -> list[dict[str, Any]]:
+    metrics = []
+    severities = advisory.get("cvss_severities") or {}
+    for key in ("cvss_v4", "cvss_v3"):
+        entry = severities.get(key) or {}
+        vector = entry.get("vector_string")
+        if not vector:
+            continue
+        version = str(vector).split("/")[0].removeprefix("CVSS:")
+        name = {"4.0": "cvssV4_0", "3.1": "cvssV3_1", "3.0": "cvssV3_0"}.get(version)
+        if name is None:
+            raise RecordError(f"cvss_severities.{key}: unknown CVSS version in {vector!r}")
+        score = float(entry.get("score") or 0.0)
+        metrics.append(
+            {
+                name: {
+                    "version": version,
+                    "vectorString": vector,
+                    "baseScore": score,
+                    "baseSeverity": cvss_severity(score),
+                }
+            }
+        )
+    return metrics
+
+
+def cvss_severity(score: float) -> str:
+    """CVSS's qualitative rating of a base score."""
+    if score == 0:
+        return "NONE"
+    if score < 4:
+        return "LOW"
+    if score < 7:
+        return "MEDIUM"
+    if score < 9:
+        return "HIGH"
+    return "CRITICAL"
+
+
+def rfc3339(stamp: str) -> str:
+    """GitHub's timestamps ("2024-08-19T19:06:45Z") as OSV wants them (UTC, ending Z)."""
+    if not stamp:
+        raise RecordError("the advisory has no publication or update time")
+    return stamp.replace("+00:00", "Z")
+
+
+# -- files -------------------------------------------------------------------------------
+
+
+# A record's file name is its id: OSV ids, CVE IDs. Nothing else (no "/", no "..").
+RECORD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def write_record(folder: Path, kind: str, name: str, record: Mapping[str, Any]) -> Path:
+    """Write `record` to folder/kind/name.json atomically (a crash leaves the old file).
+
+    The name comes from the advisory (its CVE field is editable by any collaborator),
+    so it must be a plain id, and the file must land inside `folder`: RecordError if not.
+    """
+    if kind not in ("osv", "cve") or not RECORD_NAME.fullmatch(name) or ".." in name:
+        raise RecordError(f"{name[:80]!r} is not a record id the bot writes files for")
+    target = folder / kind / f"{name}.json"
+    if not target.resolve().is_relative_to(folder.resolve()):
+        raise RecordError(f"{name[:80]!r} would be written outside {folder}")
+    make_private_folders(target.parent)  # each folder it creates: 0700
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as output:
+        json.dump(record, output, indent=2, ensure_ascii=False)
+        output.write("\n")
+    os.replace(temporary, target)
+    return target

@@ -1,0 +1,250 @@
+"""HTTP routes: `POST /webhook`, `/healthz`, `/readyz`, `/metrics`, and the pages
+(`/credits`, `/team`, the ballot page `/vote/N` with its sign-in under `/auth/`).
+
+The webhook route reads the body (bounded), hands it to :mod:`bot.intake`,
+stores the delivery and answers. It never calls a handler: the worker does.
+
+What each route answers:
+
+- `POST /webhook`: 202 stored, 200 a redelivered GUID or a ping, 204 an event
+  the bot does not keep; 400 malformed (headers, JSON, a number past what the
+  store holds), 401 signature, 413 too large, 415 content type or any
+  `Content-Encoding` but identity (refused before the body is read); 503 when
+  the store fails or does not answer within `STORE_SECONDS`, so GitHub records
+  a failure and the delivery is redelivered later.
+- `GET /healthz`: 200 while the process serves; it never touches the store.
+- `GET /readyz`: 200 when the store answers within `STORE_SECONDS` and the
+  worker runs, else 503 with the problems.
+- `GET /metrics`: Prometheus text. With `BOT_METRICS_TOKEN` only for
+  `Authorization: Bearer <token>` (401 otherwise); without it only for a
+  loopback peer that sent no forwarding header (403 otherwise).
+- The pages: see bot/web/credits_page.py, bot/web/team_page.py, bot/web/signin.py and
+  bot/web/ballot.py. Every response carries the headers of bot/web/hardening.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import time
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from aiohttp import web
+
+from bot.app import SERVICES, Services
+from bot.core.logs import fields
+from bot.queue.intake import IntakeError, check_content_encoding, parse_delivery
+from bot.queue.store import StoreUnavailable
+from bot.web.ballot import add_ballot_routes
+from bot.web.credits_page import credits_response
+from bot.web.hardening import harden
+from bot.web.signin import add_signin_routes
+from bot.web.team_page import add_team_routes
+
+log = logging.getLogger("ghsa_bot.web")
+
+_CHUNK = 64 * 1024
+# How long a request waits for the store before answering 503 (webhook, readiness).
+STORE_SECONDS = 2.0
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+T = TypeVar("T")
+
+
+async def bounded(call: Awaitable[T], seconds: float = STORE_SECONDS) -> T:
+    """Await a store call for at most `seconds`; StoreUnavailable when it takes longer."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await call
+    except TimeoutError:
+        raise StoreUnavailable(f"no answer within {seconds:g} s") from None
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Read at most `limit` bytes; 413 as soon as the body is known to be larger."""
+    if request.content_length is not None and request.content_length > limit:
+        raise IntakeError(413, f"body of {request.content_length} bytes is over {limit} bytes")
+    chunks = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise IntakeError(413, f"body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refuse(services: Services, error: IntakeError, event: str) -> web.Response:
+    services.metrics.deliveries.inc(event=event, outcome=f"refused_{error.status}")
+    log.info("delivery refused", extra=fields(status=error.status, reason=error.reason))
+    response = web.json_response({"error": error.reason}, status=error.status)
+    if error.status in (413, 415):
+        response.force_close()  # the rest of the body may be unread
+    return response
+
+
+async def webhook(request: web.Request) -> web.Response:
+    services: Services = request.app[SERVICES]
+    arrived = time.perf_counter()
+    settings = services.settings
+    header_event = request.headers.get("X-GitHub-Event", "")
+    event_label = header_event if header_event in services.known_events else "other"
+    try:
+        check_content_encoding(request.headers)  # before the body is read
+        body = await read_body(request, settings.max_body_bytes)
+        delivery = parse_delivery(
+            request.headers, body, settings.webhook_secrets, received_at=services.clock.now()
+        )
+    except IntakeError as error:
+        return _refuse(services, error, event_label)
+
+    log_fields = {
+        "delivery": delivery.guid,
+        "event": delivery.event,
+        "action": delivery.action,
+        "installation": delivery.installation_id,
+    }
+    if delivery.event == "ping":
+        services.metrics.deliveries.inc(event="ping", outcome="pong")
+        return web.json_response({"ok": True, "zen": delivery.payload.get("zen")})
+    if delivery.event not in services.webhook_events:
+        services.metrics.deliveries.inc(event="other", outcome="ignored")
+        return web.Response(status=204, headers={"X-Bot-Outcome": "no handler for this event"})
+    if not services.wants(delivery.event, delivery.payload):
+        services.metrics.deliveries.inc(event=event_label, outcome="ignored")
+        return web.Response(status=204, headers={"X-Bot-Outcome": "not the governance repository"})
+    if delivery.installation_id is None:
+        services.metrics.deliveries.inc(event=event_label, outcome="ignored")
+        log.info("delivery ignored: no installation", extra=fields(**log_fields))
+        return web.Response(status=204, headers={"X-Bot-Outcome": "no installation in payload"})
+    try:
+        is_new = await bounded(services.store.add_delivery(delivery))
+    except StoreUnavailable as error:
+        services.metrics.deliveries.inc(event=event_label, outcome="store_unavailable")
+        log.error("store unavailable", extra=fields(**log_fields, error=str(error)))
+        return web.json_response({"error": "store unavailable; redeliver later"}, status=503)
+    if not is_new:
+        services.metrics.deliveries.inc(event=event_label, outcome="duplicate")
+        log.info("delivery already stored", extra=fields(**log_fields, outcome="duplicate"))
+        return web.json_response({"ok": True, "duplicate": True}, status=200)
+    services.metrics.deliveries.inc(event=event_label, outcome="stored")
+    services.metrics.ack_duration.observe(time.perf_counter() - arrived)
+    if services.worker is not None:
+        services.worker.notify()
+    if log.isEnabledFor(logging.DEBUG):
+        store_ms = round((time.perf_counter() - arrived) * 1000, 2)
+        log.debug("delivery stored", extra=fields(**log_fields, store_ms=store_ms))
+    return web.json_response({"ok": True, "delivery": delivery.guid}, status=202)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 while the process serves requests; the store is not asked."""
+    return web.json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 when the store answers (within STORE_SECONDS) and the worker runs; else 503."""
+    services: Services = request.app[SERVICES]
+    problems = []
+    try:
+        await bounded(services.store.ping())
+    except StoreUnavailable as error:
+        # Anyone may ask: the driver's message (host, port, file) goes to the log only,
+        # already without DATABASE_URL's credentials (bot/db/connection.py).
+        detail = str(error).strip().splitlines()
+        log.warning("readiness: store unavailable", extra=fields(error=detail[0] if detail else ""))
+        problems.append("store: unavailable")
+    if services.worker is None or not services.worker.running:
+        problems.append("worker: not running")
+    if problems:
+        return web.json_response({"ok": False, "problems": problems}, status=503)
+    return web.json_response({"ok": True})
+
+
+def _loopback_peer(request: web.Request) -> bool:
+    """True when the TCP peer is this host (the socket's address, never a header)."""
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    if not peer:
+        return False
+    host = peer[0] if isinstance(peer, (tuple, list)) else peer
+    if not isinstance(host, str):
+        return False
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False  # a Unix socket or something else: not known to be local
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def metrics_refusal(request: web.Request, token: str | None) -> web.Response | None:
+    """Why `/metrics` is not answered for this request, or None when it may be.
+
+    With a token: `Authorization: Bearer <token>` from everyone (compared in
+    constant time), else 401. Without one: a loopback peer that sent no
+    forwarding header (a reverse proxy on the host would make every visitor
+    look local), else 403.
+    """
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        supplied = given.strip().encode("utf-8", "surrogatepass")
+        if scheme.lower() == "bearer" and hmac.compare_digest(supplied, token.encode()):
+            return None
+        return web.json_response(
+            {"error": "metrics need Authorization: Bearer <BOT_METRICS_TOKEN>"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    forwarded = any(name in request.headers for name in FORWARDING_HEADERS)
+    if forwarded or not _loopback_peer(request):
+        return web.json_response(
+            {"error": "metrics are served to loopback clients only; set BOT_METRICS_TOKEN"},
+            status=403,
+        )
+    return None
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text, for the clients :func:`metrics_refusal` lets through."""
+    services: Services = request.app[SERVICES]
+    refusal = metrics_refusal(request, services.settings.metrics_token)
+    if refusal is not None:
+        return refusal
+    try:
+        counts = await bounded(services.store.counts_by_state())
+        pending = sum(counts.get(state, 0) for state in ("queued", "waiting", "running"))
+        services.metrics.queue_depth.set(pending)
+    except StoreUnavailable:
+        pass
+    return web.Response(text=services.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+async def credits(request: web.Request) -> web.Response:
+    """The public credits page: published advisories only."""
+    services: Services = request.app[SERVICES]
+    assert services.advisories is not None
+    try:
+        return await credits_response(services.config.team.name, services.advisories)
+    except StoreUnavailable:
+        return web.Response(status=503, text="the store is unavailable; try again shortly")
+
+
+def add_service_routes(app: web.Application) -> None:
+    """The service's routes, with the headers and request guard of bot/web/hardening.py."""
+    harden(app, exempt_paths=["/webhook"])
+    app.router.add_post("/webhook", webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/credits", credits)
+    add_team_routes(app)
+    add_signin_routes(app)
+    add_ballot_routes(app)
