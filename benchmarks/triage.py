@@ -18,7 +18,7 @@ import aiohttp
 
 from benchmarks.results import machine, now, write_section
 from benchmarks.world import start_world
-from handlers import installations
+from bot.github.installations import sync_all
 
 ADVISORIES = 50
 IDLE_CYCLES = 60  # an hour at the default 60 s interval
@@ -53,11 +53,9 @@ async def settle(services: Any) -> None:
 async def main() -> None:
     world = await start_world()
     fake, services = world.fake, world.services
-    assert services.github is not None and services.poller is not None
-    assert services.team_data is not None
     results: dict[str, Any] = {}
     try:
-        await installations.sync_all(services.github, services.store, now=time.time())
+        await sync_all(services.github, services.installations, now=time.time())
         await services.team_data.refresh_due(time.time())
         roster = services.team_data.roster()
         fake.team_members[("python", "psrt")] = {e.login: "active" for e in roster[2:]}
@@ -101,7 +99,7 @@ async def main() -> None:
                     description="d",
                     state=("triage", "draft", "closed", "published")[index % 4],
                 )
-        await installations.sync_all(services.github, services.store, now=time.time())
+        await sync_all(services.github, services.installations, now=time.time())
         for label in CYCLES:
             await settle(services)
             start = len(fake.requests)

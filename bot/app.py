@@ -23,7 +23,8 @@ import handlers
 from bot.advisories.deadlines import DeadlineScanner
 from bot.advisories.poller import AdvisoryPoller
 from bot.advisories.store import AdvisoryStore
-from bot.context import Clock, HandlerContext, SystemClock
+from bot.context import HandlerContext
+from bot.core.clock import Clock, SystemClock
 from bot.core.config import BotConfig
 from bot.core.digests import Digester
 from bot.core.logs import fields
@@ -31,8 +32,10 @@ from bot.core.metrics import Metrics
 from bot.core.settings import Settings
 from bot.db.connection import Database
 from bot.github.client import GitHubApp, error_summary
+from bot.github.installations import Installations, sync_all
 from bot.governance.jobs import GovernanceScanner
 from bot.governance.store import GovernanceStore
+from bot.queue.followups import FollowUps
 from bot.queue.leadership import Leadership
 from bot.queue.recovery import DeliveryRecovery
 from bot.queue.routing import compose, subscribed_events
@@ -40,7 +43,6 @@ from bot.queue.store import Store, StoredDelivery
 from bot.queue.worker import Worker
 from bot.records.cve_services import CveServicesClient
 from bot.team.data import TeamData
-from handlers import installations
 
 log = logging.getLogger("ghsa_bot.service")
 
@@ -53,25 +55,33 @@ PAYLOAD_PURGE_SECONDS = 3600.0
 
 @dataclass
 class Services:
+    """The running bot's parts, each built once by :func:`open_services`.
+
+    `cve_services` is None when the team has no CNA credentials: the only
+    optional part, decided at start.
+    """
+
     settings: Settings
     config: BotConfig
-    store: Store
-    metrics: Metrics
     clock: Clock
+    metrics: Metrics
+    store: Store
+    installations: Installations
+    advisories: AdvisoryStore
+    governance: GovernanceStore
+    session: aiohttp.ClientSession
+    github: GitHubApp
+    team_data: TeamData
     router: routing.Router
     subscribed_events: frozenset[str]
-    session: aiohttp.ClientSession | None = None
-    github: GitHubApp | None = None
-    worker: Worker | None = None
-    team_data: TeamData | None = None
-    advisories: AdvisoryStore | None = None
-    poller: AdvisoryPoller | None = None
-    deadlines: DeadlineScanner | None = None
+    worker: Worker
+    followups: FollowUps
+    poller: AdvisoryPoller
+    deadlines: DeadlineScanner
+    governance_jobs: GovernanceScanner
+    leadership: Leadership
+    recovery: DeliveryRecovery
     cve_services: CveServicesClient | None = None
-    leadership: Leadership | None = None
-    recovery: DeliveryRecovery | None = None
-    governance: GovernanceStore | None = None
-    governance_jobs: GovernanceScanner | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @cached_property
@@ -85,30 +95,50 @@ class Services:
 
     def wants(self, event: str, payload: Mapping[str, Any]) -> bool:
         """Issue events matter only in the governance repository; intake drops the rest."""
-        if event not in GOVERNANCE_ONLY_EVENTS:
-            return True
-        repository = payload.get("repository")
-        name = repository.get("full_name") if isinstance(repository, dict) else None
-        configured = self.config.governance.repository
-        return (
-            isinstance(name, str) and configured is not None and name.lower() == configured.lower()
-        )
+        return wanted(self.config, event, payload)
 
-    def context_for(self, delivery: StoredDelivery) -> HandlerContext:
-        assert self.github is not None
+
+def wanted(config: BotConfig, event: str, payload: Mapping[str, Any]) -> bool:
+    """Issue events matter only in the governance repository; intake drops the rest."""
+    if event not in GOVERNANCE_ONLY_EVENTS:
+        return True
+    repository = payload.get("repository")
+    name = repository.get("full_name") if isinstance(repository, dict) else None
+    configured = config.governance.repository
+    return isinstance(name, str) and configured is not None and name.lower() == configured.lower()
+
+
+@dataclass(frozen=True)
+class Contexts:
+    """Builds each delivery's HandlerContext from the parts handlers may use."""
+
+    settings: Settings
+    config: BotConfig
+    clock: Clock
+    github: GitHubApp
+    installations: Installations
+    advisories: AdvisoryStore
+    governance: GovernanceStore
+    team: TeamData
+    followups: FollowUps
+    cve_services: CveServicesClient | None
+
+    def __call__(self, delivery: StoredDelivery) -> HandlerContext:
         installation = delivery.installation_id
-        assert self.advisories is not None
+        if installation is None:  # intake and replay store none without one
+            raise ValueError(f"delivery {delivery.guid} names no installation")
         return HandlerContext(
-            github=self.github.installation(installation) if installation is not None else None,
+            github=self.github.installation(installation),
             app=self.github,
-            store=self.store,
+            installations=self.installations,
+            followups=self.followups,
             advisories=self.advisories,
+            governance=self.governance,
+            team=self.team,
             config=self.config,
-            team=self.team_data,
             clock=self.clock,
             delivery_guid=delivery.guid,
             cve_services=self.cve_services,
-            governance=self.governance,
             public_url=self.settings.public_url,
             web_url=self.settings.web_url,
         )
@@ -131,24 +161,15 @@ async def open_services(
     if requeued:
         log.info("re-queued unfinished deliveries", extra=fields(count=requeued))
     metrics = Metrics()
-    services = Services(
-        settings=settings,
-        config=config,
-        store=store,
-        metrics=metrics,
-        clock=clock,
-        router=router,
-        subscribed_events=subscribed_events(router),
-    )
-    services.session = aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(
             total=settings.github_timeout_seconds,
             connect=min(10.0, settings.github_timeout_seconds),
         ),
         headers={"accept": "application/vnd.github+json"},
     )
-    services.github = GitHubApp(
-        services.session,
+    github = GitHubApp(
+        session,
         api_url=settings.api_url,
         app_id=settings.app_id,
         jwt_issuer=settings.client_id or settings.app_id,
@@ -160,17 +181,31 @@ async def open_services(
         max_inline_wait=settings.max_inline_wait_seconds,
         clock=clock.now,
     )
-    if settings.cve_services is not None:
-        services.cve_services = CveServicesClient(services.session, settings.cve_services)
-    services.team_data = TeamData(config, services.github, store)
-    services.advisories = AdvisoryStore(
-        store.database, Digester.from_secret(settings.private_key)
+    cve_services = (
+        CveServicesClient(session, settings.cve_services)
+        if settings.cve_services is not None
+        else None
     )
-    services.governance = GovernanceStore(store.database)
-    services.worker = Worker(
+    installations = Installations(store.database)
+    team_data = TeamData(config, github, installations)
+    advisories = AdvisoryStore(store.database, Digester.from_secret(settings.private_key))
+    governance = GovernanceStore(store.database)
+    followups = FollowUps(store, clock.now)
+    worker = Worker(
         store,
         router,
-        services.context_for,
+        Contexts(
+            settings,
+            config,
+            clock,
+            github,
+            installations,
+            advisories,
+            governance,
+            team_data,
+            followups,
+            cve_services,
+        ),
         metrics,
         clock,
         concurrency=settings.worker_concurrency,
@@ -178,32 +213,43 @@ async def open_services(
         retry_base_seconds=settings.retry_base_seconds,
         lease_seconds=settings.lease_seconds,
     )
-    services.poller = AdvisoryPoller(
-        services.github,
-        store,
-        services.advisories,
-        clock.now,
-        services.worker.notify,
-        interval=config.poll_interval_seconds,
-    )
-    services.deadlines = DeadlineScanner(
-        store,
-        services.advisories,
-        config.deadlines,
-        config.policy.response_days,
-        clock.now,
-        services.worker.notify,
-        coordinator_idle_days=config.coordinators.idle_days,
-    )
-    services.governance_jobs = GovernanceScanner(
-        store, services.governance, config.governance, clock.now, services.worker.notify
-    )
-    services.leadership = Leadership(store, seconds=settings.leader_lease_seconds)
-    services.recovery = DeliveryRecovery(
-        services.github, store, metrics, clock.now, handled_events=services.webhook_events
+    followups.notify = worker.notify  # the bot's own events wake the worker as webhooks do
+    webhook_events = subscribed_events(router) - INTERNAL_EVENTS
+    services = Services(
+        settings=settings,
+        config=config,
+        clock=clock,
+        metrics=metrics,
+        store=store,
+        installations=installations,
+        advisories=advisories,
+        governance=governance,
+        session=session,
+        github=github,
+        team_data=team_data,
+        router=router,
+        subscribed_events=subscribed_events(router),
+        worker=worker,
+        followups=followups,
+        poller=AdvisoryPoller(
+            github, installations, advisories, followups, interval=config.poll_interval_seconds
+        ),
+        deadlines=DeadlineScanner(
+            followups,
+            advisories,
+            config.deadlines,
+            config.policy.response_days,
+            coordinator_idle_days=config.coordinators.idle_days,
+        ),
+        governance_jobs=GovernanceScanner(followups, installations, governance, config.governance),
+        leadership=Leadership(store, seconds=settings.leader_lease_seconds),
+        recovery=DeliveryRecovery(
+            github, store, metrics, clock.now, handled_events=webhook_events
+        ),
+        cve_services=cve_services,
     )
     if start_worker:
-        services.worker.start()
+        worker.start()
     if start_background:
         services.background.append(asyncio.create_task(_background(services)))
     return services
@@ -215,22 +261,17 @@ async def close_services(services: Services) -> None:
     for task in services.background:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    if services.leadership is not None:
-        await services.leadership.release()
-    if services.worker is not None and services.worker.running:
+    await services.leadership.release()
+    if services.worker.running:
         await services.worker.stop()
     await services.store.close()
-    if services.session is not None:
-        await services.session.close()
+    await services.session.close()
 
 
 async def _startup_sync(services: Services) -> None:
     """Record the installations GitHub lists for the App, so nothing depends on webhooks."""
-    assert services.github is not None
     try:
-        count = await installations.sync_all(
-            services.github, services.store, now=services.clock.now()
-        )
+        count = await sync_all(services.github, services.installations, now=services.clock.now())
     except Exception as error:  # GitHubUnavailable, a refusal, anything: serve anyway
         log.warning("could not list installations", extra=fields(error=error_summary(error)))
         return
@@ -245,9 +286,6 @@ async def _background(services: Services) -> None:
     idempotent and runs on every replica.
     """
     await _startup_sync(services)
-    assert services.leadership is not None and services.team_data is not None
-    assert services.poller is not None and services.deadlines is not None
-    assert services.recovery is not None and services.governance_jobs is not None
     leader = services.leadership
     await leader.renew_once()
     team_data, poller = services.team_data, services.poller
@@ -306,7 +344,6 @@ def _payload_purge(services: Services) -> Callable[[], Awaitable[None]]:
         retention = services.settings.parked_retention_days * 86400
         cutoff = services.clock.now() - retention
         removed = await services.store.purge_payloads(parked_before=cutoff)
-        assert services.advisories is not None
         forgotten = await services.advisories.forget_command_text(before=cutoff)
         if removed or forgotten:
             log.info(

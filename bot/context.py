@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from gidgethub import sansio
 
 from bot.advisories.store import AdvisoryStore
+from bot.core.clock import Clock
 from bot.core.config import BotConfig
 from bot.github.client import GitHubApp, GitHubClient
+from bot.github.installations import Installations
 from bot.governance.store import GovernanceStore
-from bot.queue.store import Store
+from bot.queue.followups import FollowUps
 from bot.records.cve_services import CveServicesClient
 from bot.team.data import TeamData
 
@@ -35,40 +36,35 @@ class EventAdvisory:
         return self.client, self.repository, self.ghsa_id, self.advisory
 
 
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-
 @dataclass(frozen=True)
 class HandlerContext:
-    """Handlers act through these and nothing else.
+    """Everything a handler may use, built once per delivery by `bot.app`.
 
-    `github` is the client for the delivery's installation (None for events
-    that carry none); `app` reaches App-level endpoints.
+    Each handler module declares the few of these it needs as a small protocol
+    (its "doors"); this class has them all, so it satisfies every one, and a
+    unit test hands a handler a small fake of just its doors. `github` is the
+    client for the delivery's installation (every stored delivery has one);
+    `app` reaches App-level endpoints. `cve_services` is None when the team is
+    not its own CNA: a feature decided once, at start.
     """
 
-    github: GitHubClient | None
+    github: GitHubClient
     app: GitHubApp
-    store: Store
+    installations: Installations
+    followups: FollowUps
     advisories: AdvisoryStore
+    governance: GovernanceStore
+    team: TeamData
     config: BotConfig
-    team: TeamData | None
     clock: Clock
     delivery_guid: str
     cve_services: CveServicesClient | None = None  # set when the team is its own CNA
-    governance: GovernanceStore | None = None
     public_url: str | None = None  # where the bot's pages are served (ballots, team page)
     web_url: str = "https://github.com"  # GitHub's web host (GITHUB_WEB_URL): PR links, profiles
 
     async def fetch_advisory(self, event: sansio.Event) -> EventAdvisory:
         """GET the advisory an advisory event names, through the installation's client."""
         client = self.github
-        assert client is not None, "advisory events carry an installation"
         repository = str(event.data["repository"]["full_name"])
         ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
         advisory: dict[str, Any] = await client.getitem(

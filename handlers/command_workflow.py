@@ -178,7 +178,7 @@ async def _assign_member(call: CommandCall, target: str) -> str:
     """Make `target` the coordinator if the roster or the GitHub team says they are a member."""
     team = call.context.team
     roster = {e.login.lower(): e.login for e in (team.roster() if team else [])}
-    member = team is not None and await team.is_member(
+    member = await team.is_member(
         call.client, target, now=call.context.clock.now()
     )
     if not member:

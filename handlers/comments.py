@@ -63,7 +63,6 @@ EDITED_NOTICE = (
 async def comment(event: sansio.Event, context: HandlerContext) -> None:
     """Fires for each new or edited advisory comment; runs the commands of a new one."""
     client = context.github
-    assert client is not None
     data = event.data["comment"]
     comment_id = int(data["id"])
     caller = str(data["user"]["login"])
@@ -131,7 +130,7 @@ async def _roles(
         needed=needed,
         client=client,
         github_team=context.config.team.github_team,
-        roster=context.team.roster() if context.team is not None else [],
+        roster=context.team.roster(),
         record=record,
         advisory=advisory,
     )

@@ -35,7 +35,6 @@ router = routing.Router()
 async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
     """Fires when an open advisory has had no coordinator for the configured idle time."""
     client = context.github
-    assert client is not None
     repository = str(event.data["repository"]["full_name"])
     ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
     store = context.advisories
@@ -51,7 +50,7 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
     for login in credited:
         trusted = context.config.unsafe.collaborators_name_the_coordinator_with_credits
         if trusted or (
-            context.team is not None and await context.team.is_member(client, login, now=now)
+            await context.team.is_member(client, login, now=now)
         ):
             await store.save(replace(record, coordinator=login, coordinator_since=now))
             await context.audit(
@@ -61,7 +60,7 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
         ignored.append(login)
     if ignored:
         await _ignored_credits(context, client, repository, ghsa_id, ignored)
-    roster = context.team.roster() if context.team is not None else None
+    roster = context.team.roster()
     loads, last = await store.coordinator_loads()
     today = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
     choice = choose_coordinator(

@@ -22,7 +22,7 @@ router = routing.Router()
 
 
 def _roster(context: HandlerContext) -> list[RosterEntry]:
-    roster = context.team.roster() if context.team is not None else None
+    roster = context.team.roster()
     return list(roster or [])
 
 
@@ -34,7 +34,6 @@ async def deadline_reminder(event: sansio.Event, context: HandlerContext) -> Non
     it reminded so the next reminder waits at least `min_hours_between_reminders`.
     """
     client = context.github
-    assert client is not None
     repository = str(event.data["repository"]["full_name"])
     ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
     tier = int(event.data["tier"])
@@ -83,7 +82,6 @@ async def unacknowledged(event: sansio.Event, context: HandlerContext) -> None:
     that and does nothing more; otherwise tells the admins, once.
     """
     client = context.github
-    assert client is not None
     repository = str(event.data["repository"]["full_name"])
     ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
     record = await context.advisories.get(repository, ghsa_id)

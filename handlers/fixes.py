@@ -60,7 +60,6 @@ async def fix_merged(event: sansio.Event, context: HandlerContext) -> None:
     ).timestamp()
     await store.record_merge(pr_repository, number, pull.get("merge_commit_sha"), merged_at)
     author = str(pull["user"]["login"])
-    assert context.github is not None
     reviews = [
         r async for r in context.github.getiter(f"/repos/{pr_repository}/pulls/{number}/reviews")
     ]

@@ -71,7 +71,6 @@ class GovernanceCall:
     @property
     def governance(self) -> GovernanceStore:
         store = self.context.governance
-        assert store is not None
         return store
 
     async def audit(self, nomination: Nomination, action: str, reason: str) -> None:
@@ -132,7 +131,7 @@ async def _run_commands(
     event: sansio.Event, context: HandlerContext, source_id: int, data: dict[str, Any]
 ) -> None:
     repository = str(event.data["repository"]["full_name"])
-    if not _is_governance_repository(context, repository) or context.governance is None:
+    if not _is_governance_repository(context, repository):
         return
     author = str(data["user"]["login"])
     if data["user"].get("type") == "Bot":
@@ -141,7 +140,6 @@ async def _run_commands(
     if not lines:
         return
     client = context.github
-    assert client is not None
     number = int(event.data["issue"]["number"])
     place = ReplyPlace(
         f"/repos/{repository}/issues/{number}/comments",
@@ -149,7 +147,7 @@ async def _run_commands(
         f"issue-{number}",
         "governance-reply",
     )
-    roster = context.team.roster() if context.team is not None else []
+    roster = context.team.roster()
     editor = _sender(event)
     if editor is None or editor.lower() != author.lower():
         await _edited_by_someone_else(context, client, place, source_id, author, editor, roster)
@@ -342,7 +340,6 @@ async def _post(
     context: HandlerContext, repository: str, number: int, name: str, body: str
 ) -> None:
     client = context.github
-    assert client is not None
     await post_once_at(
         client,
         context.advisories,
@@ -383,7 +380,6 @@ async def vote_due(event: sansio.Event, context: HandlerContext) -> None:
     to the council for an admin to send; a failed vote ends the nomination.
     """
     store = context.governance
-    assert store is not None
     config = context.config.governance
     nomination_id = int(event.data["nomination"])
     closed = await store.close(
@@ -402,7 +398,7 @@ async def vote_due(event: sansio.Event, context: HandlerContext) -> None:
     tally = Tally(
         nomination.yes_votes, nomination.no_votes or 0, nomination.abstentions or 0, config.quorum
     )
-    roster = context.team.roster() if context.team is not None else []
+    roster = context.team.roster()
     mentions = " ".join(f"@{a}" for a in admins(roster))
     if nomination.veto_ends_at is not None:
         email = council_email(nomination, tally, context.config.team.name, nomination.veto_ends_at)
@@ -436,7 +432,6 @@ async def veto_window_ended(event: sansio.Event, context: HandlerContext) -> Non
     the published list.
     """
     store = context.governance
-    assert store is not None
     nomination = await store.get(int(event.data["nomination"]))
     if nomination is None:
         return
@@ -448,22 +443,22 @@ async def veto_window_ended(event: sansio.Event, context: HandlerContext) -> Non
     if nomination is None or nomination.state != APPROVED:
         return
     team = context.team
-    places = team.places() if team is not None else None
-    roster = team.roster() if team is not None else []
+    places = team.places()
+    roster = team.roster()
     login = nomination.nominee
     steps = []
-    if places is not None and places.github_team:
+    if places.github_team:
         org, slug = places.github_team.split("/", 1)
         steps.append(
             f"Add @{login} to the GitHub team `{places.github_team}`: "
             f"https://github.com/orgs/{org}/teams/{slug}/members"
         )
-    roster_file = places.roster_file if places is not None else "roster.toml"
+    roster_file = places.roster_file
     steps.append(
         f"Add them to `{roster_file}`:\n\n```toml\n[members.{login}]\n"
         'name = "THEIR NAME, AS PUBLISHED"\n```'
     )
-    if places is not None and places.published:
+    if places.published:
         line = export_csv([RosterEntry("THEIR NAME, AS PUBLISHED", login, frozenset())]).strip()
         steps.append(
             f"Add this line to `{places.published}` (or run `ghsa-bot roster export csv`):"
@@ -487,7 +482,6 @@ async def _governance_issue(
     """The bot's issue for `purpose` in the governance repository, opened once."""
     store = context.governance
     client = context.github
-    assert store is not None and client is not None
     repository = context.config.governance.repository
     assert repository is not None
     known = await store.governance_issue(purpose)
@@ -517,8 +511,6 @@ async def roster_check(event: sansio.Event, context: HandlerContext) -> None:
     issue, and again only when it changes (also when it is resolved).
     """
     team, store = context.team, context.governance
-    if team is None or store is None:
-        return
     drift, places, problems = await team.check_roster(context.clock.now())
     report = drift_report(drift, places)
     if problems:
@@ -547,8 +539,6 @@ async def roster_check(event: sansio.Event, context: HandlerContext) -> None:
 async def yearly_inactivity_report(event: sansio.Event, context: HandlerContext) -> None:
     """Fires once a year on `inactivity_report_date`: posts the report for the council."""
     team = context.team
-    if team is None:
-        return
     now = context.clock.now()
     until = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
     since = until.replace(year=until.year - 1)

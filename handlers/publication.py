@@ -21,7 +21,6 @@ from gidgethub import routing
 from bot.advisories.publish_check import checklist_facts, checklist_text, run_checklist
 from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, command
-from bot.queue.intake import advisory_change
 from bot.records.cve_ids import Binding, call_binding, unbound_note
 from bot.records.documents import cvss_severity
 
@@ -67,17 +66,16 @@ async def publish(call: CommandCall) -> str:
         call.repository, call.ghsa_id, "state-published", f"@{call.caller}: /publish"
     )
     if call.record is not None:
-        await call.context.store.add_delivery(
-            advisory_change(
-                f"publish:{call.repository}:{call.ghsa_id}",
-                "updated",
-                ["state"],
-                installation_id=call.record.installation_id,
-                repository=call.repository,
-                ghsa_id=call.ghsa_id,
-                state="published",
-                received_at=call.context.clock.now(),
-            ),
+        # What the change means, through the one door for the bot's own events: the
+        # publication handlers run now, not when GitHub's webhook or the poller says so.
+        await call.context.followups.advisory_changed(
+            f"publish:{call.repository}:{call.ghsa_id}",
+            "updated",
+            ["state"],
+            installation_id=call.record.installation_id,
+            repository=call.repository,
+            ghsa_id=call.ghsa_id,
+            state="published",
             source="bot",
         )
     return f"Published.\n\n{listing}"

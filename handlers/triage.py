@@ -121,7 +121,6 @@ async def triage(
     event: sansio.Event, context: HandlerContext, *, reporter_hint: str | None
 ) -> None:
     client = context.github
-    assert client is not None
     repository = str(event.data["repository"]["full_name"])
     ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
     store = context.advisories
@@ -150,9 +149,9 @@ async def triage(
 
     github_team = context.config.team.github_team
     team_slug = github_team.split("/", 1)[1] if github_team else None
-    roster = context.team.roster() if context.team is not None else None
+    roster = context.team.roster()
     outside: list[str] = []
-    if roster and github_team and context.team is not None:
+    if roster and github_team:
         in_team = await context.team.team_members(client, github_team, now=now)
         outside = [entry.login for entry in roster if entry.login.lower() not in in_team]
     patch = access_and_credit_patch(
@@ -209,7 +208,7 @@ async def suggest_experts(
             "experts-suggested",
             f"{len(people)} people suggested for {len(modules) or 'named'} module(s)",
         )
-    if context.config.policy.auto_invite_experts and context.team is not None:
+    if context.config.policy.auto_invite_experts:
         # Need-to-know: an expert named in a file (experts.rst, CODEOWNERS) is invited
         # automatically only when the roster or the GitHub team says they are a member.
         members = await context.team.member_logins(client, now=now)
@@ -297,7 +296,6 @@ async def fork_ready(event: sansio.Event, context: HandlerContext) -> None:
     if "private_fork" not in (event.data.get("changes") or []):
         return
     client = context.github
-    assert client is not None
     repository = str(event.data["repository"]["full_name"])
     ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
     advisory = await client.getitem(f"/repos/{repository}/security-advisories/{ghsa_id}")

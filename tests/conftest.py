@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.app import attach, open_services
-from bot.context import Clock
+from bot.core.clock import Clock
 from bot.core.config import load_config
 from bot.core.settings import Settings, load_settings
 from bot.web.routes import add_service_routes

@@ -24,7 +24,7 @@ class Governance:
 
     @property
     def roster(self) -> list[Any]:
-        return self.bot.services.team_data.roster()  # type: ignore[union-attr]
+        return self.bot.services.team_data.roster()
 
     def members(self, role: str | None = None) -> list[str]:
         return [e.login for e in self.roster if role is None or role in e.roles]
@@ -48,12 +48,12 @@ class Governance:
         ]
 
     async def scan(self) -> int:
-        added = await self.bot.services.governance_jobs.scan_once()  # type: ignore[union-attr]
+        added = await self.bot.services.governance_jobs.scan_once()
         await self.bot.settle()
         return added
 
     async def audit(self, nomination: int) -> list[str]:
-        log = await self.bot.services.advisories.audit_log(  # type: ignore[union-attr]
+        log = await self.bot.services.advisories.audit_log(
             GOVERNANCE, f"nomination-{nomination}"
         )
         return [f"{entry.action}: {entry.reason}" for entry in log]

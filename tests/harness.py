@@ -169,10 +169,8 @@ class BotUnderTest:
         services = self.services
         while time.monotonic() < deadline:
             ready = (
-                await services.store.repositories(self.installation_id)
-                and services.team_data is not None
+                await services.installations.repositories(self.installation_id)
                 and services.team_data.get("roster") is not None
-                and services.poller is not None
                 and services.poller.cycles >= 1
             )
             if ready:
@@ -303,7 +301,7 @@ async def start_with_team(
 ) -> BotUnderTest:
     bot: BotUnderTest = await start_bot(clock=clock, **overrides)
     await bot.started()
-    roster = bot.services.team_data.roster()  # type: ignore[union-attr]
+    roster = bot.services.team_data.roster()
     fake.team_members[("python", "psrt")] = {
         entry.login: "active" for entry in roster if entry.login not in OUTSIDE_TEAM
     }
@@ -327,7 +325,7 @@ async def file_report(bot: BotUnderTest, fake: FakeGitHub, reporter: str) -> dic
 
 
 async def scan(bot: BotUnderTest) -> int:
-    added = await bot.services.deadlines.scan_once()  # type: ignore[union-attr]
+    added = await bot.services.deadlines.scan_once()
     await bot.settle()
     return added
 

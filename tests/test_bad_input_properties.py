@@ -198,7 +198,7 @@ class _RunningBot:
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        return int(site._server.sockets[0].getsockname()[1])
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
@@ -466,9 +466,9 @@ async def test_every_route_of_the_service_answers_bad_input_without_a_5xx(
     bot = await start_with_team(
         start_bot, fake, SteppedClock(), GITHUB_CLIENT_SECRET=fake.app.client_secret
     )
-    member = bot.services.team_data.roster()[0].login  # type: ignore[union-attr]
+    member = bot.services.team_data.roster()[0].login
     now = bot.services.clock.now()
-    await bot.services.governance.open_nomination(  # type: ignore[union-attr]
+    await bot.services.governance.open_nomination(
         repository=GOVERNANCE,
         issue_number=1,
         nominee="octo-newcomer",
@@ -509,7 +509,7 @@ async def test_every_route_of_setup_mode_answers_bad_input_without_a_5xx(
 ) -> None:
     from aiohttp.test_utils import TestServer
 
-    from bot.github.setup_flow import create_setup_app
+    from bot.web.setup import create_setup_app
     from tests.conftest import free_port
 
     _, api_url = fake_github

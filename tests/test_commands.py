@@ -15,7 +15,7 @@ async def commented(
     world: World, advisory: dict[str, Any], login: str, body: str
 ) -> dict[str, Any]:
     comment = world.fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], login, body)
-    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_comments()
     await world.bot.settle()
     return comment
 
@@ -50,7 +50,7 @@ async def test_three_commands_three_effects_one_reply_and_an_edit_runs_nothing(
     patches_before = len(world.fake.mutations())
 
     # The same comment seen again (a second poll, a redelivery): nothing runs twice.
-    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_comments()
     await world.bot.settle()
     assert len(world.fake.mutations()) == patches_before
 
@@ -58,12 +58,12 @@ async def test_three_commands_three_effects_one_reply_and_an_edit_runs_nothing(
     for n in range(2):
         comment["body"] += "\n/assign @gpshead"
         comment["updated_at"] = f"2099-01-0{n + 1}T00:00:00Z"
-        await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+        await world.bot.services.poller.poll_comments()
         await world.bot.settle()
     assert len([r for r in world.fake.mutations() if "/comments" not in r.path]) == len(
         [r for r in world.fake.mutations()[:patches_before] if "/comments" not in r.path]
     )
-    record = await world.bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await world.bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.coordinator is None
     notices = [
         c["body"]
@@ -180,7 +180,7 @@ async def test_handoff_keeps_the_earlier_credit(world: World) -> None:
         c["user"]["login"] for c in advisory["credits_detailed"] if c["type"] == "coordinator"
     ]
     assert coordinators == ["gpshead", "sethmlarson"]
-    record = await world.bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await world.bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.coordinator == "sethmlarson"
     reply = replies(world, advisory)[-1]["body"]
     assert "was @gpshead, whose credit stays" in reply and "Reason: on leave" in reply
@@ -202,15 +202,15 @@ async def test_leave_is_written_where_the_reporter_does_not_read_it(
     assert "is not written here" in reply["body"] and "governance repository" in reply["body"]
     answer = reply["body"].split("> /leave until 2099-01-01", 1)[1]
     assert "2099" not in answer and "on leave" not in answer
-    assert await world.bot.services.advisories.leaves() == {}  # type: ignore[union-attr]
+    assert await world.bot.services.advisories.leaves() == {}
 
     await gov.comment("gpshead", "/leave until 2099-01-01")
-    leaves = await world.bot.services.advisories.leaves()  # type: ignore[union-attr]
+    leaves = await world.bot.services.advisories.leaves()
     assert leaves == {"gpshead": "2099-01-01"}
     notes = with_leave(world.bot.services.config.coordinators.roster, leaves)
     assert notes.members["gpshead"].on_leave_until == "2099-01-01"
     await gov.comment("gpshead", "/back")
-    assert await world.bot.services.advisories.leaves() == {}  # type: ignore[union-attr]
+    assert await world.bot.services.advisories.leaves() == {}
 
 
 async def test_experts_and_ping(world: World) -> None:
@@ -241,7 +241,7 @@ async def test_fork_is_requested_and_announced_when_it_exists(world: World) -> N
     [reply] = replies(world, advisory)
     fork_name = f"python/cpython-{advisory['ghsa_id'].lower()}"
     assert f"Requested the temporary private fork `{fork_name}`" in reply["body"]
-    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_once()
     await world.bot.settle()
     assert not any(
         "fork exists" in c["body"]
@@ -249,9 +249,9 @@ async def test_fork_is_requested_and_announced_when_it_exists(world: World) -> N
     )
     world.fake.fork_delay = 0
     world.fake.pending_forks = [(0.0, a, f) for _, a, f in world.fake.pending_forks]
-    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_once()
     await world.bot.settle()
-    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_once()
     await world.bot.settle()
     announced = [
         c

@@ -101,18 +101,18 @@ def test_the_roster_file_is_validated_with_line_numbers(tmp_path: Any) -> None:
 async def test_a_report_without_a_coordinator_gets_one_after_three_days(world: World) -> None:
     bot, fake, clock = world.bot, world.fake, world.clock
     advisory = await file_report(bot, fake, "nina")
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
-    clock.current = record.received_at + 2 * DAY  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
+    clock.current = record.received_at + 2 * DAY
     await scan(bot)
     assert not any(c["type"] == "coordinator" for c in advisory["credits_detailed"])
-    clock.current = record.received_at + 3 * DAY + 60  # type: ignore[union-attr]
+    clock.current = record.received_at + 3 * DAY + 60
     await scan(bot)
     coordinators = [
         c["user"]["login"] for c in advisory["credits_detailed"] if c["type"] == "coordinator"
     ]
     assert len(coordinators) == 1
     chosen = coordinators[0]
-    roster = {e.login: e for e in bot.services.team_data.roster()}  # type: ignore[union-attr]
+    roster = {e.login: e for e in bot.services.team_data.roster()}
     assert "Release Manager" not in roster[chosen].roles and chosen != "nina"
     assert any(
         c["user"]["login"] == "nina" and c["type"] == "reporter"
@@ -123,10 +123,10 @@ async def test_a_report_without_a_coordinator_gets_one_after_three_days(world: W
     # The reporter reads the announcement: nothing of the team's size or loads is in it.
     assert f"@{chosen} is now the coordinator" in announcement
     assert "fewest" not in announcement and "eligible" not in announcement
-    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])
     assert any("fewest open advisories" in e.reason for e in log)  # the reasoning is kept
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
-    assert record.coordinator == chosen  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
+    assert record.coordinator == chosen
 
     # The next report goes to someone else: the first now coordinates one.
     second = await file_report(bot, fake, "omar")
@@ -146,5 +146,5 @@ async def test_a_coordinator_credited_on_github_is_recorded_not_replaced(world: 
     clock.advance(3 * DAY + 60)
     await scan(bot)
     assert len(fake.requests_to(advisory["ghsa_id"] + "$", "PATCH")) == patches
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.coordinator == "gpshead"

@@ -162,13 +162,13 @@ async def test_command_text_whose_reply_never_posted_is_removed_after_the_retent
     bot = await start_bot()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if not await bot.services.advisories.unreplied_runs(1):  # type: ignore[union-attr]
+        if not await bot.services.advisories.unreplied_runs(1):
             break
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("old command text was not removed")
-    assert await bot.services.advisories.command_keys(1) == {"k#1"}  # type: ignore[union-attr]
-    assert await bot.services.advisories.unreplied_runs(2)  # type: ignore[union-attr]
+    assert await bot.services.advisories.command_keys(1) == {"k#1"}
+    assert await bot.services.advisories.unreplied_runs(2)
 
 
 @pytest.fixture
@@ -228,7 +228,7 @@ async def test_digests_in_the_store_cannot_be_reversed_with_a_dictionary(
     read back from a stolen store by trying every value: the store keeps keyed digests."""
     advisory = await file_report(world.bot, world.fake, "dia")
     await commented(world, advisory, "gpshead", "/severity critical\n/ping zlib")
-    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_once()
     await world.bot.settle()
     plain = {
         hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]

@@ -47,7 +47,7 @@ async def test_an_outage_answers_503_and_the_claimed_work_is_kept(
     )
     assert in_flight.status == 202
     deadline = time.monotonic() + 5
-    while (await bot.services.store.get_delivery(in_flight.guid)).state != "running":  # type: ignore[union-attr]
+    while (await bot.services.store.get_delivery(in_flight.guid)).state != "running":
         assert time.monotonic() < deadline, "the delivery was not claimed"
         await asyncio.sleep(0.02)
 

@@ -31,7 +31,7 @@ async def test_reminders_at_14_7_and_0_days_never_repeated_after_a_restart(
     advisory = await file_report(bot, fake, "ivan")
     received = (
         await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
-    ).received_at  # type: ignore[union-attr]
+    ).received_at
     # A team member answered, so only the deadline speaks.
     fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], "gpshead", "Looking.")
 
@@ -41,7 +41,7 @@ async def test_reminders_at_14_7_and_0_days_never_repeated_after_a_restart(
 
     clock.current = received + 76 * DAY + 60
     await scan(bot)
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.coordinator  # assigned on day 3
     assert "14 days left" in comments(fake, advisory)[-1]
     assert f"@{record.coordinator}:" in comments(fake, advisory)[-1]
@@ -68,7 +68,7 @@ async def test_reminders_at_14_7_and_0_days_never_repeated_after_a_restart(
     clock.advance(30 * DAY)
     assert await scan(bot) == 0
     assert len(comments(fake, advisory)) == 4
-    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])
     assert [e.action for e in log if e.action.startswith("reminder")] == [
         "reminder-14d",
         "reminder-7d",
@@ -79,9 +79,9 @@ async def test_reminders_at_14_7_and_0_days_never_repeated_after_a_restart(
 async def test_a_late_discovery_gets_only_the_most_urgent_reminder(world: World) -> None:
     bot, fake, clock = world.bot, world.fake, world.clock
     advisory = await file_report(bot, fake, "judy")
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], "gpshead", "Looking.")
-    clock.current = record.received_at + 85 * DAY  # type: ignore[union-attr]
+    clock.current = record.received_at + 85 * DAY
     await scan(bot)
     reminders = [c for c in comments(fake, advisory) if "days left" in c]
     assert len(reminders) == 1 and "7 days left" in reminders[0]
@@ -93,13 +93,13 @@ async def test_no_reminders_once_published_or_completed(world: World) -> None:
     # A title tag alone (anyone collaborating can write one) stops nothing...
     advisory["summary"] = "[COMPLETED] s"
     advisory["updated_at"] = "2099-01-01T00:00:00Z"
-    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.services.poller.poll_once()
     await bot.settle()
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.completed_at is None
     # ...a team member's /complete does.
     fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], "gpshead", "/complete")
-    await bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await bot.services.poller.poll_comments()
     await bot.settle()
     clock.advance(100 * DAY)
     assert await scan(bot) == 0
@@ -114,7 +114,7 @@ async def test_a_report_nobody_answered_is_escalated_to_the_admins_once(world: W
     clock.advance(2 * 3600)
     await scan(bot)
     escalation = comments(fake, advisory)[-1]
-    roster = bot.services.team_data.roster()  # type: ignore[union-attr]
+    roster = bot.services.team_data.roster()
     admins = [entry.login for entry in roster if "Admin" in entry.roles]
     assert all(f"@{admin}" in escalation for admin in admins)
     assert "no one from the team has responded to this report in 48 hours" in escalation
@@ -130,5 +130,5 @@ async def test_a_team_comment_counts_as_acknowledgement(world: World) -> None:
     clock.advance(49 * 3600)
     await scan(bot)
     assert comments(fake, advisory) == ["On it."]  # no escalation
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.human_acknowledged_at is not None

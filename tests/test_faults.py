@@ -115,6 +115,6 @@ async def test_a_report_under_github_faults_is_handled_once(
     credits = [c for c in advisory["credits_detailed"] if c["user"]["login"] == "r"]
     assert [c["type"] for c in credits] == ["reporter"]
     assert [team["slug"] for team in advisory["collaborating_teams"]] == ["psrt"]
-    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])
     actions = [entry.action for entry in log]
     assert actions.count("acknowledged") == 1 and actions.count("access-and-credit") == 1

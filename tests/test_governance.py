@@ -42,7 +42,7 @@ def test_quorum_counts_ballots_with_abstentions() -> None:
 
 async def nominate(gov: Governance, nominator: str, nominee: str) -> int:
     await gov.comment(nominator, f"/nominate @{nominee} fixed three CVEs in ssl and zipfile")
-    [nomination] = await gov.bot.services.governance.nominations()  # type: ignore[union-attr]
+    [nomination] = await gov.bot.services.governance.nominations()
     return nomination.id
 
 
@@ -128,7 +128,7 @@ async def test_open_vote_in_comments_fails_just_below_two_thirds(
     assert "less than two-thirds" in result
     await gov.comment(members[1], "/vote yes")
     assert "no nomination that is open" in gov.bot_comments()[-1]
-    nominated = await gov.bot.services.governance.get(nomination)  # type: ignore[union-attr]
+    nominated = await gov.bot.services.governance.get(nomination)
     assert nominated is not None and nominated.state == "failed"
 
 
@@ -153,7 +153,7 @@ async def test_an_admin_records_the_councils_veto_within_the_window(
     gov.clock.advance(7 * DAY)
     await gov.scan()
     assert not any("joins the" in body for body in gov.bot_comments())
-    vetoed = await gov.bot.services.governance.get(nomination)  # type: ignore[union-attr]
+    vetoed = await gov.bot.services.governance.get(nomination)
     assert vetoed is not None and vetoed.state == "vetoed"
     assert (await gov.audit(nomination))[-1].startswith(f"vetoed: @{admins[0]}")
 
@@ -238,7 +238,7 @@ async def test_a_nomination_in_a_new_issues_body_opens_a_vote(
     sent = await gov.bot.send("issues", payload)
     assert sent.status == 202
     await gov.bot.settle()
-    [nomination] = await gov.bot.services.governance.nominations()  # type: ignore[union-attr]
+    [nomination] = await gov.bot.services.governance.nominations()
     assert nomination.nominee == "octo-newcomer" and nomination.issue_number == issue["number"]
     [reply] = fake.issue_comment_bodies(GOVERNANCE, issue["number"])
     assert "Nomination 1: @octo-newcomer, nominated by @warsaw" in reply

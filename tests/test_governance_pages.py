@@ -55,7 +55,7 @@ async def test_ballot_page_with_a_member_signed_in_through_github(
     assert "Your ballot is recorded: Yes" in first and "Abstain" in second
     assert screenshot.stat().st_size > 0
     store = gov.bot.services.governance
-    assert await store.own_ballot(1, voter) == "abstain"  # type: ignore[union-attr]
+    assert await store.own_ballot(1, voter) == "abstain"
     assert gov.bot_comments()[-1].count("abstain") <= 1  # nothing posted about the ballot
 
 

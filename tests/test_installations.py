@@ -11,10 +11,10 @@ async def test_startup_lists_installations_and_their_repositories(
 ) -> None:
     fake, _ = fake_github
     await bot.started()
-    installations = await bot.services.store.installations()
+    installations = await bot.services.installations.installations()
     assert [i.id for i in installations] == [bot.installation_id]
     assert installations[0].account_login == "python"
-    names = [r.full_name for r in await bot.services.store.repositories(bot.installation_id)]
+    names = [r.full_name for r in await bot.services.installations.repositories(bot.installation_id)]
     assert names == ["python/cpython", "python/devguide"]
     assert fake.requests_to("^/app/installations$")[0].auth == "jwt"
 
@@ -28,15 +28,15 @@ async def test_installation_created_records_repositories_from_github(
     payload["installation"]["id"] = new_id
     assert (await bot.send("installation", payload)).status == 202
     await bot.settle()
-    names = [r.full_name for r in await bot.services.store.repositories(new_id)]
+    names = [r.full_name for r in await bot.services.installations.repositories(new_id)]
     assert names == ["octo-org/one", "octo-org/two"]
 
     deleted = bot.payload("installation/deleted.payload.json")
     deleted["installation"]["id"] = new_id
     assert (await bot.send("installation", deleted)).status == 202
     await bot.settle()
-    assert await bot.services.store.repositories(new_id) == []
-    assert new_id not in [i.id for i in await bot.services.store.installations()]
+    assert await bot.services.installations.repositories(new_id) == []
+    assert new_id not in [i.id for i in await bot.services.installations.installations()]
 
 
 async def test_repositories_added_and_removed(
@@ -51,7 +51,7 @@ async def test_repositories_added_and_removed(
     ]
     assert (await bot.send("installation_repositories", added)).status == 202
     await bot.settle()
-    names = {r.full_name for r in await bot.services.store.repositories(bot.installation_id)}
+    names = {r.full_name for r in await bot.services.installations.repositories(bot.installation_id)}
     assert names == {"python/cpython", "python/devguide", "python/peps"}
 
     fake.installation_repos[bot.installation_id].remove("python/peps")
@@ -59,7 +59,7 @@ async def test_repositories_added_and_removed(
     removed["repositories_removed"] = added["repositories_added"]
     assert (await bot.send("installation_repositories", removed)).status == 202
     await bot.settle()
-    names = {r.full_name for r in await bot.services.store.repositories(bot.installation_id)}
+    names = {r.full_name for r in await bot.services.installations.repositories(bot.installation_id)}
     assert names == {"python/cpython", "python/devguide"}
 
 

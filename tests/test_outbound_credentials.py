@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.core.settings import CveServicesCredentials
 from bot.github.client import ForeignUrl
-from bot.records.cve_services import CveServicesClient, CveServicesCredentials, CveServicesError
+from bot.records.cve_services import CveServicesClient, CveServicesError
 from tests.conftest import free_port
 from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub

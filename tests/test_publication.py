@@ -113,7 +113,7 @@ async def test_cve_services_reserves_on_accept_and_rejects_on_request(
     # A fresh one can be reserved afterwards; the rejected one is not reused.
     await commented(world, advisory, "gpshead", "/cve")
     assert advisory["cve_id"] not in (None, cve_id)
-    log = await world.bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    log = await world.bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])
     assert [e.action for e in log].count("cve-reserved") == 2
 
 
@@ -270,7 +270,7 @@ async def test_publish_reports_the_checklist_then_publishes_and_exports(
     payload["repository"]["full_name"] = "python/cpython"
     payload["repository_advisory"]["ghsa_id"] = advisory["ghsa_id"]
     await world.bot.send("repository_advisory", payload)
-    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_once()
     await world.bot.settle()
     bodies = [c["body"] for c in world.fake.comments[("python/cpython", advisory["ghsa_id"])]]
     assert sum("Published the CVE record" in b for b in bodies) == 1
@@ -375,7 +375,7 @@ async def test_the_store_mirrors_credits_with_acceptance(world: World) -> None:
     ]
     accept_credits(advisory)
     advisory["updated_at"] = "2099-01-01T00:00:00Z"  # GitHub bumps it on acceptance
-    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_once()
     mirrored = await store.credits("python/cpython", advisory["ghsa_id"])
     assert {c.state for c in mirrored} == {"accepted"}
 

@@ -43,7 +43,7 @@ async def test_failed_deliveries_missing_from_the_store_are_redelivered_once(
     )
     assert [missed["status_code"], stored["status_code"]] == [0, 202]
 
-    report = await bot.services.recovery.recover_once()  # type: ignore[union-attr]
+    report = await bot.services.recovery.recover_once()
     await deliveries_settled(fake)
     await bot.settle()
 
@@ -52,13 +52,13 @@ async def test_failed_deliveries_missing_from_the_store_are_redelivered_once(
     assert unhandled["guid"] not in report.redelivered and too_old["guid"] not in report.redelivered
     recovered = await bot.services.store.get_delivery(missed["guid"])
     assert recovered is not None and recovered.state == "done"
-    names = {repo.full_name for repo in await bot.services.store.repositories()}
+    names = {repo.full_name for repo in await bot.services.installations.repositories()}
     assert "python/peps" in names
     metric = bot.services.metrics.deliveries_recovered.get(outcome="redelivery_requested")
     assert metric == 1
 
     # The next check finds the GUID stored: nothing is asked for twice.
-    again = await bot.services.recovery.recover_once()  # type: ignore[union-attr]
+    again = await bot.services.recovery.recover_once()
     assert again.redelivered == [] and fake.redeliveries == [missed["id"]]
 
 

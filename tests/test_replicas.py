@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from gidgethub import routing, sansio
 
-from bot.context import SystemClock
+from bot.core.clock import SystemClock
 from bot.core.metrics import Metrics
 from bot.db.connection import Database
 from bot.queue.store import Store

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.advisories.store import AdvisoryRecord, PublishedAdvisory
-from bot.team.statistics import year_statistics
+from bot.governance.statistics import year_statistics
 from tests.fakegithub import FakeGitHub
 from tests.governance_helpers import GOVERNANCE, start_governance
 from tests.harness import SteppedClock, run_cli

@@ -27,7 +27,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.core.settings import load_settings, parse_env_file
-from bot.github.setup_flow import EVENTS, PERMISSIONS, SETUP, SETUP_COOKIE, create_setup_app
+from bot.web.setup import EVENTS, PERMISSIONS, SETUP, SETUP_COOKIE, create_setup_app
 from tests.browser import chromium, page_wait, require_browser
 from tests.conftest import free_port
 from tests.fakegithub import FakeGitHub

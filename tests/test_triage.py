@@ -22,7 +22,7 @@ async def psrt(bot: BotUnderTest, fake_github: tuple[FakeGitHub, str]) -> FakeGi
     """The fake's python/psrt team: every roster member but two."""
     fake, _ = fake_github
     await bot.started()
-    roster = bot.services.team_data.roster()  # type: ignore[union-attr]
+    roster = bot.services.team_data.roster()
     fake.team_members[("python", "psrt")] = {
         entry.login: "active" for entry in roster if entry.login not in OUTSIDE_TEAM
     }
@@ -68,9 +68,9 @@ async def test_a_report_gets_one_patch_and_one_acknowledgement(
     assert "devguide.python.org/security/policy" in text
     assert "everything our report template asks for" in text
 
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.reporter == "alice" and record.acknowledged_at
-    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])
     assert [entry.action for entry in log] == [
         "access-and-credit",
         "acknowledged",
@@ -81,7 +81,7 @@ async def test_a_report_gets_one_patch_and_one_acknowledgement(
     # A redelivery, a second webhook and the poller finding it: nothing more happens.
     assert (await bot.send("repository_advisory", payload, guid=sent.guid)).status == 200
     assert (await bot.send("repository_advisory", payload)).status == 202
-    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.services.poller.poll_once()
     await bot.settle()
     assert len(fake.requests_to(advisory_path(advisory) + "$", "PATCH")) == 1
     assert len(fake.comments[("python/cpython", advisory["ghsa_id"])]) == 2
@@ -119,7 +119,7 @@ async def test_a_draft_opened_without_a_webhook_is_found_by_the_poller(
         reporter="gpshead",
         state="draft",
     )
-    report = await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    report = await bot.services.poller.poll_once()
     assert report.events == 1
     await bot.settle()
     patches = fake.requests_to(advisory_path(draft) + "$", "PATCH")
@@ -131,11 +131,11 @@ async def test_a_draft_opened_without_a_webhook_is_found_by_the_poller(
     # It changes on GitHub (accepted in the UI): the poller notices, the record follows.
     draft["state"] = "closed"
     draft["updated_at"] = "2099-01-01T00:00:00Z"
-    assert (await bot.services.poller.poll_once()).events == 1  # type: ignore[union-attr]
+    assert (await bot.services.poller.poll_once()).events == 1
     await bot.settle()
-    record = await bot.services.advisories.get("python/cpython", draft["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", draft["ghsa_id"])
     assert record is not None and record.state == "closed"
-    log = await bot.services.advisories.audit_log("python/cpython", draft["ghsa_id"])  # type: ignore[union-attr]
+    log = await bot.services.advisories.audit_log("python/cpython", draft["ghsa_id"])
     assert log[-1].action == "changed-on-github" and "state" in log[-1].reason
 
 
@@ -144,13 +144,13 @@ async def test_a_poll_cycle_with_no_changes_costs_only_304s(
 ) -> None:
     fake = psrt
     fake.new_advisory("python/cpython", summary="s", description=REPORT, reporter="dave")
-    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.services.poller.poll_once()
     await bot.settle()
     # The bot's own PATCH and comments changed the lists: reads pick that up, no events.
-    assert (await bot.services.poller.poll_once()).events == 0  # type: ignore[union-attr]
-    assert (await bot.services.poller.poll_once()).events == 0  # type: ignore[union-attr]
+    assert (await bot.services.poller.poll_once()).events == 0
+    assert (await bot.services.poller.poll_once()).events == 0
     before = len(fake.requests)
-    report = await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    report = await bot.services.poller.poll_once()
     # The App's own (JWT) requests belong to other jobs, e.g. missed-delivery checks.
     after = [r for r in fake.requests[before:] if r.auth != "jwt"]
     assert report.events == 0 and report.repositories == 2
@@ -186,7 +186,7 @@ async def test_a_retry_after_a_crash_does_not_acknowledge_twice(
     )
     # An earlier attempt posted the acknowledgement, then died before recording it.
     key = f"comment:acknowledgement:python/cpython:{advisory['ghsa_id']}:attempted"
-    await bot.services.advisories.record_effect(key, at=0)  # type: ignore[union-attr]
+    await bot.services.advisories.record_effect(key, at=0)
     fake.add_advisory_comment(
         "python/cpython", advisory["ghsa_id"], "ghsa-bot-test[bot]", ACK_MARKER + "\nHi"
     )
@@ -194,7 +194,7 @@ async def test_a_retry_after_a_crash_does_not_acknowledge_twice(
     await bot.settle()
     bodies = [c["body"] for c in fake.comments[("python/cpython", advisory["ghsa_id"])]]
     assert sum(ACK_MARKER in body for body in bodies) == 1
-    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])
     assert [e.reason for e in log if e.action == "acknowledged"] == ["found the earlier one"]
 
 
@@ -239,16 +239,16 @@ async def test_title_tags_only_ask_a_team_member_to_confirm(
     GitHub does not say who did: a tag changes nothing by itself, it asks for the command."""
     fake = psrt
     advisory = fake.new_advisory("python/cpython", summary="t", description=REPORT, state=start)
-    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.services.poller.poll_once()
     await bot.settle()
     patches_before = len(fake.requests_to(advisory_path(advisory) + "$", "PATCH"))
     advisory["summary"] = title
     advisory["updated_at"] = "2099-01-01T00:00:00Z"
-    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.services.poller.poll_once()
     await bot.settle()
     assert advisory["state"] == start
     assert fake.requests_to(advisory_path(advisory) + "$", "PATCH")[patches_before:] == []
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.state == start and record.completed_at is None
     asks = [
         c["body"]
@@ -261,7 +261,7 @@ async def test_title_tags_only_ask_a_team_member_to_confirm(
     # Seen again: nothing is asked twice.
     advisory["updated_at"] = "2099-01-02T00:00:00Z"
     advisory["summary"] = title + " "
-    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.services.poller.poll_once()
     await bot.settle()
     assert len(
         [
@@ -297,17 +297,17 @@ async def test_title_tags_act_only_with_the_unsafe_option(
     await bot.started()
     fake = fake_github[0]
     advisory = fake.new_advisory("python/cpython", summary="t", description=REPORT, state=start)
-    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.services.poller.poll_once()
     await bot.settle()
     advisory["summary"] = title
     advisory["updated_at"] = "2099-01-01T00:00:00Z"
-    await bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await bot.services.poller.poll_once()
     await bot.settle()
     assert advisory["state"] == end
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.state == end
     assert (record.completed_at is not None) == ("COMPLETED" in title.upper())
-    assert (await bot.services.poller.poll_once()).events == 0  # type: ignore[union-attr]
+    assert (await bot.services.poller.poll_once()).events == 0
 
 
 async def test_publication_is_recorded_and_the_reporter_thanked_once(
@@ -323,12 +323,12 @@ async def test_publication_is_recorded_and_the_reporter_thanked_once(
     payload = reported_payload(bot, advisory, "hana")
     payload["action"] = "published"
     assert (await bot.send("repository_advisory", payload)).status == 202
-    await bot.services.poller.poll_once()  # type: ignore[union-attr]  (it sees the state change too)
+    await bot.services.poller.poll_once()  # it sees the state change too
     await bot.settle()
     comments = fake.comments[("python/cpython", advisory["ghsa_id"])]
     thanks = [c["body"] for c in comments if "now public" in c["body"]]
     assert len(thanks) == 1 and "credited as reporter." in thanks[0]
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.state == "published" and record.completed_at
     assert record.final_credits is not None
     assert {"login": "hana", "type": "reporter", "state": "accepted"} in json.loads(
@@ -360,5 +360,5 @@ async def test_auto_invite_experts_is_a_policy_off_by_default(
     await bot.settle()
     invited = [u["login"] for u in advisory["collaborating_users"]]
     assert "ethanfurman" in invited  # the CODEOWNERS owner of Lib/tarfile.py
-    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    log = await bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])
     assert any(e.action == "experts-invited" and "ethanfurman" in e.reason for e in log)

@@ -58,14 +58,14 @@ async def test_a_reporter_crediting_themselves_as_coordinator_gains_nothing(worl
     advisory["credits_detailed"].append(
         {"user": fake._user("rex"), "type": "coordinator", "state": "accepted"}
     )
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None
     clock.current = record.received_at + 3 * DAY + 60
-    await bot.services.deadlines.scan_once()  # type: ignore[union-attr]
+    await bot.services.deadlines.scan_once()
     await bot.settle()
-    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.coordinator not in (None, "rex")
-    roster = {e.login for e in bot.services.team_data.roster()}  # type: ignore[union-attr]
+    roster = {e.login for e in bot.services.team_data.roster()}
     assert record.coordinator in roster
     [ignored] = [b for b in bodies(world, advisory) if "not treat them as the coordinator" in b]
     assert ignored.startswith("<!-- ghsa-bot:coordinator-credit-ignored -->\n@rex: credited")
@@ -106,9 +106,9 @@ async def test_the_unsafe_option_lets_a_credit_name_the_coordinator(
         {"user": world.fake._user("rex"), "type": "coordinator", "state": "accepted"}
     )
     world.clock.advance(3 * DAY + 60)
-    await world.bot.services.deadlines.scan_once()  # type: ignore[union-attr]
+    await world.bot.services.deadlines.scan_once()
     await world.bot.settle()
-    record = await world.bot.services.advisories.get("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    record = await world.bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
     assert record is not None and record.coordinator == "rex"
 
 
@@ -122,7 +122,7 @@ async def test_a_comment_first_seen_already_edited_runs_nothing(world: World) ->
         "python/cpython", advisory["ghsa_id"], "gpshead", "Thanks, looking.\n/accept"
     )
     comment["updated_at"] = "2099-01-01T00:00:00Z"  # created earlier, edited since
-    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_comments()
     await world.bot.settle()
     assert advisory["state"] == "triage"
     notices = [b for b in bodies(world, advisory) if "so the bot ran nothing in it" in b]
@@ -135,7 +135,7 @@ async def test_an_edited_strangers_comment_gets_silence(world: World) -> None:
         "python/cpython", advisory["ghsa_id"], "mallory", "/accept"
     )
     comment["updated_at"] = "2099-01-01T00:00:00Z"
-    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_comments()
     await world.bot.settle()
     assert bodies(world, advisory)[-1] != comment["body"] or len(replies(world, advisory)) == 0
     assert not any("ran nothing" in b for b in bodies(world, advisory))
@@ -150,7 +150,7 @@ async def test_the_unsafe_option_runs_what_an_edit_adds(
     comment = await commented(world, advisory, "gpshead", "/status")
     comment["body"] += "\n/accept"
     comment["updated_at"] = "2099-01-01T00:00:00Z"
-    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_comments()
     await world.bot.settle()
     assert advisory["state"] == "draft"
     assert len(replies(world, advisory)) == 2  # one per version; /status did not run again
@@ -193,7 +193,7 @@ async def test_a_copied_cve_id_never_reaches_the_other_advisory(
     edit_on_github(
         ours, "2099-01-03T00:00:00Z", state="published", published_at="2099-01-03T00:00:00Z"
     )
-    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_once()
     await world.bot.settle()
     assert cna.ids[cve_id].container is None and cna.ids[cve_id].state == "RESERVED"
     assert any("No CVE record was written or published" in b for b in bodies(world, ours))
@@ -213,11 +213,11 @@ async def test_an_id_typed_after_a_rejection_is_never_taken_as_githubs(
     await commented(world, advisory, "gpshead", "/cve reject")
     assert advisory["cve_id"] is None
     edit_on_github(advisory, "2099-01-01T00:00:00Z", cve_id="CVE-2021-44228")
-    await world.bot.services.poller.poll_once()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_once()
     await world.bot.settle()
     await commented(world, advisory, "gpshead", "/status")
     assert "CVE-2021-44228 was not got for this advisory" in last_reply(world, advisory)
-    assert await world.bot.services.advisories.reservation_of("CVE-2021-44228") is None  # type: ignore[union-attr]
+    assert await world.bot.services.advisories.reservation_of("CVE-2021-44228") is None
 
 
 async def test_a_team_member_records_an_id_got_elsewhere(
@@ -233,7 +233,7 @@ async def test_a_team_member_records_an_id_got_elsewhere(
     assert "cannot be recorded for this advisory" in last_reply(world, other)
     assert "another advisory" not in last_reply(world, other)
     assert other["cve_id"] is None
-    log = await world.bot.services.advisories.audit_log("python/cpython", other["ghsa_id"])  # type: ignore[union-attr]
+    log = await world.bot.services.advisories.audit_log("python/cpython", other["ghsa_id"])
     assert any("bound to another advisory" in e.reason for e in log)
 
 
@@ -271,7 +271,7 @@ async def test_a_line_added_to_the_published_list_makes_nobody_a_member(
 ) -> None:
     non_canonical(bot_env)
     world = await start_with_a_forged_line(start_bot, fake_github, fixtures)
-    roster = {e.login for e in world.bot.services.team_data.roster()}  # type: ignore[union-attr]
+    roster = {e.login for e in world.bot.services.team_data.roster()}
     assert "mallory" not in roster and "gpshead" in roster  # the team confirms the rest
     advisory = await file_report(world.bot, world.fake, "victim")
     assert "mallory" not in [u["login"] for u in advisory["collaborating_users"]]
@@ -305,7 +305,7 @@ async def test_auto_invited_experts_must_be_members(
     world = await world_with(start_bot, fake_github)
     advisory = await file_report(world.bot, world.fake, "zoe")  # about tarfile
     [suggestion] = [b for b in bodies(world, advisory) if "ethanfurman" in b]
-    members = {e.login.lower() for e in world.bot.services.team_data.roster()}  # type: ignore[union-attr]
+    members = {e.login.lower() for e in world.bot.services.team_data.roster()}
     assert "ethanfurman" not in members  # an expert from experts.rst, not on the team
     invited = {u["login"].lower() for u in advisory["collaborating_users"]}
     assert "ethanfurman" not in invited
@@ -318,7 +318,7 @@ async def test_auto_invited_experts_must_be_members(
 async def test_a_report_naming_everything_still_gets_its_experts_comment(world: World) -> None:
     """The experts comment is built from the reporter's text: it stays within GitHub's limit
     (a 300,000-character one was refused on every retry, parking the report)."""
-    areas = world.bot.services.team_data.get("experts")  # type: ignore[union-attr]
+    areas = world.bot.services.team_data.get("experts")
     names = " ".join(f"`{area.name}`" for area in areas if " " not in area.name)
     paths = " ".join(f"Lib/asyncio/m{n}.py" for n in range(3000))
     advisory = world.fake.new_advisory(
@@ -356,7 +356,7 @@ async def test_a_flood_of_status_comments_gets_a_bounded_number_of_replies(world
     advisory = await file_report(world.bot, world.fake, "flo")
     for _ in range(REPLIES_PER_WINDOW + 5):
         world.fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], "flo", "/status")
-    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_comments()
     await world.bot.settle()
     assert len(replies(world, advisory)) == REPLIES_PER_WINDOW
     [paused] = [b for b in bodies(world, advisory) if "replies to you here are paused" in b]
@@ -375,7 +375,7 @@ async def test_edit_notices_are_bounded_and_spend_nobodys_own_budget(world: Worl
             "python/cpython", advisory["ghsa_id"], "gpshead", "/status"
         )
         comment["created_at"] = f"2000-01-01T00:00:{n:02d}Z"  # seen already edited
-    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_comments()
     await world.bot.settle()
     notices = [b for b in bodies(world, advisory) if "so the bot ran nothing in it" in b]
     assert len(notices) == REPLIES_PER_WINDOW
@@ -405,13 +405,13 @@ async def test_a_reply_whose_post_failed_is_posted_on_the_retry_once(
     advisory = await file_report(world.bot, world.fake, "ron")
     world.fake.inject(rf"{advisory['ghsa_id']}/comments$", method="POST", **fault)
     world.fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], "gpshead", "/accept")
-    await world.bot.services.poller.poll_comments()  # type: ignore[union-attr]
+    await world.bot.services.poller.poll_comments()
     for _ in range(20):  # the worker retries with backoff on the bot's (stepped) clock
         counts = await world.bot.services.store.counts_by_state()
         if not any(counts.get(state) for state in ("queued", "waiting", "running")):
             break
         world.clock.advance(60)
-        world.bot.services.worker.notify()  # type: ignore[union-attr]
+        world.bot.services.worker.notify()
         await asyncio.sleep(0.1)
     await world.bot.settle()
     assert advisory["state"] == "draft"
@@ -458,7 +458,7 @@ async def test_fix_takes_only_pull_requests_on_the_configured_host(
     await commented(world, advisory, "gpshead", f"/fix {word}\n/fix python/cpython#12")
     reply = replies(world, advisory)[-1]["body"]
     assert "is not a pull request on" in reply and "Linked python/cpython#12" in reply
-    fixes = await world.bot.services.advisories.fixes("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    fixes = await world.bot.services.advisories.fixes("python/cpython", advisory["ghsa_id"])
     assert fixes == [("python/cpython", 12, None)]
 
 
@@ -472,7 +472,7 @@ async def test_duplicate_tells_the_reporter_nothing_of_the_other_advisory(world:
     answer = reply.split("> /duplicate GHSA-2222-3333-4444", 1)[1]
     assert "GHSA-" not in answer and "duplicates one the team is already handling" in answer
     assert advisory["state"] == "closed"
-    log = await world.bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    log = await world.bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])
     assert any("GHSA-2222-3333-4444" in e.reason for e in log if e.action == "duplicate")
 
 
@@ -484,7 +484,7 @@ async def test_the_audit_log_keeps_identifiers_never_free_text(world: World) -> 
         "gpshead",
         '/credit @alice remediation_developer\n/ping tarfile\n/reject bug "SECRET-NOTE-8812"',
     )
-    log = await world.bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])  # type: ignore[union-attr]
+    log = await world.bot.services.advisories.audit_log("python/cpython", advisory["ghsa_id"])
     text = "\n".join(e.reason for e in log)
     assert "@gpshead: /credit @alice remediation_developer → done" in text
     assert "/ping … → done" in text and "/reject bug … → done" in text

@@ -21,9 +21,9 @@ from aiohttp.test_utils import TestServer, make_mocked_request
 
 from bot.app import SERVICES
 from bot.core.settings import load_settings
-from bot.github.setup_flow import SETUP_COOKIE, create_setup_app
 from bot.web.routes import add_service_routes, metrics_refusal
 from bot.web.sessions import WebSessions
+from bot.web.setup import SETUP_COOKIE, create_setup_app
 from bot.web.signin import SESSION_COOKIE, STATE_COOKIE
 from tests.conftest import free_port
 from tests.databases import backend_name
@@ -57,13 +57,13 @@ async def member_bot(
     """The bot with sign-in configured and the team read; a member's login."""
     overrides.setdefault("GITHUB_CLIENT_SECRET", fake.app.client_secret)
     bot = await start_with_team(start_bot, fake, SteppedClock(), **overrides)
-    roster = bot.services.team_data.roster()  # type: ignore[union-attr]
+    roster = bot.services.team_data.roster()
     return bot, roster[0].login
 
 
 async def open_nomination(bot: BotUnderTest) -> int:
     now = bot.services.clock.now()
-    nomination, _ = await bot.services.governance.open_nomination(  # type: ignore[union-attr]
+    nomination, _ = await bot.services.governance.open_nomination(
         repository=GOVERNANCE,
         issue_number=1,
         nominee="octo-newcomer",

@@ -160,7 +160,7 @@ async def test_redelivered_guid_is_200_and_handled_once(
     first = await bot.send("installation_repositories", payload, guid=guid)
     assert first.status == 202
     await bot.settle()
-    assert (await bot.services.store.get_delivery(guid)).state == "done"  # type: ignore[union-attr]
+    assert (await bot.services.store.get_delivery(guid)).state == "done"
     # What the handler asks GitHub (background jobs make requests of their own).
     handler_requests = "^/installation/repositories$"
     requests_after_first = len(fake.requests_to(handler_requests))

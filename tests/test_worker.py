@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from gidgethub import routing, sansio
 
-from bot.context import SystemClock
+from bot.core.clock import SystemClock
 from bot.core.metrics import Metrics
 from bot.db.connection import Database
 from bot.queue.intake import Delivery
@@ -139,13 +139,13 @@ async def test_a_retried_delivery_waits_behind_its_key(store: Store) -> None:
     claimed = await store.claim("w", now=time.time(), limit=5, lease_seconds=10)
     assert [c.guid for c in claimed] == [parked.guid]
     await store.add_delivery(head)
-    assert (await store.get_delivery(head.guid)).state == "waiting"  # type: ignore[union-attr]
+    assert (await store.get_delivery(head.guid)).state == "waiting"
     from bot.queue.store import HandlingResult
 
     await store.complete(claimed[0], "w", HandlingResult("failed", [("h", "boom")], error="boom"))
-    assert (await store.get_delivery(head.guid)).state == "queued"  # type: ignore[union-attr]
+    assert (await store.get_delivery(head.guid)).state == "queued"
     assert await store.retry_failed(parked.guid, now=time.time())
-    assert (await store.get_delivery(parked.guid)).state == "waiting"  # type: ignore[union-attr]
+    assert (await store.get_delivery(parked.guid)).state == "waiting"
 
 
 async def test_graceful_stop_releases_work_in_flight(store: Store) -> None:

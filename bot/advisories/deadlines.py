@@ -18,12 +18,10 @@ scans, restarts or replicas see it due.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from bot.advisories.store import AdvisoryRecord, AdvisoryStore
 from bot.core.config import DeadlineConfig
-from bot.queue.intake import internal_event
-from bot.queue.store import Store
+from bot.queue.followups import FollowUps
 
 log = logging.getLogger("ghsa_bot.deadlines")
 
@@ -61,22 +59,20 @@ def due_events(
 class DeadlineScanner:
     def __init__(
         self,
-        store: Store,
+        followups: FollowUps,
         advisories: AdvisoryStore,
         config: DeadlineConfig,
         response_days: int,
-        now: Callable[[], float],
-        notify: Callable[[], None],
         *,
         coordinator_idle_days: float | None = None,
     ) -> None:
-        self.store = store
+        self.followups = followups
         self.advisories = advisories
         self.config = config
         self.response_days = response_days
         self.coordinator_idle_days = coordinator_idle_days
-        self.now = now
-        self.notify = notify
+        self.now = followups.now
+        self.notify = followups.notify
 
     async def scan_once(self) -> int:
         """Store the events due now; return how many were new."""
@@ -94,14 +90,12 @@ class DeadlineScanner:
                     "repository": {"full_name": record.repository},
                     "repository_advisory": {"ghsa_id": record.ghsa_id, "state": record.state},
                 }
-                is_new = await self.store.add_delivery(
-                    internal_event(
-                        f"{action}:{record.repository}:{record.ghsa_id}:{tier}",
-                        "advisory",
-                        payload,
-                        received_at=now,
-                    ),
+                is_new = await self.followups.raise_event(
+                    f"{action}:{record.repository}:{record.ghsa_id}:{tier}",
+                    "advisory",
+                    payload,
                     source="timer",
+                    wake=False,
                 )
                 added += int(is_new)
         if added:

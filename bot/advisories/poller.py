@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +25,9 @@ from bot.advisories.store import AdvisoryStore, SeenAdvisory
 from bot.core.digests import changed_fields
 from bot.core.logs import fields
 from bot.github.client import GitHubApp, error_summary
-from bot.queue.intake import advisory_change, internal_event
-from bot.queue.store import Store, StoreUnavailable
+from bot.github.installations import Installations
+from bot.queue.followups import FollowUps
+from bot.queue.store import StoreUnavailable
 
 log = logging.getLogger("ghsa_bot.poller")
 
@@ -44,18 +45,18 @@ class AdvisoryPoller:
     def __init__(
         self,
         github: GitHubApp,
-        store: Store,
+        installations: Installations,
         advisories: AdvisoryStore,
-        now: Callable[[], float],
-        notify: Callable[[], None],
+        followups: FollowUps,
         *,
         interval: float = 60.0,
     ) -> None:
         self.github = github
-        self.store = store
+        self.installations = installations
         self.advisories = advisories
-        self.now = now
-        self.notify = notify
+        self.followups = followups
+        self.now = followups.now
+        self.notify = followups.notify
         self.interval = interval
         self.cycles = 0
 
@@ -116,8 +117,9 @@ class AdvisoryPoller:
                 },
             }
             guid = f"comment:{repository}:{ghsa_id}:{comment['id']}:{updated}"
-            delivery = internal_event(guid, "advisory_comment", payload, received_at=self.now())
-            is_new = await self.store.add_delivery(delivery, source="poll")
+            is_new = await self.followups.raise_event(
+                guid, "advisory_comment", payload, source="poll", wake=False
+            )
             events += int(is_new)
         if newest and newest != since:
             await self.advisories.set_poll_cursor(cursor_key, newest)
@@ -125,10 +127,10 @@ class AdvisoryPoller:
 
     async def poll_once(self) -> PollReport:
         report = PollReport()
-        for installation in await self.store.installations():
+        for installation in await self.installations.installations():
             if installation.suspended:
                 continue
-            for repository in await self.store.repositories(installation.id):
+            for repository in await self.installations.repositories(installation.id):
                 report.repositories += 1
                 try:
                     report.events += await self.poll_repository(
@@ -200,7 +202,7 @@ class AdvisoryPoller:
     ) -> None:
         ghsa_id = advisory["ghsa_id"]
         digest = hashlib.sha256(encoded.encode()).hexdigest()[:16]
-        delivery = advisory_change(
+        await self.followups.advisory_changed(
             f"poll:{repository}:{ghsa_id}:{digest}",
             action,
             changes,
@@ -208,6 +210,6 @@ class AdvisoryPoller:
             repository=repository,
             ghsa_id=ghsa_id,
             state=advisory["state"],
-            received_at=self.now(),
+            source="poll",
+            wake=False,
         )
-        await self.store.add_delivery(delivery, source="poll")

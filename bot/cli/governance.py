@@ -22,6 +22,8 @@ from typing import Any
 from bot.app import close_services, open_services
 from bot.core.config import load_config
 from bot.core.settings import load_settings
+from bot.github.installations import sync_all
+from bot.governance.statistics import year_statistics
 from bot.team.formats import RosterEntry, parse_psrt_csv
 from bot.team.inactivity import gather_activity, inactivity_report, member_activity
 from bot.team.roster import (
@@ -31,8 +33,6 @@ from bot.team.roster import (
     export_emeritus_csv,
     import_csv,
 )
-from bot.team.statistics import year_statistics
-from handlers.installations import sync_all
 
 
 class GovernanceCliError(Exception):
@@ -115,8 +115,7 @@ async def _roster_check() -> int:
         settings, load_config(settings.config_dir), start_worker=False, start_background=False
     )
     try:
-        assert services.team_data is not None and services.github is not None
-        await sync_all(services.github, services.store, now=time.time())
+        await sync_all(services.github, services.installations, now=time.time())
         drift, places, problems = await services.team_data.check_roster(time.time())
     finally:
         await close_services(services)
@@ -137,8 +136,7 @@ async def _report_inactivity(since: datetime.date | None) -> int:
     since = since or until.replace(year=until.year - 1)
     services = await open_services(settings, config, start_worker=False, start_background=False)
     try:
-        assert services.team_data is not None and services.github is not None
-        await sync_all(services.github, services.store, now=time.time())
+        await sync_all(services.github, services.installations, now=time.time())
         await services.team_data.refresh_due(time.time())
         clients = await services.team_data.advisory_clients()
         activity = await gather_activity(clients, since.isoformat())
@@ -158,7 +156,6 @@ async def _report_year(year: int) -> int:
     config = load_config(settings.config_dir)
     services = await open_services(settings, config, start_worker=False, start_background=False)
     try:
-        assert services.advisories is not None
         records = await services.advisories.all_advisories()
         published = await services.advisories.published()
     finally:
@@ -179,7 +176,6 @@ async def _nominations(args: argparse.Namespace) -> int:
     config = load_config(settings.config_dir)
     services = await open_services(settings, config, start_worker=False, start_background=False)
     try:
-        assert services.governance is not None and services.advisories is not None
         if args.action == "show":
             nomination = await services.governance.get(args.id or 0)
             if nomination is None:

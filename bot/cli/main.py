@@ -26,7 +26,6 @@ from bot.core.config import BotConfig, ConfigError, load_config
 from bot.core.settings import MAX_GITHUB_PAYLOAD, Settings, SettingsError, load_settings
 from bot.db.connection import Database, StoreUnavailable
 from bot.db.migrations import MIGRATIONS
-from bot.github.setup_flow import create_setup_app, listen_host, setup_link
 from bot.queue.intake import Delivery, IntakeError, parse_delivery
 from bot.queue.store import Store
 from bot.records.cve_ids import Binding, binding_of
@@ -34,6 +33,7 @@ from bot.records.documents import RecordError, write_record
 from bot.records.exports import build_exports
 from bot.team.data import SourceError, read_local
 from bot.web.routes import add_service_routes
+from bot.web.setup import create_setup_app, listen_host, setup_link
 
 
 class CliError(Exception):
@@ -407,7 +407,6 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
     """The published advisory's stored public record; a draft is read live from GitHub."""
     services = await open_services(settings, config, start_worker=False, start_background=False)
     try:
-        assert services.advisories is not None
         known = [r for r in await services.advisories.all_advisories() if r.ghsa_id == args.ghsa_id]
         if not known:
             raise CliError(f"{args.ghsa_id}: not known to the bot")
@@ -526,7 +525,6 @@ async def _replay(settings: Settings, delivery: Delivery) -> int:
                 "(`deliveries retry GUID` re-queues a failed one)"
             )
         print("signature not checked: replaying a local file", file=sys.stderr)
-        assert services.worker is not None
         await services.worker.run_until_idle()
         stored = await services.store.get_delivery(delivery.guid)
         assert stored is not None

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.team.formats import FORMATS
-
 CONFIG_FILE = "bot.toml"
+# The formats a team file may be read in (bot/team/formats.py parses each).
+FORMATS = ("psrt-csv", "experts-rst", "codeowners")
 
 
 class ConfigError(Exception):

@@ -17,13 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.core.database_url import UnsupportedDatabaseUrl, database_kind, sqlite_path
 from bot.core.private_paths import make_private_folders
-from bot.db.backends import SqliteBackend, UnsupportedDatabaseUrl, backend_for
-from bot.records.cve_services import PRODUCTION_URL, CveServicesCredentials
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_WEB_URL = "https://github.com"
 MAX_GITHUB_PAYLOAD = 25 * 1024 * 1024
+
+
+# CVE Services in production (`CVE_SERVICES_URL` overrides it).
+PRODUCTION_URL = "https://cveawg.mitre.org/api"
+
+@dataclass(frozen=True)
+class CveServicesCredentials:
+    url: str
+    org: str
+    user: str
+    api_key: str = field(repr=False)
 
 
 class SettingsError(Exception):
@@ -224,11 +234,11 @@ def load_settings(
         raise SettingsError("BOT_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
     database_url = env.get("DATABASE_URL") or "sqlite:///var/ghsa-bot.sqlite3"
     try:
-        backend = backend_for(database_url)
+        kind = database_kind(database_url)
     except UnsupportedDatabaseUrl as error:
         raise SettingsError(str(error)) from None
-    if isinstance(backend, SqliteBackend) and not backend.in_memory:
-        warnings.extend(database_permission_warnings(backend.path))
+    if kind == "sqlite" and str(sqlite_path(database_url)) != ":memory:":
+        warnings.extend(database_permission_warnings(sqlite_path(database_url)))
     for name in ("GITHUB_API_URL", "GITHUB_WEB_URL", "CVE_SERVICES_URL"):
         warnings.extend(plaintext_url_warnings(name, env.get(name) or ""))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, unquote_plus, urlsplit
 
+from bot.core.database_url import database_kind, sqlite_path
 from bot.core.private_paths import make_private_folders
 
 # The size the SQLite write-ahead log is cut back to when it starts over (bytes):
@@ -54,9 +55,6 @@ class Connection(Protocol):
 
     def close(self) -> None: ...
 
-
-class UnsupportedDatabaseUrl(ValueError):
-    """DATABASE_URL names a backend the bot does not have."""
 
 
 class Backend:
@@ -345,19 +343,8 @@ def redact_credentials(text: str, url: str) -> str:
 
 def backend_for(url: str, *, synchronous: str = "NORMAL") -> Backend:
     """The backend a DATABASE_URL names; raises UnsupportedDatabaseUrl otherwise."""
-    if url.startswith("sqlite://"):
+    if database_kind(url) == "sqlite":
         return SqliteBackend(sqlite_path(url), synchronous=synchronous)
-    if url.startswith(("postgresql://", "postgres://")):
-        return PostgresBackend(url)
-    raise UnsupportedDatabaseUrl(
-        "DATABASE_URL must start with sqlite:// (e.g. sqlite:///var/ghsa-bot.sqlite3) "
-        "or postgresql:// (e.g. postgresql://bot@db.internal:5432/ghsa_bot)"
-    )
+    return PostgresBackend(url)
 
 
-def sqlite_path(url: str) -> Path:
-    """`sqlite:///relative/path`, `sqlite:////absolute/path` or `sqlite://:memory:`."""
-    rest = url.removeprefix("sqlite://")
-    if rest in {"", ":memory:", "/:memory:"}:
-        return Path(":memory:")
-    return Path(rest.removeprefix("/")) if not rest.startswith("//") else Path(rest[1:])

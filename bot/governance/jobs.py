@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from bot.core.config import GovernanceConfig
 from bot.core.logs import fields
+from bot.github.installations import Installations
 from bot.governance.store import OPEN, VETO_WINDOW, GovernanceStore
-from bot.queue.intake import internal_event
-from bot.queue.store import Store
+from bot.queue.followups import FollowUps
 
 log = logging.getLogger("ghsa_bot.governance")
 
@@ -50,17 +49,17 @@ def due_reports(config: GovernanceConfig, now: float) -> list[tuple[str, str]]:
 class GovernanceScanner:
     def __init__(
         self,
-        store: Store,
+        followups: FollowUps,
+        installations: Installations,
         governance: GovernanceStore,
         config: GovernanceConfig,
-        now: Callable[[], float],
-        notify: Callable[[], None],
     ) -> None:
-        self.store = store
+        self.followups = followups
+        self.installations = installations
         self.governance = governance
         self.config = config
-        self.now = now
-        self.notify = notify
+        self.now = followups.now
+        self.notify = followups.notify
 
     async def scan_once(self) -> int:
         """Store the governance events due now; return how many were new."""
@@ -91,16 +90,21 @@ class GovernanceScanner:
                 "repository": {"full_name": repository},
                 **extra,
             }
-            delivery = internal_event(
-                f"governance:{action}:{repository}:{suffix}", "governance", payload, received_at=now
+            added += int(
+                await self.followups.raise_event(
+                    f"governance:{action}:{repository}:{suffix}",
+                    "governance",
+                    payload,
+                    source="timer",
+                    wake=False,
+                )
             )
-            added += int(await self.store.add_delivery(delivery, source="timer"))
         if added:
             self.notify()
         return added
 
     async def _installation_of(self, repository: str) -> int | None:
-        for repo in await self.store.repositories():
+        for repo in await self.installations.repositories():
             if repo.full_name.lower() == repository.lower():
                 return repo.installation_id
         return None

@@ -68,28 +68,6 @@ def internal_event(
     return delivery_of(guid, event, json.dumps(payload), payload, received_at=received_at)
 
 
-def advisory_change(
-    guid: str,
-    action: str,
-    changes: list[str],
-    *,
-    installation_id: int,
-    repository: str,
-    ghsa_id: str,
-    state: str,
-    received_at: float,
-) -> Delivery:
-    """An `advisory` event (`discovered` or `updated`, with the changed fields' names)."""
-    payload = {
-        "action": action,
-        "changes": changes,
-        "installation": {"id": installation_id},
-        "repository": {"full_name": repository},
-        "repository_advisory": {"ghsa_id": ghsa_id, "state": state},
-    }
-    return internal_event(guid, "advisory", payload, received_at=received_at)
-
-
 def signature_for(body: bytes, secret: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 

@@ -25,7 +25,7 @@ from bot.db.backends import connection_is_serialized
 from bot.db.connection import Connection, Database, StoreUnavailable, transaction
 from bot.queue.intake import Delivery
 
-__all__ = ["Installation", "Store", "StoreUnavailable", "StoredDelivery"]
+__all__ = ["Store", "StoreUnavailable", "StoredDelivery"]
 
 
 # How often the WAL is copied into the database file (on its own thread). With
@@ -95,25 +95,10 @@ class HandlingResult:
     duration_ms: float = 0.0
 
 
-@dataclass(frozen=True)
-class Installation:
-    id: int
-    account_login: str
-    account_type: str | None
-    repository_selection: str | None
-    suspended: bool
-
-
-@dataclass(frozen=True)
-class Repository:
-    id: int
-    installation_id: int
-    full_name: str
-    private: bool
 
 
 class Store:
-    """The delivery queue and installation records, on one :class:`Database`."""
+    """The delivery queue and the leader leases, on one :class:`Database`."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -394,100 +379,10 @@ class Store:
     async def release_lease(self, name: str, owner: str) -> None:
         await self._execute_count("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
-    # -- installations -------------------------------------------------------------
-
-    async def upsert_installation(self, installation: Installation, *, now: float) -> None:
-        await self._execute_count(
-            "INSERT INTO installations (id, account_login, account_type, repository_selection, "
-            "suspended, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "account_login = excluded.account_login, account_type = excluded.account_type, "
-            "repository_selection = excluded.repository_selection, "
-            "suspended = excluded.suspended, updated_at = excluded.updated_at",
-            (
-                installation.id,
-                installation.account_login,
-                installation.account_type,
-                installation.repository_selection,
-                int(installation.suspended),
-                now,
-            ),
-        )
-
-    async def delete_installation(self, installation_id: int) -> None:
-        def work(connection: Connection) -> None:
-            with transaction(connection):
-                connection.execute(
-                    "DELETE FROM repositories WHERE installation_id = ?", (installation_id,)
-                )
-                connection.execute("DELETE FROM installations WHERE id = ?", (installation_id,))
-
-        await self.database.run(work)
-
-    async def installations(self) -> list[Installation]:
-        rows = await self.database.run(
-            lambda c: c.execute(
-                "SELECT id, account_login, account_type, repository_selection, suspended "
-                "FROM installations ORDER BY id"
-            ).fetchall()
-        )
-        return [Installation(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
-
-    async def add_repositories(
-        self, installation_id: int, repositories: Sequence[Repository], *, now: float
-    ) -> None:
-        rows = [
-            (repo.id, installation_id, repo.full_name, int(repo.private), now)
-            for repo in repositories
-        ]
-        await self.database.run(lambda c: _upsert_repositories(c, rows))
-
-    async def remove_repositories(
-        self, installation_id: int, repository_ids: Iterable[int]
-    ) -> None:
-        rows = [(repo_id, installation_id) for repo_id in repository_ids]
-        await self.database.run(
-            lambda c: c.executemany(
-                "DELETE FROM repositories WHERE id = ? AND installation_id = ?", rows
-            )
-        )
-
-    async def replace_repositories(
-        self, installation_id: int, repositories: Sequence[Repository], *, now: float
-    ) -> None:
-        """Make the stored repositories of an installation exactly `repositories`."""
-        rows = [
-            (repo.id, installation_id, repo.full_name, int(repo.private), now)
-            for repo in repositories
-        ]
-
-        def work(connection: Connection) -> None:
-            with transaction(connection):
-                connection.execute(
-                    "DELETE FROM repositories WHERE installation_id = ?", (installation_id,)
-                )
-                _upsert_repositories(connection, rows)
-
-        await self.database.run(work)
-
-    async def repositories(self, installation_id: int | None = None) -> list[Repository]:
-        if installation_id is None:
-            query = "SELECT id, installation_id, full_name, private FROM repositories"
-            args: tuple[int, ...] = ()
-        else:
-            query = (
-                "SELECT id, installation_id, full_name, private FROM repositories "
-                "WHERE installation_id = ?"
-            )
-            args = (installation_id,)
-        rows = await self.database.run(
-            lambda c: c.execute(query + " ORDER BY full_name", args).fetchall()
-        )
-        return [Repository(r[0], r[1], r[2], bool(r[3])) for r in rows]
-
     # -- helpers -------------------------------------------------------------------
 
     async def _execute_count(self, sql: str, args: tuple[Any, ...]) -> int:
-        """One statement on indexed rows (queue, leases, installations); its row count."""
+        """One statement on indexed rows (queue, leases); its row count."""
 
         def work(connection: Connection) -> int:
             return int(connection.execute(sql, args).rowcount)
@@ -601,15 +496,6 @@ def _promote_next(
     connection.execute(_TAKE, (owner, lease_until, following.seq))
     return replace(following, state="running", attempts=following.attempts + 1)
 
-
-def _upsert_repositories(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    connection.executemany(
-        "INSERT INTO repositories (id, installation_id, full_name, private, updated_at) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-        "installation_id = excluded.installation_id, full_name = excluded.full_name, "
-        "private = excluded.private, updated_at = excluded.updated_at",
-        rows,
-    )
 
 
 def _delivery(row: Sequence[Any]) -> StoredDelivery:

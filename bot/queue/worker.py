@@ -15,10 +15,11 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.context import Clock, HandlerContext
+from bot.core.clock import Clock
 from bot.core.logs import fields, process_owner
 from bot.core.metrics import Metrics
 from bot.github.client import RateLimited, error_summary
@@ -27,7 +28,9 @@ from bot.queue.store import HandlingResult, Store, StoredDelivery, StoreUnavaila
 
 log = logging.getLogger("ghsa_bot.worker")
 
-ContextFactory = Callable[[StoredDelivery], HandlerContext]
+# What handlers receive besides the event (bot.context.HandlerContext), built per
+# delivery by whoever assembles the bot: the worker passes it on and never looks in.
+ContextFactory = Callable[[StoredDelivery], Any]
 
 
 class Worker:

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 from bot.core.logs import fields
+from bot.core.settings import CveServicesCredentials
 
 log = logging.getLogger("ghsa_bot.cve_services")
 
-PRODUCTION_URL = "https://cveawg.mitre.org/api"
 
 
 class CveServicesError(Exception):
@@ -33,12 +32,6 @@ class CveServicesError(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class CveServicesCredentials:
-    url: str
-    org: str
-    user: str
-    api_key: str = field(repr=False)
 
 
 class CveServicesClient:

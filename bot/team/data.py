@@ -19,7 +19,7 @@ from gidgethub import BadRequest
 from bot.core.config import BotConfig, SourceConfig
 from bot.core.logs import fields
 from bot.github.client import GitHubApp, GitHubClient
-from bot.queue.store import Store
+from bot.github.installations import Installations
 from bot.team.formats import RosterEntry, parse_codeowners, parse_experts_rst, parse_psrt_csv
 from bot.team.roster import Drift, Places, canonical_entries, roster_drift
 
@@ -80,10 +80,12 @@ def read_local(source: SourceConfig) -> Any:
 class TeamData:
     """The parsed team files, by source name."""
 
-    def __init__(self, config: BotConfig, github: GitHubApp | None, store: Store) -> None:
+    def __init__(
+        self, config: BotConfig, github: GitHubApp | None, installations: Installations
+    ) -> None:
         self.config = config
         self.github = github
-        self.store = store
+        self.installations = installations
         self.loaded: dict[str, Loaded] = {}
         self._team_members: dict[str, tuple[float, set[str]]] = {}
 
@@ -209,7 +211,7 @@ class TeamData:
         assert self.github is not None
         return [
             (repo.full_name, self.github.installation(repo.installation_id))
-            for repo in await self.store.repositories()
+            for repo in await self.installations.repositories()
         ]
 
     def get(self, name: str) -> Any:
@@ -266,7 +268,7 @@ class TeamData:
         if self.github is None:
             raise SourceError("no GitHub App credentials to read repository sources")
         owner = repository.split("/", 1)[0].lower()
-        installations = await self.store.installations()
+        installations = await self.installations.installations()
         for installation in installations:
             if installation.account_login.lower() == owner:
                 return self.github.installation(installation.id)

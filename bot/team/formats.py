@@ -20,8 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-FORMATS = ("psrt-csv", "experts-rst", "codeowners")
-
 
 class FormatError(ValueError):
     def __init__(self, line: int, message: str) -> None:

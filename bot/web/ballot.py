@@ -74,7 +74,6 @@ async def _checked(request: web.Request) -> tuple[Services, str, Nomination] | w
             f"{escape(services.config.team.name)}. Only members may vote.</p>",
             403,
         )
-    assert services.governance is not None
     nomination = await services.governance.get(nomination_id)
     if nomination is None:
         return page("No such nomination", "<p>There is no nomination with that number.</p>", 404)
@@ -96,7 +95,6 @@ async def ballot(request: web.Request) -> web.Response:
     if isinstance(checked, web.Response):
         return checked
     services, login, nomination = checked
-    assert services.governance is not None
     mine = await services.governance.own_ballot(nomination.id, login)
     notice = ""
     if request.query.get("saved") and mine:
@@ -162,7 +160,6 @@ async def cast(request: web.Request) -> web.Response:
         return page("Ballot not recorded", "<p>The form expired; reload the page.</p>", 400)
     if not isinstance(choice, str) or choice not in CHOICES:
         return page("Ballot not recorded", "<p>Choose yes, no or abstain.</p>", 400)
-    assert services.governance is not None and services.advisories is not None
     now = services.clock.now()
     try:
         changed = await services.governance.cast(nomination.id, login, choice, now=now)

@@ -230,7 +230,6 @@ async def metrics(request: web.Request) -> web.Response:
 async def credits(request: web.Request) -> web.Response:
     """The public credits page: published advisories only."""
     services: Services = request.app[SERVICES]
-    assert services.advisories is not None
     try:
         return await credits_response(services.config.team.name, services.advisories)
     except StoreUnavailable:

@@ -2,7 +2,7 @@
 
 Server-rendered HTML without JavaScript. The member list is the canonical
 roster (what PEP 811 says is published anyway). The figures count published
-advisories only (bot/team/statistics.py, `published_only=True`), so nothing of an
+advisories only (bot/governance/statistics.py, `published_only=True`), so nothing of an
 unpublished advisory, not even that it exists, reaches this page.
 
 It answers 200 with the page, or 503 when the store is unavailable; like every
@@ -18,8 +18,8 @@ from html import escape
 from aiohttp import web
 
 from bot.app import SERVICES, Services
+from bot.governance.statistics import year_statistics
 from bot.queue.store import StoreUnavailable
-from bot.team.statistics import year_statistics
 from bot.web.signin import page
 
 
@@ -32,7 +32,6 @@ def _roles(services: Services, login: str, roles: frozenset[str]) -> str:
 
 async def team(request: web.Request) -> web.Response:
     services: Services = request.app[SERVICES]
-    assert services.advisories is not None
     roster = services.team_data.roster() if services.team_data is not None else []
     try:
         records = await services.advisories.all_advisories()
