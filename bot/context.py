@@ -7,6 +7,7 @@ from typing import Any
 
 from gidgethub import sansio
 
+from bot.advisories.handle import AdvisoryHandle
 from bot.advisories.store import AdvisoryStore
 from bot.core.clock import Clock
 from bot.core.config import BotConfig
@@ -16,24 +17,6 @@ from bot.governance.store import GovernanceStore
 from bot.queue.followups import FollowUps
 from bot.records.cve_services import CveServicesClient
 from bot.team.data import TeamData
-
-
-@dataclass(frozen=True)
-class EventAdvisory:
-    """The advisory an event is about, as GitHub has it now."""
-
-    client: GitHubClient
-    repository: str
-    ghsa_id: str
-    advisory: dict[str, Any]
-
-    @property
-    def path(self) -> str:
-        return f"/repos/{self.repository}/security-advisories/{self.ghsa_id}"
-
-    def as_tuple(self) -> tuple[GitHubClient, str, str, dict[str, Any]]:
-        """(client, repository, ghsa_id, advisory), for handlers that use all four."""
-        return self.client, self.repository, self.ghsa_id, self.advisory
 
 
 @dataclass(frozen=True)
@@ -62,15 +45,30 @@ class HandlerContext:
     public_url: str | None = None  # where the bot's pages are served (ballots, team page)
     web_url: str = "https://github.com"  # GitHub's web host (GITHUB_WEB_URL): PR links, profiles
 
-    async def fetch_advisory(self, event: sansio.Event) -> EventAdvisory:
+    async def fetch_advisory(self, event: sansio.Event) -> AdvisoryHandle:
         """GET the advisory an advisory event names, through the installation's client."""
-        client = self.github
         repository = str(event.data["repository"]["full_name"])
         ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
-        advisory: dict[str, Any] = await client.getitem(
+        return await self.advisory_handle(repository, ghsa_id)
+
+    async def advisory_handle(self, repository: str, ghsa_id: str) -> AdvisoryHandle:
+        """The advisory as GitHub has it now, ready to be changed and audited."""
+        advisory: dict[str, Any] = await self.github.getitem(
             f"/repos/{repository}/security-advisories/{ghsa_id}"
         )
-        return EventAdvisory(client, repository, ghsa_id, advisory)
+        return self.handle_for(repository, ghsa_id, advisory)
+
+    def handle_for(self, repository: str, ghsa_id: str, advisory: dict[str, Any]) -> AdvisoryHandle:
+        """A handle on an advisory already read."""
+        return AdvisoryHandle(
+            self.github,
+            self.advisories,
+            self.clock,
+            repository,
+            ghsa_id,
+            advisory,
+            delivery=self.delivery_guid,
+        )
 
     async def audit(self, repository: str, ghsa_id: str, action: str, reason: str) -> None:
         """Add to the advisory's audit log: now, this delivery, the action and why."""

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from gidgethub import routing
 
 from bot.advisories.experts import suggest_for_team, suggestion_comment
-from bot.advisories.publish_check import checklist_facts, run_checklist
 from bot.commands.call import CommandCall
 from bot.commands.registry import REGISTRY, CommandError, command
+from bot.records.checklist import checklist_facts, run_checklist
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
 
@@ -74,7 +74,9 @@ async def status(call: CommandCall) -> str:
     users = listed("@" + u["login"] for u in advisory.get("collaborating_users") or [])
     teams = listed(t["slug"] for t in advisory.get("collaborating_teams") or [])
     lines.append(f"**Collaborators:** {users or 'none'}; **teams:** {teams or 'none'}")
-    checks = run_checklist(advisory, await checklist_facts(call), call.context.config.publish)
+    config = call.context.config
+    facts = await checklist_facts(call.handle, call.record, config)
+    checks = run_checklist(advisory, facts, config.publish)
     missing = [check.detail for check in checks if not check.passed]
     lines.append("**Missing before publication:** " + ("; ".join(missing) or "nothing"))
     return "\n".join(lines)

@@ -48,7 +48,9 @@ async def _set_state(call: CommandCall, target: str, allowed_from: tuple[str, ..
 )
 async def accept(call: CommandCall) -> str:
     await _set_state(call, "draft", ("triage",))
-    cve_step = await reserve_on_accept(call)
+    cve_step = await reserve_on_accept(
+        call.handle, call.cve_policy, call.context.cve_services
+    )
     return "Accepted: the advisory is now a draft." + (f" {cve_step}" if cve_step else "")
 
 

@@ -167,7 +167,8 @@ async def _run(
         )
         if outcome is None:
             assert declared is not None
-            call = CommandCall(context, client, repository, ghsa_id, advisory, record, caller, [])
+            handle = context.handle_for(repository, ghsa_id, advisory)
+            call = CommandCall(context, handle, record, caller, [])
             outcome = await run_command(declared, line.arguments, call)
             advisory = call.advisory  # what GitHub answered to the command's PATCH, if any
             record = await store.get(repository, ghsa_id)

@@ -6,25 +6,22 @@ the advisory and rejects the reservation when it is this advisory's own. An ID
 GitHub assigns after the bot's request is bound to the advisory when the
 poller sees it arrive. With
 `cve.reserve_on_accept`, accepting a report reserves one too: through
-`/accept` and the `[ACCEPTED]` title tag (which call :func:`after_accept`),
-and when a coordinator accepts in GitHub's web page, which the poller sees as
-a state change from triage to draft.
+`/accept`, and when a coordinator accepts in GitHub's web page, which the
+poller sees as a state change from triage to draft (`reserve_on_accept` in
+bot/records/cve_ids.py serves both).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
-from bot.advisories.store import AdvisoryRecord
 from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, command
 from bot.context import HandlerContext
-from bot.github.client import GitHubClient
 from bot.records.cve_ids import (
     CVE_ID,
+    CvePolicy,
     assign_cve,
     bind_github_assignment,
     record_cve,
@@ -45,26 +42,14 @@ router = routing.Router()
     examples=("/cve", "/cve reject", "/cve CVE-2026-12345"),
 )
 async def cve(call: CommandCall) -> str:
+    services = call.context.cve_services
     if not call.arguments:
-        return await assign_cve(call)
+        return await assign_cve(call.handle, call.cve_policy, services)
     if call.arguments == ["reject"]:
-        return await reject_cve(call)
+        return await reject_cve(call.handle, call.cve_policy, services)
     if len(call.arguments) == 1 and CVE_ID.fullmatch(call.arguments[0]):
-        return await record_cve(call, call.arguments[0])
+        return await record_cve(call.handle, call.cve_policy, call.arguments[0], by=call.caller)
     raise CommandError(f"unknown argument {call.arguments[0][:60]!r}", show_usage=True)
-
-
-async def after_accept(
-    context: HandlerContext,
-    client: GitHubClient,
-    repository: str,
-    ghsa_id: str,
-    advisory: dict[str, Any],
-    record: AdvisoryRecord | None,
-) -> str | None:
-    """The CVE step of accepting a report (None when policy has none)."""
-    call = CommandCall(context, client, repository, ghsa_id, advisory, record, "ghsa-bot", [])
-    return await reserve_on_accept(call)
 
 
 @router.register("advisory", action="updated")
@@ -79,9 +64,8 @@ async def accepted_on_github(event: sansio.Event, context: HandlerContext) -> No
     found = await context.fetch_advisory(event)
     if found.advisory["state"] != "draft" or found.advisory.get("cve_id"):
         return
-    record = await context.advisories.get(found.repository, found.ghsa_id)
-    outcome = await after_accept(
-        context, found.client, found.repository, found.ghsa_id, found.advisory, record
+    outcome = await reserve_on_accept(
+        found, CvePolicy.of(context.config), context.cve_services
     )
     if outcome:
         await post_once(

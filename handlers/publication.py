@@ -1,6 +1,6 @@
 """Publishing: the /publish checklist and publication, and the /announce email draft.
 
-`/publish` runs the configured checklist (bot/advisories/publish_check.py) and answers
+`/publish` runs the configured checklist (bot/records/checklist.py) and answers
 with it. When every item passes it publishes the advisory if
 `publish.bot_may_publish` allows, and queues the publication event so the
 publication handlers (thanks, final credits, OSV and CVE records) run at once
@@ -18,10 +18,10 @@ from typing import Any
 
 from gidgethub import routing
 
-from bot.advisories.publish_check import checklist_facts, checklist_text, run_checklist
 from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, command
-from bot.records.cve_ids import Binding, call_binding, unbound_note
+from bot.records.checklist import checklist_facts, checklist_text, run_checklist
+from bot.records.cve_ids import Binding, handle_binding, unbound_note
 from bot.records.documents import cvss_severity
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
@@ -47,7 +47,7 @@ async def publish(call: CommandCall) -> str:
     if state != "draft":
         raise CommandError(f"only a draft can be published (this one is {state}); /accept it")
     policy = call.context.config.publish
-    facts = await checklist_facts(call)
+    facts = await checklist_facts(call.handle, call.record, call.context.config)
     checks = run_checklist(call.advisory, facts, policy, waive_credits=waive)
     listing = checklist_text(checks)
     if not all(check.passed for check in checks):
@@ -109,7 +109,7 @@ async def announce(call: CommandCall) -> str:
     cve_id = advisory.get("cve_id")
     if not cve_id:
         raise CommandError("the announcement is titled by its CVE ID, and there is none: /cve")
-    if await call_binding(call) is not Binding.OURS:
+    if await handle_binding(call.handle, call.cve_policy) is not Binding.OURS:
         raise CommandError(unbound_note(cve_id))
     policy = call.context.config.publish
     template = DEFAULT_ANNOUNCEMENT

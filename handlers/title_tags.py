@@ -27,8 +27,9 @@ from dataclasses import replace
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
-from bot.context import EventAdvisory, HandlerContext
-from handlers.cve import after_accept
+from bot.advisories.handle import AdvisoryHandle
+from bot.context import HandlerContext
+from bot.records.cve_ids import CvePolicy, reserve_on_accept
 
 router = routing.Router()
 
@@ -108,15 +109,14 @@ def _still_wanted(tag: str, state: str) -> bool:
     return True
 
 
-async def _act_on_tags(context: HandlerContext, found: EventAdvisory, tags: set[str]) -> None:
+async def _act_on_tags(context: HandlerContext, found: AdvisoryHandle, tags: set[str]) -> None:
     """The old behaviour (unsafe): the tags change state and stop timers themselves."""
     client, repository, ghsa_id, advisory = found.as_tuple()
     now = context.clock.now()
     store = context.advisories
     target = state_for(tags, advisory["state"])
     if target is not None:
-        advisory = await client.patch(found.path, data={"state": target})
-        await store.set_fingerprint(repository, ghsa_id, advisory)
+        advisory = await found.patch({"state": target})
         named = sorted(tags & (CLOSING | {"ACCEPTED"}))
         await context.audit(
             repository,
@@ -126,7 +126,9 @@ async def _act_on_tags(context: HandlerContext, found: EventAdvisory, tags: set[
         )
     record = await store.get(repository, ghsa_id)
     if target == "draft":
-        cve_step = await after_accept(context, client, repository, ghsa_id, advisory, record)
+        cve_step = await reserve_on_accept(
+            found, CvePolicy.of(context.config), context.cve_services
+        )
         if cve_step:
             await post_once(
                 client,

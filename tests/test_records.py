@@ -9,9 +9,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bot.advisories.publish_check import Facts, run_checklist
 from bot.advisories.store import public_view
 from bot.core.config import CHECKLIST_ITEMS, PublishConfig, RecordsConfig
+from bot.records.checklist import Facts, run_checklist
 from bot.records.documents import (
     Fix,
     RecordError,

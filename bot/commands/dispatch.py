@@ -29,8 +29,9 @@ from typing import Any
 from bot.advisories.comments import post_once_at
 from bot.advisories.store import AdvisoryStore
 from bot.commands.parser import ArgumentError, CommandLine, split_arguments
-from bot.commands.registry import REGISTRY, Command, CommandError
+from bot.commands.registry import REGISTRY, Command
 from bot.core.digests import Digester
+from bot.core.errors import Refused
 from bot.github.client import GitHubClient, reply_error
 
 # A size limit like every other input's: a comment is at most 65,536 characters on
@@ -164,7 +165,7 @@ async def run_command(declared: Command, arguments: str, call: Any) -> str:
     try:
         call.arguments = split_arguments(arguments)
         return str(await declared.function(call))
-    except (CommandError, ArgumentError) as error:
+    except (Refused, ArgumentError) as error:
         usage = f" Usage: `{declared.usage}`" if getattr(error, "show_usage", True) else ""
         return f"Not done: {error}.{usage}"
     except Exception as error:

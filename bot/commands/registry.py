@@ -12,6 +12,8 @@ import difflib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.core.errors import Refused
+
 ROLES = ("member", "admin", "coordinator", "reporter", "collaborator")
 # Where a command is written: an advisory's comments, or the governance repository's issues.
 VENUES = ("advisory", "governance")
@@ -29,12 +31,8 @@ CommandFunction = Callable[..., Awaitable[str]]
 TEAM = ("member", "coordinator", "admin")
 
 
-class CommandError(Exception):
+class CommandError(Refused):
     """A command could not do what was asked; the message says why (shown to the caller)."""
-
-    def __init__(self, message: str, *, show_usage: bool = False) -> None:
-        super().__init__(message)
-        self.show_usage = show_usage
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,35 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from enum import Enum
 
 from gidgethub import BadRequest
 
+from bot.advisories.handle import AdvisoryHandle
 from bot.advisories.store import AdvisoryStore
-from bot.commands.call import CommandCall
-from bot.commands.registry import CommandError
+from bot.core.config import BotConfig
+from bot.core.errors import Refused
 from bot.records.cve_services import CveServicesClient, CveServicesError
 
 CVE_ID = re.compile(r"CVE-[0-9]{4}-[0-9]{4,19}", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CvePolicy:
+    """What bot.toml says about CVE IDs, as these steps need it."""
+
+    provider: str  # none, github or cve-services
+    reserve_on_accept: bool
+    trust_the_field: bool  # unsafe.collaborators_choose_the_cve_id
+
+    @classmethod
+    def of(cls, config: BotConfig) -> CvePolicy:
+        return cls(
+            config.cve.provider,
+            config.cve.reserve_on_accept,
+            config.unsafe.collaborators_choose_the_cve_id,
+        )
 
 
 class Binding(Enum):
@@ -62,23 +81,22 @@ async def binding_of(
     return Binding.OURS if bound.binds(repository, ghsa_id) else Binding.ELSEWHERE
 
 
-async def call_binding(call: CommandCall) -> Binding:
-    """The binding of `call`'s advisory's CVE field (binding GitHub's answer first)."""
-    context = call.context
-    if context.config.cve.provider == "github":
+async def handle_binding(handle: AdvisoryHandle, policy: CvePolicy) -> Binding:
+    """The binding of the advisory's CVE field (binding GitHub's answer first)."""
+    if policy.provider == "github":
         await bind_github_assignment(
-            context.advisories,
-            call.repository,
-            call.ghsa_id,
-            call.advisory.get("cve_id"),
-            now=context.clock.now(),
+            handle.store,
+            handle.repository,
+            handle.ghsa_id,
+            handle.advisory.get("cve_id"),
+            now=handle.clock.now(),
         )
     return await binding_of(
-        context.advisories,
-        call.repository,
-        call.ghsa_id,
-        call.advisory.get("cve_id"),
-        trust_the_field=context.config.unsafe.collaborators_choose_the_cve_id,
+        handle.store,
+        handle.repository,
+        handle.ghsa_id,
+        handle.advisory.get("cve_id"),
+        trust_the_field=policy.trust_the_field,
     )
 
 
@@ -121,87 +139,91 @@ def requested_from_github(repository: str, ghsa_id: str) -> str:
     return f"cve-request:{repository}:{ghsa_id}"
 
 
-async def assign_cve(call: CommandCall) -> str:
+async def assign_cve(
+    handle: AdvisoryHandle, policy: CvePolicy, services: CveServicesClient | None
+) -> str:
     """Give the advisory a CVE ID (or ask GitHub for one); the reply says what happened."""
-    existing = call.advisory.get("cve_id")
-    binding = await call_binding(call)
+    existing = handle.advisory.get("cve_id")
+    binding = await handle_binding(handle, policy)
     if binding is Binding.OURS:
         return f"The advisory already has {existing}; nothing was reserved."
     if binding is not Binding.NONE:
-        await _audit_binding(call, existing, binding)
-        raise CommandError(unbound_note(existing))
-    provider = call.context.config.cve.provider
+        await _audit_binding(handle, existing, binding)
+        raise Refused(unbound_note(existing))
+    provider = policy.provider
     if provider == "github":
-        return await _request_from_github(call)
+        return await _request_from_github(handle)
     if provider == "cve-services":
-        return await _reserve_from_cve_services(call)
-    raise CommandError(
+        return await _reserve_from_cve_services(handle, services)
+    raise Refused(
         'no CVE provider is configured: set cve.provider in bot.toml to "github" or '
         '"cve-services", or record an ID the team got elsewhere with `/cve CVE-YYYY-NNNN`'
     )
 
 
-async def record_cve(call: CommandCall, cve_id: str) -> str:
+async def record_cve(
+    handle: AdvisoryHandle, policy: CvePolicy, cve_id: str, *, by: str
+) -> str:
     """`/cve CVE-ID`: bind an ID the team got elsewhere and set it on the advisory."""
     cve_id = cve_id.upper()
-    existing = call.advisory.get("cve_id")
-    binding = await call_binding(call)
+    existing = handle.advisory.get("cve_id")
+    binding = await handle_binding(handle, policy)
     if binding is Binding.OURS and str(existing).upper() == cve_id:
         return f"{cve_id} is already recorded for this advisory; nothing changed."
     if binding is Binding.OURS:
-        raise CommandError(f"the advisory already has {existing}: `/cve reject` it first")
-    advisories = call.context.advisories
+        raise Refused(f"the advisory already has {existing}: `/cve reject` it first")
+    advisories = handle.store
     bound = await advisories.reservation_of(cve_id)
-    if bound is not None and not bound.binds(call.repository, call.ghsa_id):
-        await _audit_binding(call, cve_id, Binding.ELSEWHERE)
-        raise CommandError(f"{cve_id} cannot be recorded for this advisory (see the audit log)")
-    now = call.context.clock.now()
+    if bound is not None and not bound.binds(handle.repository, handle.ghsa_id):
+        await _audit_binding(handle, cve_id, Binding.ELSEWHERE)
+        raise Refused(f"{cve_id} cannot be recorded for this advisory (see the audit log)")
+    now = handle.clock.now()
     if bound is None:
         await advisories.add_reservation(
-            cve_id, call.repository, call.ghsa_id, "manual", at=now, state="assigned"
+            cve_id, handle.repository, handle.ghsa_id, "manual", at=now, state="assigned"
         )
     if str(existing or "").upper() != cve_id:
-        await call.patch({"cve_id": cve_id})
-    await call.context.audit(
-        call.repository, call.ghsa_id, "cve-recorded", f"@{call.caller} recorded {cve_id}"
+        await handle.patch({"cve_id": cve_id})
+    await handle.audit(
+        "cve-recorded", f"@{by} recorded {cve_id}"
     )
     return f"Recorded {cve_id} for this advisory and set it. Don't cite it before publication."
 
 
-async def _audit_binding(call: CommandCall, cve_id: object, binding: Binding) -> None:
+async def _audit_binding(handle: AdvisoryHandle, cve_id: object, binding: Binding) -> None:
     """Keep for the team what the reply leaves out: whose ID the field holds."""
     whose = (
         "bound to another advisory" if binding is Binding.ELSEWHERE else "not bound to any"
     )
-    await call.context.audit(
-        call.repository, call.ghsa_id, "cve-field-unbound", f"the CVE field holds {cve_id}, {whose}"
+    await handle.audit(
+        "cve-field-unbound", f"the CVE field holds {cve_id}, {whose}"
     )
 
 
-async def _request_from_github(call: CommandCall) -> str:
-    advisories = call.context.advisories
-    if await advisories.effect_done(requested_from_github(call.repository, call.ghsa_id)):
+async def _request_from_github(handle: AdvisoryHandle) -> str:
+    advisories = handle.store
+    if await advisories.effect_done(requested_from_github(handle.repository, handle.ghsa_id)):
         return (
             "A CVE ID was already requested from GitHub; it appears on the advisory "
             "when GitHub assigns it."
         )
     try:
-        await call.client.post(f"{call.path}/cve", data=b"")
+        await handle.client.post(f"{handle.path}/cve", data=b"")
     except BadRequest as error:
         if error.status_code == 403:
-            raise CommandError(
+            raise Refused(
                 f"GitHub refused the CVE request (403): requesting a CVE needs admin or "
-                f"security-manager rights on {call.repository}, which the App's installation "
+                f"security-manager rights on {handle.repository}, which the App's installation "
                 "does not have. An admin can use 'Request CVE' on the advisory page"
             ) from None
-        raise CommandError(
+        raise Refused(
             f"GitHub refused the CVE request ({error.status_code}): {error}. GitHub assigns "
             "CVE IDs only for advisories of public repositories"
         ) from None
-    request = requested_from_github(call.repository, call.ghsa_id)
-    await advisories.record_effect(request, at=call.context.clock.now())
-    await call.context.audit(
-        call.repository, call.ghsa_id, "cve-requested", "requested a CVE ID from GitHub"
+    request = requested_from_github(handle.repository, handle.ghsa_id)
+    await advisories.record_effect(request, at=handle.clock.now())
+    await handle.audit(
+        "cve-requested", "requested a CVE ID from GitHub"
     )
     return (
         "Requested a CVE ID from GitHub (GitHub is the CNA). It appears on the advisory once "
@@ -209,64 +231,66 @@ async def _request_from_github(call: CommandCall) -> str:
     )
 
 
-def _cve_services(call: CommandCall) -> CveServicesClient:
-    client = call.context.cve_services
+def _cve_services(services: CveServicesClient | None) -> CveServicesClient:
+    client = services
     if client is None:
-        raise CommandError(
+        raise Refused(
             "cve.provider is cve-services, but CVE_SERVICES_ORG, CVE_SERVICES_USER and "
             "CVE_SERVICES_API_KEY are not set in the bot's environment"
         )
     return client
 
 
-async def _reserve_from_cve_services(call: CommandCall) -> str:
-    client = _cve_services(call)
-    advisories = call.context.advisories
-    cve_id = await advisories.active_reservation(call.repository, call.ghsa_id)
+async def _reserve_from_cve_services(
+    handle: AdvisoryHandle, services: CveServicesClient | None
+) -> str:
+    client = _cve_services(services)
+    advisories = handle.store
+    cve_id = await advisories.active_reservation(handle.repository, handle.ghsa_id)
     if cve_id is None:
-        year = time.gmtime(call.context.clock.now()).tm_year
+        year = time.gmtime(handle.clock.now()).tm_year
         try:
             cve_id = await client.reserve(year)
         except CveServicesError as error:
-            raise CommandError(f"could not reserve a CVE ID: {error}") from None
+            raise Refused(f"could not reserve a CVE ID: {error}") from None
         # A crash between CVE Services' answer and this line leaves one reserved ID
         # unused (it shows in the CNA's list); every later step is idempotent.
         await advisories.add_reservation(
-            cve_id, call.repository, call.ghsa_id, "cve-services", at=call.context.clock.now()
+            cve_id, handle.repository, handle.ghsa_id, "cve-services", at=handle.clock.now()
         )
-        await call.context.audit(
-            call.repository,
-            call.ghsa_id,
+        await handle.audit(
             "cve-reserved",
             f"reserved {cve_id} through CVE Services ({client.credentials.org})",
         )
-    await call.patch({"cve_id": cve_id})
+    await handle.patch({"cve_id": cve_id})
     return (
         f"Reserved {cve_id} through CVE Services ({client.credentials.org}) and set it on "
         "the advisory. Don't cite it before publication."
     )
 
 
-async def reject_cve(call: CommandCall) -> str:
+async def reject_cve(
+    handle: AdvisoryHandle, policy: CvePolicy, services: CveServicesClient | None
+) -> str:
     """Take the CVE ID off the advisory; reject the reservation only when it is this one's."""
-    cve_id = call.advisory.get("cve_id")
+    cve_id = handle.advisory.get("cve_id")
     if not cve_id:
-        raise CommandError("the advisory has no CVE ID to reject")
-    if call.advisory.get("state") == "published":
-        raise CommandError(
+        raise Refused("the advisory has no CVE ID to reject")
+    if handle.advisory.get("state") == "published":
+        raise Refused(
             f"the advisory is published; {cve_id} is public and cannot be rejected here"
         )
-    advisories = call.context.advisories
-    binding = await call_binding(call)
+    advisories = handle.store
+    binding = await handle_binding(handle, policy)
     bound = await advisories.reservation_of(str(cve_id))
-    now = call.context.clock.now()
+    now = handle.clock.now()
     note = ""
     if binding is Binding.OURS and bound is not None and bound.state == "reserved":
-        client = _cve_services(call)
+        client = _cve_services(services)
         try:
             await client.reject_reserved(str(cve_id))
         except CveServicesError as error:
-            raise CommandError(
+            raise Refused(
                 f"CVE Services did not reject {cve_id}: {error}. The advisory is unchanged"
             ) from None
         await advisories.set_reservation_state(str(cve_id), "rejected", at=now)
@@ -278,23 +302,27 @@ async def reject_cve(call: CommandCall) -> str:
             "its CNA: ask whoever assigned it (for GitHub, GitHub Support)"
         )
     else:
-        await _audit_binding(call, cve_id, binding)
+        await _audit_binding(handle, cve_id, binding)
         note = (
             ". The bot did not get it for this advisory, so nothing was rejected with any CNA"
         )
-    await call.patch({"cve_id": None})
-    await call.context.audit(
-        call.repository, call.ghsa_id, "cve-rejected", f"removed {cve_id}{note}"
+    await handle.patch({"cve_id": None})
+    await handle.audit(
+        "cve-rejected", f"removed {cve_id}{note}"
     )
     return f"Removed {cve_id} from the advisory{note}."
 
 
-async def reserve_on_accept(call: CommandCall) -> str | None:
-    """When policy says so, the CVE step of accepting a report; None when there is none."""
-    cve = call.context.config.cve
-    if not cve.reserve_on_accept or cve.provider == "none":
+async def reserve_on_accept(
+    handle: AdvisoryHandle, policy: CvePolicy, services: CveServicesClient | None
+) -> str | None:
+    """When policy says so, the CVE step of accepting a report; None when there is none.
+
+    Used by `/accept` and when GitHub reports the report accepted (its own button).
+    """
+    if not policy.reserve_on_accept or policy.provider == "none":
         return None
     try:
-        return await assign_cve(call)
-    except CommandError as error:
+        return await assign_cve(handle, policy, services)
+    except Refused as error:
         return f"No CVE ID yet: {error}. Use `/cve` to try again."

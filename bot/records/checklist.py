@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.advisories.handle import AdvisoryHandle
 from bot.advisories.report_check import sections
-from bot.commands.call import CommandCall
-from bot.core.config import PublishConfig
-from bot.records.cve_ids import Binding, call_binding
+from bot.advisories.store import AdvisoryRecord
+from bot.core.config import BotConfig, PublishConfig
+from bot.records.cve_ids import Binding, CvePolicy, handle_binding
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,17 @@ class Facts:
     cve_bound: bool = False  # the advisory's CVE ID is the one the bot bound to it
 
 
-async def checklist_facts(call: CommandCall) -> Facts:
-    """The facts for `call`'s advisory: merged fixes, the team's members, the CVE binding."""
-    context = call.context
-    fixes = await context.advisories.fixes(call.repository, call.ghsa_id)
+async def checklist_facts(
+    handle: AdvisoryHandle, record: AdvisoryRecord | None, config: BotConfig
+) -> Facts:
+    """The facts for `handle`'s advisory: merged fixes, the recorded coordinator, the
+    CVE binding."""
+    fixes = await handle.store.fixes(handle.repository, handle.ghsa_id)
     return Facts(
         merged_fixes=merged_fix_names(fixes),
-        coordinator=call.record.coordinator if call.record is not None else None,
-        any_coordinator_credit=context.config.unsafe.collaborators_name_the_coordinator_with_credits,
-        cve_bound=await call_binding(call) is Binding.OURS,
+        coordinator=record.coordinator if record is not None else None,
+        any_coordinator_credit=config.unsafe.collaborators_name_the_coordinator_with_credits,
+        cve_bound=await handle_binding(handle, CvePolicy.of(config)) is Binding.OURS,
     )
 
 
