@@ -21,8 +21,10 @@ from gidgethub import routing
 
 import handlers
 from bot.advisories.deadlines import DeadlineScanner
+from bot.advisories.fixes import FixLinks
 from bot.advisories.poller import AdvisoryPoller
 from bot.advisories.store import AdvisoryStore
+from bot.commands.log import CommandLog
 from bot.context import HandlerContext
 from bot.core.clock import Clock, SystemClock
 from bot.core.config import BotConfig
@@ -41,8 +43,10 @@ from bot.queue.recovery import DeliveryRecovery
 from bot.queue.routing import compose, subscribed_events
 from bot.queue.store import Store, StoredDelivery
 from bot.queue.worker import Worker
+from bot.records.bindings import CveBindings, RecordIds
 from bot.records.cve_services import CveServicesClient
 from bot.team.data import TeamData
+from bot.team.leave import MemberLeave
 
 log = logging.getLogger("ghsa_bot.service")
 
@@ -68,6 +72,11 @@ class Services:
     store: Store
     installations: Installations
     advisories: AdvisoryStore
+    command_log: CommandLog
+    fix_links: FixLinks
+    cve_bindings: CveBindings
+    record_ids: RecordIds
+    member_leave: MemberLeave
     governance: GovernanceStore
     session: aiohttp.ClientSession
     github: GitHubApp
@@ -118,6 +127,11 @@ class Contexts:
     github: GitHubApp
     installations: Installations
     advisories: AdvisoryStore
+    command_log: CommandLog
+    fix_links: FixLinks
+    cve_bindings: CveBindings
+    record_ids: RecordIds
+    member_leave: MemberLeave
     governance: GovernanceStore
     team: TeamData
     followups: FollowUps
@@ -133,6 +147,11 @@ class Contexts:
             installations=self.installations,
             followups=self.followups,
             advisories=self.advisories,
+            command_log=self.command_log,
+            fix_links=self.fix_links,
+            cve_bindings=self.cve_bindings,
+            record_ids=self.record_ids,
+            member_leave=self.member_leave,
             governance=self.governance,
             team=self.team,
             config=self.config,
@@ -190,6 +209,11 @@ async def open_services(
     team_data = TeamData(config, github, installations)
     advisories = AdvisoryStore(store.database, Digester.from_secret(settings.private_key))
     governance = GovernanceStore(store.database)
+    command_log = CommandLog(store.database)
+    fix_links = FixLinks(store.database)
+    cve_bindings = CveBindings(store.database)
+    record_ids = RecordIds(store.database)
+    member_leave = MemberLeave(store.database)
     followups = FollowUps(store, clock.now)
     worker = Worker(
         store,
@@ -201,6 +225,11 @@ async def open_services(
             github,
             installations,
             advisories,
+            command_log,
+            fix_links,
+            cve_bindings,
+            record_ids,
+            member_leave,
             governance,
             team_data,
             followups,
@@ -223,6 +252,11 @@ async def open_services(
         store=store,
         installations=installations,
         advisories=advisories,
+        command_log=command_log,
+        fix_links=fix_links,
+        cve_bindings=cve_bindings,
+        record_ids=record_ids,
+        member_leave=member_leave,
         governance=governance,
         session=session,
         github=github,
@@ -344,7 +378,7 @@ def _payload_purge(services: Services) -> Callable[[], Awaitable[None]]:
         retention = services.settings.parked_retention_days * 86400
         cutoff = services.clock.now() - retention
         removed = await services.store.purge_payloads(parked_before=cutoff)
-        forgotten = await services.advisories.forget_command_text(before=cutoff)
+        forgotten = await services.command_log.forget_command_text(before=cutoff)
         if removed or forgotten:
             log.info(
                 "stored text removed", extra=fields(payloads=removed, command_runs=forgotten)

@@ -7,16 +7,20 @@ from typing import Any
 
 from gidgethub import sansio
 
+from bot.advisories.fixes import FixLinks
 from bot.advisories.handle import AdvisoryHandle
 from bot.advisories.store import AdvisoryStore
+from bot.commands.log import CommandLog
 from bot.core.clock import Clock
 from bot.core.config import BotConfig
 from bot.github.client import GitHubApp, GitHubClient
 from bot.github.installations import Installations
 from bot.governance.store import GovernanceStore
 from bot.queue.followups import FollowUps
+from bot.records.bindings import CveBindings, RecordIds
 from bot.records.cve_services import CveServicesClient
 from bot.team.data import TeamData
+from bot.team.leave import MemberLeave
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,11 @@ class HandlerContext:
     installations: Installations
     followups: FollowUps
     advisories: AdvisoryStore
+    command_log: CommandLog
+    fix_links: FixLinks
+    cve_bindings: CveBindings
+    record_ids: RecordIds
+    member_leave: MemberLeave
     governance: GovernanceStore
     team: TeamData
     config: BotConfig

@@ -10,7 +10,7 @@ from gidgethub import routing
 from bot.advisories.experts import suggest_for_team, suggestion_comment
 from bot.commands.call import CommandCall
 from bot.commands.registry import REGISTRY, CommandError, command
-from bot.records.checklist import checklist_facts, run_checklist
+from bot.records.checklist import run_checklist
 
 router = routing.Router()  # commands are dispatched by handlers/comments.py
 
@@ -65,7 +65,7 @@ async def status(call: CommandCall) -> str:
     shown = listed(f"@{c['user']['login']} {c['type']} ({c['state']})" for c in credits)
     lines.append(f"**Credits:** {shown or 'none'}")
     lines.append(f"**CVE:** {advisory.get('cve_id') or 'none yet'}")
-    fixes = await call.context.advisories.fixes(call.repository, call.ghsa_id)
+    fixes = await call.context.fix_links.fixes(call.repository, call.ghsa_id)
     shown_fixes = listed(
         f"{repo}#{number} ({'merged ' + commit[:10] if commit else 'not merged yet'})"
         for repo, number, commit in fixes
@@ -75,7 +75,7 @@ async def status(call: CommandCall) -> str:
     teams = listed(t["slug"] for t in advisory.get("collaborating_teams") or [])
     lines.append(f"**Collaborators:** {users or 'none'}; **teams:** {teams or 'none'}")
     config = call.context.config
-    facts = await checklist_facts(call.handle, call.record, config)
+    facts = await call.checklist_facts()
     checks = run_checklist(advisory, facts, config.publish)
     missing = [check.detail for check in checks if not check.passed]
     lines.append("**Missing before publication:** " + ("; ".join(missing) or "nothing"))

@@ -48,9 +48,7 @@ async def _set_state(call: CommandCall, target: str, allowed_from: tuple[str, ..
 )
 async def accept(call: CommandCall) -> str:
     await _set_state(call, "draft", ("triage",))
-    cve_step = await reserve_on_accept(
-        call.handle, call.cve_policy, call.context.cve_services
-    )
+    cve_step = await reserve_on_accept(call.handle, call.cve_desk)
     return "Accepted: the advisory is now a draft." + (f" {cve_step}" if cve_step else "")
 
 
@@ -358,7 +356,7 @@ async def leave(call: Any) -> str:
     words = [w.lower() for w in call.arguments]
     if len(words) != 2 or words[0] != "until" or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", words[1]):
         raise CommandError("say until when", show_usage=True)
-    await call.context.advisories.set_leave(call.caller, words[1])
+    await call.context.member_leave.set_leave(call.caller, words[1])
     return f"Noted: @{call.caller} is on leave until {words[1]} and is not assigned until then."
 
 
@@ -371,7 +369,7 @@ async def leave(call: Any) -> str:
     venues=("governance",),
 )
 async def back(call: Any) -> str:
-    await call.context.advisories.set_leave(call.caller, None)
+    await call.context.member_leave.set_leave(call.caller, None)
     return f"Welcome back, @{call.caller}: you can be assigned again."
 
 
@@ -445,7 +443,7 @@ async def fix(call: CommandCall) -> str:
         pulls.append(found)
     linked = []
     for repository, number in pulls:
-        if await call.context.advisories.link_fix(
+        if await call.context.fix_links.link_fix(
             call.repository, call.ghsa_id, repository, number
         ):
             linked.append(f"{repository}#{number}")

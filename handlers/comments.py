@@ -81,12 +81,18 @@ async def comment(event: sansio.Event, context: HandlerContext) -> None:
     if not lines:
         return
     store = context.advisories
-    done = await store.command_keys(comment_id)
+    done = await context.command_log.command_keys(comment_id)
     pending = pending_lines(lines, done, store.digester, legacy="")
     if pending:
         await _run(client, context, repository, ghsa_id, comment_id, caller, pending)
     await post_owed_reply(
-        client, store, place, source_id=comment_id, caller=caller, now=context.clock.now()
+        client,
+        store,
+        context.command_log,
+        place,
+        source_id=comment_id,
+        caller=caller,
+        now=context.clock.now(),
     )
 
 
@@ -104,6 +110,7 @@ async def _edited(
     posted = await post_limited(
         client,
         context.advisories,
+        context.command_log,
         place,
         caller=caller,
         name=f"edited:{comment_id}",
@@ -172,7 +179,9 @@ async def _run(
             outcome = await run_command(declared, line.arguments, call)
             advisory = call.advisory  # what GitHub answered to the command's PATCH, if any
             record = await store.get(repository, ghsa_id)
-        await store.record_command(comment_id, item.key, line.position, line.text, outcome, at=now)
+        await context.command_log.record_command(
+            comment_id, item.key, line.position, line.text, outcome, at=now
+        )
         if outcome:
             summary = audit_summary(caller, line, outcome)
             await context.audit(repository, ghsa_id, "command", summary)

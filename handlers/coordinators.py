@@ -65,7 +65,7 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
     today = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
     choice = choose_coordinator(
         list(roster or []),
-        with_leave(context.config.coordinators.roster, await store.leaves()),
+        with_leave(context.config.coordinators.roster, await context.member_leave.leaves()),
         reporter=record.reporter,
         today=today,
         open_load=loads,

@@ -16,12 +16,11 @@ from __future__ import annotations
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
-from bot.commands.call import CommandCall
+from bot.commands.call import CommandCall, cve_desk
 from bot.commands.registry import TEAM, CommandError, command
 from bot.context import HandlerContext
 from bot.records.cve_ids import (
     CVE_ID,
-    CvePolicy,
     assign_cve,
     bind_github_assignment,
     record_cve,
@@ -42,13 +41,13 @@ router = routing.Router()
     examples=("/cve", "/cve reject", "/cve CVE-2026-12345"),
 )
 async def cve(call: CommandCall) -> str:
-    services = call.context.cve_services
+    desk = call.cve_desk
     if not call.arguments:
-        return await assign_cve(call.handle, call.cve_policy, services)
+        return await assign_cve(call.handle, desk)
     if call.arguments == ["reject"]:
-        return await reject_cve(call.handle, call.cve_policy, services)
+        return await reject_cve(call.handle, desk)
     if len(call.arguments) == 1 and CVE_ID.fullmatch(call.arguments[0]):
-        return await record_cve(call.handle, call.cve_policy, call.arguments[0], by=call.caller)
+        return await record_cve(call.handle, desk, call.arguments[0], by=call.caller)
     raise CommandError(f"unknown argument {call.arguments[0][:60]!r}", show_usage=True)
 
 
@@ -64,9 +63,7 @@ async def accepted_on_github(event: sansio.Event, context: HandlerContext) -> No
     found = await context.fetch_advisory(event)
     if found.advisory["state"] != "draft" or found.advisory.get("cve_id"):
         return
-    outcome = await reserve_on_accept(
-        found, CvePolicy.of(context.config), context.cve_services
-    )
+    outcome = await reserve_on_accept(found, cve_desk(context))
     if outcome:
         await post_once(
             found.client,
@@ -95,6 +92,11 @@ async def cve_assigned_by_github(event: sansio.Event, context: HandlerContext) -
     found = await context.fetch_advisory(event)
     cve_id = found.advisory.get("cve_id")
     if await bind_github_assignment(
-        context.advisories, repository, ghsa_id, cve_id, now=context.clock.now()
+        context.advisories,
+        context.cve_bindings,
+        repository,
+        ghsa_id,
+        cve_id,
+        now=context.clock.now(),
     ):
         await context.audit(repository, ghsa_id, "cve-assigned", f"GitHub assigned {cve_id}")

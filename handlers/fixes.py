@@ -52,13 +52,14 @@ async def fix_merged(event: sansio.Event, context: HandlerContext) -> None:
     pr_repository = str(event.data["repository"]["full_name"])
     number = int(pull["number"])
     store = context.advisories
-    linked = await store.advisories_fixed_by(pr_repository, number)
+    linked = await context.fix_links.advisories_fixed_by(pr_repository, number)
     if not linked:
         return
     merged_at = datetime.datetime.fromisoformat(
         str(pull.get("merged_at") or "1970-01-01T00:00:00Z").replace("Z", "+00:00")
     ).timestamp()
-    await store.record_merge(pr_repository, number, pull.get("merge_commit_sha"), merged_at)
+    merge_commit = pull.get("merge_commit_sha")
+    await context.fix_links.record_merge(pr_repository, number, merge_commit, merged_at)
     author = str(pull["user"]["login"])
     reviews = [
         r async for r in context.github.getiter(f"/repos/{pr_repository}/pulls/{number}/reviews")

@@ -154,7 +154,7 @@ async def _run_commands(
         return
     store = context.advisories
     roles = governance_roles(author, roster)
-    done = await store.command_keys(source_id)
+    done = await context.command_log.command_keys(source_id)
     pending = pending_lines(
         lines, done, store.digester, prefix="governance:", legacy="governance:"
     )
@@ -175,8 +175,12 @@ async def _run_commands(
             assert declared is not None
             call = GovernanceCall(context, client, repository, number, source_id, author, roster)
             outcome = await run_command(declared, line.arguments, call)
-        await store.record_command(source_id, item.key, line.position, line.text, outcome, at=now)
-    await post_owed_reply(client, store, place, source_id=source_id, caller=author, now=now)
+        await context.command_log.record_command(
+            source_id, item.key, line.position, line.text, outcome, at=now
+        )
+    await post_owed_reply(
+        client, store, context.command_log, place, source_id=source_id, caller=author, now=now
+    )
 
 
 async def _edited_by_someone_else(

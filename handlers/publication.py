@@ -20,7 +20,7 @@ from gidgethub import routing
 
 from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, command
-from bot.records.checklist import checklist_facts, checklist_text, run_checklist
+from bot.records.checklist import checklist_text, run_checklist
 from bot.records.cve_ids import Binding, handle_binding, unbound_note
 from bot.records.documents import cvss_severity
 
@@ -47,7 +47,7 @@ async def publish(call: CommandCall) -> str:
     if state != "draft":
         raise CommandError(f"only a draft can be published (this one is {state}); /accept it")
     policy = call.context.config.publish
-    facts = await checklist_facts(call.handle, call.record, call.context.config)
+    facts = await call.checklist_facts()
     checks = run_checklist(call.advisory, facts, policy, waive_credits=waive)
     listing = checklist_text(checks)
     if not all(check.passed for check in checks):
@@ -109,13 +109,13 @@ async def announce(call: CommandCall) -> str:
     cve_id = advisory.get("cve_id")
     if not cve_id:
         raise CommandError("the announcement is titled by its CVE ID, and there is none: /cve")
-    if await handle_binding(call.handle, call.cve_policy) is not Binding.OURS:
+    if await handle_binding(call.handle, call.cve_desk) is not Binding.OURS:
         raise CommandError(unbound_note(cve_id))
     policy = call.context.config.publish
     template = DEFAULT_ANNOUNCEMENT
     if policy.announce_template is not None:
         template = policy.announce_template.read_text(encoding="utf-8")
-    fixes = await call.context.advisories.fixes(call.repository, call.ghsa_id)
+    fixes = await call.context.fix_links.fixes(call.repository, call.ghsa_id)
     accepted = [
         f"{c['user']['login']} ({c['type'].replace('_', ' ')})"
         for c in advisory.get("credits_detailed") or []

@@ -24,7 +24,7 @@ from typing import Any
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
-from bot.advisories.store import credits_of, encode_credits, public_view
+from bot.advisories.public import credits_of, encode_credits, public_view
 from bot.context import HandlerContext
 from bot.records.cve_ids import Binding, binding_of
 from bot.records.documents import RecordError
@@ -103,7 +103,7 @@ async def publish_records(event: sansio.Event, context: HandlerContext) -> None:
     org_id = await cve_services.org_id() if cve_services is not None else ""
     now = context.clock.now()
     binding = await binding_of(
-        context.advisories,
+        context.cve_bindings,
         repository,
         ghsa_id,
         advisory.get("cve_id"),
@@ -111,7 +111,8 @@ async def publish_records(event: sansio.Event, context: HandlerContext) -> None:
     )
     try:
         exports = await build_exports(
-            context.advisories,
+            context.fix_links,
+            context.record_ids,
             config.records,
             repository,
             public_view(advisory),
@@ -159,7 +160,7 @@ async def publish_records(event: sansio.Event, context: HandlerContext) -> None:
             return
         outcome = await cve_services.publish(cve_id, container)
         await context.advisories.record_effect(key, at=now)
-        await context.advisories.set_reservation_state(cve_id, "published", at=now)
+        await context.cve_bindings.set_reservation_state(cve_id, "published", at=now)
         await context.audit(repository, ghsa_id, "cve-record-published", f"{cve_id} {outcome}")
         body = f"Published the CVE record of {cve_id} ({outcome}): https://www.cve.org/CVERecord?id={cve_id}"
     else:

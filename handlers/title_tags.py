@@ -28,8 +28,9 @@ from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
 from bot.advisories.handle import AdvisoryHandle
+from bot.commands.call import cve_desk
 from bot.context import HandlerContext
-from bot.records.cve_ids import CvePolicy, reserve_on_accept
+from bot.records.cve_ids import reserve_on_accept
 
 router = routing.Router()
 
@@ -126,9 +127,7 @@ async def _act_on_tags(context: HandlerContext, found: AdvisoryHandle, tags: set
         )
     record = await store.get(repository, ghsa_id)
     if target == "draft":
-        cve_step = await reserve_on_accept(
-            found, CvePolicy.of(context.config), context.cve_services
-        )
+        cve_step = await reserve_on_accept(found, cve_desk(context))
         if cve_step:
             await post_once(
                 client,

@@ -202,15 +202,15 @@ async def test_leave_is_written_where_the_reporter_does_not_read_it(
     assert "is not written here" in reply["body"] and "governance repository" in reply["body"]
     answer = reply["body"].split("> /leave until 2099-01-01", 1)[1]
     assert "2099" not in answer and "on leave" not in answer
-    assert await world.bot.services.advisories.leaves() == {}
+    assert await world.bot.services.member_leave.leaves() == {}
 
     await gov.comment("gpshead", "/leave until 2099-01-01")
-    leaves = await world.bot.services.advisories.leaves()
+    leaves = await world.bot.services.member_leave.leaves()
     assert leaves == {"gpshead": "2099-01-01"}
     notes = with_leave(world.bot.services.config.coordinators.roster, leaves)
     assert notes.members["gpshead"].on_leave_until == "2099-01-01"
     await gov.comment("gpshead", "/back")
-    assert await world.bot.services.advisories.leaves() == {}
+    assert await world.bot.services.member_leave.leaves() == {}
 
 
 async def test_experts_and_ping(world: World) -> None:

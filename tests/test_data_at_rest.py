@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from bot.advisories.store import AdvisoryStore
 from bot.app import close_services
+from bot.commands.log import CommandLog
 from bot.core.digests import Digester, changed_fields
 from bot.core.settings import load_settings
 from bot.db.connection import Database
@@ -151,10 +151,10 @@ async def test_command_text_whose_reply_never_posted_is_removed_after_the_retent
     the command line and its outcome for ever."""
     database = Database(database_url)
     await database.migrate()
-    advisories = AdvisoryStore(database)
+    log = CommandLog(database)
     now = time.time()
     for comment_id, age_days in ((1, 15), (2, 1)):
-        await advisories.record_command(
+        await log.record_command(
             comment_id, "k#1", 0, '/reject bug "EMBARGO-NOTE"', "Closed.", at=now - age_days * 86400
         )
     await database.close()
@@ -162,13 +162,13 @@ async def test_command_text_whose_reply_never_posted_is_removed_after_the_retent
     bot = await start_bot()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if not await bot.services.advisories.unreplied_runs(1):
+        if not await bot.services.command_log.unreplied_runs(1):
             break
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("old command text was not removed")
-    assert await bot.services.advisories.command_keys(1) == {"k#1"}
-    assert await bot.services.advisories.unreplied_runs(2)
+    assert await bot.services.command_log.command_keys(1) == {"k#1"}
+    assert await bot.services.command_log.unreplied_runs(2)
 
 
 @pytest.fixture

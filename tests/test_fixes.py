@@ -61,7 +61,7 @@ async def test_a_merged_linked_fix_credits_its_author_and_approvers_once(world: 
         if "is merged" in c["body"]
     ]
     assert len(notes) == 1 and "@fixer (remediation developer)" in notes[0]
-    fixes = await world.bot.services.advisories.fixes("python/cpython", advisory["ghsa_id"])
+    fixes = await world.bot.services.fix_links.fixes("python/cpython", advisory["ghsa_id"])
     assert fixes == [("python/cpython", 4242, "abc123def456")]
     await commented(world, advisory, "gil", "/status")
     status = replies(world, advisory)[-1]["body"]

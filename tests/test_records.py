@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bot.advisories.store import public_view
+from bot.advisories.public import public_view
 from bot.core.config import CHECKLIST_ITEMS, PublishConfig, RecordsConfig
 from bot.records.checklist import Facts, run_checklist
 from bot.records.documents import (

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.advisories.store import AdvisoryRecord, PublishedAdvisory
+from bot.advisories.public import PublishedAdvisory
+from bot.advisories.store import AdvisoryRecord
 from bot.governance.statistics import year_statistics
 from tests.fakegithub import FakeGitHub
 from tests.governance_helpers import GOVERNANCE, start_governance

@@ -217,7 +217,7 @@ async def test_an_id_typed_after_a_rejection_is_never_taken_as_githubs(
     await world.bot.settle()
     await commented(world, advisory, "gpshead", "/status")
     assert "CVE-2021-44228 was not got for this advisory" in last_reply(world, advisory)
-    assert await world.bot.services.advisories.reservation_of("CVE-2021-44228") is None
+    assert await world.bot.services.cve_bindings.reservation_of("CVE-2021-44228") is None
 
 
 async def test_a_team_member_records_an_id_got_elsewhere(
@@ -458,7 +458,7 @@ async def test_fix_takes_only_pull_requests_on_the_configured_host(
     await commented(world, advisory, "gpshead", f"/fix {word}\n/fix python/cpython#12")
     reply = replies(world, advisory)[-1]["body"]
     assert "is not a pull request on" in reply and "Linked python/cpython#12" in reply
-    fixes = await world.bot.services.advisories.fixes("python/cpython", advisory["ghsa_id"])
+    fixes = await world.bot.services.fix_links.fixes("python/cpython", advisory["ghsa_id"])
     assert fixes == [("python/cpython", 12, None)]
 
 

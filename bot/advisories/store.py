@@ -1,4 +1,8 @@
-"""What the bot keeps per advisory: state, people, clocks, and an audit log.
+"""What the bot keeps per advisory: state, people, clocks, the audit log, poll state.
+
+The other per-advisory tables have stores of their own: command runs
+(bot/commands/log.py), linked fixes (bot/advisories/fixes.py), CVE bindings
+and record numbers (bot/records/bindings.py), members' leave (bot/team/leave.py).
 
 Advisory text (summary, description) is not copied here while it is
 embargoed: it stays on GitHub. The fingerprint is a hash of the fields the
@@ -15,6 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.advisories.public import (
+    Credit,
+    PublishedAdvisory,
+    credits_of,
+    decode_credits,
+    encode_credits,
+    public_record_of,
+)
 from bot.core.digests import Digester
 from bot.db.connection import Connection, Database, transaction
 
@@ -52,83 +64,6 @@ class SeenAdvisory:
 
 
 @dataclass(frozen=True)
-class Credit:
-    login: str
-    type: str
-    state: str  # pending, accepted or declined
-
-
-def credits_of(advisory: Mapping[str, Any]) -> list[Credit]:
-    """The advisory's credits with their acceptance (GitHub's `credits_detailed`)."""
-    return [
-        Credit(c["user"]["login"], c["type"], c.get("state") or "pending")
-        for c in advisory.get("credits_detailed") or []
-        if c.get("user")
-    ]
-
-
-def encode_credits(credits: list[Credit]) -> str:
-    return json.dumps([{"login": c.login, "type": c.type, "state": c.state} for c in credits])
-
-
-def decode_credits(text: str | None) -> list[Credit]:
-    return [Credit(c["login"], c["type"], c["state"]) for c in json.loads(text or "[]")]
-
-
-PUBLIC_FIELDS = (
-    "ghsa_id",
-    "cve_id",
-    "html_url",
-    "summary",
-    "description",
-    "severity",
-    "cvss_severities",
-    "cwe_ids",
-    "cwes",
-    "vulnerabilities",
-    "published_at",
-    "updated_at",
-    "identifiers",
-)
-
-
-def public_view(advisory: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields that become public on publication, with credits as login/type/state."""
-    record = {name: advisory.get(name) for name in PUBLIC_FIELDS}
-    record["credits"] = [vars(c) for c in credits_of(advisory)]
-    return record
-
-
-def public_record_of(advisory: Mapping[str, Any]) -> str | None:
-    """The published advisory's public fields as JSON; None while it is not public."""
-    if advisory.get("state") != "published":
-        return None
-    return json.dumps(public_view(advisory), sort_keys=True)
-
-
-@dataclass(frozen=True)
-class PublishedAdvisory:
-    repository: str
-    ghsa_id: str
-    record: dict[str, Any]  # the public fields, see PUBLIC_FIELDS, plus "credits"
-
-
-@dataclass(frozen=True)
-class CveBinding:
-    cve_id: str
-    repository: str
-    ghsa_id: str
-    provider: str  # cve-services, github or manual
-    state: str  # reserved, assigned, published or rejected
-
-    def binds(self, repository: str, ghsa_id: str) -> bool:
-        """True when this is the advisory's own, live ID."""
-        return (
-            self.repository == repository and self.ghsa_id == ghsa_id and self.state != "rejected"
-        )
-
-
-@dataclass(frozen=True)
 class AuditEntry:
     at: float
     action: str
@@ -147,7 +82,8 @@ _UPSERT = "INSERT INTO advisories (" + _COLUMNS + ") VALUES (" + _PLACEHOLDERS +
 
 
 class AdvisoryStore:
-    """Advisory records, the audit log, one-time effects and poll cursors."""
+    """Advisory records, the audit log, one-time effects, fingerprints and poll cursors,
+    the credits mirror and published advisories' public records."""
 
     def __init__(self, database: Database, digester: Digester | None = None) -> None:
         self.database = database
@@ -235,152 +171,6 @@ class AdvisoryStore:
             return {k: int(v) for k, v in loads}, {k: float(v or 0) for k, v in last}
 
         return await self.database.run(work)
-
-    async def command_keys(self, comment_id: int) -> set[str]:
-        """The keys of the command lines already run (or refused) from a comment."""
-        rows = await self.database.run(
-            lambda c: c.execute(
-                "SELECT command_key FROM command_runs WHERE comment_id = ?", (comment_id,)
-            ).fetchall()
-        )
-        return {str(row[0]) for row in rows}
-
-    async def unreplied_runs(self, comment_id: int) -> list[tuple[str, str, str]]:
-        """(key, command as written, outcome) of runs whose reply is still owed."""
-        rows = await self.database.run(
-            lambda c: c.execute(
-                "SELECT command_key, command_text, outcome FROM command_runs "
-                "WHERE comment_id = ? AND outcome != '' ORDER BY position, at",
-                (comment_id,),
-            ).fetchall()
-        )
-        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
-
-    async def record_command(
-        self, comment_id: int, key: str, position: int, text: str, outcome: str, *, at: float
-    ) -> None:
-        """Record a run: its key for good; its text and outcome until the reply is posted
-        (an empty outcome owes no reply: silence)."""
-        await self.database.run(
-            lambda c: c.execute(
-                "INSERT INTO command_runs (comment_id, command_key, position, command_text, "
-                "outcome, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (comment_id, key, position, text if outcome else "", outcome, at),
-            )
-        )
-
-    async def forget_command_text(
-        self, comment_id: int | None = None, *, before: float | None = None
-    ) -> int:
-        """Keep only the runs' keys: of one comment once its reply is on GitHub (or
-        skipped), or of every run older than `before` (a reply that never could be
-        posted, its delivery parked). Returns how many runs were cleared."""
-        args: tuple[float]
-        if comment_id is not None:
-            where, args = "comment_id = ?", (comment_id,)
-        elif before is not None:
-            where, args = "at < ?", (before,)
-        else:
-            raise ValueError("name a comment or a time")
-        cleared = await self.database.run(
-            lambda c: c.execute(
-                "UPDATE command_runs SET command_text = '', outcome = '' "  # noqa: S608
-                f"WHERE {where} AND (command_text != '' OR outcome != '')",
-                args,
-            ).rowcount
-        )
-        return int(cleared)
-
-    async def record_reply(self, repository: str, subject: str, caller: str, *, at: float) -> None:
-        await self.database.run(
-            lambda c: c.execute(
-                "INSERT INTO reply_log (repository, ghsa_id, caller, at) VALUES (?, ?, ?, ?)",
-                (repository, subject, caller.lower(), at),
-            )
-        )
-
-    async def replies_since(
-        self, repository: str, subject: str, caller: str, *, since: float
-    ) -> list[float]:
-        """When the bot replied to `caller` in this place since `since`."""
-        rows = await self.database.run(
-            lambda c: c.execute(
-                "SELECT at FROM reply_log WHERE repository = ? AND ghsa_id = ? AND caller = ? "
-                "AND at >= ?",
-                (repository, subject, caller.lower(), since),
-            ).fetchall()
-        )
-        return [float(row[0]) for row in rows]
-
-    async def set_leave(self, login: str, until: str | None) -> None:
-        """A member's own leave (`/leave until`, `/back`), honoured by coordinator choice."""
-        args: tuple[str, ...]
-        if until is None:
-            sql, args = "DELETE FROM member_leave WHERE login = ?", (login.lower(),)
-        else:
-            sql = (
-                "INSERT INTO member_leave (login, until) VALUES (?, ?) "
-                "ON CONFLICT (login) DO UPDATE SET until = excluded.until"
-            )
-            args = (login.lower(), until)
-        await self.database.run(lambda c: c.execute(sql, args))
-
-    async def leaves(self) -> dict[str, str]:
-        rows = await self.database.run(
-            lambda c: c.execute("SELECT login, until FROM member_leave").fetchall()
-        )
-        return {str(r[0]): str(r[1]) for r in rows}
-
-    async def link_fix(
-        self, repository: str, ghsa_id: str, pr_repository: str, pr_number: int
-    ) -> bool:
-        """Link a public fix pull request to an advisory; False if it was linked already."""
-        return bool(
-            await self.database.run(
-                lambda c: (
-                    c.execute(
-                        "INSERT INTO advisory_fixes "
-                        "(repository, ghsa_id, pr_repository, pr_number) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        (repository, ghsa_id, pr_repository.lower(), pr_number),
-                    ).rowcount
-                )
-            )
-        )
-
-    async def advisories_fixed_by(
-        self, pr_repository: str, pr_number: int
-    ) -> list[tuple[str, str]]:
-        rows = await self.database.run(
-            lambda c: c.execute(
-                "SELECT repository, ghsa_id FROM advisory_fixes "
-                "WHERE pr_repository = ? AND pr_number = ?",
-                (pr_repository.lower(), pr_number),
-            ).fetchall()
-        )
-        return [(str(r[0]), str(r[1])) for r in rows]
-
-    async def record_merge(
-        self, pr_repository: str, pr_number: int, merge_commit: str | None, merged_at: float
-    ) -> None:
-        await self.database.run(
-            lambda c: c.execute(
-                "UPDATE advisory_fixes SET merge_commit = ?, merged_at = ? "
-                "WHERE pr_repository = ? AND pr_number = ?",
-                (merge_commit, merged_at, pr_repository.lower(), pr_number),
-            )
-        )
-
-    async def fixes(self, repository: str, ghsa_id: str) -> list[tuple[str, int, str | None]]:
-        """(PR repository, PR number, merge commit or None) for an advisory's fixes."""
-        rows = await self.database.run(
-            lambda c: c.execute(
-                "SELECT pr_repository, pr_number, merge_commit FROM advisory_fixes "
-                "WHERE repository = ? AND ghsa_id = ? ORDER BY pr_repository, pr_number",
-                (repository, ghsa_id),
-            ).fetchall()
-        )
-        return [(str(r[0]), int(r[1]), r[2]) for r in rows]
 
     async def audit(
         self,
@@ -542,101 +332,3 @@ class AdvisoryStore:
             ).fetchone()
         )
         return PublishedAdvisory(repository, ghsa_id, json.loads(row[0])) if row else None
-
-    # -- CVE IDs bound to advisories ------------------------------------------------
-    # A row binds a CVE ID to the one advisory the bot got it for: reserved through
-    # CVE Services (`cve-services`, state reserved/published/rejected), assigned by
-    # GitHub after the bot's request (`github`, state assigned), or recorded by a team
-    # member's `/cve CVE-ID` (`manual`, state assigned). What the advisory's CVE field
-    # says is not enough: any collaborator may type another advisory's ID there.
-
-    async def add_reservation(
-        self,
-        cve_id: str,
-        repository: str,
-        ghsa_id: str,
-        provider: str,
-        *,
-        at: float,
-        state: str = "reserved",
-    ) -> bool:
-        """Bind `cve_id` to the advisory; False when it is bound already (to any advisory)."""
-        return bool(
-            await self.database.run(
-                lambda c: c.execute(
-                    "INSERT INTO cve_reservations (cve_id, repository, ghsa_id, provider, state, "
-                    "reserved_at, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (cve_id) DO NOTHING",
-                    (cve_id, repository, ghsa_id, provider, state, at, at),
-                ).rowcount
-            )
-        )
-
-    async def reservation_of(self, cve_id: str) -> CveBinding | None:
-        """The advisory `cve_id` is bound to, how and in what state; None if unbound."""
-        row = await self.database.run(
-            lambda c: c.execute(
-                "SELECT cve_id, repository, ghsa_id, provider, state FROM cve_reservations "
-                "WHERE cve_id = ?",
-                (cve_id.upper(),),
-            ).fetchone()
-        )
-        return CveBinding(*row) if row else None
-
-    async def active_reservation(self, repository: str, ghsa_id: str) -> str | None:
-        """A CVE ID reserved for this advisory and not rejected, if any."""
-        row = await self.database.run(
-            lambda c: c.execute(
-                "SELECT cve_id FROM cve_reservations WHERE repository = ? AND ghsa_id = ? "
-                "AND state != 'rejected' ORDER BY reserved_at DESC",
-                (repository, ghsa_id),
-            ).fetchone()
-        )
-        return str(row[0]) if row else None
-
-    async def has_binding(self, repository: str, ghsa_id: str, *, provider: str) -> bool:
-        """True when `provider` ever bound an ID to this advisory (rejected ones too)."""
-        row = await self.database.run(
-            lambda c: c.execute(
-                "SELECT 1 FROM cve_reservations WHERE repository = ? AND ghsa_id = ? "
-                "AND provider = ? LIMIT 1",
-                (repository, ghsa_id, provider),
-            ).fetchone()
-        )
-        return row is not None
-
-    async def set_reservation_state(self, cve_id: str, state: str, *, at: float) -> None:
-        await self.database.run(
-            lambda c: c.execute(
-                "UPDATE cve_reservations SET state = ?, changed_at = ? WHERE cve_id = ?",
-                (state, at, cve_id),
-            )
-        )
-
-    # -- record ids (OSV ids with a prefix and yearly numbering) -------------------
-
-    async def record_id(self, prefix: str, year: int, repository: str, ghsa_id: str) -> str:
-        """PREFIX-YEAR-N for this advisory: allocated once, the next free N of the year."""
-
-        def work(connection: Connection) -> str:
-            with transaction(connection):
-                row = connection.execute(
-                    "SELECT year, number FROM record_ids WHERE prefix = ? AND repository = ? "
-                    "AND ghsa_id = ?",
-                    (prefix, repository, ghsa_id),
-                ).fetchone()
-                if row is None:
-                    (highest,) = connection.execute(
-                        "SELECT COALESCE(MAX(number), 0) FROM record_ids "
-                        "WHERE prefix = ? AND year = ?",
-                        (prefix, year),
-                    ).fetchone()
-                    row = (year, int(highest) + 1)
-                    connection.execute(
-                        "INSERT INTO record_ids (prefix, year, number, repository, ghsa_id) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (prefix, year, row[1], repository, ghsa_id),
-                    )
-            return f"{prefix}-{row[0]}-{row[1]}"
-
-        return await self.database.run(work)

@@ -18,7 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.advisories.store import AdvisoryRecord, AdvisoryStore, public_view
+from bot.advisories.public import public_view
+from bot.advisories.store import AdvisoryRecord, AdvisoryStore
 from bot.app import INTERNAL_EVENTS, attach, close_services, open_services
 from bot.cli import governance as cli_governance
 from bot.core import logs
@@ -428,7 +429,7 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
         if config.cve.provider == "cve-services" and services.cve_services is not None:
             org_id = await services.cve_services.org_id()
         binding = await binding_of(
-            services.advisories,
+            services.cve_bindings,
             record.repository,
             record.ghsa_id,
             public.get("cve_id"),
@@ -436,7 +437,8 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
         )
         try:
             exports = await build_exports(
-                services.advisories,
+                services.fix_links,
+                services.record_ids,
                 config.records,
                 record.repository,
                 public,

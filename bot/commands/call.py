@@ -10,7 +10,8 @@ from bot.advisories.handle import AdvisoryHandle
 from bot.advisories.store import AdvisoryRecord
 from bot.context import HandlerContext
 from bot.github.client import GitHubClient
-from bot.records.cve_ids import CvePolicy
+from bot.records.checklist import Facts, checklist_facts
+from bot.records.cve_ids import CveDesk, CvePolicy
 
 
 @dataclass
@@ -46,9 +47,26 @@ class CommandCall:
         return self.handle.path
 
     @property
-    def cve_policy(self) -> CvePolicy:
-        return CvePolicy.of(self.context.config)
+    def cve_desk(self) -> CveDesk:
+        """The CVE steps' policy, bindings and CVE Services, from the context."""
+        return cve_desk(self.context)
+
+    async def checklist_facts(self) -> Facts:
+        """What the publication checklist needs beyond the advisory's own fields."""
+        unsafe = self.context.config.unsafe.collaborators_name_the_coordinator_with_credits
+        return await checklist_facts(
+            self.handle,
+            self.record,
+            self.context.fix_links,
+            self.cve_desk,
+            any_coordinator_credit=unsafe,
+        )
 
     async def patch(self, data: dict[str, Any]) -> dict[str, Any]:
         """Change the advisory (keeping the poller from reporting it back)."""
         return await self.handle.patch(data)
+
+
+def cve_desk(context: HandlerContext) -> CveDesk:
+    """What the CVE steps need, read from a handler's context."""
+    return CveDesk(CvePolicy.of(context.config), context.cve_bindings, context.cve_services)

@@ -28,6 +28,7 @@ from typing import Any
 
 from bot.advisories.comments import post_once_at
 from bot.advisories.store import AdvisoryStore
+from bot.commands.log import CommandLog
 from bot.commands.parser import ArgumentError, CommandLine, split_arguments
 from bot.commands.registry import REGISTRY, Command
 from bot.core.digests import Digester
@@ -211,6 +212,7 @@ class ReplyPlace:
 async def post_owed_reply(
     client: GitHubClient,
     store: AdvisoryStore,
+    log: CommandLog,
     place: ReplyPlace,
     *,
     source_id: int,
@@ -223,19 +225,20 @@ async def post_owed_reply(
     after a failed POST finds them still owed). The quoted lines and outcomes live
     in the store only until the reply that carries them is on GitHub.
     """
-    runs = await store.unreplied_runs(source_id)
+    runs = await log.unreplied_runs(source_id)
     if not runs:
         return
     digest = hashlib.sha256("\n".join(key for key, _, _ in runs).encode()).hexdigest()[:12]
     body = reply_body(caller, [(text, outcome) for _, text, outcome in runs])
     name = f"{place.name_prefix}:{source_id}:{digest}"
-    await post_limited(client, store, place, caller=caller, name=name, body=body, now=now)
-    await store.forget_command_text(source_id)
+    await post_limited(client, store, log, place, caller=caller, name=name, body=body, now=now)
+    await log.forget_command_text(source_id)
 
 
 async def post_limited(
     client: GitHubClient,
     store: AdvisoryStore,
+    log: CommandLog,
     place: ReplyPlace,
     *,
     caller: str,
@@ -251,22 +254,28 @@ async def post_limited(
     when it was posted before or the budget is spent (one notice says so).
     """
     spender = budget or caller
-    if not await _reply_allowed(client, store, place, caller=spender, now=now):
+    if not await _reply_allowed(client, store, log, place, caller=spender, now=now):
         return False
     posted = await post_once_at(
         client, store, url=place.url, key=name, name=name, body=body, now=now
     )
     if posted:
-        await store.record_reply(place.repository, place.subject, spender, at=now)
+        await log.record_reply(place.repository, place.subject, spender, at=now)
     return posted
 
 
 async def _reply_allowed(
-    client: GitHubClient, store: AdvisoryStore, place: ReplyPlace, *, caller: str, now: float
+    client: GitHubClient,
+    store: AdvisoryStore,
+    log: CommandLog,
+    place: ReplyPlace,
+    *,
+    caller: str,
+    now: float,
 ) -> bool:
     """Within the window's budget; past it, one notice per window says until when."""
     window_start = now - REPLY_WINDOW_SECONDS
-    sent = await store.replies_since(place.repository, place.subject, caller, since=window_start)
+    sent = await log.replies_since(place.repository, place.subject, caller, since=window_start)
     if len(sent) < REPLIES_PER_WINDOW:
         return True
     resumes = min(sent) + REPLY_WINDOW_SECONDS

@@ -20,7 +20,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.advisories.store import AdvisoryRecord, PublishedAdvisory
+from bot.advisories.public import PublishedAdvisory
+from bot.advisories.store import AdvisoryRecord
 from bot.records.documents import accepted_credits
 
 DAY = 86400.0

@@ -18,11 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.advisories.fixes import FixLinks
 from bot.advisories.handle import AdvisoryHandle
 from bot.advisories.report_check import sections
 from bot.advisories.store import AdvisoryRecord
-from bot.core.config import BotConfig, PublishConfig
-from bot.records.cve_ids import Binding, CvePolicy, handle_binding
+from bot.core.config import PublishConfig
+from bot.records.cve_ids import Binding, CveDesk, handle_binding
 
 
 @dataclass(frozen=True)
@@ -48,16 +49,22 @@ class Facts:
 
 
 async def checklist_facts(
-    handle: AdvisoryHandle, record: AdvisoryRecord | None, config: BotConfig
+    handle: AdvisoryHandle,
+    record: AdvisoryRecord | None,
+    fix_links: FixLinks,
+    desk: CveDesk,
+    *,
+    any_coordinator_credit: bool,
 ) -> Facts:
     """The facts for `handle`'s advisory: merged fixes, the recorded coordinator, the
-    CVE binding."""
-    fixes = await handle.store.fixes(handle.repository, handle.ghsa_id)
+    CVE binding. `any_coordinator_credit` is the unsafe option that counts any
+    coordinator credit."""
+    fixes = await fix_links.fixes(handle.repository, handle.ghsa_id)
     return Facts(
         merged_fixes=merged_fix_names(fixes),
         coordinator=record.coordinator if record is not None else None,
-        any_coordinator_credit=config.unsafe.collaborators_name_the_coordinator_with_credits,
-        cve_bound=await handle_binding(handle, CvePolicy.of(config)) is Binding.OURS,
+        any_coordinator_credit=any_coordinator_credit,
+        cve_bound=await handle_binding(handle, desk) is Binding.OURS,
     )
 
 

@@ -8,7 +8,7 @@
 - `cve-services`: the team is its own CNA (as the PSF is). The bot reserves an
   ID through CVE Services and sets it as the advisory's `cve_id` at once.
 
-An ID is bound to the advisory the bot got it for (bot/advisories/store.py,
+An ID is bound to the advisory the bot got it for (bot/records/bindings.py,
 `cve_reservations`): reserved for it, assigned by GitHub after the bot asked,
 or recorded by a team member with `/cve CVE-YYYY-NNNN`. Every collaborator,
 the reporter too, may type anything into the advisory's CVE field, so `/cve
@@ -32,9 +32,19 @@ from bot.advisories.handle import AdvisoryHandle
 from bot.advisories.store import AdvisoryStore
 from bot.core.config import BotConfig
 from bot.core.errors import Refused
+from bot.records.bindings import CveBindings
 from bot.records.cve_services import CveServicesClient, CveServicesError
 
 CVE_ID = re.compile(r"CVE-[0-9]{4}-[0-9]{4,19}", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CveDesk:
+    """What the CVE steps work with: the policy, the bindings, CVE Services (if any)."""
+
+    policy: CvePolicy
+    bindings: CveBindings
+    services: CveServicesClient | None
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,7 @@ class Binding(Enum):
 
 
 async def binding_of(
-    advisories: AdvisoryStore,
+    bindings: CveBindings,
     repository: str,
     ghsa_id: str,
     cve_id: object,
@@ -75,33 +85,40 @@ async def binding_of(
         return Binding.NONE
     if trust_the_field:
         return Binding.OURS
-    bound = await advisories.reservation_of(str(cve_id))
+    bound = await bindings.reservation_of(str(cve_id))
     if bound is None:
         return Binding.UNKNOWN
     return Binding.OURS if bound.binds(repository, ghsa_id) else Binding.ELSEWHERE
 
 
-async def handle_binding(handle: AdvisoryHandle, policy: CvePolicy) -> Binding:
+async def handle_binding(handle: AdvisoryHandle, desk: CveDesk) -> Binding:
     """The binding of the advisory's CVE field (binding GitHub's answer first)."""
-    if policy.provider == "github":
+    if desk.policy.provider == "github":
         await bind_github_assignment(
             handle.store,
+            desk.bindings,
             handle.repository,
             handle.ghsa_id,
             handle.advisory.get("cve_id"),
             now=handle.clock.now(),
         )
     return await binding_of(
-        handle.store,
+        desk.bindings,
         handle.repository,
         handle.ghsa_id,
         handle.advisory.get("cve_id"),
-        trust_the_field=policy.trust_the_field,
+        trust_the_field=desk.policy.trust_the_field,
     )
 
 
 async def bind_github_assignment(
-    advisories: AdvisoryStore, repository: str, ghsa_id: str, cve_id: object, *, now: float
+    effects: AdvisoryStore,
+    bindings: CveBindings,
+    repository: str,
+    ghsa_id: str,
+    cve_id: object,
+    *,
+    now: float,
 ) -> bool:
     """With the `github` provider: an ID that shows up after the bot asked GitHub for one is
     GitHub's answer, and is bound to the advisory (never one bound to another advisory).
@@ -111,11 +128,11 @@ async def bind_github_assignment(
     """
     if not cve_id or not CVE_ID.fullmatch(str(cve_id)):
         return False
-    if not await advisories.effect_done(requested_from_github(repository, ghsa_id)):
+    if not await effects.effect_done(requested_from_github(repository, ghsa_id)):
         return False
-    if await advisories.has_binding(repository, ghsa_id, provider="github"):
+    if await bindings.has_binding(repository, ghsa_id, provider="github"):
         return False  # one request, one answer: a later ID (after /cve reject) is not GitHub's
-    return await advisories.add_reservation(
+    return await bindings.add_reservation(
         str(cve_id).upper(), repository, ghsa_id, "github", at=now, state="assigned"
     )
 
@@ -139,47 +156,42 @@ def requested_from_github(repository: str, ghsa_id: str) -> str:
     return f"cve-request:{repository}:{ghsa_id}"
 
 
-async def assign_cve(
-    handle: AdvisoryHandle, policy: CvePolicy, services: CveServicesClient | None
-) -> str:
+async def assign_cve(handle: AdvisoryHandle, desk: CveDesk) -> str:
     """Give the advisory a CVE ID (or ask GitHub for one); the reply says what happened."""
     existing = handle.advisory.get("cve_id")
-    binding = await handle_binding(handle, policy)
+    binding = await handle_binding(handle, desk)
     if binding is Binding.OURS:
         return f"The advisory already has {existing}; nothing was reserved."
     if binding is not Binding.NONE:
         await _audit_binding(handle, existing, binding)
         raise Refused(unbound_note(existing))
-    provider = policy.provider
+    provider = desk.policy.provider
     if provider == "github":
         return await _request_from_github(handle)
     if provider == "cve-services":
-        return await _reserve_from_cve_services(handle, services)
+        return await _reserve_from_cve_services(handle, desk)
     raise Refused(
         'no CVE provider is configured: set cve.provider in bot.toml to "github" or '
         '"cve-services", or record an ID the team got elsewhere with `/cve CVE-YYYY-NNNN`'
     )
 
 
-async def record_cve(
-    handle: AdvisoryHandle, policy: CvePolicy, cve_id: str, *, by: str
-) -> str:
+async def record_cve(handle: AdvisoryHandle, desk: CveDesk, cve_id: str, *, by: str) -> str:
     """`/cve CVE-ID`: bind an ID the team got elsewhere and set it on the advisory."""
     cve_id = cve_id.upper()
     existing = handle.advisory.get("cve_id")
-    binding = await handle_binding(handle, policy)
+    binding = await handle_binding(handle, desk)
     if binding is Binding.OURS and str(existing).upper() == cve_id:
         return f"{cve_id} is already recorded for this advisory; nothing changed."
     if binding is Binding.OURS:
         raise Refused(f"the advisory already has {existing}: `/cve reject` it first")
-    advisories = handle.store
-    bound = await advisories.reservation_of(cve_id)
+    bound = await desk.bindings.reservation_of(cve_id)
     if bound is not None and not bound.binds(handle.repository, handle.ghsa_id):
         await _audit_binding(handle, cve_id, Binding.ELSEWHERE)
         raise Refused(f"{cve_id} cannot be recorded for this advisory (see the audit log)")
     now = handle.clock.now()
     if bound is None:
-        await advisories.add_reservation(
+        await desk.bindings.add_reservation(
             cve_id, handle.repository, handle.ghsa_id, "manual", at=now, state="assigned"
         )
     if str(existing or "").upper() != cve_id:
@@ -241,12 +253,9 @@ def _cve_services(services: CveServicesClient | None) -> CveServicesClient:
     return client
 
 
-async def _reserve_from_cve_services(
-    handle: AdvisoryHandle, services: CveServicesClient | None
-) -> str:
-    client = _cve_services(services)
-    advisories = handle.store
-    cve_id = await advisories.active_reservation(handle.repository, handle.ghsa_id)
+async def _reserve_from_cve_services(handle: AdvisoryHandle, desk: CveDesk) -> str:
+    client = _cve_services(desk.services)
+    cve_id = await desk.bindings.active_reservation(handle.repository, handle.ghsa_id)
     if cve_id is None:
         year = time.gmtime(handle.clock.now()).tm_year
         try:
@@ -255,7 +264,7 @@ async def _reserve_from_cve_services(
             raise Refused(f"could not reserve a CVE ID: {error}") from None
         # A crash between CVE Services' answer and this line leaves one reserved ID
         # unused (it shows in the CNA's list); every later step is idempotent.
-        await advisories.add_reservation(
+        await desk.bindings.add_reservation(
             cve_id, handle.repository, handle.ghsa_id, "cve-services", at=handle.clock.now()
         )
         await handle.audit(
@@ -269,9 +278,7 @@ async def _reserve_from_cve_services(
     )
 
 
-async def reject_cve(
-    handle: AdvisoryHandle, policy: CvePolicy, services: CveServicesClient | None
-) -> str:
+async def reject_cve(handle: AdvisoryHandle, desk: CveDesk) -> str:
     """Take the CVE ID off the advisory; reject the reservation only when it is this one's."""
     cve_id = handle.advisory.get("cve_id")
     if not cve_id:
@@ -280,23 +287,22 @@ async def reject_cve(
         raise Refused(
             f"the advisory is published; {cve_id} is public and cannot be rejected here"
         )
-    advisories = handle.store
-    binding = await handle_binding(handle, policy)
-    bound = await advisories.reservation_of(str(cve_id))
+    binding = await handle_binding(handle, desk)
+    bound = await desk.bindings.reservation_of(str(cve_id))
     now = handle.clock.now()
     note = ""
     if binding is Binding.OURS and bound is not None and bound.state == "reserved":
-        client = _cve_services(services)
+        client = _cve_services(desk.services)
         try:
             await client.reject_reserved(str(cve_id))
         except CveServicesError as error:
             raise Refused(
                 f"CVE Services did not reject {cve_id}: {error}. The advisory is unchanged"
             ) from None
-        await advisories.set_reservation_state(str(cve_id), "rejected", at=now)
+        await desk.bindings.set_reservation_state(str(cve_id), "rejected", at=now)
         note = " and rejected the reservation with CVE Services"
     elif binding is Binding.OURS and bound is not None:
-        await advisories.set_reservation_state(str(cve_id), "rejected", at=now)
+        await desk.bindings.set_reservation_state(str(cve_id), "rejected", at=now)
         note = (
             ". It was assigned outside the bot's reservations, so it was not rejected with "
             "its CNA: ask whoever assigned it (for GitHub, GitHub Support)"
@@ -313,16 +319,14 @@ async def reject_cve(
     return f"Removed {cve_id} from the advisory{note}."
 
 
-async def reserve_on_accept(
-    handle: AdvisoryHandle, policy: CvePolicy, services: CveServicesClient | None
-) -> str | None:
+async def reserve_on_accept(handle: AdvisoryHandle, desk: CveDesk) -> str | None:
     """When policy says so, the CVE step of accepting a report; None when there is none.
 
     Used by `/accept` and when GitHub reports the report accepted (its own button).
     """
-    if not policy.reserve_on_accept or policy.provider == "none":
+    if not desk.policy.reserve_on_accept or desk.policy.provider == "none":
         return None
     try:
-        return await assign_cve(handle, policy, services)
+        return await assign_cve(handle, desk)
     except Refused as error:
         return f"No CVE ID yet: {error}. Use `/cve` to try again."

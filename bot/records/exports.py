@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.advisories.store import AdvisoryStore
+from bot.advisories.fixes import FixLinks
 from bot.core.config import RecordsConfig
+from bot.records.bindings import RecordIds
 from bot.records.documents import (
     Fix,
     RecordInputs,
@@ -36,7 +37,8 @@ class Exports:
 
 
 async def build_exports(
-    advisories: AdvisoryStore,
+    fix_links: FixLinks,
+    record_ids: RecordIds,
     config: RecordsConfig,
     repository: str,
     public: Mapping[str, Any],
@@ -63,11 +65,11 @@ async def build_exports(
                 i for i in public.get("identifiers") or [] if i.get("type") != "CVE"
             ],
         }
-    fixes = [Fix(r, n, c) for r, n, c in await advisories.fixes(repository, ghsa_id)]
+    fixes = [Fix(r, n, c) for r, n, c in await fix_links.fixes(repository, ghsa_id)]
     osv_id = ghsa_id
     if config.osv_prefix and published:
         year = int(str(public.get("published_at") or "")[:4] or time.gmtime().tm_year)
-        osv_id = await advisories.record_id(config.osv_prefix, year, repository, ghsa_id)
+        osv_id = await record_ids.record_id(config.osv_prefix, year, repository, ghsa_id)
     inputs = RecordInputs(repository, public, fixes, record_id=osv_id)
     osv = osv_record(inputs)
     try:

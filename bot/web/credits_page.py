@@ -17,7 +17,8 @@ from html import escape
 
 from aiohttp import web
 
-from bot.advisories.store import AdvisoryStore, PublishedAdvisory
+from bot.advisories.public import PublishedAdvisory
+from bot.advisories.store import AdvisoryStore
 from bot.records.documents import accepted_credits
 
 STYLE = """
