@@ -40,6 +40,7 @@ from bot.governance.store import GovernanceStore
 from bot.queue.followups import FollowUps
 from bot.queue.leadership import Leadership
 from bot.queue.recovery import DeliveryRecovery
+from bot.queue.retention import PayloadRetention
 from bot.queue.routing import compose, subscribed_events
 from bot.queue.store import Store, StoredDelivery
 from bot.queue.worker import Worker
@@ -89,6 +90,7 @@ class Services:
     deadlines: DeadlineScanner
     governance_jobs: GovernanceScanner
     leadership: Leadership
+    retention: PayloadRetention
     recovery: DeliveryRecovery
     cve_services: CveServicesClient | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -276,10 +278,11 @@ async def open_services(
             coordinator_idle_days=config.coordinators.idle_days,
         ),
         governance_jobs=GovernanceScanner(followups, installations, governance, config.governance),
-        leadership=Leadership(store, seconds=settings.leader_lease_seconds),
+        leadership=Leadership(store.database, seconds=settings.leader_lease_seconds),
         recovery=DeliveryRecovery(
             github, store, metrics, clock.now, handled_events=webhook_events
         ),
+        retention=PayloadRetention(store.database),
         cve_services=cve_services,
     )
     if start_worker:
@@ -377,7 +380,7 @@ def _payload_purge(services: Services) -> Callable[[], Awaitable[None]]:
     async def purge() -> None:
         retention = services.settings.parked_retention_days * 86400
         cutoff = services.clock.now() - retention
-        removed = await services.store.purge_payloads(parked_before=cutoff)
+        removed = await services.retention.purge(parked_before=cutoff)
         forgotten = await services.command_log.forget_command_text(before=cutoff)
         if removed or forgotten:
             log.info(

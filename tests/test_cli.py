@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.main import serving_loop
+from bot.cli.serve import serving_loop
 from bot.db.migrations import MIGRATIONS
 from bot.queue.intake import signature_for
 from tests.databases import has_tables

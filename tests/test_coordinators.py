@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.advisories.coordinators import choose_coordinator
 from bot.advisories.deadlines import DAY
-from bot.core.config import MemberNotes, RosterNotes, parse_roster_notes
+from bot.core.roster_notes import MemberNotes, RosterNotes, parse_roster_notes
 from bot.team.formats import RosterEntry
 from tests.harness import World, file_report, scan
 

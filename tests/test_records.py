@@ -12,15 +12,15 @@ import pytest
 from bot.advisories.public import public_view
 from bot.core.config import CHECKLIST_ITEMS, PublishConfig, RecordsConfig
 from bot.records.checklist import Facts, run_checklist
+from bot.records.cve_record import cve_record
 from bot.records.documents import (
     Fix,
     RecordError,
     RecordInputs,
     RecordNotApplicable,
-    cve_record,
-    osv_record,
     version_range,
 )
+from bot.records.osv import osv_record
 from tests.harness import ROOT
 
 ORG = "28c92f92-d60d-412d-b760-e73465c3df22"

@@ -19,6 +19,7 @@ from bot.core.clock import SystemClock
 from bot.core.metrics import Metrics
 from bot.db.connection import Database
 from bot.queue.intake import Delivery
+from bot.queue.retention import PayloadRetention
 from bot.queue.store import Store, StoredDelivery
 from bot.queue.worker import Worker
 from tests.harness import queued_delivery
@@ -229,8 +230,9 @@ async def test_parked_payloads_are_removed_after_the_retention_and_cannot_be_ret
             "w",
             HandlingResult("failed", [("h", "boom")], error="boom", finished_at=finished),
         )
-    assert await store.purge_payloads(parked_before=now - 14 * 86400) == 1
-    assert await store.purge_payloads(parked_before=now - 14 * 86400) == 0  # idempotent
+    retention = PayloadRetention(store.database)
+    assert await retention.purge(parked_before=now - 14 * 86400) == 1
+    assert await retention.purge(parked_before=now - 14 * 86400) == 0  # idempotent
     purged, kept = await store.get_delivery(old.guid), await store.get_delivery(recent.guid)
     assert purged is not None and purged.payload_removed and purged.state == "failed"
     assert kept is not None and json.loads(kept.payload) == recent.payload

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.core.config import MemberNotes, RosterNotes
+from bot.core.roster_notes import MemberNotes, RosterNotes
 from bot.team.formats import RosterEntry
 
 EXEMPT_ROLES = ("Release Manager",)

@@ -1,4 +1,7 @@
-"""The team's TOML configuration: load, validate, and say exactly what is wrong.
+"""The team's TOML configuration: load it, validate it, and say exactly what is wrong.
+
+The schema is declared here, key by key; the generic validation is
+bot/core/config_schema.py and roster.toml's reading bot/core/roster_notes.py.
 
 `config/bot.toml` is the one required file. Every key is declared in
 :data:`SCHEMA`; unknown keys are refused, and an error names the file, the
@@ -7,43 +10,31 @@ key, its line, and what was expected.
 
 from __future__ import annotations
 
-import difflib
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.core.config_schema import (
+    ConfigError,
+    Key,
+    Locator,
+    Schema,
+    TableOf,
+    validate,
+)
+from bot.core.roster_notes import (
+    RosterNotes,
+    parse_roster_notes,
+)
+
+__all__ = ["BotConfig", "ConfigError", "load_config", "parse_config"]
+
 CONFIG_FILE = "bot.toml"
 # The formats a team file may be read in (bot/team/formats.py parses each).
 FORMATS = ("psrt-csv", "experts-rst", "codeowners")
 
-
-class ConfigError(Exception):
-    """An invalid configuration; `str()` is the message for the operator."""
-
-
-@dataclass(frozen=True)
-class Key:
-    """One allowed key: its type, whether it is required, and its allowed values."""
-
-    kind: type | tuple[type, ...]
-    required: bool = False
-    choices: tuple[str, ...] | None = None
-    pattern: str | None = None
-    describe: str = ""
-    items: type | None = None  # for arrays: the type of every item
-
-
-@dataclass(frozen=True)
-class TableOf:
-    """A table whose sub-tables all follow `keys` (like `[sources.NAME]`)."""
-
-    keys: Mapping[str, Key]
-
-
-Schema = Mapping[str, "Key | Mapping[str, Key] | TableOf"]
 
 REPOSITORY = r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+"
 
@@ -252,60 +243,10 @@ class DeadlineConfig:
     scan_interval_seconds: int = 300
 
 
-DATE = r"\d{4}-\d{2}-\d{2}"
-
-ROSTER_SCHEMA: Schema = {
-    "canonical": Key(bool),
-    "steering_council": Key(list, items=str),
-    "emeritus": Key(list, items=dict),
-    "members": TableOf(
-        {
-            "name": Key(str),
-            "on_leave_until": Key(str, pattern=DATE, describe="a date, YYYY-MM-DD"),
-            "inactive": Key(bool),
-            "roles": Key(list, items=str),
-        }
-    ),
-}
-
-
-@dataclass(frozen=True)
-class MemberNotes:
-    """One member of roster.toml: the published name and roles, and what is not published."""
-
-    on_leave_until: str | None = None  # YYYY-MM-DD
-    inactive: bool = False
-    roles: tuple[str, ...] = ()  # as published: "Admin", "Release Manager"
-    name: str = ""
-    login: str = ""  # as written in roster.toml (the mapping key is lower case)
-
-
-@dataclass(frozen=True)
-class FormerMember:
-    """An emeritus member: a name, and a GitHub login when they have one."""
-
-    name: str
-    login: str = ""
-    notes: str = ""
-
-
-@dataclass(frozen=True)
-class RosterNotes:
-    """roster.toml. Canonical by default: its `members` are the team (PEP 811's list).
-    With `canonical = false` they are notes on the members of the published list
-    (sources.roster), whose entries count only once the GitHub team confirms them."""
-
-    steering_council: frozenset[str] = frozenset()
-    members: Mapping[str, MemberNotes] = field(default_factory=dict)
-    canonical: bool = True
-    emeritus: tuple[FormerMember, ...] = ()
-    path: Path | None = None
-
-
 @dataclass(frozen=True)
 class CoordinatorConfig:
     idle_days: float = 3  # 0 assigns at once
-    roster: RosterNotes = RosterNotes()
+    roster: RosterNotes = field(default_factory=RosterNotes)
 
 
 @dataclass(frozen=True)
@@ -359,8 +300,8 @@ def parse_config(text: str, path: Path) -> BotConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    locator = _Locator(text)
-    _validate(data, SCHEMA, (), path, locator)
+    locator = Locator(text)
+    validate(data, SCHEMA, (), path, locator)
     team = data.get("team")
     if team is None:
         raise ConfigError(f"{path}: missing table [team]; expected at least team.name")
@@ -427,7 +368,7 @@ def parse_config(text: str, path: Path) -> BotConfig:
 
 
 def _template(
-    table: Mapping[str, Any], dotted: tuple[str, str], path: Path, locator: _Locator
+    table: Mapping[str, Any], dotted: tuple[str, str], path: Path, locator: Locator
 ) -> Path | None:
     """A template file named relative to the configuration folder; it must exist."""
     name = table.get(dotted[1])
@@ -442,7 +383,7 @@ def _template(
     return Path(template_path)
 
 
-def _coordinators(raw: Mapping[str, Any], path: Path, locator: _Locator) -> CoordinatorConfig:
+def _coordinators(raw: Mapping[str, Any], path: Path, locator: Locator) -> CoordinatorConfig:
     roster = RosterNotes()
     name = raw.get("roster_file")
     if name is not None:
@@ -456,67 +397,6 @@ def _coordinators(raw: Mapping[str, Any], path: Path, locator: _Locator) -> Coor
             ) from None
         roster = parse_roster_notes(text, roster_path)
     return CoordinatorConfig(idle_days=raw.get("idle_days", 3), roster=roster)
-
-
-def parse_roster_notes(text: str, path: Path) -> RosterNotes:
-    """The roster TOML: steering-council members, leave, inactivity, extra roles."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    locator = _Locator(text)
-    _validate(data, ROSTER_SCHEMA, (), path, locator)
-    canonical = bool(data.get("canonical", True))
-    members = {}
-    for login, notes in data.get("members", {}).items():
-        if not re.fullmatch(LOGIN, login):
-            raise ConfigError(
-                f"{path}, line {locator.line(('members', login))}: members.{login}: "
-                "expected a GitHub login as the table name"
-            )
-        if canonical and not notes.get("name"):
-            raise ConfigError(
-                f"{path}, line {locator.line(('members', login))}: [members.{login}] is missing "
-                "required key 'name' (the roster is canonical: every member has a published "
-                "name; `canonical = false` makes the file notes on the published list)"
-            )
-        members[login.lower()] = MemberNotes(
-            on_leave_until=notes.get("on_leave_until"),
-            inactive=notes.get("inactive", False),
-            roles=tuple(notes.get("roles", ())),
-            name=notes.get("name", ""),
-            login=login,
-        )
-    council = frozenset(login.lower() for login in data.get("steering_council", ()))
-    emeritus = tuple(
-        _former_member(item, path, locator.line(("emeritus",))) for item in data.get("emeritus", ())
-    )
-    return RosterNotes(
-        steering_council=council,
-        members=members,
-        canonical=canonical,
-        emeritus=emeritus,
-        path=path,
-    )
-
-
-LOGIN = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})"
-
-
-def _former_member(item: Mapping[str, Any], path: Path, line: str) -> FormerMember:
-    where = f"{path}, line {line}: emeritus"
-    unknown = sorted(set(item) - {"name", "login", "notes"})
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: login, name, notes")
-    values = {key: item.get(key, "") for key in ("name", "login", "notes")}
-    for key, value in values.items():
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: {key} must be a string, got {_type_name(value)}")
-    if not values["name"]:
-        raise ConfigError(f"{where}: every entry needs a name; got {dict(item)!r}")
-    if values["login"] and not re.fullmatch(LOGIN, values["login"]):
-        raise ConfigError(f"{where}: {values['login']!r} is not a GitHub login")
-    return FormerMember(**values)
 
 
 def _deadlines(raw: Mapping[str, Any]) -> DeadlineConfig:
@@ -533,7 +413,7 @@ def _deadlines(raw: Mapping[str, Any]) -> DeadlineConfig:
     )
 
 
-def _source(name: str, raw: Mapping[str, Any], path: Path, locator: _Locator) -> SourceConfig:
+def _source(name: str, raw: Mapping[str, Any], path: Path, locator: Locator) -> SourceConfig:
     remote = "repository" in raw or "path" in raw
     local = "file" in raw
     where = f"{path}, line {locator.line(('sources', name))}: sources.{name}"
@@ -559,129 +439,3 @@ def _source(name: str, raw: Mapping[str, Any], path: Path, locator: _Locator) ->
     )
 
 
-def _validate(
-    data: Mapping[str, Any], schema: Schema, prefix: tuple[str, ...], path: Path, locator: _Locator
-) -> None:
-    for key, value in data.items():
-        dotted = (*prefix, key)
-        spec = schema.get(key)
-        if spec is None:
-            hint = difflib.get_close_matches(key, list(schema), n=1)
-            suggestion = f" (did you mean {'.'.join((*prefix, hint[0]))!r}?)" if hint else ""
-            allowed = ", ".join(sorted(schema))
-            raise ConfigError(
-                f"{path}, line {locator.line(dotted)}: unknown key {'.'.join(dotted)!r}"
-                f"{suggestion}; allowed here: {allowed}"
-            )
-        if isinstance(spec, Key):
-            _check_value(value, spec, dotted, path, locator)
-        elif isinstance(spec, TableOf):
-            _expect_table(value, dotted, path, locator)
-            for name, sub in value.items():
-                _expect_table(sub, (*dotted, name), path, locator)
-                _validate(sub, spec.keys, (*dotted, name), path, locator)
-                _check_required(sub, spec.keys, (*dotted, name), path, locator)
-        else:
-            _expect_table(value, dotted, path, locator)
-            _validate(value, spec, dotted, path, locator)
-            _check_required(value, spec, dotted, path, locator)
-
-
-def _check_required(
-    data: Mapping[str, Any],
-    schema: Mapping[str, Key],
-    dotted: tuple[str, ...],
-    path: Path,
-    locator: _Locator,
-) -> None:
-    for key, spec in schema.items():
-        if spec.required and key not in data:
-            raise ConfigError(
-                f"{path}, line {locator.line(dotted)}: [{'.'.join(dotted)}] is missing "
-                f"required key {key!r}"
-            )
-
-
-def _expect_table(value: Any, dotted: tuple[str, ...], path: Path, locator: _Locator) -> None:
-    if not isinstance(value, dict):
-        raise ConfigError(
-            f"{path}, line {locator.line(dotted)}: {'.'.join(dotted)} must be a table, "
-            f"got {_type_name(value)}"
-        )
-
-
-def _check_value(
-    value: Any, spec: Key, dotted: tuple[str, ...], path: Path, locator: _Locator
-) -> None:
-    where = f"{path}, line {locator.line(dotted)}: {'.'.join(dotted)}"
-    kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        expected = " or ".join(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds)
-        raise ConfigError(f"{where}: expected {expected}, got {_type_name(value)}")
-    if spec.items is not None and isinstance(value, list):
-        for item in value:
-            if not isinstance(item, spec.items) or isinstance(item, bool):
-                kind = {str: "strings", int: "integers"}.get(spec.items, spec.items.__name__)
-                raise ConfigError(f"{where}: expected an array of {kind}; got {item!r}")
-    for item in value if isinstance(value, list) else [value]:
-        if spec.choices is not None and item not in spec.choices:
-            nearest = difflib.get_close_matches(str(item), spec.choices, n=1)
-            hint = f" (did you mean {nearest[0]!r}?)" if nearest else ""
-            raise ConfigError(
-                f"{where}: expected one of {', '.join(spec.choices)}; got {item!r}{hint}"
-            )
-    if spec.pattern is not None and not re.fullmatch(spec.pattern, str(value)):
-        raise ConfigError(f"{where}: expected {spec.describe or spec.pattern}; got {value!r}")
-    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
-        raise ConfigError(f"{where}: expected a number of at least 0; got {value}")
-
-
-_TYPE_NAMES = {
-    str: "a string",
-    int: "an integer",
-    bool: "true or false",
-    float: "a number",
-    list: "an array",
-}
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return _TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-class _Locator:
-    """Finds the line of a dotted key in TOML text (tomllib does not keep positions)."""
-
-    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-    _ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
-
-    def __init__(self, text: str) -> None:
-        self.positions: dict[tuple[str, ...], int] = {}
-        table: tuple[str, ...] = ()
-        for number, line in enumerate(text.splitlines(), start=1):
-            header = self._HEADER.match(line)
-            if header:
-                table = self._split(header.group(1))
-                self.positions.setdefault(table, number)
-                continue
-            assign = self._ASSIGN.match(line)
-            if assign:
-                key = (*table, *self._split(assign.group(1)))
-                for depth in range(len(table) + 1, len(key) + 1):
-                    self.positions.setdefault(key[:depth], number)
-
-    @staticmethod
-    def _split(dotted: str) -> tuple[str, ...]:
-        return tuple(part.strip().strip("\"'") for part in dotted.split("."))
-
-    def line(self, dotted: tuple[str, ...]) -> str:
-        for depth in range(len(dotted), 0, -1):
-            if dotted[:depth] in self.positions:
-                return str(self.positions[dotted[:depth]])
-        return "?"

@@ -15,9 +15,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bot.core.logs import fields, process_owner
-from bot.queue.store import Store, StoreUnavailable
+from bot.db.connection import Connection, Database, StoreUnavailable
 
 log = logging.getLogger("ghsa_bot.leadership")
 
@@ -27,13 +28,13 @@ LEASE_NAME = "singleton-jobs"
 class Leadership:
     def __init__(
         self,
-        store: Store,
+        database: Database,
         *,
         seconds: float = 15.0,
         name: str = LEASE_NAME,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
+        self.database = database
         self.seconds = seconds
         self.name = name
         # Leases compare times written by different machines: wall-clock time,
@@ -52,7 +53,7 @@ class Leadership:
     async def renew_once(self) -> bool:
         """Take or extend the lease; a store that cannot be reached means not held."""
         try:
-            held = await self.store.hold_lease(
+            held = await self._hold(
                 self.name, self.owner, now=self.wall_clock(), seconds=self.seconds
             )
         except StoreUnavailable as error:
@@ -77,6 +78,29 @@ class Leadership:
             return
         self._held.clear()
         try:
-            await self.store.release_lease(self.name, self.owner)
+            await self._release(self.name, self.owner)
         except StoreUnavailable as error:
             log.warning("could not release the leader lease", extra=fields(error=str(error)))
+
+    # -- the lease row (table `leases`) ---------------------------------------------
+
+    async def _hold(self, name: str, owner: str, *, now: float, seconds: float) -> bool:
+        """Take the lease `name` for `owner`, or extend it; False while another holds it."""
+        cursor_count = await self._execute(
+            "INSERT INTO leases (name, owner, expires_at, acquired_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+            "expires_at = excluded.expires_at, acquired_at = CASE WHEN leases.owner = "
+            "excluded.owner THEN leases.acquired_at ELSE excluded.acquired_at END "
+            "WHERE leases.owner = excluded.owner OR leases.expires_at < excluded.acquired_at",
+            (name, owner, now + seconds, now),
+        )
+        return cursor_count == 1
+
+    async def _release(self, name: str, owner: str) -> None:
+        await self._execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    async def _execute(self, sql: str, args: tuple[Any, ...]) -> int:
+        def work(connection: Connection) -> int:
+            return int(connection.execute(sql, args).rowcount)
+
+        return await self.database.run_short(work)

@@ -7,7 +7,7 @@ transaction, and each caller is answered only after that commit.
 A delivery's payload (a report's title and description, a comment's body) is
 kept only while it may still be handled: completing it as `done` removes it
 in the same transaction, and a parked (`failed`) delivery keeps it for
-`BOT_PARKED_RETENTION_DAYS`, then `purge_payloads` removes it. A removed
+`BOT_PARKED_RETENTION_DAYS`, then bot/queue/retention.py removes it. A removed
 payload is the empty string (the column stays NOT NULL).
 """
 
@@ -18,7 +18,6 @@ import contextlib
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
 from bot.db.backends import connection_is_serialized
@@ -63,9 +62,6 @@ class StoredDelivery:
 
 # What a purged payload is replaced with: never a valid delivery body.
 REMOVED_PAYLOAD = ""
-# Done deliveries whose payload outlived them (stored before payloads were removed
-# on completion) are purged this many at a time, so other jobs interleave.
-PURGE_BATCH = 500
 
 
 _DELIVERY_COLUMNS = (
@@ -103,8 +99,6 @@ class Store:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._checkpoints: asyncio.Task[None] | None = None
-        # Where the catch-up over done deliveries is (seq); None once it has finished.
-        self._done_purge_cursor: int | None = 0
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -281,31 +275,6 @@ class Store:
 
         return await self.database.run_short(work)
 
-    async def purge_payloads(self, *, parked_before: float) -> int:
-        """Remove the payloads no longer needed; how many were removed.
-
-        Parked deliveries finished before `parked_before` (the retention), and
-        done ones that still hold theirs (stored before completion removed it).
-        Idempotent: every replica may run it.
-        """
-
-        def parked(connection: Connection) -> int:
-            return int(
-                connection.execute(
-                    "UPDATE deliveries SET payload = ? WHERE state = 'failed' "
-                    "AND finished_at < ? AND payload <> ?",
-                    (REMOVED_PAYLOAD, parked_before, REMOVED_PAYLOAD),
-                ).rowcount
-            )
-
-        removed = await self.database.run(parked)
-        while self._done_purge_cursor is not None:
-            count, self._done_purge_cursor = await self.database.run(
-                partial(_purge_done_batch, after=self._done_purge_cursor)
-            )
-            removed += count
-        return removed
-
     # -- operators -----------------------------------------------------------------
 
     async def recent_deliveries(self, limit: int = 50) -> list[StoredDelivery]:
@@ -324,7 +293,7 @@ class Store:
 
     async def retry_failed(self, guid: str, *, now: float) -> bool:
         """Re-queue a parked delivery with fresh attempts; False if it is not parked,
-        or its payload was removed (see `purge_payloads`).
+        or its payload was removed (bot/queue/retention.py).
 
         It waits behind any unfinished delivery of its ordering key.
         """
@@ -362,23 +331,6 @@ class Store:
         )
         return {state: count for state, count in rows}
 
-    # -- leases (one replica runs the singleton jobs) --------------------------------
-
-    async def hold_lease(self, name: str, owner: str, *, now: float, seconds: float) -> bool:
-        """Take the lease `name` for `owner`, or extend it; False while another holds it."""
-        cursor_count = await self._execute_count(
-            "INSERT INTO leases (name, owner, expires_at, acquired_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
-            "expires_at = excluded.expires_at, acquired_at = CASE WHEN leases.owner = "
-            "excluded.owner THEN leases.acquired_at ELSE excluded.acquired_at END "
-            "WHERE leases.owner = excluded.owner OR leases.expires_at < excluded.acquired_at",
-            (name, owner, now + seconds, now),
-        )
-        return cursor_count == 1
-
-    async def release_lease(self, name: str, owner: str) -> None:
-        await self._execute_count("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
-
     # -- helpers -------------------------------------------------------------------
 
     async def _execute_count(self, sql: str, args: tuple[Any, ...]) -> int:
@@ -400,28 +352,6 @@ _FINISH_DONE = (
     "last_error = ?, lease_owner = NULL, lease_until = NULL, payload = '' "
     "WHERE seq = ? AND lease_owner = ?"
 )
-
-
-def _purge_done_batch(connection: Connection, *, after: int) -> tuple[int, int | None]:
-    """Remove the payloads of the next PURGE_BATCH done deliveries after seq `after`:
-    (how many held one, the cursor for the next batch or None at the end)."""
-    seqs = [
-        row[0]
-        for row in connection.execute(
-            "SELECT seq FROM deliveries WHERE state = 'done' AND seq > ? ORDER BY seq LIMIT ?",
-            (after, PURGE_BATCH),
-        ).fetchall()
-    ]
-    if not seqs:
-        return 0, None
-    marks = ", ".join("?" * len(seqs))
-    removed = connection.execute(
-        # Built from placeholders only; every value is a bound parameter.
-        f"UPDATE deliveries SET payload = ? WHERE seq IN ({marks}) "  # noqa: S608
-        "AND state = 'done' AND length(payload) > 0",
-        (REMOVED_PAYLOAD, *seqs),
-    ).rowcount
-    return int(removed), (seqs[-1] if len(seqs) == PURGE_BATCH else None)
 
 
 _INSERT_DELIVERY = (

@@ -1,4 +1,8 @@
-"""Public records of a published advisory: OSV and CVE JSON 5, validated before use.
+"""Public records of a published advisory: what OSV and CVE JSON 5 share.
+
+The builders are bot/records/osv.py and bot/records/cve_record.py; here are
+their inputs, the schemas and validation, the credit and version mappings, and
+writing a record to a folder.
 
 Both are built from the same inputs: the advisory's public fields, its linked
 fix pull requests with their merge commits, and the `[records]` settings.
@@ -23,7 +27,6 @@ from typing import Any
 
 import jsonschema
 
-from bot.core.config import RecordsConfig
 from bot.core.private_paths import make_private_folders
 
 OSV_SCHEMA_VERSION = "1.7.5"
@@ -194,11 +197,11 @@ def version_range(vulnerability: Mapping[str, Any]) -> VersionRange:
     return VersionRange(introduced, fixed, last)
 
 
-def _merged(fixes: Sequence[Fix]) -> list[Fix]:
+def merged_fixes(fixes: Sequence[Fix]) -> list[Fix]:
     return [fix for fix in fixes if fix.merge_commit]
 
 
-def _packages(advisory: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
+def packages_of(advisory: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
     """(GitHub ecosystem, package name, vulnerability) for each named package."""
     found = []
     for vulnerability in advisory.get("vulnerabilities") or []:
@@ -208,264 +211,11 @@ def _packages(advisory: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, 
     return found
 
 
-def _require(advisory: Mapping[str, Any], name: str, why: str) -> Any:
+def require(advisory: Mapping[str, Any], name: str, why: str) -> Any:
     value = advisory.get(name)
     if not value:
         raise RecordError(f"the advisory has no {name}: {why}")
     return value
-
-
-# -- OSV ---------------------------------------------------------------------------------
-
-
-def osv_record(inputs: RecordInputs) -> dict[str, Any]:
-    """The OSV record of a published advisory, validated."""
-    advisory = inputs.advisory
-    ghsa_id = str(advisory["ghsa_id"])
-    record_id = inputs.record_id or ghsa_id
-    aliases = [advisory["cve_id"]] if advisory.get("cve_id") else []
-    if record_id != ghsa_id:
-        aliases.append(ghsa_id)
-    record: dict[str, Any] = {
-        "schema_version": OSV_SCHEMA_VERSION,
-        "id": record_id,
-        "modified": rfc3339(inputs.modified or advisory.get("updated_at") or ""),
-        "published": rfc3339(advisory.get("published_at") or ""),
-        "aliases": aliases,
-        "summary": advisory.get("summary") or "",
-        "details": advisory.get("description") or "",
-        "affected": _osv_affected(inputs),
-        "references": _osv_references(inputs),
-    }
-    severity = [
-        {"type": osv_type, "score": vector}
-        for osv_type, vector in _cvss_vectors(advisory)
-        if osv_type in {"CVSS_V3", "CVSS_V4"}
-    ]
-    if severity:
-        record["severity"] = severity
-    credits = [
-        {"name": login, "contact": [f"https://github.com/{login}"], "type": kind.upper()}
-        for login, kind in accepted_credits(advisory)
-    ]
-    if credits:
-        record["credits"] = credits
-    record["database_specific"] = {"cwe_ids": list(advisory.get("cwe_ids") or [])}
-    if advisory.get("severity"):
-        severity_name = "MODERATE" if advisory["severity"] == "medium" else advisory["severity"]
-        record["database_specific"]["severity"] = str(severity_name).upper()
-    validate("osv", record)
-    return record
-
-
-def _osv_affected(inputs: RecordInputs) -> list[dict[str, Any]]:
-    affected = []
-    for ecosystem, name, vulnerability in _packages(inputs.advisory):
-        if ecosystem not in OSV_ECOSYSTEMS:
-            continue
-        span = version_range(vulnerability)
-        events: list[dict[str, str]] = [{"introduced": span.introduced}]
-        if span.fixed:
-            events.append({"fixed": span.fixed})
-        elif span.last_affected:
-            events.append({"last_affected": span.last_affected})
-        affected.append(
-            {
-                "package": {"ecosystem": OSV_ECOSYSTEMS[ecosystem], "name": name},
-                "ranges": [{"type": "ECOSYSTEM", "events": events}],
-            }
-        )
-    if affected:
-        return affected
-    # No package in a known ecosystem (CPython's case): one GIT range on the repository,
-    # introduced at the start, fixed by each merged fix commit (one per backport).
-    events = [{"introduced": "0"}] + [
-        {"fixed": str(fix.merge_commit)} for fix in _merged(inputs.fixes)
-    ]
-    return [
-        {
-            "ranges": [
-                {
-                    "type": "GIT",
-                    "repo": f"https://github.com/{inputs.repository}",
-                    "events": events,
-                }
-            ]
-        }
-    ]
-
-
-def _osv_references(inputs: RecordInputs) -> list[dict[str, str]]:
-    references = [{"type": "ADVISORY", "url": str(inputs.advisory["html_url"])}]
-    for fix in inputs.fixes:
-        references.append(
-            {"type": "WEB", "url": f"https://github.com/{fix.repository}/pull/{fix.number}"}
-        )
-    for fix in _merged(inputs.fixes):
-        references.append(
-            {"type": "FIX", "url": f"https://github.com/{fix.repository}/commit/{fix.merge_commit}"}
-        )
-    references.extend({"type": kind, "url": url} for kind, url in inputs.extra_references)
-    return references
-
-
-# -- CVE JSON 5 --------------------------------------------------------------------------
-
-
-def cve_record(inputs: RecordInputs, config: RecordsConfig, *, org_id: str = "") -> dict[str, Any]:
-    """The CVE JSON 5.1 record (CNA container inside), validated.
-
-    `org_id` is the CNA's organization UUID (CVE Services answers it); without
-    it, `records.cna_org_id` from the configuration.
-    """
-    advisory = inputs.advisory
-    if not advisory.get("cve_id"):
-        raise RecordNotApplicable("the advisory has no CVE ID: reserve one with /cve first")
-    cve_id = advisory["cve_id"]
-    assigner = org_id or config.cna_org_id
-    if not assigner:
-        raise RecordNotApplicable(
-            "no CNA organization id: set records.cna_org_id in bot.toml "
-            "(CVE Services' `org` UUID), or use the cve-services provider"
-        )
-    container: dict[str, Any] = {
-        "providerMetadata": {"orgId": assigner},
-        "title": str(_require(advisory, "summary", "a CVE record needs a title"))[:256],
-        "descriptions": [
-            {
-                "lang": "en",
-                "value": _require(advisory, "description", "a CVE record needs a description"),
-            }
-        ],
-        "affected": _cve_affected(inputs, config),
-        "references": _cve_references(inputs),
-    }
-    if advisory.get("published_at"):
-        container["datePublic"] = rfc3339(advisory["published_at"])
-    cwes = _cwe_names(advisory)
-    if cwes:
-        container["problemTypes"] = [
-            {
-                "descriptions": [
-                    {"lang": "en", "type": "CWE", "cweId": cwe, "description": name}
-                    for cwe, name in cwes
-                ]
-            }
-        ]
-    metrics = _cve_metrics(advisory)
-    if metrics:
-        container["metrics"] = metrics
-    credits = [
-        {"lang": "en", "value": login, "type": kind.replace("_", " ")}
-        for login, kind in accepted_credits(advisory)
-    ]
-    if credits:
-        container["credits"] = credits
-    record = {
-        "dataType": "CVE_RECORD",
-        "dataVersion": CVE_DATA_VERSION,
-        "cveMetadata": {"cveId": cve_id, "assignerOrgId": assigner, "state": "PUBLISHED"},
-        "containers": {"cna": container},
-    }
-    validate("cve", record)
-    return record
-
-
-def _cve_affected(inputs: RecordInputs, config: RecordsConfig) -> list[dict[str, Any]]:
-    repo_url = f"https://github.com/{inputs.repository}"
-    owner, _, name = inputs.repository.partition("/")
-    packages = _packages(inputs.advisory)
-    affected = []
-    for ecosystem, package, vulnerability in packages or [("other", name, {})]:
-        entry: dict[str, Any]
-        if config.product:
-            entry = {"vendor": config.vendor or owner, "product": config.product}
-        elif ecosystem in PACKAGE_REGISTRIES:
-            entry = {"collectionURL": PACKAGE_REGISTRIES[ecosystem], "packageName": package}
-        else:
-            entry = {"vendor": config.vendor or owner, "product": package}
-        entry["repo"] = repo_url
-        span = version_range(vulnerability)
-        if span.fixed or span.last_affected:
-            version: dict[str, str] = {
-                "version": span.introduced,
-                "status": "affected",
-                "versionType": OSV_ECOSYSTEMS.get(ecosystem, "custom"),
-            }
-            if span.fixed:
-                version["lessThan"] = span.fixed
-            else:
-                version["lessThanOrEqual"] = str(span.last_affected)
-            entry["versions"] = [version]
-            entry["defaultStatus"] = "unaffected"
-        else:
-            entry["defaultStatus"] = "affected"
-        affected.append(entry)
-    return affected
-
-
-def _cve_references(inputs: RecordInputs) -> list[dict[str, Any]]:
-    references: list[dict[str, Any]] = [
-        {"url": str(inputs.advisory["html_url"]), "tags": ["vendor-advisory"]}
-    ]
-    for fix in inputs.fixes:
-        references.append(
-            {"url": f"https://github.com/{fix.repository}/pull/{fix.number}", "tags": ["patch"]}
-        )
-    for fix in _merged(inputs.fixes):
-        references.append(
-            {
-                "url": f"https://github.com/{fix.repository}/commit/{fix.merge_commit}",
-                "tags": ["patch"],
-            }
-        )
-    references.extend({"url": url} for _, url in inputs.extra_references)
-    return references
-
-
-def _cwe_names(advisory: Mapping[str, Any]) -> list[tuple[str, str]]:
-    names = {c["cwe_id"]: c["name"] for c in advisory.get("cwes") or [] if c.get("name")}
-    return [
-        (cwe, f"{cwe}: {names[cwe]}" if cwe in names else cwe)
-        for cwe in advisory.get("cwe_ids") or []
-    ]
-
-
-def _cvss_vectors(advisory: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(OSV severity type, vector) for each CVSS vector GitHub holds."""
-    found = []
-    severities = advisory.get("cvss_severities") or {}
-    for key, osv_type in (("cvss_v3", "CVSS_V3"), ("cvss_v4", "CVSS_V4")):
-        vector = (severities.get(key) or {}).get("vector_string")
-        if vector:
-            found.append((osv_type, str(vector)))
-    return found
-
-
-def _cve_metrics(advisory: Mapping[str, Any]) -> list[dict[str, Any]]:
-    metrics = []
-    severities = advisory.get("cvss_severities") or {}
-    for key in ("cvss_v4", "cvss_v3"):
-        entry = severities.get(key) or {}
-        vector = entry.get("vector_string")
-        if not vector:
-            continue
-        version = str(vector).split("/")[0].removeprefix("CVSS:")
-        name = {"4.0": "cvssV4_0", "3.1": "cvssV3_1", "3.0": "cvssV3_0"}.get(version)
-        if name is None:
-            raise RecordError(f"cvss_severities.{key}: unknown CVSS version in {vector!r}")
-        score = float(entry.get("score") or 0.0)
-        metrics.append(
-            {
-                name: {
-                    "version": version,
-                    "vectorString": vector,
-                    "baseScore": score,
-                    "baseSeverity": cvss_severity(score),
-                }
-            }
-        )
-    return metrics
 
 
 def cvss_severity(score: float) -> str:
@@ -479,6 +229,17 @@ def cvss_severity(score: float) -> str:
     if score < 9:
         return "HIGH"
     return "CRITICAL"
+
+
+def cvss_vectors(advisory: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(OSV severity type, vector) for each CVSS vector GitHub holds."""
+    found = []
+    severities = advisory.get("cvss_severities") or {}
+    for key, osv_type in (("cvss_v3", "CVSS_V3"), ("cvss_v4", "CVSS_V4")):
+        vector = (severities.get(key) or {}).get("vector_string")
+        if vector:
+            found.append((osv_type, str(vector)))
+    return found
 
 
 def rfc3339(stamp: str) -> str:

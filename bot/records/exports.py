@@ -17,14 +17,14 @@ from typing import Any
 from bot.advisories.fixes import FixLinks
 from bot.core.config import RecordsConfig
 from bot.records.bindings import RecordIds
+from bot.records.cve_record import cve_record
 from bot.records.documents import (
     Fix,
     RecordInputs,
     RecordNotApplicable,
-    cve_record,
-    osv_record,
     write_record,
 )
+from bot.records.osv import osv_record
 
 
 @dataclass

@@ -17,7 +17,7 @@ import datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bot.core.config import RosterNotes
+from bot.core.roster_notes import RosterNotes
 from bot.github.client import GitHubClient
 from bot.team.formats import RosterEntry
 

@@ -20,7 +20,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.core.config import FormerMember, RosterNotes
+from bot.core.roster_notes import FormerMember, RosterNotes
 from bot.team.formats import RosterEntry
 
 PUBLISHED_ROLES = ("Admin", "Release Manager")  # in the order the CSV's Notes list them

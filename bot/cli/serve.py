@@ -1,0 +1,91 @@
+"""`ghsa-bot serve`: the bot (or setup mode, without App credentials)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import gc
+import secrets
+import sys
+
+from aiohttp import web
+
+from bot.app import attach, open_services
+from bot.cli.errors import CliError
+from bot.core.config import BotConfig, load_config
+from bot.core.settings import Settings, load_settings
+from bot.web.routes import add_service_routes
+from bot.web.setup import create_setup_app, listen_host, setup_link
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.dry_run:
+        settings = dataclasses.replace(settings, dry_run=True)
+    port = args.port if args.port is not None else settings.port
+    for warning in settings.warnings:
+        print(f"ghsa-bot: warning: {warning}", file=sys.stderr)
+    if not settings.has_app_credentials:
+        # A broken configuration stops setup mode too (exit 2 with the ConfigError).
+        load_config(settings.config_dir)
+        host = listen_host(settings)  # loopback unless BOT_HOST is set
+        token = secrets.token_urlsafe(32)
+        link = setup_link(settings, host, port, token)
+        print(
+            f"ghsa-bot: no GitHub App credentials; setup mode: open {link} "
+            "to register the App (the link works once; only this console shows it)",
+            file=sys.stderr,
+            flush=True,
+        )
+        web.run_app(
+            create_setup_app(settings, token),
+            host=host,
+            port=port,
+            print=None,
+            auto_decompress=False,
+        )
+        return 0
+    problem = settings.serve_problem()
+    if problem is not None:
+        raise CliError(problem)
+    config = load_config(settings.config_dir)
+    # The event loop shares the GIL with the database thread; by default a
+    # waiting thread may wait 5 ms for it, which would be the ack's p99.
+    sys.setswitchinterval(0.0005)
+    web.run_app(
+        _serve_app(settings, config),
+        host=settings.host,
+        port=port,
+        print=None,
+        shutdown_timeout=25,
+        loop=serving_loop(),
+        auto_decompress=False,  # request bodies are never decoded (bot/web/hardening.py)
+    )
+    return 0
+
+
+def serving_loop() -> asyncio.AbstractEventLoop:
+    """The server's event loop: uvloop where it is installed (Linux, macOS), else asyncio's.
+
+    Same API; the loop and its sockets are in C, which leaves more of two cores
+    for the requests themselves (measured in benchmarks/RESULTS.md).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+async def _serve_app(settings: Settings, config: BotConfig) -> web.Application:
+    services = await open_services(settings, config)
+    app = web.Application()
+    add_service_routes(app)
+    attach(app, services)
+    # What start-up built lives as long as the process: keep it out of the
+    # collector's way, so collections during traffic stay short.
+    gc.collect()
+    gc.freeze()
+    print(f"ghsa-bot: serving webhooks on port {settings.port}", file=sys.stderr, flush=True)
+    return app
