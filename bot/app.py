@@ -25,6 +25,7 @@ from bot.advisories.fixes import FixLinks
 from bot.advisories.poller import AdvisoryPoller
 from bot.advisories.store import AdvisoryStore
 from bot.commands.log import CommandLog
+from bot.commands.registry import Registry
 from bot.context import HandlerContext
 from bot.core.clock import Clock, SystemClock
 from bot.core.config import BotConfig
@@ -130,6 +131,7 @@ class Contexts:
     installations: Installations
     advisories: AdvisoryStore
     command_log: CommandLog
+    commands: Registry
     fix_links: FixLinks
     cve_bindings: CveBindings
     record_ids: RecordIds
@@ -150,6 +152,7 @@ class Contexts:
             followups=self.followups,
             advisories=self.advisories,
             command_log=self.command_log,
+            commands=self.commands,
             fix_links=self.fix_links,
             cve_bindings=self.cve_bindings,
             record_ids=self.record_ids,
@@ -175,7 +178,7 @@ async def open_services(
     dry_run_sink: Callable[[str], None] = print,
 ) -> Services:
     clock = clock or SystemClock()
-    router = compose(handlers.MODULES)
+    router = compose(handlers.ROUTED)
     store = Store(Database(settings.database_url, synchronous=settings.sqlite_synchronous))
     await store.open()
     requeued = await store.requeue_running()  # SQLite serves one process: none is running now
@@ -228,6 +231,7 @@ async def open_services(
             installations,
             advisories,
             command_log,
+            handlers.COMMANDS,
             fix_links,
             cve_bindings,
             record_ids,

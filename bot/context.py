@@ -11,6 +11,7 @@ from bot.advisories.fixes import FixLinks
 from bot.advisories.handle import AdvisoryHandle
 from bot.advisories.store import AdvisoryStore
 from bot.commands.log import CommandLog
+from bot.commands.registry import Registry
 from bot.core.clock import Clock
 from bot.core.config import BotConfig
 from bot.github.client import GitHubApp, GitHubClient
@@ -31,7 +32,8 @@ class HandlerContext:
     (its "doors"); this class has them all, so it satisfies every one, and a
     unit test hands a handler a small fake of just its doors. `github` is the
     client for the delivery's installation (every stored delivery has one);
-    `app` reaches App-level endpoints. `cve_services` is None when the team is
+    `app` reaches App-level endpoints; `commands` is every slash command the
+    handlers declare (composed in handlers/__init__.py). `cve_services` is None when the team is
     not its own CNA: a feature decided once, at start.
     """
 
@@ -41,6 +43,7 @@ class HandlerContext:
     followups: FollowUps
     advisories: AdvisoryStore
     command_log: CommandLog
+    commands: Registry
     fix_links: FixLinks
     cve_bindings: CveBindings
     record_ids: RecordIds

@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 
-from gidgethub import routing
-
 from bot.advisories.experts import suggest_for_team, suggestion_comment
 from bot.commands.call import CommandCall
-from bot.commands.registry import REGISTRY, CommandError, command
+from bot.commands.registry import CommandError, Registry
 from bot.records.checklist import run_checklist
 
-router = routing.Router()  # commands are dispatched by handlers/comments.py
+COMMANDS = Registry()
 
 EVERYONE = ("member", "admin", "coordinator", "reporter", "collaborator")
 # Lists in /status stop here ("and N more"): a reply must fit in one GitHub comment.
@@ -26,7 +24,7 @@ def listed(items: Iterable[str]) -> str:
     return ", ".join(shown[:LISTED]) + more
 
 
-@command(
+@COMMANDS.command(
     "help",
     usage="/help",
     description="Lists every command, who may use it, and how.",
@@ -34,10 +32,10 @@ def listed(items: Iterable[str]) -> str:
     venues=("advisory", "governance"),
 )
 async def help_command(call: CommandCall) -> str:
-    return REGISTRY.help_text(call.venue)
+    return call.context.commands.help_text(call.venue)
 
 
-@command(
+@COMMANDS.command(
     "status",
     usage="/status",
     description="State, coordinator, age and deadline, credits, CVE, collaborators, "
@@ -82,7 +80,7 @@ async def status(call: CommandCall) -> str:
     return "\n".join(lines)
 
 
-@command(
+@COMMANDS.command(
     "experts",
     usage="/experts",
     roles=("member", "coordinator", "admin"),
@@ -97,7 +95,7 @@ async def experts(call: CommandCall) -> str:
     return suggestion_comment(modules, people)
 
 
-@command(
+@COMMANDS.command(
     "ping",
     usage="/ping MODULE",
     roles=("member", "coordinator", "admin"),

@@ -8,11 +8,12 @@ edit could put words in a team member's mouth. A comment seen already edited,
 and every later edit, runs nothing; the bot says so once per comment (unless
 `unsafe.comment_editors_run_commands_as_the_author`).
 
-The comment is parsed (bot/commands/parser.py); each line whose word is a
-registered command (bot/commands/registry.py) runs in order, after a role check,
+The comment is parsed (bot/commands/parser.py) and its lines go through the
+command loop (bot/commands/loop.py) with this module's venue: each line whose
+word is a registered command (`context.commands`) runs in order, after a role check,
 and each gets its own outcome: one failing does not stop the others, and each
 sees the advisory as the one before left it. A command never runs twice from
-the same comment (keys by occurrence, bot/commands/dispatch.py).
+the same comment (keys by occurrence).
 
 One reply per comment quotes each command with `>` (a quoted copy can never
 trigger anything) and its outcome; it is posted once, also after a failed
@@ -22,26 +23,19 @@ get the nearest command and a pointer to `/help`; from anyone else, silence.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import comments_url
+from bot.advisories.store import AdvisoryRecord
 from bot.commands.call import CommandCall
-from bot.commands.dispatch import (
-    ReplyPlace,
-    audit_summary,
-    decide,
-    pending_lines,
-    post_limited,
-    post_owed_reply,
-    run_command,
-)
+from bot.commands.dispatch import ReplyPlace, audit_summary, post_limited
+from bot.commands.loop import run_commands
 from bot.commands.parser import CommandLine, could_have_commands, parse_commands
 from bot.commands.permissions import Roles, roles_of
-from bot.commands.registry import REGISTRY
 from bot.context import HandlerContext
-from bot.github.client import GitHubClient
 
 router = routing.Router()
 
@@ -62,7 +56,6 @@ EDITED_NOTICE = (
 @router.register("advisory_comment")
 async def comment(event: sansio.Event, context: HandlerContext) -> None:
     """Fires for each new or edited advisory comment; runs the commands of a new one."""
-    client = context.github
     data = event.data["comment"]
     comment_id = int(data["id"])
     caller = str(data["user"]["login"])
@@ -75,40 +68,69 @@ async def comment(event: sansio.Event, context: HandlerContext) -> None:
         # Nothing in an edit runs, so it is never parsed (parsing costs CPU an editor
         # could spend at will): a line that could be a command is enough to say so.
         if could_have_commands(body):
-            await _edited(client, context, place, comment_id, caller)
+            await _edited(context, place, comment_id, caller)
         return
     lines = await parse_commands(body)
     if not lines:
         return
-    store = context.advisories
-    done = await context.command_log.command_keys(comment_id)
-    pending = pending_lines(lines, done, store.digester, legacy="")
-    if pending:
-        await _run(client, context, repository, ghsa_id, comment_id, caller, pending)
-    await post_owed_reply(
-        client,
-        store,
-        context.command_log,
-        place,
-        source_id=comment_id,
-        caller=caller,
-        now=context.clock.now(),
+    venue = AdvisoryComments(context, place, caller)
+    await run_commands(context, venue, lines, source_id=comment_id, caller=caller)
+
+
+@dataclass
+class AdvisoryComments:
+    """The advisory venue: roles from the roster, the team and the advisory; each
+    command sees the advisory and the bot's record as the command before left them."""
+
+    context: HandlerContext
+    place: ReplyPlace
+    caller: str
+    advisory: dict[str, Any] | None = None
+    record: AdvisoryRecord | None = None
+    name = "advisory"
+    key_prefix = ""
+
+    async def caller_roles(self) -> Roles:
+        self.advisory, self.record = await _read(self.context, self.place)
+        return await _roles(self.context, self.caller, self.record, self.advisory)
+
+    def call(self) -> CommandCall:
+        if self.advisory is None:
+            raise RuntimeError("the loop asks for the caller's roles (which reads it) first")
+        handle = self.context.handle_for(self.place.repository, self.place.subject, self.advisory)
+        return CommandCall(self.context, handle, self.record, self.caller, [])
+
+    async def finished(self, call: CommandCall | None, line: CommandLine, outcome: str) -> None:
+        if call is not None:
+            self.advisory = call.advisory  # what GitHub answered to the command's PATCH, if any
+            self.record = await self.context.advisories.get(
+                self.place.repository, self.place.subject
+            )
+        if outcome:
+            summary = audit_summary(self.caller, line, outcome)
+            await self.context.audit(self.place.repository, self.place.subject, "command", summary)
+
+
+async def _read(
+    context: HandlerContext, place: ReplyPlace
+) -> tuple[dict[str, Any], AdvisoryRecord | None]:
+    """The advisory as GitHub has it now, and the bot's record of it."""
+    advisory: dict[str, Any] = await context.github.getitem(
+        f"/repos/{place.repository}/security-advisories/{place.subject}"
     )
+    return advisory, await context.advisories.get(place.repository, place.subject)
 
 
 async def _edited(
-    client: GitHubClient, context: HandlerContext, place: ReplyPlace, comment_id: int, caller: str
+    context: HandlerContext, place: ReplyPlace, comment_id: int, caller: str
 ) -> None:
     """Say once per comment that edits run nothing; strangers get silence."""
-    advisory: dict[str, Any] = await client.getitem(
-        f"/repos/{place.repository}/security-advisories/{place.subject}"
-    )
-    record = await context.advisories.get(place.repository, place.subject)
-    roles = await _roles(client, context, caller, MEMBER, record, advisory)
+    advisory, record = await _read(context, place)
+    roles = await _roles(context, caller, record, advisory)
     if not roles.roles:
         return
     posted = await post_limited(
-        client,
+        context.github,
         context.advisories,
         context.command_log,
         place,
@@ -125,63 +147,18 @@ async def _edited(
 
 
 async def _roles(
-    client: GitHubClient,
     context: HandlerContext,
     caller: str,
-    needed: frozenset[str],
-    record: Any,
+    record: AdvisoryRecord | None,
     advisory: dict[str, Any],
 ) -> Roles:
+    """Every role the caller has, asking GitHub's team API at most once per comment."""
     return await roles_of(
         caller,
-        needed=needed,
-        client=client,
+        needed=MEMBER,
+        client=context.github,
         github_team=context.config.team.github_team,
         roster=context.team.roster(),
         record=record,
         advisory=advisory,
     )
-
-
-async def _run(
-    client: GitHubClient,
-    context: HandlerContext,
-    repository: str,
-    ghsa_id: str,
-    comment_id: int,
-    caller: str,
-    pending: list[Any],
-) -> None:
-    store = context.advisories
-    advisory: dict[str, Any] = await client.getitem(
-        f"/repos/{repository}/security-advisories/{ghsa_id}"
-    )
-    record = await store.get(repository, ghsa_id)
-    # Every role the caller has, asking GitHub's team API at most once per comment.
-    found = await _roles(client, context, caller, MEMBER, record, advisory)
-    now = context.clock.now()
-    for item in pending:
-        line: CommandLine = item.line
-        declared = REGISTRY.find(line.verb)
-        outcome = decide(
-            item,
-            declared,
-            venue="advisory",
-            caller=caller,
-            caller_roles=found.roles,
-            roles_for_line=found.roles,
-            check_failed=found.check_failed,
-        )
-        if outcome is None:
-            assert declared is not None
-            handle = context.handle_for(repository, ghsa_id, advisory)
-            call = CommandCall(context, handle, record, caller, [])
-            outcome = await run_command(declared, line.arguments, call)
-            advisory = call.advisory  # what GitHub answered to the command's PATCH, if any
-            record = await store.get(repository, ghsa_id)
-        await context.command_log.record_command(
-            comment_id, item.key, line.position, line.text, outcome, at=now
-        )
-        if outcome:
-            summary = audit_summary(caller, line, outcome)
-            await context.audit(repository, ghsa_id, "command", summary)

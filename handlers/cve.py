@@ -17,7 +17,7 @@ from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
 from bot.commands.call import CommandCall, cve_desk
-from bot.commands.registry import TEAM, CommandError, command
+from bot.commands.registry import TEAM, CommandError, Registry
 from bot.context import HandlerContext
 from bot.records.cve_ids import (
     CVE_ID,
@@ -29,9 +29,10 @@ from bot.records.cve_ids import (
 )
 
 router = routing.Router()
+COMMANDS = Registry()
 
 
-@command(
+@COMMANDS.command(
     "cve",
     usage="/cve [reject|CVE-YYYY-NNNN]",
     roles=TEAM,

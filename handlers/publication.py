@@ -16,18 +16,16 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from gidgethub import routing
-
 from bot.commands.call import CommandCall
-from bot.commands.registry import TEAM, CommandError, command
+from bot.commands.registry import TEAM, CommandError, Registry
 from bot.records.checklist import checklist_text, run_checklist
 from bot.records.cve_ids import Binding, handle_binding, unbound_note
 from bot.records.documents import cvss_severity
 
-router = routing.Router()  # commands are dispatched by handlers/comments.py
+COMMANDS = Registry()
 
 
-@command(
+@COMMANDS.command(
     "publish",
     usage="/publish [--waive-credits]",
     roles=TEAM,
@@ -97,7 +95,7 @@ Advisory: $advisory_url
 $credit_lines"""
 
 
-@command(
+@COMMANDS.command(
     "announce",
     usage="/announce",
     roles=TEAM,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.commands.registry import REGISTRY
+from handlers import COMMANDS
 from tests.conftest import StartBot
 from tests.fakegithub import FakeGitHub
 from tests.governance_helpers import start_governance
@@ -128,7 +128,7 @@ async def test_help_lists_every_registered_command(world: World) -> None:
     advisory = await file_report(world.bot, world.fake, "xia")
     await commented(world, advisory, "xia", "/help")
     [reply] = replies(world, advisory)
-    for name, declared in REGISTRY.commands.items():
+    for name, declared in COMMANDS.commands.items():
         listed = f"`/{name}" in reply["body"]
         assert listed == ("advisory" in declared.venues), name  # governance ones are elsewhere
     assert "confidential comments" in reply["body"]

@@ -1,8 +1,8 @@
-"""What every venue's comment handler does with command lines, written once.
+"""The steps of the command loop (bot/commands/loop.py), one function each.
 
 Advisory comments (handlers/comments.py) and governance issues
-(handlers/governance.py) differ in where roles come from and where replies
-go; the rest is here:
+(handlers/governance_commands.py) differ in where roles come from and where
+replies go; the rest is here:
 
 - each command line gets a key by occurrence (a hash of its words and how many
   times the same words came before it in the comment), so a comment seen again
@@ -30,7 +30,8 @@ from bot.advisories.comments import post_once_at
 from bot.advisories.store import AdvisoryStore
 from bot.commands.log import CommandLog
 from bot.commands.parser import ArgumentError, CommandLine, split_arguments
-from bot.commands.registry import REGISTRY, Command
+from bot.commands.permissions import Roles
+from bot.commands.registry import Command, Registry
 from bot.core.digests import Digester
 from bot.core.errors import Refused
 from bot.github.client import GitHubClient, reply_error
@@ -96,6 +97,7 @@ def pending_lines(
 def refusal(
     verb: str,
     declared: Command | None,
+    registry: Registry,
     *,
     venue: str,
     caller: str,
@@ -111,10 +113,10 @@ def refusal(
     if declared is None:
         if not roles:
             return ""
-        elsewhere = REGISTRY.venue_of(verb)
+        elsewhere = registry.venue_of(verb)
         if elsewhere is not None and elsewhere != venue:
             return f"`/{verb}` is not written here: {VENUE_NAMES[elsewhere]}."
-        nearest = REGISTRY.nearest(verb, venue)
+        nearest = registry.nearest(verb, venue)
         hint = f" Did you mean `/{nearest}`?" if nearest else ""
         return f"Unknown command `/{verb}`.{hint} See `/help`."
     if roles & declared.roles:
@@ -137,12 +139,11 @@ VENUE_NAMES = {
 def decide(
     pending: Pending,
     declared: Command | None,
+    registry: Registry,
     *,
     venue: str,
     caller: str,
-    caller_roles: frozenset[str],
-    roles_for_line: frozenset[str],
-    check_failed: str | None,
+    roles: Roles,
 ) -> str | None:
     """The outcome a line gets without running (a refusal, "" for silence), or None to run it.
 
@@ -150,14 +151,15 @@ def decide(
     command and for lines past the limit, however many they write.
     """
     if pending.line.position >= MAX_COMMANDS_PER_COMMENT:
-        return TOO_MANY if caller_roles else ""
+        return TOO_MANY if roles.roles else ""
     return refusal(
         pending.line.verb,
         declared,
+        registry,
         venue=venue,
         caller=caller,
-        roles=roles_for_line,
-        check_failed=check_failed,
+        roles=roles.roles,
+        check_failed=roles.check_failed,
     )
 
 

@@ -1,9 +1,12 @@
-"""The one place each slash command is declared.
+"""How each slash command is declared, once.
 
-`@command(...)` records a command's name, aliases, usage, description,
-examples, the roles that may use it, and its function. The comment handler
-finds commands here, checks roles from here, and `/help` is written from here,
-so adding a command is one decorated function in one module.
+A module that declares commands owns a `COMMANDS = Registry()` and decorates
+each command function with `@COMMANDS.command(...)`: its name, aliases, usage,
+description, examples, the roles that may use it and the venues it is written
+in. `handlers/__init__.py` merges the modules' registries into one
+(`Registry.of`), which the app hands every handler as `context.commands`: the
+command loop finds commands and checks roles there, and `/help` is written from
+it. Nothing registers by being imported.
 """
 
 from __future__ import annotations
@@ -71,17 +74,30 @@ class Registry:
             raise ValueError(f"/{name}: unknown roles or venues {sorted(unknown)}")
 
         def register(function: CommandFunction) -> CommandFunction:
-            declared = Command(
-                name, usage, description, frozenset(roles), function, aliases, examples, venues
+            self.add(
+                Command(
+                    name, usage, description, frozenset(roles), function, aliases, examples, venues
+                )
             )
-            for word in (name, *aliases):
-                if word in self.names:
-                    raise ValueError(f"/{word} is declared twice")
-                self.names[word] = declared
-            self.commands[name] = declared
             return function
 
         return register
+
+    @classmethod
+    def of(cls, *registries: Registry) -> Registry:
+        """One registry with every command of `registries` (a word declared twice is an error)."""
+        merged = cls()
+        for registry in registries:
+            for declared in registry.commands.values():
+                merged.add(declared)
+        return merged
+
+    def add(self, declared: Command) -> None:
+        for word in (declared.name, *declared.aliases):
+            if word in self.names:
+                raise ValueError(f"/{word} is declared twice")
+            self.names[word] = declared
+        self.commands[declared.name] = declared
 
     def find(self, verb: str, venue: str = "advisory") -> Command | None:
         declared = self.names.get(verb.lower())
@@ -118,6 +134,3 @@ class Registry:
         ]
         return "\n".join(lines)
 
-
-REGISTRY = Registry()
-command = REGISTRY.command
