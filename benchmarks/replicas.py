@@ -38,7 +38,8 @@ from typing import Any
 
 from benchmarks.results import machine, write_section
 from benchmarks.results import now as results_now
-from benchmarks.run import FIXTURES, free_port, load, start, start_upstream, wait_http
+from benchmarks.run import free_port, load, start, start_upstream, wait_http
+from benchmarks.world import FIXTURES
 from tests.databases import owner_pid, postgres_schema, query
 from tests.harness import resident_kib
 

@@ -31,9 +31,9 @@ from typing import Any
 
 from benchmarks.results import machine, write_section
 from benchmarks.results import now as results_now
+from benchmarks.world import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("GHSA_BOT_FIXTURES") or ROOT.parent / "shared" / "fixtures")
 
 
 def free_port() -> int:
@@ -102,8 +102,6 @@ def start_upstream(
                 "upstream",
                 "--port",
                 str(upstream_port),
-                "--fixtures",
-                str(FIXTURES),
                 "--state",
                 str(state),
             ]

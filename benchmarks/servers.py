@@ -62,10 +62,10 @@ def inline_app(upstream: str) -> web.Application:
     return app
 
 
-def upstream_app(fixtures: Path, state_file: Path) -> web.Application:
-    from tests.fakegithub import FakeGitHub
+def upstream_app(state_file: Path) -> web.Application:
+    from benchmarks.world import FIXTURES, FakeGitHub  # only this server needs the fake
 
-    fake = FakeGitHub(None, fixtures)
+    fake = FakeGitHub(None, FIXTURES)
     fake.latency = 0.05
     installation = fake.add_installation("python", ["python/cpython"])
     state_file.write_text(
@@ -86,7 +86,6 @@ def main() -> None:
     parser.add_argument("kind", choices=["bare", "inline", "upstream"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", default="")
-    parser.add_argument("--fixtures", type=Path)
     parser.add_argument("--state", type=Path)
     args = parser.parse_args()
     if args.kind == "bare":
@@ -94,7 +93,7 @@ def main() -> None:
     elif args.kind == "inline":
         app = inline_app(args.upstream)
     else:
-        app = upstream_app(args.fixtures, args.state)
+        app = upstream_app(args.state)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 

@@ -1,9 +1,12 @@
-"""The fake GitHub and the bot in one process, on loopback, for the benchmarks."""
+"""The fake GitHub and the bot in one process, on loopback, for the benchmarks.
+
+The one place the benchmarks get the fake GitHub (`FakeGitHub`) and the fixtures
+path (`FIXTURES`, tests/fixtures) from.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +19,11 @@ from bot.app import Services, attach, close_services, open_services
 from bot.core.config import load_config
 from bot.core.settings import load_settings
 from bot.web.routes import add_service_routes
-from tests.fakegithub import FakeGitHub
-from tests.harness import REPORT, reported_payload, send_webhook
+from tests.fakegithub import FakeGitHub as FakeGitHub  # re-exported: the benchmarks' one source
+from tests.harness import REPORT, fixtures_dir, reported_payload, send_webhook
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("GHSA_BOT_FIXTURES") or ROOT.parent / "shared" / "fixtures")
+FIXTURES = fixtures_dir()
 TEAM_FILES = {
     ("python/devguide", "security/psrt.csv"): "psrt.csv",
     ("python/devguide", "core-team/experts.rst"): "experts.rst",

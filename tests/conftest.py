@@ -54,9 +54,11 @@ def kill_leftover_processes() -> Iterator[None]:
 
 @pytest.fixture
 def fixtures() -> Path:
+    """tests/fixtures; a missing fixture is an error, never a skip."""
     path = fixtures_dir()
-    if not (path / "github-openapi-subset.json").is_file():
-        pytest.skip(f"shared fixtures not found at {path} (set GHSA_BOT_FIXTURES)")
+    required = path / "github-openapi-subset.json"
+    if not required.is_file():
+        pytest.fail(f"missing fixture {required} (see tests/fixtures/README.md)", pytrace=False)
     return path
 
 

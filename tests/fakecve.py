@@ -5,8 +5,8 @@ Answers like CVE Services does for what the bot uses: reserving IDs
 the organization (`GET /api/org/{short_name}`) and publishing a CNA container
 (`POST`/`PUT /api/cve/{id}/cna`). Every request must carry the CNA's
 `CVE-API-ORG`, `CVE-API-USER` and `CVE-API-KEY` headers; a published
-container is validated against the CVE JSON 5.1.1 schema from the shared
-fixtures, as CVE Services validates what it is sent.
+container is validated against the CVE JSON 5.1.1 schema from
+tests/fixtures, as CVE Services validates what it is sent.
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fixtures_dir() -> Path:
-    return Path(os.environ.get("GHSA_BOT_FIXTURES") or ROOT.parent / "shared" / "fixtures")
+    """The test data kept in the repository: tests/fixtures (sources and licences in its README)."""
+    return ROOT / "tests" / "fixtures"
 
 
 def load_payload(relative: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Check the fake's traffic against GitHub's OpenAPI description (the subset in shared/).
+"""Check the fake's traffic against GitHub's OpenAPI description (the subset in tests/fixtures/).
 
 Paths not in the subset (advisory comments, contents) are checked against
 the schemas in this module, written from docs/github-api-facts.md.
