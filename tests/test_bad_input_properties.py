@@ -17,7 +17,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from aiohttp import web
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.app import attach, open_services
@@ -140,6 +140,7 @@ def _toml(value: object) -> str:
         max_size=4,
     )
 )
+@example(changes=[(("coordinators", "roster_file"), "\x00")])  # found by hypothesis: a NUL byte
 def test_random_toml_gives_a_config_error_naming_file_and_key(
     changes: list[tuple[tuple[str, str], object]],
 ) -> None:

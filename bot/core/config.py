@@ -390,7 +390,7 @@ def _coordinators(raw: Mapping[str, Any], path: Path, locator: Locator) -> Coord
         roster_path = path.parent / name
         try:
             text = roster_path.read_text(encoding="utf-8")
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a name the OS cannot hold (a NUL byte)
             line = locator.line(("coordinators", "roster_file"))
             raise ConfigError(
                 f"{path}, line {line}: coordinators.roster_file: {roster_path} does not exist"
