@@ -21,7 +21,7 @@ from bot.core.clock import Clock
 from bot.core.config import load_config
 from bot.core.settings import Settings, load_settings
 from bot.web.routes import add_service_routes
-from tests.databases import fresh_database
+from tests.databases import backend_name, fresh_database
 from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub
 from tests.harness import (
@@ -39,6 +39,38 @@ CPYTHON_FILES = {
     ("python/devguide", "core-team/experts.rst"): "experts.rst",
     ("python/cpython", ".github/CODEOWNERS"): "CODEOWNERS",
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "database_leg(backend): runs only in that leg of scripts/test"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of the other database leg are deselected here (and run there), not skipped."""
+    leg = backend_name()
+    other = [
+        item
+        for item in items
+        if (marker := item.get_closest_marker("database_leg")) and marker.args[0] != leg
+    ]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = [item for item in items if item not in other]
+        config.stash[OTHER_LEG] = len(other)
+
+
+OTHER_LEG = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    count = config.stash.get(OTHER_LEG, 0)
+    if count:
+        other = "PostgreSQL" if backend_name() == "sqlite" else "SQLite"
+        terminalreporter.write_line(
+            f"{count} tests belong to the {other} leg of scripts/test and run there"
+        )
 
 
 @pytest.fixture(autouse=True)

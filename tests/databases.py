@@ -80,13 +80,16 @@ def has_tables(url: str) -> bool:
 
 def needs_postgres() -> Any:
     """Mark a test that needs several processes on one database: the PostgreSQL leg runs it."""
+    return only_on("postgresql")
+
+
+def only_on(backend: str) -> Any:
+    """Mark a test that belongs to one database leg of scripts/test (`sqlite` or
+    `postgresql`): the other leg deselects it and says how many it left to this one,
+    so a leg never reports a skip for a test the other leg runs."""
     import pytest
 
-    return pytest.mark.skipif(
-        postgres_base_url() is None,
-        reason=f"replicas share one PostgreSQL database; the PostgreSQL leg runs this "
-        f"({ENVIRONMENT_VARIABLE} is unset)",
-    )
+    return pytest.mark.database_leg(backend)
 
 
 def owner_pid(owner: str) -> int:

@@ -27,7 +27,7 @@ from bot.core.digests import Digester, changed_fields
 from bot.core.settings import load_settings
 from bot.db.connection import Database
 from bot.queue.store import HandlingResult, Store
-from tests.databases import query
+from tests.databases import only_on, query
 from tests.harness import REPORT, World, file_report, queued_delivery, reported_payload, run_cli
 from tests.test_commands import commented
 
@@ -88,13 +88,12 @@ async def test_report_and_comment_text_leave_no_trace_in_the_store(
     assert markers_in_files(database_url, markers) == []
 
 
+@only_on("sqlite")  # reads SQLite's files; the PostgreSQL leg checks the payload column above
 async def test_handled_text_leaves_the_database_files_within_seconds_while_the_bot_runs(
     world: World, database_url: str
 ) -> None:
     """Not only on stop: the write-ahead log starts over (and is cut to zero) after each
     checkpoint that has caught up, so the page images of a purged payload go with it."""
-    if not database_url.startswith("sqlite:///"):
-        pytest.skip("reads SQLite's files; the PostgreSQL leg checks the payload column above")
     markers = await leave_markers(world, database_url)
     deadline = time.monotonic() + 15
     while (found := markers_in_files(database_url, markers)) and time.monotonic() < deadline:

@@ -26,7 +26,7 @@ from bot.web.sessions import WebSessions
 from bot.web.setup import SETUP_COOKIE, create_setup_app
 from bot.web.signin import SESSION_COOKIE, STATE_COOKIE
 from tests.conftest import free_port
-from tests.databases import backend_name
+from tests.databases import only_on
 from tests.fakegithub import FakeGitHub
 from tests.governance_helpers import GOVERNANCE, signed_in
 from tests.harness import BotUnderTest, SteppedClock, raw_request, start_with_team
@@ -421,13 +421,10 @@ async def test_malformed_cookies_states_codes_and_form_tokens_are_400(
 # -- 5. the store's answer is waited for 2 s at most ----------------------------------------
 
 
+@only_on("sqlite")  # holds SQLite's write lock from another connection; PostgreSQL has none
 async def test_a_store_that_does_not_answer_gets_503_within_the_bound(
     bot: BotUnderTest, database_url: str
 ) -> None:
-    if backend_name() != "sqlite":
-        pytest.skip(
-            "holds SQLite's write lock from another connection; PostgreSQL has no such lock"
-        )
     path = database_url.removeprefix("sqlite:///")
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     payload = bot.payload("installation_repositories/added.payload.json")
