@@ -283,9 +283,7 @@ async def open_services(
         ),
         governance_jobs=GovernanceScanner(followups, installations, governance, config.governance),
         leadership=Leadership(store.database, seconds=settings.leader_lease_seconds),
-        recovery=DeliveryRecovery(
-            github, store, metrics, clock.now, handled_events=webhook_events
-        ),
+        recovery=DeliveryRecovery(github, store, metrics, clock.now, handled_events=webhook_events),
         retention=PayloadRetention(store.database),
         cve_services=cve_services,
     )
@@ -387,9 +385,7 @@ def _payload_purge(services: Services) -> Callable[[], Awaitable[None]]:
         removed = await services.retention.purge(parked_before=cutoff)
         forgotten = await services.command_log.forget_command_text(before=cutoff)
         if removed or forgotten:
-            log.info(
-                "stored text removed", extra=fields(payloads=removed, command_runs=forgotten)
-            )
+            log.info("stored text removed", extra=fields(payloads=removed, command_runs=forgotten))
 
     return purge
 

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable
+from typing import Protocol
 
 from bot.advisories.experts import suggest_for_team, suggestion_comment
-from bot.commands.call import CommandCall
 from bot.commands.registry import CommandError, Registry
+from bot.context import (
+    ChecklistDoors,
+    CommandCall,
+    HasClock,
+    HasCommands,
+    HasTeam,
+    checklist_facts_for,
+)
 from bot.records.checklist import run_checklist
 
 COMMANDS = Registry()
+
+
+class Doors(HasClock, HasCommands, HasTeam, ChecklistDoors, Protocol):
+    """What these commands use."""
+
 
 EVERYONE = ("member", "admin", "coordinator", "reporter", "collaborator")
 # Lists in /status stop here ("and N more"): a reply must fit in one GitHub comment.
@@ -31,7 +44,7 @@ def listed(items: Iterable[str]) -> str:
     roles=EVERYONE,
     venues=("advisory", "governance"),
 )
-async def help_command(call: CommandCall) -> str:
+async def help_command(call: CommandCall[Doors]) -> str:
     return call.context.commands.help_text(call.venue)
 
 
@@ -42,7 +55,7 @@ async def help_command(call: CommandCall) -> str:
     "and what is missing before publication.",
     roles=EVERYONE,
 )
-async def status(call: CommandCall) -> str:
+async def status(call: CommandCall[Doors]) -> str:
     advisory, record = call.advisory, call.record
     days = call.context.config.policy.response_days
     now = call.context.clock.now()
@@ -73,7 +86,7 @@ async def status(call: CommandCall) -> str:
     teams = listed(t["slug"] for t in advisory.get("collaborating_teams") or [])
     lines.append(f"**Collaborators:** {users or 'none'}; **teams:** {teams or 'none'}")
     config = call.context.config
-    facts = await call.checklist_facts()
+    facts = await checklist_facts_for(call)
     checks = run_checklist(advisory, facts, config.publish)
     missing = [check.detail for check in checks if not check.passed]
     lines.append("**Missing before publication:** " + ("; ".join(missing) or "nothing"))
@@ -86,7 +99,7 @@ async def status(call: CommandCall) -> str:
     roles=("member", "coordinator", "admin"),
     description="Suggests the experts for what the report is about, again.",
 )
-async def experts(call: CommandCall) -> str:
+async def experts(call: CommandCall[Doors]) -> str:
     reporter = call.record.reporter if call.record else None
     exclude = {reporter} if reporter else set()
     modules, people = suggest_for_team(call.context.team, call.advisory, exclude=exclude)
@@ -102,7 +115,7 @@ async def experts(call: CommandCall) -> str:
     description="Mentions the experts of one module (they see the advisory only if invited).",
     examples=("/ping zipfile",),
 )
-async def ping(call: CommandCall) -> str:
+async def ping(call: CommandCall[Doors]) -> str:
     if len(call.arguments) != 1:
         raise CommandError("name one module", show_usage=True)
     module = call.arguments[0]

@@ -9,12 +9,18 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import replace
+from typing import Protocol
 
-from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, Registry
+from bot.context import CommandCall, CveDoors, HasAdvisoryStore, HasClock, cve_desk
 from bot.records.cve_ids import reserve_on_accept
 
 COMMANDS = Registry()
+
+
+class Doors(HasAdvisoryStore, HasClock, CveDoors, Protocol):
+    """What these commands use."""
+
 
 REJECT_REASONS = {
     "not-a-vulnerability": "After review, the team concluded this is not a security "
@@ -26,7 +32,7 @@ REJECT_REASONS = {
 }
 
 
-async def _set_state(call: CommandCall, target: str, allowed_from: tuple[str, ...]) -> None:
+async def _set_state(call: CommandCall[Doors], target: str, allowed_from: tuple[str, ...]) -> None:
     state = call.advisory["state"]
     if state == target:
         raise CommandError(f"the advisory is already {target}")
@@ -41,9 +47,9 @@ async def _set_state(call: CommandCall, target: str, allowed_from: tuple[str, ..
     roles=TEAM,
     description="Accepts the report as a vulnerability: triage → draft.",
 )
-async def accept(call: CommandCall) -> str:
+async def accept(call: CommandCall[Doors]) -> str:
     await _set_state(call, "draft", ("triage",))
-    cve_step = await reserve_on_accept(call.handle, call.cve_desk)
+    cve_step = await reserve_on_accept(call.handle, cve_desk(call.context))
     return "Accepted: the advisory is now a draft." + (f" {cve_step}" if cve_step else "")
 
 
@@ -55,7 +61,7 @@ async def accept(call: CommandCall) -> str:
     "config/templates/reject-REASON.md).",
     examples=('/reject bug "crash only with a debug build"',),
 )
-async def reject(call: CommandCall) -> str:
+async def reject(call: CommandCall[Doors]) -> str:
     reason = call.arguments[0].lower() if call.arguments else "not-a-vulnerability"
     if reason not in REJECT_REASONS:
         raise CommandError(f"unknown reason {reason!r}", show_usage=True)
@@ -65,7 +71,7 @@ async def reject(call: CommandCall) -> str:
     return f"Closed ({reason}). " + reject_text(call, reason, reporter, note)
 
 
-def reject_text(call: CommandCall, reason: str, reporter: str | None, note: str) -> str:
+def reject_text(call: CommandCall[Doors], reason: str, reporter: str | None, note: str) -> str:
     """The words to the reporter: the team's template if it has one, else a default."""
     template = call.context.config.directory / "templates" / f"reject-{reason}.md"
     policy = call.context.config.policy.url
@@ -84,7 +90,7 @@ def reject_text(call: CommandCall, reason: str, reporter: str | None, note: str)
     roles=TEAM,
     description="Closes the report as a duplicate of another advisory.",
 )
-async def duplicate(call: CommandCall) -> str:
+async def duplicate(call: CommandCall[Doors]) -> str:
     if len(call.arguments) != 1 or not re.fullmatch(
         r"GHSA(-[23456789cfghjmpqrvwx]{4}){3}", call.arguments[0], re.IGNORECASE
     ):
@@ -109,7 +115,7 @@ async def duplicate(call: CommandCall) -> str:
     "and coordinator assignment stop. GitHub's state is unchanged (what the `[COMPLETED]` "
     "title tag asks for).",
 )
-async def complete(call: CommandCall) -> str:
+async def complete(call: CommandCall[Doors]) -> str:
     record = call.record
     if record is None:
         raise CommandError("the bot has no record of this advisory yet")

@@ -6,12 +6,18 @@ requests (only on the configured GitHub host) for crediting when they merge."""
 from __future__ import annotations
 
 import re
+from typing import Protocol
 from urllib.parse import urlsplit
 
-from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, Registry
+from bot.context import CommandCall, HasFixLinks, HasUrls
 
 COMMANDS = Registry()
+
+
+class Doors(HasFixLinks, HasUrls, Protocol):
+    """What these commands use."""
+
 
 SEVERITIES = ("low", "medium", "high", "critical")
 CVSS_31 = re.compile(
@@ -29,7 +35,7 @@ CVSS_40 = re.compile(
     roles=TEAM,
     description="Sets the severity (GitHub refuses it while a CVSS vector is set).",
 )
-async def severity(call: CommandCall) -> str:
+async def severity(call: CommandCall[Doors]) -> str:
     if len(call.arguments) != 1 or call.arguments[0].lower() not in SEVERITIES:
         raise CommandError("give one severity", show_usage=True)
     if (call.advisory.get("cvss") or {}).get("vector_string"):
@@ -48,7 +54,7 @@ async def severity(call: CommandCall) -> str:
     description="Sets the CVSS vector (3.1 or 4.0, validated; the devguide asks for 4.0).",
     examples=("/cvss CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",),
 )
-async def cvss(call: CommandCall) -> str:
+async def cvss(call: CommandCall[Doors]) -> str:
     if len(call.arguments) != 1:
         raise CommandError("give one vector", show_usage=True)
     vector = call.arguments[0]
@@ -68,7 +74,7 @@ async def cvss(call: CommandCall) -> str:
     description="Adds CWE identifiers (keeping the ones already set).",
     examples=("/cwe CWE-22 CWE-59",),
 )
-async def cwe(call: CommandCall) -> str:
+async def cwe(call: CommandCall[Doors]) -> str:
     wanted = [word.upper() for word in call.arguments]
     if not wanted or not all(re.fullmatch(r"CWE-[1-9][0-9]*", word) for word in wanted):
         raise CommandError("give CWE identifiers like CWE-22", show_usage=True)
@@ -80,7 +86,6 @@ async def cwe(call: CommandCall) -> str:
     return "Added " + ", ".join(new) + "."
 
 
-
 @COMMANDS.command(
     "fork",
     usage="/fork",
@@ -88,7 +93,7 @@ async def cwe(call: CommandCall) -> str:
     description="Starts a temporary private fork to develop the fix in; the bot says "
     "here when GitHub has created it (up to 5 minutes).",
 )
-async def fork(call: CommandCall) -> str:
+async def fork(call: CommandCall[Doors]) -> str:
     existing = call.advisory.get("private_fork")
     if existing:
         return f"The temporary private fork already exists: {existing['html_url']}"
@@ -135,7 +140,7 @@ def pull_request(word: str, web_url: str) -> tuple[str, int] | None:
     "remediation reviewers.",
     examples=("/fix https://github.com/python/cpython/pull/12345 python/cpython#12346",),
 )
-async def fix(call: CommandCall) -> str:
+async def fix(call: CommandCall[Doors]) -> str:
     if not call.arguments:
         raise CommandError("give the fix's pull request", show_usage=True)
     pulls = []
@@ -151,9 +156,7 @@ async def fix(call: CommandCall) -> str:
         pulls.append(found)
     linked = []
     for repository, number in pulls:
-        if await call.context.fix_links.link_fix(
-            call.repository, call.ghsa_id, repository, number
-        ):
+        if await call.context.fix_links.link_fix(call.repository, call.ghsa_id, repository, number):
             linked.append(f"{repository}#{number}")
     if not linked:
         return "Those pull requests are already linked; nothing changed."

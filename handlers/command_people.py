@@ -8,16 +8,22 @@ a team member the bot checked (the roster or the GitHub team)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Protocol
 
 from bot.advisories.coordinators import coordinator_patch
-from bot.commands.call import CommandCall
 from bot.commands.parser import login
 from bot.commands.registry import TEAM, CommandError, Registry
+from bot.context import CommandCall, HasAdvisoryStore, HasClock, HasTeam
 from bot.records.documents import CREDIT_TYPES
 
 COMMANDS = Registry()
 
-async def _make_coordinator(call: CommandCall, target: str, why: str) -> str:
+
+class Doors(HasAdvisoryStore, HasClock, HasTeam, Protocol):
+    """What these commands use."""
+
+
+async def _make_coordinator(call: CommandCall[Doors], target: str, why: str) -> str:
     record = call.record
     if record is None:
         raise CommandError("the bot has no record of this advisory yet")
@@ -37,7 +43,7 @@ async def _make_coordinator(call: CommandCall, target: str, why: str) -> str:
     roles=("member",),
     description="Makes you the coordinator (credit and collaborator).",
 )
-async def coordinate(call: CommandCall) -> str:
+async def coordinate(call: CommandCall[Doors]) -> str:
     record = call.record
     if (
         record is not None
@@ -57,19 +63,17 @@ async def coordinate(call: CommandCall) -> str:
     description="Makes a team member the coordinator (credit and collaborator).",
     examples=("/assign @gpshead",),
 )
-async def assign(call: CommandCall) -> str:
+async def assign(call: CommandCall[Doors]) -> str:
     if len(call.arguments) != 1:
         raise CommandError("name one person", show_usage=True)
     return await _assign_member(call, login(call.arguments[0]))
 
 
-async def _assign_member(call: CommandCall, target: str) -> str:
+async def _assign_member(call: CommandCall[Doors], target: str) -> str:
     """Make `target` the coordinator if the roster or the GitHub team says they are a member."""
     team = call.context.team
     roster = {e.login.lower(): e.login for e in (team.roster() if team else [])}
-    member = await team.is_member(
-        call.client, target, now=call.context.clock.now()
-    )
+    member = await team.is_member(call.client, target, now=call.context.clock.now())
     if not member:
         raise CommandError(
             f"@{target} is not a team member, so cannot coordinate (the target, "
@@ -79,7 +83,7 @@ async def _assign_member(call: CommandCall, target: str) -> str:
     return await _make_coordinator(call, name, f"assigned by @{call.caller}")
 
 
-def _credits(call: CommandCall) -> list[dict[str, str]]:
+def _credits(call: CommandCall[Doors]) -> list[dict[str, str]]:
     return [
         {"login": str(c["user"]["login"]), "type": str(c["type"])}
         for c in call.advisory.get("credits_detailed") or []
@@ -93,7 +97,7 @@ def _credits(call: CommandCall) -> list[dict[str, str]]:
     description="Credits someone; TYPE is one of GitHub's ten credit types.",
     examples=("/credit @alice remediation_developer",),
 )
-async def credit(call: CommandCall) -> str:
+async def credit(call: CommandCall[Doors]) -> str:
     if len(call.arguments) != 2:
         raise CommandError("name a person and a credit type", show_usage=True)
     target, kind = login(call.arguments[0]), call.arguments[1].lower()
@@ -112,7 +116,7 @@ async def credit(call: CommandCall) -> str:
     roles=TEAM,
     description="Removes someone's credit (one type, or all of theirs).",
 )
-async def uncredit(call: CommandCall) -> str:
+async def uncredit(call: CommandCall[Doors]) -> str:
     if not 1 <= len(call.arguments) <= 2:
         raise CommandError("name a person, and optionally a credit type", show_usage=True)
     target = login(call.arguments[0])
@@ -136,7 +140,7 @@ async def uncredit(call: CommandCall) -> str:
     description="Adds people as advisory collaborators (they can then see it).",
     examples=("/invite @ethanfurman @serhiy-storchaka",),
 )
-async def invite(call: CommandCall) -> str:
+async def invite(call: CommandCall[Doors]) -> str:
     if not call.arguments:
         raise CommandError("name at least one person", show_usage=True)
     targets = [login(word) for word in call.arguments]
@@ -157,7 +161,7 @@ async def invite(call: CommandCall) -> str:
     "coordinator must delegate); the earlier credit stays.",
     examples=('/handoff @gpshead "travelling until March"',),
 )
-async def handoff(call: CommandCall) -> str:
+async def handoff(call: CommandCall[Doors]) -> str:
     if not call.arguments:
         raise CommandError("name who takes over", show_usage=True)
     # The same call: the advisory it leaves is what the next command in the comment sees.

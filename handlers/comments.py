@@ -30,12 +30,11 @@ from gidgethub import routing, sansio
 
 from bot.advisories.comments import comments_url
 from bot.advisories.store import AdvisoryRecord
-from bot.commands.call import CommandCall
 from bot.commands.dispatch import ReplyPlace, audit_summary, post_limited
 from bot.commands.loop import run_commands
 from bot.commands.parser import CommandLine, could_have_commands, parse_commands
 from bot.commands.permissions import Roles, roles_of
-from bot.context import HandlerContext
+from bot.context import CommandCall, HandlerContext
 
 router = routing.Router()
 
@@ -94,13 +93,15 @@ class AdvisoryComments:
         self.advisory, self.record = await _read(self.context, self.place)
         return await _roles(self.context, self.caller, self.record, self.advisory)
 
-    def call(self) -> CommandCall:
+    def call(self) -> CommandCall[HandlerContext]:
         if self.advisory is None:
             raise RuntimeError("the loop asks for the caller's roles (which reads it) first")
         handle = self.context.handle_for(self.place.repository, self.place.subject, self.advisory)
         return CommandCall(self.context, handle, self.record, self.caller, [])
 
-    async def finished(self, call: CommandCall | None, line: CommandLine, outcome: str) -> None:
+    async def finished(
+        self, call: CommandCall[HandlerContext] | None, line: CommandLine, outcome: str
+    ) -> None:
         if call is not None:
             self.advisory = call.advisory  # what GitHub answered to the command's PATCH, if any
             self.record = await self.context.advisories.get(
@@ -121,9 +122,7 @@ async def _read(
     return advisory, await context.advisories.get(place.repository, place.subject)
 
 
-async def _edited(
-    context: HandlerContext, place: ReplyPlace, comment_id: int, caller: str
-) -> None:
+async def _edited(context: HandlerContext, place: ReplyPlace, comment_id: int, caller: str) -> None:
     """Say once per comment that edits run nothing; strangers get silence."""
     advisory, record = await _read(context, place)
     roles = await _roles(context, caller, record, advisory)

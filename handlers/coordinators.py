@@ -19,20 +19,24 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
 from bot.advisories.coordinators import choose_coordinator, coordinator_patch, with_leave
-from bot.context import HandlerContext
+from bot.context import HasAdvisoryStore, HasClock, HasConfig, HasGitHub, HasMemberLeave, HasTeam
 from bot.github.client import GitHubClient
 
 router = routing.Router()
 
 
+class Doors(HasGitHub, HasAdvisoryStore, HasClock, HasConfig, HasMemberLeave, HasTeam, Protocol):
+    """What coordinator assignment uses."""
+
+
 @router.register("advisory", action="coordinator_due")
-async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
+async def coordinator_due(event: sansio.Event, context: Doors) -> None:
     """Fires when an open advisory has had no coordinator for the configured idle time."""
     client = context.github
     repository = str(event.data["repository"]["full_name"])
@@ -49,9 +53,7 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
     ignored = []
     for login in credited:
         trusted = context.config.unsafe.collaborators_name_the_coordinator_with_credits
-        if trusted or (
-            await context.team.is_member(client, login, now=now)
-        ):
+        if trusted or (await context.team.is_member(client, login, now=now)):
             await store.save(replace(record, coordinator=login, coordinator_since=now))
             await context.audit(
                 repository, ghsa_id, "coordinator-found", f"@{login} is credited as coordinator"
@@ -114,7 +116,7 @@ async def coordinator_due(event: sansio.Event, context: HandlerContext) -> None:
 
 
 async def _ignored_credits(
-    context: HandlerContext,
+    context: Doors,
     client: GitHubClient,
     repository: str,
     ghsa_id: str,

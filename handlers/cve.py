@@ -13,12 +13,13 @@ bot/records/cve_ids.py serves both).
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
-from bot.commands.call import CommandCall, cve_desk
 from bot.commands.registry import TEAM, CommandError, Registry
-from bot.context import HandlerContext
+from bot.context import CommandCall, CveDoors, HasAdvisoryHandles, cve_desk
 from bot.records.cve_ids import (
     CVE_ID,
     assign_cve,
@@ -32,6 +33,10 @@ router = routing.Router()
 COMMANDS = Registry()
 
 
+class Doors(HasAdvisoryHandles, CveDoors, Protocol):
+    """What the CVE handlers and /cve use."""
+
+
 @COMMANDS.command(
     "cve",
     usage="/cve [reject|CVE-YYYY-NNNN]",
@@ -41,8 +46,8 @@ COMMANDS = Registry()
     "elsewhere; `/cve reject` removes it and rejects the reservation.",
     examples=("/cve", "/cve reject", "/cve CVE-2026-12345"),
 )
-async def cve(call: CommandCall) -> str:
-    desk = call.cve_desk
+async def cve(call: CommandCall[Doors]) -> str:
+    desk = cve_desk(call.context)
     if not call.arguments:
         return await assign_cve(call.handle, desk)
     if call.arguments == ["reject"]:
@@ -53,7 +58,7 @@ async def cve(call: CommandCall) -> str:
 
 
 @router.register("advisory", action="updated")
-async def accepted_on_github(event: sansio.Event, context: HandlerContext) -> None:
+async def accepted_on_github(event: sansio.Event, context: Doors) -> None:
     """Fires on a change the poller saw; acts when the state became `draft` (accepted)."""
     if "state" not in (event.data.get("changes") or []):
         return
@@ -78,7 +83,7 @@ async def accepted_on_github(event: sansio.Event, context: HandlerContext) -> No
 
 
 @router.register("advisory", action="updated")
-async def cve_assigned_by_github(event: sansio.Event, context: HandlerContext) -> None:
+async def cve_assigned_by_github(event: sansio.Event, context: Doors) -> None:
     """Fires on a change the poller saw; binds a CVE ID that appears after the bot's request.
 
     Only with the `github` provider and only after the bot asked GitHub for this

@@ -10,24 +10,29 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import replace
+from typing import Protocol
 
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import comments_url, post_once
 from bot.advisories.deadlines import DAY
-from bot.context import HandlerContext
+from bot.context import HasAdvisoryStore, HasClock, HasConfig, HasGitHub, HasTeam
 from bot.team.formats import RosterEntry
 
 router = routing.Router()
 
 
-def _roster(context: HandlerContext) -> list[RosterEntry]:
+class Doors(HasGitHub, HasAdvisoryStore, HasClock, HasConfig, HasTeam, Protocol):
+    """What the deadline handlers use."""
+
+
+def _roster(context: Doors) -> list[RosterEntry]:
     roster = context.team.roster()
     return list(roster or [])
 
 
 @router.register("advisory", action="deadline_reminder")
-async def deadline_reminder(event: sansio.Event, context: HandlerContext) -> None:
+async def deadline_reminder(event: sansio.Event, context: Doors) -> None:
     """Fires when a reminder tier is due (14 and 7 days before the deadline, and on it).
 
     Mentions the coordinator, or the team when there is none, and records when
@@ -75,7 +80,7 @@ async def deadline_reminder(event: sansio.Event, context: HandlerContext) -> Non
 
 
 @router.register("advisory", action="unacknowledged")
-async def unacknowledged(event: sansio.Event, context: HandlerContext) -> None:
+async def unacknowledged(event: sansio.Event, context: Doors) -> None:
     """Fires when a report has waited the configured time (2 days) without a team comment.
 
     Reads the advisory's comments: if a team member has commented, records

@@ -14,14 +14,18 @@ nobody linked changes nothing.
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
-from bot.context import HandlerContext
+from bot.context import HasAdvisoryStore, HasApp, HasClock, HasFixLinks, HasGitHub
 
 router = routing.Router()
+
+
+class Doors(HasGitHub, HasApp, HasAdvisoryStore, HasClock, HasFixLinks, Protocol):
+    """What the fix handler uses."""
 
 
 def approving_reviewers(reviews: list[dict[str, Any]], author: str) -> list[str]:
@@ -44,7 +48,7 @@ async def _may_write(client: Any, repository: str, login: str) -> bool:
 
 
 @router.register("pull_request", action="closed")
-async def fix_merged(event: sansio.Event, context: HandlerContext) -> None:
+async def fix_merged(event: sansio.Event, context: Doors) -> None:
     """Fires when a pull request closes; credits a merged, linked fix's author and reviewers."""
     pull = event.data["pull_request"]
     if not pull.get("merged"):

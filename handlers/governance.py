@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import Sequence
+from typing import Protocol
 
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import marker, post_once_at
-from bot.context import HandlerContext
+from bot.context import HasAdvisoryStore, HasClock, HasConfig, HasGitHub, HasGovernance, HasTeam
 from bot.governance.store import APPROVED, VETO_WINDOW, Nomination, utc_minutes
 from bot.governance.votes import Tally
 from bot.team.formats import RosterEntry
@@ -28,6 +29,10 @@ from bot.team.roster import drift_report, export_csv
 router = routing.Router()
 
 
+class Doors(HasGitHub, HasAdvisoryStore, HasClock, HasConfig, HasGovernance, HasTeam, Protocol):
+    """What the clock-driven governance steps use."""
+
+
 def admins(roster: Sequence[RosterEntry]) -> list[str]:
     return [entry.login for entry in roster if "Admin" in entry.roles]
 
@@ -35,9 +40,7 @@ def admins(roster: Sequence[RosterEntry]) -> list[str]:
 # -- clock-driven steps ------------------------------------------------------------------
 
 
-async def _post(
-    context: HandlerContext, repository: str, number: int, name: str, body: str
-) -> None:
+async def _post(context: Doors, repository: str, number: int, name: str, body: str) -> None:
     client = context.github
     await post_once_at(
         client,
@@ -72,7 +75,7 @@ def council_email(nomination: Nomination, tally: Tally, team_name: str, veto_end
 
 
 @router.register("governance", action="vote_due")
-async def vote_due(event: sansio.Event, context: HandlerContext) -> None:
+async def vote_due(event: sansio.Event, context: Doors) -> None:
     """Fires when a nomination's week is over: counts the ballots once and posts the result.
 
     A passed vote opens the steering council's veto window and drafts the email
@@ -124,7 +127,7 @@ async def vote_due(event: sansio.Event, context: HandlerContext) -> None:
 
 
 @router.register("governance", action="veto_window_ended")
-async def veto_window_ended(event: sansio.Event, context: HandlerContext) -> None:
+async def veto_window_ended(event: sansio.Event, context: Doors) -> None:
     """Fires when the veto window of a passed vote is over: the nominee joins.
 
     Tells the admins exactly what to change: the GitHub team, roster.toml and
@@ -175,9 +178,7 @@ async def veto_window_ended(event: sansio.Event, context: HandlerContext) -> Non
     )
 
 
-async def _governance_issue(
-    context: HandlerContext, purpose: str, title: str, body: str
-) -> tuple[str, int]:
+async def _governance_issue(context: Doors, purpose: str, title: str, body: str) -> tuple[str, int]:
     """The bot's issue for `purpose` in the governance repository, opened once."""
     store = context.governance
     client = context.github
@@ -203,7 +204,7 @@ async def _governance_issue(
 
 
 @router.register("governance", action="roster_check")
-async def roster_check(event: sansio.Event, context: HandlerContext) -> None:
+async def roster_check(event: sansio.Event, context: Doors) -> None:
     """Fires once per `roster_check_hours`: compares the roster, the team and the published list.
 
     Drift is reported to the admins in the governance repository's "Roster drift"
@@ -235,7 +236,7 @@ async def roster_check(event: sansio.Event, context: HandlerContext) -> None:
 
 
 @router.register("governance", action="inactivity_report")
-async def yearly_inactivity_report(event: sansio.Event, context: HandlerContext) -> None:
+async def yearly_inactivity_report(event: sansio.Event, context: Doors) -> None:
     """Fires once a year on `inactivity_report_date`: posts the report for the council."""
     team = context.team
     now = context.clock.now()

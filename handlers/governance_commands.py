@@ -181,9 +181,7 @@ async def _edited_by_someone_else(
     roster: Sequence[RosterEntry],
 ) -> None:
     """Run nothing; say once that commands act only as the person who wrote them."""
-    if not governance_roles(author, roster) and not (
-        editor and governance_roles(editor, roster)
-    ):
+    if not governance_roles(author, roster) and not (editor and governance_roles(editor, roster)):
         return  # strangers get silence
     who = f"@{editor}" if editor else "someone GitHub does not name"
     name = f"governance-edited:{source_id}:{(editor or '').lower()}"

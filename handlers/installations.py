@@ -6,19 +6,25 @@ know which repositories to watch and which token to use.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from gidgethub import routing, sansio
 
-from bot.context import HandlerContext
+from bot.context import HasApp, HasClock, HasInstallations
 from bot.github.installations import installation_of, repositories_of, sync_installation
 
 router = routing.Router()
+
+
+class Doors(HasApp, HasClock, HasInstallations, Protocol):
+    """What the installation handlers use."""
 
 
 @router.register("installation", action="created")
 @router.register("installation", action="new_permissions_accepted")
 @router.register("installation", action="unsuspend")
 @router.register("installation", action="suspend")
-async def installation_changed(event: sansio.Event, context: HandlerContext) -> None:
+async def installation_changed(event: sansio.Event, context: Doors) -> None:
     """Fires when the App is installed, unsuspended, suspended or given new permissions.
 
     Records the installation and re-reads its repositories from GitHub (the
@@ -34,13 +40,13 @@ async def installation_changed(event: sansio.Event, context: HandlerContext) -> 
 
 
 @router.register("installation", action="deleted")
-async def installation_deleted(event: sansio.Event, context: HandlerContext) -> None:
+async def installation_deleted(event: sansio.Event, context: Doors) -> None:
     """Fires when the App is uninstalled; forgets the installation and its repositories."""
     await context.installations.delete_installation(int(event.data["installation"]["id"]))
 
 
 @router.register("installation_repositories")
-async def repositories_changed(event: sansio.Event, context: HandlerContext) -> None:
+async def repositories_changed(event: sansio.Event, context: Doors) -> None:
     """Fires when repositories are added to or removed from an installation.
 
     Applies the change, then re-reads the full list (ETag-cached, so an

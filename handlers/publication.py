@@ -14,15 +14,26 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from bot.commands.call import CommandCall
 from bot.commands.registry import TEAM, CommandError, Registry
+from bot.context import (
+    ChecklistDoors,
+    CommandCall,
+    HasAdvisoryStore,
+    HasFollowUps,
+    checklist_facts_for,
+    cve_desk,
+)
 from bot.records.checklist import checklist_text, run_checklist
 from bot.records.cve_ids import Binding, handle_binding, unbound_note
 from bot.records.documents import cvss_severity
 
 COMMANDS = Registry()
+
+
+class Doors(HasAdvisoryStore, HasFollowUps, ChecklistDoors, Protocol):
+    """What /publish and /announce use."""
 
 
 @COMMANDS.command(
@@ -34,7 +45,7 @@ COMMANDS = Registry()
     "policy lets the bot publish.",
     examples=("/publish", "/publish --waive-credits"),
 )
-async def publish(call: CommandCall) -> str:
+async def publish(call: CommandCall[Doors]) -> str:
     unknown = [word for word in call.arguments if word != "--waive-credits"]
     if unknown:
         raise CommandError(f"unknown option {unknown[0]!r}", show_usage=True)
@@ -45,7 +56,7 @@ async def publish(call: CommandCall) -> str:
     if state != "draft":
         raise CommandError(f"only a draft can be published (this one is {state}); /accept it")
     policy = call.context.config.publish
-    facts = await call.checklist_facts()
+    facts = await checklist_facts_for(call)
     checks = run_checklist(call.advisory, facts, policy, waive_credits=waive)
     listing = checklist_text(checks)
     if not all(check.passed for check in checks):
@@ -102,12 +113,12 @@ $credit_lines"""
     description="Drafts the security-announce email (`[CVE-YYYY-NNNN] title`, the severity "
     "sentence, links) from the configured template, for a person to send.",
 )
-async def announce(call: CommandCall) -> str:
+async def announce(call: CommandCall[Doors]) -> str:
     advisory = call.advisory
     cve_id = advisory.get("cve_id")
     if not cve_id:
         raise CommandError("the announcement is titled by its CVE ID, and there is none: /cve")
-    if await handle_binding(call.handle, call.cve_desk) is not Binding.OURS:
+    if await handle_binding(call.handle, cve_desk(call.context)) is not Binding.OURS:
         raise CommandError(unbound_note(cve_id))
     policy = call.context.config.publish
     template = DEFAULT_ANNOUNCEMENT

@@ -19,18 +19,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
 from bot.advisories.public import credits_of, encode_credits, public_view
-from bot.context import HandlerContext
+from bot.context import HasAdvisoryHandles, HasConfig, HasCveIds, HasFixLinks, HasRecordIds
 from bot.records.cve_ids import Binding, binding_of
 from bot.records.documents import RecordError
 from bot.records.exports import build_exports, write_exports
 
 router = routing.Router()
+
+
+class Doors(HasAdvisoryHandles, HasConfig, HasCveIds, HasFixLinks, HasRecordIds, Protocol):
+    """What the public-records handlers use."""
+
 
 THANKS = "published-thanks"
 
@@ -55,7 +60,7 @@ def thanks(advisory: dict[str, Any], reporter: str) -> str:
     )
 
 
-async def record_publication(event: sansio.Event, context: HandlerContext) -> None:
+async def record_publication(event: sansio.Event, context: Doors) -> None:
     found = await context.fetch_advisory(event)
     if found.advisory["state"] != "published":
         return
@@ -93,7 +98,7 @@ async def record_publication(event: sansio.Event, context: HandlerContext) -> No
             )
 
 
-async def publish_records(event: sansio.Event, context: HandlerContext) -> None:
+async def publish_records(event: sansio.Event, context: Doors) -> None:
     found = await context.fetch_advisory(event)
     if found.advisory["state"] != "published":
         return
@@ -191,7 +196,7 @@ def _is_publication(event: sansio.Event) -> bool:
 
 @router.register("repository_advisory", action="published")
 @router.register("advisory", action="updated")
-async def published_record(event: sansio.Event, context: HandlerContext) -> None:
+async def published_record(event: sansio.Event, context: Doors) -> None:
     """Fires on publication; completes the record and thanks the reporter."""
     if _is_publication(event):
         await record_publication(event, context)
@@ -199,7 +204,7 @@ async def published_record(event: sansio.Event, context: HandlerContext) -> None
 
 @router.register("repository_advisory", action="published")
 @router.register("advisory", action="updated")
-async def published_exports(event: sansio.Event, context: HandlerContext) -> None:
+async def published_exports(event: sansio.Event, context: Doors) -> None:
     """Fires on publication; writes the OSV and CVE records, publishes or attaches the CVE."""
     if _is_publication(event):
         await publish_records(event, context)

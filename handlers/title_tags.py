@@ -23,16 +23,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Protocol
 
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
 from bot.advisories.handle import AdvisoryHandle
-from bot.commands.call import cve_desk
-from bot.context import HandlerContext
+from bot.context import CveDoors, HasAdvisoryHandles, cve_desk
 from bot.records.cve_ids import reserve_on_accept
 
 router = routing.Router()
+
+
+class Doors(HasAdvisoryHandles, CveDoors, Protocol):
+    """What the title-tag handler uses."""
+
 
 TAG = re.compile(r"\[(ACCEPTED|CLOSED|INVALID|DUPLICATE|COMPLETED)\]", re.IGNORECASE)
 CLOSING = {"CLOSED", "INVALID", "DUPLICATE"}
@@ -59,7 +64,7 @@ def state_for(tags: set[str], current: str) -> str | None:
 
 
 @router.register("advisory", action="updated")
-async def title_changed(event: sansio.Event, context: HandlerContext) -> None:
+async def title_changed(event: sansio.Event, context: Doors) -> None:
     """Fires on a change the poller saw; acts only when the title (summary) changed.
 
     Suggests the confirming command for each new tag (once per tag and advisory),
@@ -98,7 +103,7 @@ async def title_changed(event: sansio.Event, context: HandlerContext) -> None:
             )
 
 
-def _tags_act(context: HandlerContext) -> bool:
+def _tags_act(context: Doors) -> bool:
     return context.config.unsafe.collaborators_change_state_with_title_tags
 
 
@@ -110,7 +115,7 @@ def _still_wanted(tag: str, state: str) -> bool:
     return True
 
 
-async def _act_on_tags(context: HandlerContext, found: AdvisoryHandle, tags: set[str]) -> None:
+async def _act_on_tags(context: Doors, found: AdvisoryHandle, tags: set[str]) -> None:
     """The old behaviour (unsafe): the tags change state and stop timers themselves."""
     client, repository, ghsa_id, advisory = found.as_tuple()
     now = context.clock.now()

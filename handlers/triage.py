@@ -25,7 +25,7 @@ import datetime
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from gidgethub import routing, sansio
 
@@ -33,10 +33,15 @@ from bot.advisories.comments import marker, post_once
 from bot.advisories.experts import suggest_for_team, suggestion_comment
 from bot.advisories.report_check import check_report
 from bot.advisories.store import AdvisoryRecord
-from bot.context import HandlerContext
+from bot.context import HasAdvisoryStore, HasClock, HasConfig, HasGitHub, HasTeam
 from bot.github.client import GitHubClient
 
 router = routing.Router()
+
+
+class Doors(HasGitHub, HasAdvisoryStore, HasClock, HasConfig, HasTeam, Protocol):
+    """What triage uses."""
+
 
 ACK_NAME = "acknowledgement"
 ACK_MARKER = marker(ACK_NAME)
@@ -75,7 +80,7 @@ def access_and_credit_patch(
 
 
 def acknowledgement(
-    advisory: Mapping[str, Any], context: HandlerContext, *, reporter: str, received_at: float
+    advisory: Mapping[str, Any], context: Doors, *, reporter: str, received_at: float
 ) -> str:
     config = context.config
     days = config.policy.response_days
@@ -117,9 +122,7 @@ def _received_at(advisory: Mapping[str, Any], fallback: float) -> float:
     return fallback
 
 
-async def triage(
-    event: sansio.Event, context: HandlerContext, *, reporter_hint: str | None
-) -> None:
+async def triage(event: sansio.Event, context: Doors, *, reporter_hint: str | None) -> None:
     client = context.github
     repository = str(event.data["repository"]["full_name"])
     ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
@@ -178,7 +181,7 @@ async def triage(
 
 async def suggest_experts(
     client: GitHubClient,
-    context: HandlerContext,
+    context: Doors,
     record: AdvisoryRecord,
     advisory: Mapping[str, Any],
     reporter: str,
@@ -231,7 +234,7 @@ async def suggest_experts(
 
 async def acknowledge(
     client: GitHubClient,
-    context: HandlerContext,
+    context: Doors,
     record: AdvisoryRecord,
     advisory: Mapping[str, Any],
     reporter: str,
@@ -258,7 +261,7 @@ async def acknowledge(
 
 
 @router.register("repository_advisory", action="reported")
-async def reported(event: sansio.Event, context: HandlerContext) -> None:
+async def reported(event: sansio.Event, context: Doors) -> None:
     """Fires when someone files a private vulnerability report (webhook).
 
     The delivery's sender is the reporter (the payload's author is null).
@@ -269,7 +272,7 @@ async def reported(event: sansio.Event, context: HandlerContext) -> None:
 
 
 @router.register("advisory", action="discovered")
-async def discovered(event: sansio.Event, context: HandlerContext) -> None:
+async def discovered(event: sansio.Event, context: Doors) -> None:
     """Fires when the poller finds an advisory it had not seen (no webhook came).
 
     A report (`triage`) is handled as a new report; a draft opened by a
@@ -279,7 +282,7 @@ async def discovered(event: sansio.Event, context: HandlerContext) -> None:
 
 
 @router.register("advisory", action="updated")
-async def updated(event: sansio.Event, context: HandlerContext) -> None:
+async def updated(event: sansio.Event, context: Doors) -> None:
     """Fires when the poller sees an advisory change; adds it to the audit log.
 
     The new state itself was recorded by the poller with what it saw.
@@ -291,7 +294,7 @@ async def updated(event: sansio.Event, context: HandlerContext) -> None:
 
 
 @router.register("advisory", action="updated")
-async def fork_ready(event: sansio.Event, context: HandlerContext) -> None:
+async def fork_ready(event: sansio.Event, context: Doors) -> None:
     """Fires on a change the poller saw; announces a temporary private fork once it exists."""
     if "private_fork" not in (event.data.get("changes") or []):
         return

@@ -65,11 +65,13 @@ class CommandLog:
         else:
             raise ValueError("name a comment or a time")
         cleared = await self.database.run(
-            lambda c: c.execute(
-                "UPDATE command_runs SET command_text = '', outcome = '' "  # noqa: S608
-                f"WHERE {where} AND (command_text != '' OR outcome != '')",
-                args,
-            ).rowcount
+            lambda c: (
+                c.execute(
+                    "UPDATE command_runs SET command_text = '', outcome = '' "  # noqa: S608
+                    f"WHERE {where} AND (command_text != '' OR outcome != '')",
+                    args,
+                ).rowcount
+            )
         )
         return int(cleared)
 

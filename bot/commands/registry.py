@@ -133,4 +133,3 @@ class Registry:
             "**confidential comments**: GitHub does not show those to the bot.",
         ]
         return "\n".join(lines)
-
