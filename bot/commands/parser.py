@@ -50,7 +50,7 @@ condition (``-->``, ``</script>``, ``?>``, ``]]>``, ``>``), a delimiter run or
 a tag, and it is valid inside link destinations, titles, quoted attributes,
 comments and code. The one place where text identity matters, matching a
 reference link's label with its definition, ignores the sentinels
-(``_References``). ``tests/test_command_parser_oracle.py`` checks all of this
+(``_References``). ``tests/commands/test_command_parser_oracle.py`` checks all of this
 against markdown-it's own HTML rendering read with ``html.parser``.
 
 Bounded work

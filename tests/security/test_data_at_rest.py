@@ -29,7 +29,7 @@ from bot.db.connection import Database
 from bot.queue.store import HandlingResult, Store
 from tests.databases import only_on, query
 from tests.harness import REPORT, World, file_report, queued_delivery, reported_payload, run_cli
-from tests.test_commands import commented
+from tests.scenarios import commented
 
 
 def files_under(folder: Path) -> Iterator[Path]:

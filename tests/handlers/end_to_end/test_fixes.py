@@ -6,25 +6,7 @@ from typing import Any
 
 from handlers.fixes import approving_reviewers
 from tests.harness import World, file_report
-from tests.test_commands import commented, replies
-
-
-def merged_payload(
-    world: World, number: int, author: str, *, merged: bool = True
-) -> dict[str, Any]:
-    payload = world.bot.payload("pull_request/closed.payload.json")
-    payload["installation"] = {"id": world.bot.installation_id, "node_id": "x"}
-    payload["repository"]["full_name"] = "python/cpython"
-    pull = payload["pull_request"]
-    pull.update(
-        number=number,
-        merged=merged,
-        merged_at="2026-11-20T10:00:00Z" if merged else None,
-        merge_commit_sha="abc123def456",
-        html_url=f"https://github.com/python/cpython/pull/{number}",
-    )
-    pull["user"]["login"] = author
-    return payload
+from tests.scenarios import commented, merged_payload, replies
 
 
 def credits(advisory: dict[str, Any]) -> list[tuple[str, str]]:

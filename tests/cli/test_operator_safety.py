@@ -28,7 +28,7 @@ from bot.web.signin import STATE_COOKIE
 from tests.conftest import StartBot
 from tests.fakegithub import FakeGitHub
 from tests.harness import catch_all_server, run_cli
-from tests.test_setup_flow import setup_app
+from tests.web.test_setup_flow import setup_app
 
 KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIsecret\n-----END RSA PRIVATE KEY-----\n"
 

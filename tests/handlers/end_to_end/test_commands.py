@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from handlers import COMMANDS
 from tests.conftest import StartBot
 from tests.fakegithub import FakeGitHub
 from tests.governance_helpers import start_governance
 from tests.harness import SteppedClock, World, file_report
-
-
-async def commented(
-    world: World, advisory: dict[str, Any], login: str, body: str
-) -> dict[str, Any]:
-    comment = world.fake.add_advisory_comment("python/cpython", advisory["ghsa_id"], login, body)
-    await world.bot.services.poller.poll_comments()
-    await world.bot.settle()
-    return comment
-
-
-def replies(world: World, advisory: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        c
-        for c in world.fake.comments[("python/cpython", advisory["ghsa_id"])]
-        if "<!-- ghsa-bot:reply:" in c["body"]
-    ]
+from tests.scenarios import commented, replies
 
 
 async def test_three_commands_three_effects_one_reply_and_an_edit_runs_nothing(

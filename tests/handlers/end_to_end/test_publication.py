@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,39 +20,17 @@ from tests.browser import chromium, require_browser
 from tests.conftest import StartBot
 from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub
-from tests.harness import SteppedClock, World, file_report, run_cli, start_with_team
-from tests.test_commands import commented, replies
-from tests.test_fixes import merged_payload
+from tests.harness import World, file_report, run_cli
+from tests.scenarios import (
+    commented,
+    configure,
+    last_reply,
+    merged_payload,
+    world_with,
+)
 
 MERGE_SHA = "d662e2db2605515a767f88ad48096b8ac623c774"
 CVSS4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:L/SC:N/SI:N/SA:N"
-
-
-def configure(bot_env: dict[str, str], edit: Callable[[str], str]) -> None:
-    toml = Path(bot_env["BOT_CONFIG"]) / "bot.toml"
-    toml.write_text(edit(toml.read_text()))
-
-
-async def world_with(start_bot: StartBot, fake_github: tuple[FakeGitHub, str], **env: str) -> World:
-    fake, _ = fake_github
-    clock = SteppedClock()
-    bot = await start_with_team(lambda **kw: start_bot(**kw, **env), fake, clock)
-    return World(bot, fake, clock)
-
-
-@pytest.fixture
-async def cna_world(
-    start_bot: StartBot,
-    fake_github: tuple[FakeGitHub, str],
-    fake_cve: tuple[FakeCveServices, dict[str, str]],
-) -> tuple[World, FakeCveServices]:
-    """The bot on CPython's configuration, with the team's CNA in the fake CVE Services."""
-    cna, env = fake_cve
-    return await world_with(start_bot, fake_github, **env), cna
-
-
-def last_reply(world: World, advisory: dict[str, Any]) -> str:
-    return str(replies(world, advisory)[-1]["body"])
 
 
 # -- GitHub as CNA -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ from bot.queue import intake
 from bot.team.data import MAX_SOURCE_BYTES, SourceError, read_local
 from tests.conftest import free_port
 from tests.harness import REPORT, ROOT, World, file_report, reported_payload
-from tests.test_commands import commented, replies
+from tests.scenarios import commented, replies
 
 EMBARGOED = 'tarfile.extractall() with filter="data" follows a symlink'
 

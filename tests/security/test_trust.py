@@ -28,8 +28,7 @@ from tests.harness import (
     reported_payload,
     run_cli,
 )
-from tests.test_commands import commented, replies
-from tests.test_publication import cna_world, configure, last_reply, world_with
+from tests.scenarios import cna_world, commented, configure, last_reply, replies, world_with
 
 DAY = 86400.0
 
