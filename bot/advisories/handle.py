@@ -1,6 +1,6 @@
 """One advisory as a handler acts on it: GitHub's view of it now, and the ways to change it.
 
-Commands (`bot.commands.call.CommandCall` holds one) and event handlers alike
+Commands (`bot.context.CommandCall` holds one) and event handlers alike
 change an advisory through :meth:`AdvisoryHandle.patch`, which records the
 new fingerprint so the poller does not report the bot's own change back, and
 keep `advisory` as GitHub answered, so the next step sees what the last one
