@@ -28,10 +28,9 @@ from tests.harness import (
     ROOT,
     BotProcess,
     BotUnderTest,
-    SteppedClock,
     World,
     fixtures_dir,
-    start_with_team,
+    world_with,
 )
 
 CPYTHON_FILES = {
@@ -208,9 +207,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 async def world(start_bot: Any, fake_github: tuple[FakeGitHub, str]) -> World:
     """The bot on a clock the test moves, and the fake with the PSRT team."""
-    fake, _ = fake_github
-    clock = SteppedClock()
-    return World(await start_with_team(start_bot, fake, clock), fake, clock)
+    return await world_with(start_bot, fake_github)
 
 
 @pytest.fixture
@@ -229,3 +226,14 @@ async def fake_cve(fixtures: Path) -> AsyncIterator[tuple[FakeCveServices, dict[
         yield fake, env
     finally:
         await server.close()
+
+
+@pytest.fixture
+async def cna_world(
+    start_bot: StartBot,
+    fake_github: tuple[FakeGitHub, str],
+    fake_cve: tuple[FakeCveServices, dict[str, str]],
+) -> tuple[World, FakeCveServices]:
+    """The bot on CPython's configuration, with the team's CNA in the fake CVE Services."""
+    cna, env = fake_cve
+    return await world_with(start_bot, fake_github, **env), cna

@@ -316,6 +316,16 @@ class World:
     clock: SteppedClock
 
 
+async def world_with(
+    start_bot: Callable[..., Any], fake_github: tuple[FakeGitHub, str], **env: str
+) -> World:
+    """The bot (started with `env` added) on a clock the test moves, and the fake with the team."""
+    fake, _ = fake_github
+    clock = SteppedClock()
+    bot = await start_with_team(lambda **kw: start_bot(**kw, **env), fake, clock)
+    return World(bot, fake, clock)
+
+
 async def file_report(bot: BotUnderTest, fake: FakeGitHub, reporter: str) -> dict[str, Any]:
     advisory = fake.new_advisory(
         "python/cpython", summary="s", description=REPORT, reporter=reporter

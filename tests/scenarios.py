@@ -1,7 +1,8 @@
 """Steps the end-to-end tests of the advisory workflows share.
 
-Comment on an advisory and read the bot's replies, merge a linked fix, and a
-world whose team is its own CNA (the `cna_world` fixture: import it).
+Comment on an advisory and read the bot's replies, merge a linked fix, edit the
+bot's configuration before it starts. (The worlds themselves are fixtures in
+tests/conftest.py: `world`, `cna_world`; `world_with` in tests/harness.py.)
 """
 
 from __future__ import annotations
@@ -10,12 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.conftest import StartBot
-from tests.fakecve import FakeCveServices
-from tests.fakegithub import FakeGitHub
-from tests.harness import SteppedClock, World, start_with_team
+from tests.harness import World
 
 
 async def commented(
@@ -56,24 +52,6 @@ def merged_payload(
 def configure(bot_env: dict[str, str], edit: Callable[[str], str]) -> None:
     toml = Path(bot_env["BOT_CONFIG"]) / "bot.toml"
     toml.write_text(edit(toml.read_text()))
-
-
-async def world_with(start_bot: StartBot, fake_github: tuple[FakeGitHub, str], **env: str) -> World:
-    fake, _ = fake_github
-    clock = SteppedClock()
-    bot = await start_with_team(lambda **kw: start_bot(**kw, **env), fake, clock)
-    return World(bot, fake, clock)
-
-
-@pytest.fixture
-async def cna_world(
-    start_bot: StartBot,
-    fake_github: tuple[FakeGitHub, str],
-    fake_cve: tuple[FakeCveServices, dict[str, str]],
-) -> tuple[World, FakeCveServices]:
-    """The bot on CPython's configuration, with the team's CNA in the fake CVE Services."""
-    cna, env = fake_cve
-    return await world_with(start_bot, fake_github, **env), cna
 
 
 def last_reply(world: World, advisory: dict[str, Any]) -> str:

@@ -27,8 +27,9 @@ from tests.harness import (
     file_report,
     reported_payload,
     run_cli,
+    world_with,
 )
-from tests.scenarios import cna_world, commented, configure, last_reply, replies, world_with
+from tests.scenarios import commented, configure, last_reply, replies
 
 DAY = 86400.0
 
@@ -560,4 +561,4 @@ def test_records_are_written_inside_their_folder_only(tmp_path: Path) -> None:
     assert write_record(folder, "cve", "CVE-2026-12345", {"ok": True}).is_file()
 
 
-__all__ = ["REPORT", "cna_world"]
+__all__ = ["REPORT"]

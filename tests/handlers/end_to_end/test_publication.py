@@ -20,14 +20,8 @@ from tests.browser import chromium, require_browser
 from tests.conftest import StartBot
 from tests.fakecve import FakeCveServices
 from tests.fakegithub import FakeGitHub
-from tests.harness import World, file_report, run_cli
-from tests.scenarios import (
-    commented,
-    configure,
-    last_reply,
-    merged_payload,
-    world_with,
-)
+from tests.harness import World, file_report, run_cli, world_with
+from tests.scenarios import commented, configure, last_reply, merged_payload
 
 MERGE_SHA = "d662e2db2605515a767f88ad48096b8ac623c774"
 CVSS4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:L/SC:N/SI:N/SA:N"
