@@ -72,7 +72,7 @@ async def assign(call: CommandCall[Doors]) -> str:
 async def _assign_member(call: CommandCall[Doors], target: str) -> str:
     """Make `target` the coordinator if the roster or the GitHub team says they are a member."""
     team = call.context.team
-    roster = {e.login.lower(): e.login for e in (team.roster() if team else [])}
+    roster = {e.login.lower(): e.login for e in team.roster()}
     member = await team.is_member(call.client, target, now=call.context.clock.now())
     if not member:
         raise CommandError(

@@ -20,14 +20,20 @@ from __future__ import annotations
 
 import re
 from html import escape
+from typing import Protocol
 
 from aiohttp import web
 
-from bot.app import SERVICES, Services
-from bot.governance.store import OPEN, BallotRefused, Nomination, utc_minutes
+from bot.advisories.store import AdvisoryStore
+from bot.app import SERVICES
+from bot.core.clock import Clock
+from bot.core.config import BotConfig
+from bot.governance.store import OPEN, BallotRefused, GovernanceStore, Nomination, utc_minutes
 from bot.governance.votes import CHOICES
 from bot.queue.store import StoreUnavailable
+from bot.team.data import TeamData
 from bot.web.signin import (
+    SignInDoors,
     bad_request,
     form_token,
     form_token_ok,
@@ -42,6 +48,16 @@ NOMINATION_NUMBER = re.compile(r"[1-9][0-9]{0,18}")
 MAX_NOMINATION = 2**63 - 1  # what the store can hold
 
 
+class BallotDoors(SignInDoors, Protocol):
+    """What the ballot page uses: sign-in's parts, the roster, nominations, the audit log."""
+
+    config: BotConfig
+    clock: Clock
+    governance: GovernanceStore
+    advisories: AdvisoryStore
+    team_data: TeamData
+
+
 def nomination_number(request: web.Request) -> int | None:
     """The nomination number in the path, or None when no nomination can have it."""
     text = request.match_info["nomination"]
@@ -51,14 +67,14 @@ def nomination_number(request: web.Request) -> int | None:
     return number if number <= MAX_NOMINATION else None
 
 
-def _is_member(services: Services, login: str) -> bool:
-    roster = services.team_data.roster() if services.team_data is not None else []
+def _is_member(services: BallotDoors, login: str) -> bool:
+    roster = services.team_data.roster()
     return any(entry.login.lower() == login.lower() for entry in roster)
 
 
-async def _checked(request: web.Request) -> tuple[Services, str, Nomination] | web.Response:
+async def _checked(request: web.Request) -> tuple[BallotDoors, str, Nomination] | web.Response:
     """The services, the signed-in member and the nomination, or the page that says why not."""
-    services: Services = request.app[SERVICES]
+    services: BallotDoors = request.app[SERVICES]
     nomination_id = nomination_number(request)
     if nomination_id is None:
         return page("No such nomination", "<p>There is no nomination with that number.</p>", 404)
@@ -82,7 +98,7 @@ async def _checked(request: web.Request) -> tuple[Services, str, Nomination] | w
 
 async def _checked_or_unavailable(
     request: web.Request,
-) -> tuple[Services, str, Nomination] | web.Response:
+) -> tuple[BallotDoors, str, Nomination] | web.Response:
     try:
         return await _checked(request)
     except StoreUnavailable:

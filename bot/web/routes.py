@@ -29,15 +29,21 @@ import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
-from bot.app import SERVICES, Services
+from bot.advisories.store import AdvisoryStore
+from bot.app import SERVICES
+from bot.core.clock import Clock
+from bot.core.config import BotConfig
 from bot.core.logs import fields
+from bot.core.metrics import Metrics
+from bot.core.settings import Settings
 from bot.queue.intake import IntakeError, check_content_encoding, parse_delivery
-from bot.queue.store import StoreUnavailable
+from bot.queue.store import Store, StoreUnavailable
+from bot.queue.worker import Worker
 from bot.web.ballot import add_ballot_routes
 from bot.web.credits_page import credits_response
 from bot.web.hardening import harden
@@ -52,6 +58,42 @@ STORE_SECONDS = 2.0
 FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 T = TypeVar("T")
+
+
+class ReadinessDoors(Protocol):
+    """What /readyz asks: the store and the worker."""
+
+    store: Store
+    worker: Worker
+
+
+class MetricsDoors(Protocol):
+    """What /metrics uses: the token setting, the queue's counts, the metrics."""
+
+    settings: Settings
+    store: Store
+    metrics: Metrics
+
+
+class IntakeDoors(ReadinessDoors, MetricsDoors, Protocol):
+    """What POST /webhook uses: the secrets, a clock, the events the bot keeps, the store."""
+
+    clock: Clock
+
+    @property
+    def known_events(self) -> frozenset[str]: ...
+
+    @property
+    def webhook_events(self) -> frozenset[str]: ...
+
+    def wants(self, event: str, payload: Mapping[str, Any]) -> bool: ...
+
+
+class CreditsDoors(Protocol):
+    """What the public credits page reads: the team's name and the published records."""
+
+    config: BotConfig
+    advisories: AdvisoryStore
 
 
 async def bounded(call: Awaitable[T], seconds: float = STORE_SECONDS) -> T:
@@ -80,7 +122,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _refuse(services: Services, error: IntakeError, event: str) -> web.Response:
+def _refuse(services: MetricsDoors, error: IntakeError, event: str) -> web.Response:
     services.metrics.deliveries.inc(event=event, outcome=f"refused_{error.status}")
     log.info("delivery refused", extra=fields(status=error.status, reason=error.reason))
     response = web.json_response({"error": error.reason}, status=error.status)
@@ -90,7 +132,7 @@ def _refuse(services: Services, error: IntakeError, event: str) -> web.Response:
 
 
 async def webhook(request: web.Request) -> web.Response:
-    services: Services = request.app[SERVICES]
+    services: IntakeDoors = request.app[SERVICES]
     arrived = time.perf_counter()
     settings = services.settings
     header_event = request.headers.get("X-GitHub-Event", "")
@@ -150,7 +192,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """200 when the store answers (within STORE_SECONDS) and the worker runs; else 503."""
-    services: Services = request.app[SERVICES]
+    services: ReadinessDoors = request.app[SERVICES]
     problems = []
     try:
         await bounded(services.store.ping())
@@ -214,7 +256,7 @@ def metrics_refusal(request: web.Request, token: str | None) -> web.Response | N
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text, for the clients :func:`metrics_refusal` lets through."""
-    services: Services = request.app[SERVICES]
+    services: MetricsDoors = request.app[SERVICES]
     refusal = metrics_refusal(request, services.settings.metrics_token)
     if refusal is not None:
         return refusal
@@ -229,7 +271,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def credits(request: web.Request) -> web.Response:
     """The public credits page: published advisories only."""
-    services: Services = request.app[SERVICES]
+    services: CreditsDoors = request.app[SERVICES]
     try:
         return await credits_response(services.config.team.name, services.advisories)
     except StoreUnavailable:

@@ -37,17 +37,28 @@ import re
 import secrets
 import time
 from html import escape
+from typing import Protocol
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 
-from bot.app import SERVICES, Services
+from bot.app import SERVICES
 from bot.core.logs import fields
-from bot.queue.store import StoreUnavailable
+from bot.core.settings import Settings
+from bot.queue.store import Store, StoreUnavailable
 from bot.web.sessions import WebSessions
 
 log = logging.getLogger("ghsa_bot.signin")
+
+
+class SignInDoors(Protocol):
+    """What sign-in uses of the running bot: its settings, the store (sessions), HTTP."""
+
+    settings: Settings
+    store: Store
+    session: aiohttp.ClientSession
+
 
 SESSION_COOKIE = "ghsa_bot_session"
 STATE_COOKIE = "ghsa_bot_oauth"
@@ -87,14 +98,14 @@ def bad_request(body: str, *, clear: str | None = None) -> web.HTTPBadRequest:
     return error
 
 
-def session_key(services: Services) -> bytes | None:
+def session_key(services: SignInDoors) -> bytes | None:
     secret = services.settings.client_secret
     if not secret or not services.settings.client_id:
         return None
     return hmac.new(secret.encode(), b"ghsa-bot session v1", hashlib.sha256).digest()
 
 
-def missing_settings(services: Services) -> list[str]:
+def missing_settings(services: SignInDoors) -> list[str]:
     """What sign-in needs and is not set (empty when sign-in works)."""
     settings = services.settings
     names = [("GITHUB_CLIENT_ID", settings.client_id)]
@@ -155,7 +166,7 @@ async def signed_in_as(request: web.Request) -> str | None:
 
     Raises a 400 page for a malformed cookie, StoreUnavailable when the store fails.
     """
-    services: Services = request.app[SERVICES]
+    services: SignInDoors = request.app[SERVICES]
     key = session_key(services)
     if key is None or missing_settings(services):
         return None
@@ -169,7 +180,7 @@ async def signed_in_as(request: web.Request) -> str | None:
 
 def form_token(request: web.Request, purpose: str) -> str:
     """A token tying a form to this session (checked on POST, beside SameSite cookies)."""
-    services: Services = request.app[SERVICES]
+    services: SignInDoors = request.app[SERVICES]
     key = session_key(services) or b""
     return _sign(key, f"{request.cookies.get(SESSION_COOKIE, '')}|{purpose}")
 
@@ -178,7 +189,7 @@ def form_token_ok(request: web.Request, purpose: str, token: str) -> bool:
     return hmac.compare_digest(_bytes(token), _bytes(form_token(request, purpose)))
 
 
-def _base_url(services: Services) -> str:
+def _base_url(services: SignInDoors) -> str:
     """Where the bot is reached: `BOT_PUBLIC_URL` only (sign-in refuses without it)."""
     assert services.settings.public_url is not None
     return services.settings.public_url
@@ -189,7 +200,7 @@ def _safe_next(value: str | None) -> str:
     return value if value and SAFE_NEXT.fullmatch(value) else "/"
 
 
-def not_configured(services: Services) -> web.Response:
+def not_configured(services: SignInDoors) -> web.Response:
     missing = missing_settings(services)
     names = " and ".join(f"<code>{escape(name)}</code>" for name in missing)
     return page(
@@ -204,7 +215,7 @@ def not_configured(services: Services) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     """302 to GitHub's authorize page; 503 when sign-in is not configured."""
-    services: Services = request.app[SERVICES]
+    services: SignInDoors = request.app[SERVICES]
     key = session_key(services)
     if key is None or missing_settings(services):
         return not_configured(services)
@@ -224,7 +235,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 def _set_cookie(
-    response: web.StreamResponse, services: Services, name: str, value: str, max_age: int
+    response: web.StreamResponse, services: SignInDoors, name: str, value: str, max_age: int
 ) -> None:
     secure = _base_url(services).startswith("https://")
     response.set_cookie(
@@ -238,7 +249,7 @@ class SignInRefused(Exception):
 
 async def callback(request: web.Request) -> web.Response:
     """GitHub's redirect back: check the state, learn the login, start a session."""
-    services: Services = request.app[SERVICES]
+    services: SignInDoors = request.app[SERVICES]
     key = session_key(services)
     if key is None or missing_settings(services):
         return not_configured(services)
@@ -288,7 +299,7 @@ def _refuse_redirect(status: int, step: str) -> None:
         raise RedirectRefused(f"GitHub answered {status} (a redirect) to {step}")
 
 
-async def _who(services: Services, code: str, redirect_uri: str) -> str:
+async def _who(services: SignInDoors, code: str, redirect_uri: str) -> str:
     """Exchange the code for a user token, ask GitHub whose it is, and drop the token.
 
     Redirects are not followed (RedirectRefused): the request carries the client
@@ -333,7 +344,7 @@ async def _who(services: Services, code: str, redirect_uri: str) -> str:
 
 async def logout(request: web.Request) -> web.Response:
     """Revoke the session on the server and delete the cookie; 302 to `/`."""
-    services: Services = request.app[SERVICES]
+    services: SignInDoors = request.app[SERVICES]
     key = session_key(services)
     response = web.HTTPFound("/")
     response.del_cookie(SESSION_COOKIE, path="/")

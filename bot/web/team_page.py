@@ -14,16 +14,30 @@ from __future__ import annotations
 
 import datetime
 from html import escape
+from typing import Protocol
 
 from aiohttp import web
 
-from bot.app import SERVICES, Services
+from bot.advisories.store import AdvisoryStore
+from bot.app import SERVICES
+from bot.core.clock import Clock
+from bot.core.config import BotConfig
 from bot.governance.statistics import year_statistics
 from bot.queue.store import StoreUnavailable
+from bot.team.data import TeamData
 from bot.web.signin import page
 
 
-def _roles(services: Services, login: str, roles: frozenset[str]) -> str:
+class TeamPageDoors(Protocol):
+    """What the public team page uses: the configuration, the roster, the records, a clock."""
+
+    config: BotConfig
+    clock: Clock
+    advisories: AdvisoryStore
+    team_data: TeamData
+
+
+def _roles(services: TeamPageDoors, login: str, roles: frozenset[str]) -> str:
     shown: list[str] = [role for role in ("Admin", "Release Manager") if role in roles]
     if login.lower() in services.config.coordinators.roster.steering_council:
         shown.append("Steering Council")
@@ -31,8 +45,8 @@ def _roles(services: Services, login: str, roles: frozenset[str]) -> str:
 
 
 async def team(request: web.Request) -> web.Response:
-    services: Services = request.app[SERVICES]
-    roster = services.team_data.roster() if services.team_data is not None else []
+    services: TeamPageDoors = request.app[SERVICES]
+    roster = services.team_data.roster()
     try:
         records = await services.advisories.all_advisories()
         published = await services.advisories.published()
