@@ -53,8 +53,8 @@ CHECKLIST_ITEMS = (
 
 # Options that bring back a behaviour which trusts what any advisory collaborator
 # can edit (the reporter is one): GitHub never says who edited a title, a credit, the
-# CVE field or a comment. Off by default; each name says what it risks (README,
-# "Trust").
+# CVE field or a comment. Off by default; each name says what it risks
+# (docs/workflow.md, "Trust").
 UNSAFE_OPTIONS = (
     # Title tags change state, reserve CVE IDs and stop timers by themselves.
     "collaborators_change_state_with_title_tags",

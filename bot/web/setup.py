@@ -48,7 +48,7 @@ log = logging.getLogger("ghsa_bot.setup")
 
 SETUP: web.AppKey[SetupState] = web.AppKey("setup")
 
-# What the bot needs, and why (README, "GitHub App permissions").
+# What the bot needs, and why (docs/operating.md, "What the App needs").
 PERMISSIONS = {
     "repository_advisories": "write",  # read reports, add collaborators and credits, comment
     "members": "read",  # check team membership for commands

@@ -102,7 +102,7 @@ async def test_register_app_from_manifest_writes_env_and_then_serves(
     assert values["GITHUB_WEBHOOK_SECRET"] == app.webhook_secret
     assert values["GITHUB_PRIVATE_KEY"] == app.private_key
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
-    # The manifest asked for the permissions and events the README lists.
+    # The manifest asked for the permissions and events docs/operating.md lists.
     assert app.permissions == PERMISSIONS
     assert app.events == EVENTS
 
