@@ -81,7 +81,7 @@ class TeamData:
     """The parsed team files, by source name."""
 
     def __init__(
-        self, config: BotConfig, github: GitHubApp | None, installations: Installations
+        self, config: BotConfig, github: GitHubApp, installations: Installations
     ) -> None:
         self.config = config
         self.github = github
@@ -208,7 +208,6 @@ class TeamData:
 
     async def advisory_clients(self) -> list[tuple[str, GitHubClient]]:
         """(repository, its installation's client) for every repository the bot is installed on."""
-        assert self.github is not None
         return [
             (repo.full_name, self.github.installation(repo.installation_id))
             for repo in await self.installations.repositories()
@@ -265,8 +264,6 @@ class TeamData:
         return parse_source(source, _within_limit(source, data, where))
 
     async def _client_for(self, repository: str) -> GitHubClient:
-        if self.github is None:
-            raise SourceError("no GitHub App credentials to read repository sources")
         owner = repository.split("/", 1)[0].lower()
         installations = await self.installations.installations()
         for installation in installations:

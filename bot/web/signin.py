@@ -307,7 +307,6 @@ async def _who(services: SignInDoors, code: str, redirect_uri: str) -> str:
     """
     settings = services.settings
     session = services.session
-    assert session is not None
     async with session.post(
         f"{settings.web_url}/login/oauth/access_token",
         json={

@@ -60,6 +60,6 @@ async def test_local_files_need_no_github(fixtures: Path, tmp_path: Path) -> Non
         f'file = "{fixtures / "cpython" / "CODEOWNERS"}"\nformat = "codeowners"\n',
         tmp_path / "bot.toml",
     )
-    team_data = TeamData(config, None, None)  # type: ignore[arg-type]
+    team_data = TeamData(config, None, None)  # type: ignore[arg-type]  # never asked: local files
     assert await team_data.refresh_due(time.time()) == []
     assert team_data.get("codeowners")
