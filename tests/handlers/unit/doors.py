@@ -194,7 +194,7 @@ class UnitDoors:
     """The parts given, and nothing else: `UnitDoors(clock=..., github=...)`.
 
     `audit`, `fetch_advisory` and `handle_for` work as HandlerContext's do, over
-    the given `github`, `advisories` and `clock` (so they need those doors).
+    the given `advisories` (and `github` and `clock` for the last two).
     """
 
     delivery_guid = "unit-test-delivery"
@@ -205,12 +205,15 @@ class UnitDoors:
             raise TypeError(f"not a door: {sorted(unknown)}")
         for name in DOORS:
             setattr(self, name, parts[name] if name in parts else Undeclared(name))
+        # `audit` stamps entries with the time, as HandlerContext's does; that is part of
+        # the audit door, so a module need not declare the clock for it.
+        self._audit_clock = parts.get("clock") or clock_at()
 
     async def audit(self, repository: str, ghsa_id: str, action: str, reason: str) -> None:
         await self.advisories.audit(
             repository,
             ghsa_id,
-            at=self.clock.now(),
+            at=self._audit_clock.now(),
             action=action,
             reason=reason,
             delivery=self.delivery_guid,
@@ -251,3 +254,17 @@ def advisory_event(action: str, repository: str, ghsa_id: str, **data: Any) -> s
 
 def clock_at(start: float = 1_790_000_000.0) -> SteppedClock:
     return SteppedClock(start)
+
+
+def handle_on(
+    github: ScriptedGitHub,
+    advisories: AdvisoryStore,
+    clock: SteppedClock,
+    repository: str,
+    advisory: dict[str, Any],
+) -> AdvisoryHandle:
+    """A command call's handle on `advisory`: it holds GitHub, the store and the clock
+    itself (as HandlerContext.handle_for makes it), so a module whose doors lack those
+    parts still gets one, and its doors stay only what it declares."""
+    maker = UnitDoors(github=github, advisories=advisories, clock=clock)
+    return maker.handle_for(repository, str(advisory["ghsa_id"]), advisory)

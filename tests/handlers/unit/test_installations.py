@@ -5,14 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from handlers import installations
-from tests.handlers.unit.doors import (
-    ScriptedApp,
-    Stores,
-    UnitDoors,
-    clock_at,
-    event,
-    open_stores,
-)
+from tests.handlers.unit.doors import ScriptedApp, Stores, UnitDoors, clock_at, event, open_stores
 
 LISTED = "/installation/repositories?per_page=100"
 
