@@ -28,14 +28,19 @@ from bot.advisories.fixes import FixLinks
 from bot.advisories.handle import AdvisoryHandle
 from bot.advisories.store import AdvisoryStore
 from bot.commands.log import CommandLog
+from bot.context import HandlerContext
+from bot.core.config import BotConfig, load_config
 from bot.core.digests import Digester
 from bot.db.connection import Database
 from bot.github.installations import Installations
 from bot.governance.store import GovernanceStore
+from bot.queue.followups import FollowUps
 from bot.queue.store import Store
 from bot.records.bindings import CveBindings, RecordIds
 from bot.team.leave import MemberLeave
-from tests.harness import SteppedClock
+from tests.harness import ROOT, SteppedClock
+
+CPYTHON = load_config(ROOT / "config")  # the CPython example configuration, as shipped
 
 Answer = Any  # a JSON-like value, an exception to raise, or a function of the request body
 
@@ -268,3 +273,37 @@ def handle_on(
     parts still gets one, and its doors stay only what it declares."""
     maker = UnitDoors(github=github, advisories=advisories, clock=clock)
     return maker.handle_for(repository, str(advisory["ghsa_id"]), advisory)
+
+
+def whole_context(
+    stores: Stores,
+    github: ScriptedGitHub,
+    clock: SteppedClock,
+    config: BotConfig = CPYTHON,
+    *,
+    team: Any,
+    public_url: str | None = None,
+) -> HandlerContext:
+    """Every part, for the two modules that run any command (comments,
+    governance_commands): the stores, the scripted GitHub, `team`, the real registry."""
+    import handlers
+
+    return HandlerContext(
+        github=github,  # type: ignore[arg-type]
+        app=ScriptedApp(),  # type: ignore[arg-type]
+        installations=stores.installations,
+        followups=FollowUps(Store(stores.database), clock.now),
+        advisories=stores.advisories,
+        command_log=stores.command_log,
+        commands=handlers.COMMANDS,
+        fix_links=stores.fix_links,
+        cve_bindings=stores.cve_bindings,
+        record_ids=stores.record_ids,
+        member_leave=stores.member_leave,
+        governance=stores.governance,
+        team=team,
+        config=config,
+        clock=clock,
+        delivery_guid="unit-1",
+        public_url=public_url,
+    )

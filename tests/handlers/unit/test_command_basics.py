@@ -8,10 +8,10 @@ from typing import Any
 import handlers
 from bot.commands.dispatch import run_command
 from bot.context import CommandCall
-from bot.core.config import load_config
 from bot.team.formats import parse_codeowners, parse_experts_rst
 from handlers import command_basics
 from tests.handlers.unit.doors import (
+    CPYTHON,
     ScriptedGitHub,
     Stores,
     UnitDoors,
@@ -21,12 +21,11 @@ from tests.handlers.unit.doors import (
 )
 from tests.handlers.unit.fakes import RosterTeam, advisory_record
 from tests.handlers.unit.github_answers import credit, github_user, repository_advisory
-from tests.harness import REPORT, ROOT, SteppedClock, fixtures_dir
+from tests.harness import REPORT, SteppedClock, fixtures_dir
 
 REPO = "python/cpython"
 GHSA = "GHSA-2c5p-9m8q-vh4x"
 DAY = 86400
-CPYTHON = load_config(ROOT / "config")
 CVSS4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:L/SC:N/SI:N/SA:N"
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from bot.commands.dispatch import run_command
 from bot.context import CommandCall
-from bot.core.config import load_config
 from handlers import command_decisions
 from tests.handlers.unit.doors import (
+    CPYTHON,
     ScriptedGitHub,
     Stores,
     UnitDoors,
@@ -20,11 +20,10 @@ from tests.handlers.unit.doors import (
 )
 from tests.handlers.unit.fakes import advisory_record
 from tests.handlers.unit.github_answers import repository_advisory, script_advisory
-from tests.harness import ROOT, SteppedClock
+from tests.harness import SteppedClock
 
 REPO = "python/cpython"
 GHSA = "GHSA-2c5p-9m8q-vh4x"
-CPYTHON = load_config(ROOT / "config")
 
 
 def _doors(stores: Stores, clock: SteppedClock, config: Any = CPYTHON) -> UnitDoors:

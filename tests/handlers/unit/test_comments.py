@@ -11,19 +11,17 @@ from typing import Any
 import pytest
 from gidgethub import BadRequest, GitHubBroken, sansio
 
-import handlers
 from bot.context import HandlerContext
-from bot.core.config import BotConfig, load_config
-from bot.queue.followups import FollowUps
-from bot.queue.store import Store
+from bot.core.config import BotConfig
 from handlers import comments
 from tests.handlers.unit.doors import (
-    ScriptedApp,
+    CPYTHON,
     ScriptedGitHub,
     Stores,
     clock_at,
     event,
     open_stores,
+    whole_context,
 )
 from tests.handlers.unit.fakes import RosterTeam, advisory_record
 from tests.handlers.unit.github_answers import (
@@ -32,36 +30,18 @@ from tests.handlers.unit.github_answers import (
     repository_advisory,
     script_advisory,
 )
-from tests.harness import ROOT, SteppedClock
+from tests.harness import SteppedClock
 
 REPO = "python/cpython"
 GHSA = "GHSA-2c5p-9m8q-vh4x"
 COMMENTS = f"/repos/{REPO}/security-advisories/{GHSA}/comments"
-CPYTHON = load_config(ROOT / "config")
 EDITED = "this comment was edited, so the bot ran nothing in it"
 
 
 def _context(
     stores: Stores, github: ScriptedGitHub, clock: SteppedClock, config: BotConfig = CPYTHON
 ) -> HandlerContext:
-    return HandlerContext(
-        github=github,  # type: ignore[arg-type]
-        app=ScriptedApp(),  # type: ignore[arg-type]
-        installations=stores.installations,
-        followups=FollowUps(Store(stores.database), clock.now),
-        advisories=stores.advisories,
-        command_log=stores.command_log,
-        commands=handlers.COMMANDS,
-        fix_links=stores.fix_links,
-        cve_bindings=stores.cve_bindings,
-        record_ids=stores.record_ids,
-        member_leave=stores.member_leave,
-        governance=stores.governance,
-        team=RosterTeam(config),  # type: ignore[arg-type]
-        config=config,
-        clock=clock,
-        delivery_guid="unit-1",
-    )
+    return whole_context(stores, github, clock, config, team=RosterTeam(config))
 
 
 def _github() -> tuple[ScriptedGitHub, dict[str, Any]]:

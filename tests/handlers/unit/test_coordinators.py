@@ -13,9 +13,10 @@ from typing import Any
 
 from gidgethub import sansio
 
-from bot.core.config import BotConfig, load_config
+from bot.core.config import BotConfig
 from handlers import coordinators
 from tests.handlers.unit.doors import (
+    CPYTHON,
     ScriptedGitHub,
     Stores,
     UnitDoors,
@@ -31,13 +32,12 @@ from tests.handlers.unit.github_answers import (
     script_advisory,
     script_comments,
 )
-from tests.harness import ROOT, SteppedClock
+from tests.harness import SteppedClock
 
 REPO = "python/cpython"
 GHSA = "GHSA-6jv2-p8r4-c3xq"
 ADVISORY = f"/repos/{REPO}/security-advisories/{GHSA}"
 COMMENTS = f"{ADVISORY}/comments"
-CPYTHON = load_config(ROOT / "config")
 DAY = 86400.0
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from gidgethub import sansio
 
 from bot.advisories.deadlines import DAY
-from bot.core.config import load_config
 from handlers import deadlines
 from tests.handlers.unit.doors import (
+    CPYTHON,
     ScriptedGitHub,
     Stores,
     UnitDoors,
@@ -20,12 +20,11 @@ from tests.handlers.unit.doors import (
 )
 from tests.handlers.unit.fakes import RosterTeam, advisory_record
 from tests.handlers.unit.github_answers import BOT_LOGIN, script_comments, thread_comment
-from tests.harness import ROOT, SteppedClock
+from tests.harness import SteppedClock
 
 REPO = "python/cpython"
 GHSA = "GHSA-3hx8-v6c2-q9jm"
 COMMENTS = f"/repos/{REPO}/security-advisories/{GHSA}/comments"
-CPYTHON = load_config(ROOT / "config")
 ADMINS = "@warsaw @ewdurbin @ned-deily @sethmlarson @StanFromIreland"  # roster.toml's order
 
 

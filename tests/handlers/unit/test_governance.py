@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from gidgethub import sansio
 
-from bot.core.config import BotConfig, load_config
+from bot.core.config import BotConfig
 from bot.governance.store import APPROVED, FAILED, OPEN, VETO_WINDOW, VETOED, Nomination
 from bot.team.formats import RosterEntry, parse_psrt_csv
 from bot.team.roster import Drift, Places, canonical_entries, export_csv, roster_drift
 from handlers import governance
 from tests.handlers.unit.doors import (
+    CPYTHON,
     ScriptedGitHub,
     Stores,
     UnitDoors,
@@ -37,7 +38,6 @@ from tests.harness import ROOT, SteppedClock
 
 GOVERNANCE = "python/psrt-governance"
 ISSUES = f"/repos/{GOVERNANCE}/issues"
-CPYTHON = load_config(ROOT / "config")
 ADMINS = "@warsaw @ewdurbin @ned-deily @sethmlarson @StanFromIreland"  # roster.toml's order
 DAY = 86400.0
 

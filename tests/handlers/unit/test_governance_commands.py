@@ -9,53 +9,34 @@ from typing import Any
 
 from gidgethub import sansio
 
-import handlers
 from bot.context import HandlerContext
-from bot.core.config import BotConfig, load_config
-from bot.queue.followups import FollowUps
-from bot.queue.store import Store
+from bot.core.config import BotConfig
 from handlers import governance_commands
 from tests.handlers.unit.doors import (
-    ScriptedApp,
+    CPYTHON,
     ScriptedGitHub,
     Stores,
     clock_at,
     event,
     open_stores,
+    whole_context,
 )
 from tests.handlers.unit.fakes import RosterTeam
-from tests.harness import ROOT, SteppedClock, load_payload
+from tests.harness import SteppedClock, load_payload
 
 GOVERNANCE = "python/psrt-governance"
 ISSUE = 12
 REPLIES = f"/repos/{GOVERNANCE}/issues/{ISSUE}/comments"
 PUBLIC_URL = "https://ghsa-bot.python.org"
 DAY = 86400
-CPYTHON = load_config(ROOT / "config")
 IN_COMMENTS = replace(CPYTHON, governance=replace(CPYTHON.governance, votes="comments"))
 
 
 def _context(
     stores: Stores, github: ScriptedGitHub, clock: SteppedClock, config: BotConfig = CPYTHON
 ) -> HandlerContext:
-    return HandlerContext(
-        github=github,  # type: ignore[arg-type]
-        app=ScriptedApp(),  # type: ignore[arg-type]
-        installations=stores.installations,
-        followups=FollowUps(Store(stores.database), clock.now),
-        advisories=stores.advisories,
-        command_log=stores.command_log,
-        commands=handlers.COMMANDS,
-        fix_links=stores.fix_links,
-        cve_bindings=stores.cve_bindings,
-        record_ids=stores.record_ids,
-        member_leave=stores.member_leave,
-        governance=stores.governance,
-        team=RosterTeam(config),  # type: ignore[arg-type]
-        config=config,
-        clock=clock,
-        delivery_guid="unit-1",
-        public_url=PUBLIC_URL,
+    return whole_context(
+        stores, github, clock, config, team=RosterTeam(config), public_url=PUBLIC_URL
     )
 
 

@@ -9,11 +9,12 @@ from typing import Any
 
 from bot.commands.dispatch import run_command
 from bot.context import CommandCall
-from bot.core.config import BotConfig, load_config
+from bot.core.config import BotConfig
 from bot.queue.followups import FollowUps
 from bot.queue.store import Store
 from handlers import publication
 from tests.handlers.unit.doors import (
+    CPYTHON,
     ScriptedGitHub,
     Stores,
     UnitDoors,
@@ -23,14 +24,13 @@ from tests.handlers.unit.doors import (
 )
 from tests.handlers.unit.fakes import advisory_record
 from tests.handlers.unit.github_answers import credit, repository_advisory, script_advisory
-from tests.harness import ROOT, SteppedClock
+from tests.harness import SteppedClock
 
 REPO = "python/cpython"
 GHSA = "GHSA-2c5p-9m8q-vh4x"
 CVE = "CVE-2026-50001"
 CVSS4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:L/SC:N/SI:N/SA:N"
 MERGE_SHA = "d662e2db2605515a767f88ad48096b8ac623c774"
-CPYTHON = load_config(ROOT / "config")
 BOT_PUBLISHES = replace(CPYTHON, publish=replace(CPYTHON.publish, bot_may_publish=True))
 EVENT = f"publish:{REPO}:{GHSA}"
 

@@ -10,11 +10,12 @@ from typing import Any
 
 from gidgethub import sansio
 
-from bot.core.config import BotConfig, load_config
+from bot.core.config import BotConfig
 from bot.team.formats import RosterEntry, parse_codeowners, parse_experts_rst
 from bot.team.roster import canonical_entries
 from handlers import triage
 from tests.handlers.unit.doors import (
+    CPYTHON,
     ScriptedGitHub,
     Stores,
     UnitDoors,
@@ -32,13 +33,12 @@ from tests.handlers.unit.github_answers import (
     script_comments,
     thread_comment,
 )
-from tests.harness import REPORT, ROOT, SteppedClock, fixtures_dir, load_payload
+from tests.harness import REPORT, SteppedClock, fixtures_dir, load_payload
 
 REPO = "python/cpython"
 GHSA = "GHSA-4mq2-9c5v-wx7h"
 ADVISORY = f"/repos/{REPO}/security-advisories/{GHSA}"
 COMMENTS = f"{ADVISORY}/comments"
-CPYTHON = load_config(ROOT / "config")
 OUTSIDE_TEAM = ("hugovk", "sethmlarson")  # roster members the GitHub team does not list
 CREATED = "2026-10-01T09:00:00Z"
 
