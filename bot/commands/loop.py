@@ -89,9 +89,9 @@ async def run_commands(
     done = await log.command_keys(source_id)
     prefix = venue.key_prefix
     pending = pending_lines(lines, done, doors.advisories.digester, prefix=prefix, legacy=prefix)
-    now = doors.clock.now()
     if pending:
         roles = await venue.caller_roles()
+        now = doors.clock.now()  # once the advisory and the roles are read, as the runs' time
         for item in pending:
             line = item.line
             declared = doors.commands.find(line.verb, venue.name)
