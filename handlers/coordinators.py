@@ -8,23 +8,26 @@ coordinator is only ever a member. A coordinator credit for anyone else (any
 collaborator, the reporter too, can edit credits, and GitHub does not say who
 did) is ignored and reported once, unless
 `unsafe.collaborators_name_the_coordinator_with_credits`. Otherwise the bot
-chooses (see bot/advisories/coordinators.py), credits them as `coordinator` and adds them
-as a collaborator in one PATCH (keeping what is there), and says who in a
-comment. The comment is read by the reporter, so it says nothing of the team's
-size, loads or leave: the reasoning goes to the audit log. With no eligible
-member, it asks the admins to pick one.
+chooses (see bot/advisories/coordinators.py) and reserves the choice in the store
+under a lock, so reports due together (one scan, several replicas) are spread
+as if they had come one after another (a failed PATCH releases it); then it
+credits them as `coordinator` and adds them as a collaborator in one PATCH
+(keeping what is there), and says who in a comment. The comment is read by the
+reporter, so it says nothing of the team's size, loads or leave: the reasoning
+goes to the audit log. With no eligible member, it asks the admins to pick one.
 """
 
 from __future__ import annotations
 
 import datetime
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
 from bot.advisories.coordinators import choose_coordinator, coordinator_patch, with_leave
+from bot.advisories.shared_counts import Reserved
 from bot.context import HasAdvisoryStore, HasClock, HasConfig, HasGitHub, HasMemberLeave, HasTeam
 from bot.github.client import GitHubClient
 
@@ -54,7 +57,7 @@ async def coordinator_due(event: sansio.Event, context: Doors) -> None:
     for login in credited:
         trusted = context.config.unsafe.collaborators_name_the_coordinator_with_credits
         if trusted or (await context.team.is_member(client, login, now=now)):
-            await store.save(replace(record, coordinator=login, coordinator_since=now))
+            await store.set_coordinator(repository, ghsa_id, login, now=now)
             await context.audit(
                 repository, ghsa_id, "coordinator-found", f"@{login} is credited as coordinator"
             )
@@ -63,16 +66,23 @@ async def coordinator_due(event: sansio.Event, context: Doors) -> None:
     if ignored:
         await _ignored_credits(context, client, repository, ghsa_id, ignored)
     roster = context.team.roster()
-    loads, last = await store.coordinator_loads()
     today = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
-    choice = choose_coordinator(
-        list(roster or []),
-        with_leave(context.config.coordinators.roster, await context.member_leave.leaves()),
-        reporter=record.reporter,
-        today=today,
-        open_load=loads,
-        last_assigned=last,
-    )
+    notes = with_leave(context.config.coordinators.roster, await context.member_leave.leaves())
+
+    def choose(loads: Mapping[str, int], last: Mapping[str, float]) -> Reserved | None:
+        choice = choose_coordinator(
+            list(roster or []),
+            notes,
+            reporter=record.reporter,
+            today=today,
+            open_load=loads,
+            last_assigned=last,
+        )
+        return Reserved(choice.login, choice.reason) if choice is not None else None
+
+    # Held in the store before GitHub is asked, so a choice made meanwhile (another
+    # advisory due in the same scan, here or on another replica) counts this one.
+    choice = await store.reserve_coordinator(repository, ghsa_id, choose, now=now)
     if choice is None:
         admins = [e.login for e in roster or [] if "Admin" in e.roles]
         mention = " ".join(f"@{a}" for a in admins) or f"@{context.config.team.github_team}"
@@ -93,9 +103,15 @@ async def coordinator_due(event: sansio.Event, context: Doors) -> None:
             "no eligible member (exempt, on leave, inactive or the reporter)",
         )
         return
-    updated = await client.patch(path, data=coordinator_patch(advisory, choice.login))
+    try:
+        updated = await client.patch(path, data=coordinator_patch(advisory, choice.login))
+    except Exception:
+        # Not credited (or not known to be): the next choice must not count it. A retry
+        # reads the advisory again and records a credit GitHub did make.
+        await store.release_coordinator(repository, ghsa_id)
+        raise
     await store.set_fingerprint(repository, ghsa_id, updated)
-    await store.save(replace(record, coordinator=choice.login, coordinator_since=now))
+    await store.set_coordinator(repository, ghsa_id, choice.login, now=now)
     idle = context.config.coordinators.idle_days
     await post_once(
         client,

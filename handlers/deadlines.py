@@ -35,8 +35,10 @@ def _roster(context: Doors) -> list[RosterEntry]:
 async def deadline_reminder(event: sansio.Event, context: Doors) -> None:
     """Fires when a reminder tier is due (14 and 7 days before the deadline, and on it).
 
-    Mentions the coordinator, or the team when there is none, and records when
-    it reminded so the next reminder waits at least `min_hours_between_reminders`.
+    Mentions the coordinator, or the team when there is none. It first claims
+    the reminder in the store (its tier and now): refused when a reminder went out
+    within `min_hours_between_reminders` or a tier as urgent was sent, so a
+    backlog of reminders for one advisory sends one, and a later scan the next.
     """
     client = context.github
     repository = str(event.data["repository"]["full_name"])
@@ -61,6 +63,16 @@ async def deadline_reminder(event: sansio.Event, context: Doors) -> None:
             f"({deadline:%Y-%m-%d})."
         )
     now = context.clock.now()
+    spacing = context.config.deadlines.min_hours_between_reminders * 3600
+    if not await context.advisories.claim_reminder(
+        repository, ghsa_id, tier, now=now, spacing_seconds=spacing
+    ):
+        # Another reminder went out since the scanner decided (a backlog, or a burst
+        # of scans): this one waits for a later scan, as it would have one at a time.
+        await context.audit(
+            repository, ghsa_id, f"reminder-{tier}d", "held back: a reminder was sent recently"
+        )
+        return
     posted = await post_once(
         client,
         context.advisories,
@@ -70,7 +82,6 @@ async def deadline_reminder(event: sansio.Event, context: Doors) -> None:
         body=text,
         now=now,
     )
-    await context.advisories.save(replace(record, last_reminder_at=now))
     await context.audit(
         repository,
         ghsa_id,

@@ -4,15 +4,19 @@ Every `scan_interval_seconds` it looks at each open advisory in the store and
 stores, on the same queue as webhooks:
 
 - `advisory.deadline_reminder` with a `tier` (days before the deadline; 0 when
-  it has passed): only the most urgent tier that is due, and not within
-  `min_hours_between_reminders` of the previous reminder;
+  it has passed): only the most urgent tier that is due and more urgent than
+  the last one sent, and not within `min_hours_between_reminders` of it;
 - `advisory.unacknowledged` once a report is older than
   `escalate_unacknowledged_after_hours` with no comment from the team;
 - `advisory.coordinator_due` once an advisory has gone `coordinators.idle_days`
   without a coordinator.
 
-A GUID names the advisory and the tier, so each is stored once, however many
-scans, restarts or replicas see it due.
+A GUID names the advisory and the tier (a reminder's also the tier sent before
+it), so each is stored once, however many scans, restarts or replicas see it
+due. The scanner decides from what it read; the handler claims the reminder
+with a conditional write (AdvisoryStore.claim_reminder), so reminders decided
+before the previous one was handled (a backlog) still keep their spacing, and
+one left unsent is raised again, under a new GUID, by a later scan.
 """
 
 from __future__ import annotations
@@ -40,7 +44,12 @@ def due_events(
         return []
     events: list[tuple[str, int]] = []
     deadline = record.received_at + response_days * DAY
-    due = [tier for tier in config.reminder_days if now >= deadline - tier * DAY]
+    sent = record.last_reminder_tier
+    due = [
+        tier
+        for tier in config.reminder_days
+        if now >= deadline - tier * DAY and (sent is None or tier < sent)
+    ]
     recent = (
         record.last_reminder_at is not None
         and now - record.last_reminder_at < config.min_hours_between_reminders * 3600
@@ -54,6 +63,16 @@ def due_events(
     if idle is not None and record.coordinator is None and now >= record.received_at + idle * DAY:
         events.append(("coordinator_due", 0))
     return events
+
+
+def event_guid(record: AdvisoryRecord, action: str, tier: int) -> str:
+    """The GUID of a due event: one per advisory, action and tier, and for a
+    reminder per tier sent before it (a reminder the spacing held back is raised
+    again once another was sent)."""
+    guid = f"{action}:{record.repository}:{record.ghsa_id}:{tier}"
+    if action == "deadline_reminder" and record.last_reminder_tier is not None:
+        guid += f":after-{record.last_reminder_tier}"
+    return guid
 
 
 class DeadlineScanner:
@@ -91,7 +110,7 @@ class DeadlineScanner:
                     "repository_advisory": {"ghsa_id": record.ghsa_id, "state": record.state},
                 }
                 is_new = await self.followups.raise_event(
-                    f"{action}:{record.repository}:{record.ghsa_id}:{tier}",
+                    event_guid(record, action, tier),
                     "advisory",
                     payload,
                     source="timer",

@@ -4,6 +4,11 @@ The other per-advisory tables have stores of their own: command runs
 (bot/commands/log.py), linked fixes (bot/advisories/fixes.py), CVE bindings
 and record numbers (bot/records/bindings.py), members' leave (bot/team/leave.py).
 
+Two choices on these rows (a coordinator by load, a reminder's spacing) read
+counts that other deliveries, and other replicas, change at the same moment:
+each is read, decided and written under a lock or a conditional write, in
+bot/advisories/shared_counts.py (AdvisoryStore's base).
+
 Advisory text (summary, description) is not copied here while it is
 embargoed: it stays on GitHub. The fingerprint is a hash of the fields the
 poller watches, so a change is noticed without keeping the text. Two mirrors
@@ -27,6 +32,7 @@ from bot.advisories.public import (
     encode_credits,
     public_record_of,
 )
+from bot.advisories.shared_counts import SharedCounts
 from bot.core.digests import Digester
 from bot.db.connection import Connection, Database, transaction
 
@@ -46,9 +52,12 @@ class AdvisoryRecord:
     fingerprint: str | None
     completed_at: float | None = None  # published, or tagged [COMPLETED]: timers stop
     final_credits: str | None = None  # JSON of credits_detailed at publication
-    last_reminder_at: float | None = None
+    last_reminder_at: float | None = None  # written by claim_reminder, not save()
     human_acknowledged_at: float | None = None  # a team member's first comment
     coordinator_since: float | None = None
+    # The most urgent reminder tier claimed (days before the deadline); written only
+    # by claim_reminder, never by save().
+    last_reminder_tier: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,14 +83,15 @@ class AuditEntry:
 _COLUMNS = (
     "repository, ghsa_id, installation_id, state, reporter, coordinator, received_at, "
     "acknowledged_at, last_activity_at, github_updated_at, fingerprint, completed_at, "
-    "final_credits, last_reminder_at, human_acknowledged_at, coordinator_since"
+    "final_credits, last_reminder_at, human_acknowledged_at, coordinator_since, "
+    "last_reminder_tier"
 )
 _SELECT = "SELECT " + _COLUMNS + " FROM advisories "  # noqa: S608 - constants only
 _PLACEHOLDERS = ", ".join("?" * len(_COLUMNS.split(",")))
 _UPSERT = "INSERT INTO advisories (" + _COLUMNS + ") VALUES (" + _PLACEHOLDERS + ") "  # noqa: S608
 
 
-class AdvisoryStore:
+class AdvisoryStore(SharedCounts):
     """Advisory records, the audit log, one-time effects, fingerprints and poll cursors,
     the credits mirror and published advisories' public records."""
 
@@ -119,7 +129,8 @@ class AdvisoryStore:
         return [AdvisoryRecord(*row) for row in rows]
 
     async def save(self, record: AdvisoryRecord) -> None:
-        """Create or update a record (not its fingerprint: see set_fingerprint)."""
+        """Create or update a record (not its fingerprint: see set_fingerprint; not its
+        reminder clock: see claim_reminder)."""
         values = (
             record.repository,
             record.ghsa_id,
@@ -137,6 +148,7 @@ class AdvisoryStore:
             record.last_reminder_at,
             record.human_acknowledged_at,
             record.coordinator_since,
+            record.last_reminder_tier,
         )
         await self.database.run(
             lambda c: c.execute(
@@ -147,30 +159,13 @@ class AdvisoryStore:
                 # fingerprint and github_updated_at belong to the poller and
                 # set_fingerprint(): a handler's copy of the record may be stale.
                 "last_activity_at = excluded.last_activity_at, "
+                # last_reminder_at and last_reminder_tier belong to claim_reminder().
                 "completed_at = excluded.completed_at, final_credits = excluded.final_credits, "
-                "last_reminder_at = excluded.last_reminder_at, "
                 "human_acknowledged_at = excluded.human_acknowledged_at, "
                 "coordinator_since = excluded.coordinator_since",
                 values,
             )
         )
-
-    async def coordinator_loads(self) -> tuple[dict[str, int], dict[str, float]]:
-        """Open advisories per coordinator, and when each was last assigned (lower-case logins)."""
-
-        def work(connection: Connection) -> tuple[dict[str, int], dict[str, float]]:
-            loads = connection.execute(
-                "SELECT LOWER(coordinator), COUNT(*) FROM advisories WHERE coordinator IS NOT NULL "
-                "AND state IN ('triage', 'draft') AND completed_at IS NULL "
-                "GROUP BY LOWER(coordinator)"
-            ).fetchall()
-            last = connection.execute(
-                "SELECT LOWER(coordinator), MAX(coordinator_since) FROM advisories "
-                "WHERE coordinator IS NOT NULL GROUP BY LOWER(coordinator)"
-            ).fetchall()
-            return {k: int(v) for k, v in loads}, {k: float(v or 0) for k, v in last}
-
-        return await self.database.run(work)
 
     async def audit(
         self,
@@ -332,3 +327,4 @@ class AdvisoryStore:
             ).fetchone()
         )
         return PublishedAdvisory(repository, ghsa_id, json.loads(row[0])) if row else None
+

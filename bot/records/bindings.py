@@ -7,13 +7,24 @@ recorded by a team member's `/cve CVE-ID` (`manual`, state assigned). What an
 advisory's CVE field says is not enough: any collaborator may type another
 advisory's ID there (bot/records/cve_ids.py). `record_ids` numbers
 `PREFIX-YEAR-N` OSV ids once per advisory.
+
+A row of `cve_requests` says a request for an advisory's CVE ID is in flight
+(CVE Services or GitHub asked, no answer yet). It is taken with one conditional
+write before the request and dropped after it, so two runs for one advisory
+at once (two replicas, a retry beside a run that is still going) never both
+ask: the second waits, then finds the first one's ID.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.db.connection import Connection, Database, transaction
+from bot.db.connection import Connection, Database
+from bot.db.locks import exclusive
+
+# A request in flight for longer than this was left by a run that died; another
+# run may take it over (seconds, on the bot's clock).
+REQUEST_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,32 @@ class CveBindings:
         )
         return row is not None
 
+    async def start_request(self, repository: str, ghsa_id: str, *, now: float) -> bool:
+        """Hold the advisory's CVE request; False while another run holds it.
+
+        One conditional write: it takes a free request, or one older than
+        REQUEST_SECONDS (its run died), and refuses one in flight.
+        """
+        return bool(
+            await self.database.run(
+                lambda c: c.execute(
+                    "INSERT INTO cve_requests (repository, ghsa_id, started_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (repository, ghsa_id) DO UPDATE SET "
+                    "started_at = excluded.started_at WHERE cve_requests.started_at < ?",
+                    (repository, ghsa_id, now, now - REQUEST_SECONDS),
+                ).rowcount
+            )
+        )
+
+    async def end_request(self, repository: str, ghsa_id: str) -> None:
+        """Let the advisory's CVE request go (after its ID, or its failure, is recorded)."""
+        await self.database.run(
+            lambda c: c.execute(
+                "DELETE FROM cve_requests WHERE repository = ? AND ghsa_id = ?",
+                (repository, ghsa_id),
+            )
+        )
+
     async def set_reservation_state(self, cve_id: str, state: str, *, at: float) -> None:
         await self.database.run(
             lambda c: c.execute(
@@ -114,10 +151,15 @@ class RecordIds:
         self.database = database
 
     async def record_id(self, prefix: str, year: int, repository: str, ghsa_id: str) -> str:
-        """PREFIX-YEAR-N for this advisory: allocated once, the next free N of the year."""
+        """PREFIX-YEAR-N for this advisory: allocated once, the next free N of the year.
+
+        Read and allocated under the lock `record-ids:PREFIX`, so replicas
+        numbering at once never read the same highest N (and the primary key on
+        prefix, year and number would refuse it if they did).
+        """
 
         def work(connection: Connection) -> str:
-            with transaction(connection):
+            with exclusive(connection, f"record-ids:{prefix}"):
                 row = connection.execute(
                     "SELECT year, number FROM record_ids WHERE prefix = ? AND repository = ? "
                     "AND ghsa_id = ?",

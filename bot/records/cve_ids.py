@@ -16,13 +16,19 @@ reject`, the publication checklist and the records act only on a bound ID
 (unless `unsafe.collaborators_choose_the_cve_id`).
 
 Each step is idempotent: an advisory that has a bound ID, or a request or
-reservation on record, gets no second one.
+reservation on record, gets no second one. Asking (CVE Services or GitHub) is
+held per advisory in the store (`CveBindings.start_request`), so runs for one
+advisory at once (two replicas, a retry beside a slow run) ask once: the
+second waits for the first and then finds its ID or request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
 
@@ -36,6 +42,10 @@ from bot.records.bindings import CveBindings
 from bot.records.cve_services import CveServicesClient, CveServicesError
 
 CVE_ID = re.compile(r"CVE-[0-9]{4}-[0-9]{4,19}", re.IGNORECASE)
+# How long a run waits for another run's request for the same advisory, and how
+# often it looks (seconds, real time).
+REQUEST_WAIT_SECONDS = 30.0
+REQUEST_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -167,7 +177,7 @@ async def assign_cve(handle: AdvisoryHandle, desk: CveDesk) -> str:
         raise Refused(unbound_note(existing))
     provider = desk.policy.provider
     if provider == "github":
-        return await _request_from_github(handle)
+        return await _request_from_github(handle, desk)
     if provider == "cve-services":
         return await _reserve_from_cve_services(handle, desk)
     raise Refused(
@@ -212,28 +222,60 @@ async def _audit_binding(handle: AdvisoryHandle, cve_id: object, binding: Bindin
     )
 
 
-async def _request_from_github(handle: AdvisoryHandle) -> str:
-    advisories = handle.store
-    if await advisories.effect_done(requested_from_github(handle.repository, handle.ghsa_id)):
-        return (
-            "A CVE ID was already requested from GitHub; it appears on the advisory "
-            "when GitHub assigns it."
-        )
-    try:
-        await handle.client.post(f"{handle.path}/cve", data=b"")
-    except BadRequest as error:
-        if error.status_code == 403:
+@contextlib.asynccontextmanager
+async def _one_request(handle: AdvisoryHandle, desk: CveDesk) -> AsyncIterator[None]:
+    """Hold the advisory's CVE request while asking for an ID.
+
+    Another run for the same advisory waits (up to REQUEST_WAIT_SECONDS), then
+    finds what this one got; the hold is let go however the request ends.
+    """
+    bindings = desk.bindings
+    waited_until = time.monotonic() + REQUEST_WAIT_SECONDS
+    while not await bindings.start_request(
+        handle.repository, handle.ghsa_id, now=handle.clock.now()
+    ):
+        if time.monotonic() >= waited_until:
             raise Refused(
-                f"GitHub refused the CVE request (403): requesting a CVE needs admin or "
-                f"security-manager rights on {handle.repository}, which the App's installation "
-                "does not have. An admin can use 'Request CVE' on the advisory page"
-            ) from None
-        raise Refused(
-            f"GitHub refused the CVE request ({error.status_code}): {error}. GitHub assigns "
-            "CVE IDs only for advisories of public repositories"
-        ) from None
+                "a CVE ID is being requested for this advisory already; if none appears "
+                "within a few minutes, use `/cve` again"
+            )
+        await asyncio.sleep(REQUEST_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        await bindings.end_request(handle.repository, handle.ghsa_id)
+
+
+def _already_requested() -> str:
+    return (
+        "A CVE ID was already requested from GitHub; it appears on the advisory "
+        "when GitHub assigns it."
+    )
+
+
+async def _request_from_github(handle: AdvisoryHandle, desk: CveDesk) -> str:
+    advisories = handle.store
     request = requested_from_github(handle.repository, handle.ghsa_id)
-    await advisories.record_effect(request, at=handle.clock.now())
+    if await advisories.effect_done(request):
+        return _already_requested()
+    async with _one_request(handle, desk):
+        if await advisories.effect_done(request):  # another run asked meanwhile
+            return _already_requested()
+        try:
+            await handle.client.post(f"{handle.path}/cve", data=b"")
+        except BadRequest as error:
+            if error.status_code == 403:
+                raise Refused(
+                    f"GitHub refused the CVE request (403): requesting a CVE needs admin or "
+                    f"security-manager rights on {handle.repository}, which the App's "
+                    "installation does not have. An admin can use 'Request CVE' on the "
+                    "advisory page"
+                ) from None
+            raise Refused(
+                f"GitHub refused the CVE request ({error.status_code}): {error}. GitHub "
+                "assigns CVE IDs only for advisories of public repositories"
+            ) from None
+        await advisories.record_effect(request, at=handle.clock.now())
     await handle.audit(
         "cve-requested", "requested a CVE ID from GitHub"
     )
@@ -255,22 +297,23 @@ def _cve_services(services: CveServicesClient | None) -> CveServicesClient:
 
 async def _reserve_from_cve_services(handle: AdvisoryHandle, desk: CveDesk) -> str:
     client = _cve_services(desk.services)
-    cve_id = await desk.bindings.active_reservation(handle.repository, handle.ghsa_id)
-    if cve_id is None:
-        year = time.gmtime(handle.clock.now()).tm_year
-        try:
-            cve_id = await client.reserve(year)
-        except CveServicesError as error:
-            raise Refused(f"could not reserve a CVE ID: {error}") from None
-        # A crash between CVE Services' answer and this line leaves one reserved ID
-        # unused (it shows in the CNA's list); every later step is idempotent.
-        await desk.bindings.add_reservation(
-            cve_id, handle.repository, handle.ghsa_id, "cve-services", at=handle.clock.now()
-        )
-        await handle.audit(
-            "cve-reserved",
-            f"reserved {cve_id} through CVE Services ({client.credentials.org})",
-        )
+    async with _one_request(handle, desk):
+        cve_id = await desk.bindings.active_reservation(handle.repository, handle.ghsa_id)
+        if cve_id is None:
+            year = time.gmtime(handle.clock.now()).tm_year
+            try:
+                cve_id = await client.reserve(year)
+            except CveServicesError as error:
+                raise Refused(f"could not reserve a CVE ID: {error}") from None
+            # A crash between CVE Services' answer and this line leaves one reserved ID
+            # unused (it shows in the CNA's list); every later step is idempotent.
+            await desk.bindings.add_reservation(
+                cve_id, handle.repository, handle.ghsa_id, "cve-services", at=handle.clock.now()
+            )
+            await handle.audit(
+                "cve-reserved",
+                f"reserved {cve_id} through CVE Services ({client.credentials.org})",
+            )
     await handle.patch({"cve_id": cve_id})
     return (
         f"Reserved {cve_id} through CVE Services ({client.credentials.org}) and set it on "
