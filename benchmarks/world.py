@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.app import Services, attach, close_services, open_services
+from bot.core.clock import Clock
 from bot.core.config import load_config
 from bot.core.settings import load_settings
 from bot.web.routes import add_service_routes
@@ -83,7 +84,9 @@ class World:
             await close_services(self.services)
 
 
-async def start_world(*, config_dir: Path | None = None, background: bool = False) -> World:
+async def start_world(
+    *, config_dir: Path | None = None, background: bool = False, clock: Clock | None = None
+) -> World:
     """CPython's team on the fake (no OpenAPI checking, to spare the CPU) and the bot."""
     fake = FakeGitHub(None, FIXTURES)
     installation = fake.add_installation("python", ["python/cpython", "python/devguide"])
@@ -105,7 +108,7 @@ async def start_world(*, config_dir: Path | None = None, background: bool = Fals
         }
     )
     services = await open_services(
-        settings, load_config(settings.config_dir), start_background=background
+        settings, load_config(settings.config_dir), start_background=background, clock=clock
     )
     app = web.Application()
     add_service_routes(app)

@@ -34,8 +34,10 @@ from bot.core.logs import fields
 from bot.core.metrics import Metrics
 from bot.core.settings import Settings
 from bot.db.connection import Database
+from bot.github.budget import RequestBudget
 from bot.github.client import GitHubApp, error_summary
 from bot.github.installations import Installations, sync_all
+from bot.github.shared_points import shared_points
 from bot.governance.jobs import GovernanceScanner
 from bot.governance.store import GovernanceStore
 from bot.queue.followups import FollowUps
@@ -185,6 +187,14 @@ async def open_services(
     if requeued:
         log.info("re-queued unfinished deliveries", extra=fields(count=requeued))
     metrics = Metrics()
+    # One points budget for every GitHub request of the process (bot/github/budget.py),
+    # and of every replica when they share a database (bot/github/shared_points.py).
+    budget = RequestBudget(
+        config.points_per_minute,
+        clock=clock.now,
+        metrics=metrics,
+        shared=shared_points(store.database, config.points_per_minute),
+    )
     session = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(
             total=settings.github_timeout_seconds,
@@ -204,6 +214,7 @@ async def open_services(
         mutation_interval=settings.mutation_interval,
         max_inline_wait=settings.max_inline_wait_seconds,
         clock=clock.now,
+        budget=budget,
     )
     cve_services = (
         CveServicesClient(session, settings.cve_services)
@@ -272,7 +283,12 @@ async def open_services(
         worker=worker,
         followups=followups,
         poller=AdvisoryPoller(
-            github, installations, advisories, followups, interval=config.poll_interval_seconds
+            github,
+            installations,
+            advisories,
+            followups,
+            interval=config.poll_interval_seconds,
+            edit_sweep_minutes=config.edit_sweep_minutes,
         ),
         deadlines=DeadlineScanner(
             followups,
@@ -396,7 +412,13 @@ def _polled(poller: AdvisoryPoller) -> Callable[[], Awaitable[None]]:
         log.info(
             "advisories polled",
             extra=fields(
-                repositories=report.repositories, events=report.events, errors=report.errors
+                repositories=report.repositories,
+                events=report.events,
+                errors=report.errors,
+                requests=report.requests,
+                comment_reads=report.comment_reads,
+                sweeps=report.sweeps,
+                deferred=report.deferred,
             ),
         )
 

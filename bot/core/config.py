@@ -89,7 +89,11 @@ SCHEMA: Schema = {
     },
     "poller": {
         "interval_seconds": Key(int),
+        "edit_sweep_minutes": Key(int, minimum=1),  # comments re-read for edits (default 10)
     },
+    # Points a minute (GET 1, mutation 5; bot/github/budget.py), default 600; GitHub
+    # blocks an App above 900. At least 30: a triage takes a few mutations.
+    "github": {"points_per_minute": Key(int, minimum=30, maximum=900)},
     "coordinators": {
         "idle_days": Key(int),
         "roster_file": Key(str),
@@ -263,6 +267,8 @@ class BotConfig:
     policy: PolicyConfig = PolicyConfig()
     report: ReportConfig = ReportConfig()
     poll_interval_seconds: int = 60
+    edit_sweep_minutes: int = 10
+    points_per_minute: int = 600
     deadlines: DeadlineConfig = DeadlineConfig()
     coordinators: CoordinatorConfig = CoordinatorConfig()
     cve: CveConfig = CveConfig()
@@ -334,6 +340,8 @@ def parse_config(text: str, path: Path) -> BotConfig:
             prerelease_versions=tuple(report.get("prerelease_versions", ())),
         ),
         poll_interval_seconds=data.get("poller", {}).get("interval_seconds", 60),
+        edit_sweep_minutes=data.get("poller", {}).get("edit_sweep_minutes", 10),
+        points_per_minute=data.get("github", {}).get("points_per_minute", 600),
         deadlines=_deadlines(data.get("deadlines", {})),
         coordinators=_coordinators(data.get("coordinators", {}), path, locator),
         cve=CveConfig(

@@ -30,6 +30,8 @@ class Key:
     pattern: str | None = None
     describe: str = ""
     items: type | None = None  # for arrays: the type of every item
+    minimum: int | None = None  # for integers: the smallest value allowed (else 0)
+    maximum: int | None = None  # for integers: the largest value allowed
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,12 @@ def check_value(
             )
     if spec.pattern is not None and not re.fullmatch(spec.pattern, str(value)):
         raise ConfigError(f"{where}: expected {spec.describe or spec.pattern}; got {value!r}")
-    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
-        raise ConfigError(f"{where}: expected a number of at least 0; got {value}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        minimum = spec.minimum if spec.minimum is not None else 0
+        if value < minimum:
+            raise ConfigError(f"{where}: expected a number of at least {minimum}; got {value}")
+        if spec.maximum is not None and value > spec.maximum:
+            raise ConfigError(f"{where}: expected a number of at most {spec.maximum}; got {value}")
 
 
 _TYPE_NAMES = {

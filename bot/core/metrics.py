@@ -15,6 +15,11 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ACK_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.5, 1)
 
 
+def _number(value: float) -> str:
+    """A sample's value, exact for timestamps and large counts (`:g` keeps six digits)."""
+    return f"{value:.15g}"
+
+
 def _key(labels: dict[str, str]) -> LabelKey:
     return tuple(sorted(labels.items()))
 
@@ -44,7 +49,9 @@ class Counter:
 
     def render(self) -> list[str]:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        lines += [f"{self.name}{_render_labels(k)} {v:g}" for k, v in sorted(self.values.items())]
+        lines += [
+            f"{self.name}{_render_labels(k)} {_number(v)}" for k, v in sorted(self.values.items())
+        ]
         return lines
 
 
@@ -64,7 +71,9 @@ class Gauge(Counter):
         if self.reader is not None:
             self.values[()] = self.reader()
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge"]
-        lines += [f"{self.name}{_render_labels(k)} {v:g}" for k, v in sorted(self.values.items())]
+        lines += [
+            f"{self.name}{_render_labels(k)} {_number(v)}" for k, v in sorted(self.values.items())
+        ]
         return lines
 
 
@@ -91,9 +100,10 @@ class Histogram:
                 cumulative += bucket_count
                 labels = _render_labels(key, [("le", f"{bound:g}")])
                 lines.append(f"{self.name}_bucket{labels} {cumulative}")
-            lines.append(f"{self.name}_bucket{_render_labels(key, [('le', '+Inf')])} {count:g}")
-            lines.append(f"{self.name}_sum{_render_labels(key)} {total:g}")
-            lines.append(f"{self.name}_count{_render_labels(key)} {count:g}")
+            infinity = _render_labels(key, [("le", "+Inf")])
+            lines.append(f"{self.name}_bucket{infinity} {_number(count)}")
+            lines.append(f"{self.name}_sum{_render_labels(key)} {_number(total)}")
+            lines.append(f"{self.name}_count{_render_labels(key)} {_number(count)}")
         return lines
 
 
@@ -126,6 +136,37 @@ class Metrics:
         self.rate_limit_waits = Counter(
             "ghsa_bot_github_rate_limit_waits_total", "Times the bot waited for a rate limit."
         )
+        self.github_points = Counter(
+            "ghsa_bot_github_points_total",
+            "GitHub secondary-limit points spent (GET 1, mutation 5), by source "
+            "(poller or other).",
+        )
+        self.github_points_used = Gauge(
+            "ghsa_bot_github_points_used",
+            "Points spent in the last minute (the budget's window).",
+        )
+        self.github_points_limit = Gauge(
+            "ghsa_bot_github_points_limit", "The budget: github.points_per_minute."
+        )
+        self.github_budget_waits = Counter(
+            "ghsa_bot_github_budget_waits_total",
+            "Requests that waited for the points budget, by source (poller or other).",
+        )
+        self.poll_cycle_duration = Histogram(
+            "ghsa_bot_poll_cycle_seconds", "How long one advisory poll cycle took."
+        )
+        self.poll_last_success = Gauge(
+            "ghsa_bot_poll_last_success_timestamp_seconds",
+            "When the last poll cycle that listed every installation finished (Unix time).",
+        )
+        self.poll_requests = Counter(
+            "ghsa_bot_poll_requests_total",
+            "The poller's GitHub requests, by kind (list, comments, sweep).",
+        )
+        self.poll_deferred = Counter(
+            "ghsa_bot_poll_deferred_total",
+            "Comment reads the poller left for a later cycle because the budget was short.",
+        )
         self.deliveries_recovered = Counter(
             "ghsa_bot_deliveries_recovered_total",
             "Failed deliveries missing from the store: redeliveries requested, or given up.",
@@ -142,6 +183,14 @@ class Metrics:
             self.github_requests,
             self.rate_limit_remaining,
             self.rate_limit_waits,
+            self.github_points,
+            self.github_points_used,
+            self.github_points_limit,
+            self.github_budget_waits,
+            self.poll_cycle_duration,
+            self.poll_last_success,
+            self.poll_requests,
+            self.poll_deferred,
             self.deliveries_recovered,
         ):
             lines += metric.render()

@@ -260,6 +260,52 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         DROP TABLE command_replies;
         """,
     ),
+    (
+        14,
+        """
+        CREATE TABLE coordinator_reservations (
+            repository TEXT NOT NULL,
+            ghsa_id TEXT NOT NULL,
+            login TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            reserved_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (repository, ghsa_id)
+        );
+        ALTER TABLE advisories ADD COLUMN last_reminder_tier INTEGER;
+        CREATE TABLE cve_requests (
+            repository TEXT NOT NULL,
+            ghsa_id TEXT NOT NULL,
+            started_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (repository, ghsa_id)
+        );
+        """,
+    ),
+    (
+        15,
+        """
+        CREATE TABLE poll_comment_state (
+            repository TEXT NOT NULL,
+            ghsa_id TEXT NOT NULL,
+            comments INTEGER,
+            updated_at TEXT,
+            read_at DOUBLE PRECISION NOT NULL,
+            people INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (repository, ghsa_id)
+        );
+        """,
+    ),
+    (
+        16,
+        """
+        CREATE TABLE github_points (
+            id {serial_pk},
+            owner TEXT NOT NULL,
+            points INTEGER NOT NULL,
+            spent_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX github_points_spent_at ON github_points (spent_at);
+        """,
+    ),
 )
 
 

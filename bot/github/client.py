@@ -8,7 +8,9 @@ credential; its transport adds the token and the pinned API version, refreshes
 an expired token once on 401, retries 5xx and connection errors with bounded
 backoff, and in dry-run prints mutating requests instead of sending them.
 Rate limits go through gidgethub 6's `manage_rate_limit` and
-`handle_rate_limit_error` hooks.
+`handle_rate_limit_error` hooks; before it is sent, every request pays its
+points (GET 1, mutation 5) to the one :class:`~bot.github.budget.RequestBudget`
+of the process, waiting while the minute's points are spent.
 
 Credentials go only to `GITHUB_API_URL`'s origin (scheme, host and port):
 every request, a pagination `Link` gidgethub follows or a redirect included,
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -30,12 +31,15 @@ from typing import Any
 
 import aiohttp
 import cachetools
-from gidgethub import BadRequest, HTTPException, InvalidField, ValidationError
+from gidgethub import HTTPException, sansio
 from gidgethub import abc as gh_abc
 from gidgethub.apps import get_jwt
 from yarl import URL
 
 from bot.core.metrics import Metrics
+from bot.github.budget import RequestBudget
+from bot.github.errors import error_summary as error_summary
+from bot.github.errors import reply_error as reply_error
 
 API_VERSION = "2022-11-28"
 MUTATING_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -109,6 +113,7 @@ class GitHubApp:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         requester: str = "ghsa-bot",
+        budget: RequestBudget | None = None,
     ) -> None:
         self.session = session
         self.api_url = api_url.rstrip("/")
@@ -126,6 +131,8 @@ class GitHubApp:
         self.clock = clock
         self.sleep = sleep
         self.requester = requester
+        # Every request sent pays its points here first (bot/github/budget.py); None: no budget.
+        self.budget = budget
         self._jwt: tuple[str, float] | None = None
         self._tokens: cachetools.LRUCache[int, tuple[str, float]] = cachetools.LRUCache(100_000)
         self._token_locks: dict[int, asyncio.Lock] = {}
@@ -241,6 +248,13 @@ def _is_token_request(method: str, url: str) -> bool:
     return method == "POST" and url.rstrip("/").endswith("/access_tokens")
 
 
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    next_url: str | None
+    not_modified: bool
+
+
 class GitHubClient(gh_abc.GitHubAPI):
     """A gidgethub client for one credential, with the transport rules of this module."""
 
@@ -251,6 +265,15 @@ class GitHubClient(gh_abc.GitHubAPI):
 
     async def sleep(self, seconds: float) -> None:
         await self.github.sleep(seconds)
+
+    async def getpage(self, url: str) -> Page:
+        """One page of a list through the ETag cache: its items, the next page's URL, and
+        whether GitHub answered 304 (nothing changed since the cached copy: `items` is it)."""
+        data, more, status = await self._make_request(
+            "GET", url, {}, b"", sansio.accept_format()
+        )
+        items: list[Any] = data if isinstance(data, list) else []
+        return Page(items, more, status == 304)
 
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
@@ -295,6 +318,8 @@ class GitHubClient(gh_abc.GitHubAPI):
             authorization = await github.authorization(self.credential, stale=stale)
             if authorization is not None:
                 headers["authorization"] = authorization
+            if github.budget is not None:
+                await github.budget.spend(method)  # waits while the minute's points are spent
             try:
                 async with github.session.request(
                     method, url, headers=headers, data=body or None, allow_redirects=False
@@ -384,50 +409,3 @@ def _seconds(value: str, *, default: float) -> float:
         return max(0.0, float(value))
     except ValueError:
         return default
-
-
-# A field name as GitHub reports it (`summary`, `credits[0].login`); anything else
-# is left out rather than echoed.
-_FIELD_NAME = re.compile(r"[A-Za-z0-9_.\[\]-]{1,64}")
-
-
-def _error_fields(error: HTTPException) -> list[str]:
-    """The `field` names of a 422's `errors`; never their `message` or `value`."""
-    if not isinstance(error, InvalidField | ValidationError):
-        return []
-    errors = error.errors if isinstance(error.errors, list) else []
-    names = []
-    for entry in errors:
-        field = entry.get("field") if isinstance(entry, Mapping) else None
-        if isinstance(field, str) and _FIELD_NAME.fullmatch(field) and field not in names:
-            names.append(field)
-    return names
-
-
-def error_summary(error: BaseException) -> str:
-    """A short, secret-free description of a failure, for logs and the store.
-
-    GitHub's errors give their status, the exception's class and the names of
-    the fields a 422 refused: never GitHub's own text, which can echo what was
-    sent (a title, a description). :func:`reply_error` keeps it, for replies
-    posted on the advisory itself.
-    """
-    if isinstance(error, HTTPException):
-        text = f"GitHub {int(error.status_code)} {type(error).__name__}"
-        fields = _error_fields(error)
-        return f"{text} (fields: {', '.join(fields)})"[:500] if fields else text
-    text = str(error)
-    return f"{type(error).__name__}: {text}"[:500] if text else type(error).__name__
-
-
-def reply_error(error: BaseException) -> str:
-    """A failure as the team reads it on the advisory: GitHub's message kept.
-
-    Only for replies posted on the advisory the request was about; logs and
-    the store take :func:`error_summary`.
-    """
-    if isinstance(error, BadRequest):
-        return f"GitHub {int(error.status_code)}: {error}"[:500]
-    if isinstance(error, HTTPException):
-        return f"GitHub {int(error.status_code)}"
-    return error_summary(error)

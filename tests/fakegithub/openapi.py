@@ -2,12 +2,23 @@
 
 Paths not in the subset (advisory comments, contents) are checked against
 the schemas in this module, written from docs/github-api-facts.md.
+
+Query parameters the subset declares are checked too (their type, enum and
+bounds), and a `page` sent to a list that paginates by cursor (`before` and
+`after`, like the advisory lists) is refused.
+
+One addition to the subset's schemas, from the facts' "Advisory comments API"
+section: since 2026-10-02 an advisory carries `comments`, the number of its
+non-confidential comments. The subset predates it and forbids extra keys in
+`repository-advisory`, so the property is added here (an integer of at least
+0, not required: "If the count is missing, do not interpret it as zero").
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +98,7 @@ class Operation:
     request_schema: Any
     responses: dict[int, Any]
     from_subset: bool
+    query: dict[str, Any] | None = None  # name -> schema, for the subset's query parameters
 
 
 def _template_regex(template: str) -> re.Pattern[str]:
@@ -102,6 +114,11 @@ def _template_regex(template: str) -> re.Pattern[str]:
 class OpenAPISpec:
     def __init__(self, path: Path) -> None:
         self.document = json.loads(path.read_text())
+        advisory = self.document["components"]["schemas"]["repository-advisory"]
+        advisory["properties"].setdefault(
+            "comments",
+            {"type": "integer", "minimum": 0, "description": "Non-confidential comments."},
+        )
         # OpenAPI 3.0's `nullable` becomes JSON Schema's `anyOf [null, ...]`: the
         # OAS 3.0 validators mishandle it beside `allOf` and `enum`, where GitHub
         # really sends null (advisory `publisher`, `severity`, `private_fork`).
@@ -134,8 +151,13 @@ class OpenAPISpec:
             response = self._deref(response)
             content = response.get("content", {}).get("application/json")
             responses[int(status)] = content.get("schema") if content else None
+        query = {}
+        for parameter in operation.get("parameters", []):
+            parameter = self._deref(parameter)
+            if parameter.get("in") == "query" and "schema" in parameter:
+                query[parameter["name"]] = parameter["schema"]
         return Operation(
-            method, template, _template_regex(template), request_schema, responses, True
+            method, template, _template_regex(template), request_schema, responses, True, query
         )
 
     def _deref(self, node: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +183,29 @@ class OpenAPISpec:
             validator = Draft7Validator(schema)
         errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
         return [f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message[:200]}" for e in errors[:5]]
+
+    def check_query(self, operation: Operation, query: Mapping[str, str]) -> list[str]:
+        """The declared query parameters' values; `page` where the list takes cursors."""
+        declared = operation.query or {}
+        problems = []
+        for name, text in query.items():
+            if name == "page" and "after" in declared:
+                problems.append("page: this list paginates with `before`/`after` cursors")
+                continue
+            schema = declared.get(name)
+            if schema is None:
+                continue  # GitHub ignores parameters it does not know
+            value: Any = text
+            if schema.get("type") == "integer":
+                try:
+                    value = int(text)
+                except ValueError:
+                    problems.append(f"{name}: {text!r} is not an integer")
+                    continue
+            elif schema.get("type") == "boolean":
+                value = {"true": True, "false": False}.get(text, text)
+            problems += [f"{name}: {p}" for p in self._errors(schema, value, True)]
+        return problems
 
     def check_request(self, operation: Operation, body: Any) -> list[str]:
         return self._errors(operation.request_schema, body, operation.from_subset)

@@ -89,6 +89,7 @@ class RecordedRequest:
     body: Any
     started: float = 0.0
     finished: float = 0.0
+    at: float = 0.0  # the fake's clock when the request arrived
 
 
 @dataclass
@@ -157,6 +158,12 @@ class FakeGitHub(IssuesAndOAuth):
         self.cve_delay = 0.0
         self.pending_cves: list[tuple[float, dict[str, Any]]] = []
         self._cve_numbers = itertools.count(50001)
+        # Whether a new comment moves its advisory's `updated_at`: not attested either
+        # way (github-api-facts.md), so the bot must not rely on it; off by default.
+        self.comment_bumps_updated_at = False
+        # Organizations whose advisory list the App may not read (not an owner or
+        # security manager): GitHub answers 404, as the OpenAPI description lists.
+        self.org_list_refused: set[str] = set()
         self._init_issues_oauth()
 
     # -- set-up helpers ------------------------------------------------------------
@@ -201,7 +208,9 @@ class FakeGitHub(IssuesAndOAuth):
         self.advisories.setdefault(full_name, {})
         return repo
 
-    def add_installation(self, account: str, repositories: list[str]) -> int:
+    def add_installation(
+        self, account: str, repositories: list[str], *, account_type: str = "Organization"
+    ) -> int:
         installation_id = next(self._ids)
         template = json.loads(
             (self.fixtures / "webhooks" / "installation" / "created.payload.json").read_text()
@@ -219,7 +228,7 @@ class FakeGitHub(IssuesAndOAuth):
                 self._repository_template()["owner"],
                 login=account,
                 id=installation_id + 1,
-                type="Organization",
+                type=account_type,
                 name=account,
                 slug=account,
                 created_at=iso(self.clock()),
@@ -322,6 +331,7 @@ class FakeGitHub(IssuesAndOAuth):
             ("POST", "/app/hook/deliveries/{delivery_id}/attempts", self.redeliver, "jwt"),
             ("POST", "/app-manifests/{code}/conversions", self.convert_manifest, "none"),
             ("GET", "/repos/{owner}/{repo}/security-advisories", self.list_advisories, "token"),
+            ("GET", "/orgs/{org}/security-advisories", self.list_org_advisories, "token"),
             ("POST", "/repos/{owner}/{repo}/security-advisories/reports", self.report, "token"),
             (
                 "GET",
@@ -478,6 +488,11 @@ class FakeGitHub(IssuesAndOAuth):
                     )
                     return self._record(request, identity, body, response)
         operation = self.spec.find(request.method, request.path) if self.spec else None
+        if operation is not None and self.spec is not None:
+            problems = self.spec.check_query(operation, request.query)
+            if problems:
+                self.violations.append(f"query {request.method} {request.path}: {problems}")
+                return self._record(request, identity, body, _error(422, "Invalid request"))
         if operation is not None and body is not None:
             problems = self.spec.check_request(operation, body) if self.spec else []
             if problems:
@@ -519,6 +534,7 @@ class FakeGitHub(IssuesAndOAuth):
                 body,
                 request.get(STARTED, 0.0),
                 time.monotonic(),
+                self.clock(),
             )
         )
         return response
@@ -812,6 +828,8 @@ class FakeGitHub(IssuesAndOAuth):
             "collaborating_users": [],
             "collaborating_teams": [],
             "private_fork": None,
+            # Non-confidential comments (changelog 2026-10-02); edits leave it unchanged.
+            "comments": 0,
         }
         self.advisories.setdefault(full_name, {})[ghsa] = advisory
         self.comments[(full_name, ghsa)] = []
@@ -845,6 +863,77 @@ class FakeGitHub(IssuesAndOAuth):
             cursor = base64.b64encode(str(start + per_page).encode()).decode()
             query = dict(request.query, after=cursor)
             response.headers["Link"] = f'<{request.url.with_query(query)}>; rel="next"'
+        return response
+
+    async def list_org_advisories(self, request: web.Request) -> web.Response:
+        """`GET /orgs/{org}/security-advisories`: every repository of the organization,
+        sorted, with cursor pagination (`after`/`before` in `Link`, never `page`).
+
+        GitHub asks for an owner or security manager: the App installed on the
+        organization passes; any other caller, a personal account or an
+        organization in `org_list_refused` gets 404.
+        """
+        self._materialize_forks()
+        self._assign_cves()
+        org = request.match_info["org"]
+        installation = self.installations.get(self._installation_of(request), {})
+        account = installation.get("account") or {}
+        if (
+            str(account.get("login", "")).lower() != org.lower()
+            or account.get("type") != "Organization"
+            or org in self.org_list_refused
+        ):
+            return _error(404, "Not Found")
+        items = [
+            advisory
+            for full_name, advisories in self.advisories.items()
+            if full_name.split("/")[0].lower() == org.lower()
+            for advisory in advisories.values()
+        ]
+        state = request.query.get("state")
+        if state:
+            items = [a for a in items if a["state"] == state]
+        sort = request.query.get("sort", "created")
+        field = {"created": "created_at", "updated": "updated_at", "published": "published_at"}
+        key = field.get(sort, "created_at")
+        reverse = request.query.get("direction", "desc") == "desc"
+        items.sort(key=lambda a: (a[key] or "", a["ghsa_id"]), reverse=reverse)
+        ordered = [(a[key] or "", a["ghsa_id"]) for a in items]
+        per_page = max(1, min(100, int(request.query.get("per_page", "30"))))
+        start, end = 0, len(items)
+        cursor = request.query.get("after", request.query.get("before"))
+        boundary = ("", "")
+        if cursor is not None:
+            try:
+                boundary = _decode_cursor(cursor)
+            except (ValueError, TypeError):  # not a cursor this list gave
+                return _error(400, "Bad Request")
+        if "after" in request.query:
+            start = next(
+                (i for i, k in enumerate(ordered) if (k < boundary if reverse else k > boundary)),
+                len(items),
+            )
+            end = min(len(items), start + per_page)
+        elif "before" in request.query:
+            end = next(
+                (i for i, k in enumerate(ordered) if (k <= boundary if reverse else k >= boundary)),
+                len(items),
+            )
+            start = max(0, end - per_page)
+        else:
+            end = min(len(items), per_page)
+        chunk = items[start:end]
+        response = web.json_response(chunk)
+        links = []
+        base = {k: v for k, v in request.query.items() if k not in ("after", "before")}
+        if end < len(items) and chunk:
+            query = dict(base, after=_encode_cursor(ordered[end - 1]))
+            links.append(f'<{request.url.with_query(query)}>; rel="next"')
+        if start > 0 and chunk:
+            query = dict(base, before=_encode_cursor(ordered[start]))
+            links.append(f'<{request.url.with_query(query)}>; rel="prev"')
+        if links:
+            response.headers["Link"] = ", ".join(links)
         return response
 
     def _materialize_forks(self) -> None:
@@ -1019,6 +1108,11 @@ class FakeGitHub(IssuesAndOAuth):
             "author_association": "NONE",
         }
         self.comments.setdefault((full_name, ghsa), []).append(comment)
+        advisory = self.advisories.get(full_name, {}).get(ghsa)
+        if advisory is not None:
+            advisory["comments"] = advisory.get("comments", 0) + 1
+            if self.comment_bumps_updated_at:
+                advisory["updated_at"] = now
         return comment
 
     async def list_comments(self, request: web.Request) -> web.Response:
@@ -1181,6 +1275,15 @@ def _validation(message: str) -> web.Response:
     return web.json_response(
         {"message": message, "documentation_url": "https://docs.github.com/rest"}, status=422
     )
+
+
+def _encode_cursor(position: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    value, ghsa_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    return str(value), str(ghsa_id)
 
 
 def _page_args(request: web.Request) -> tuple[int, int]:
