@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from bot.core.clock import Clock
 from bot.core.logs import fields, process_owner
 from bot.core.metrics import Metrics
 from bot.github.client import RateLimited, error_summary
+from bot.queue.intake import decode_json
 from bot.queue.routing import handler_name, handlers_for
 from bot.queue.store import HandlingResult, Store, StoredDelivery, StoreUnavailable, backoff_delay
 
@@ -211,7 +211,7 @@ class Worker:
             "attempt": delivery.attempts,
         }
         event = sansio.Event(
-            json.loads(delivery.payload), event=delivery.event, delivery_id=delivery.guid
+            decode_json(delivery.payload), event=delivery.event, delivery_id=delivery.guid
         )
         # A first attempt has no earlier runs to skip; a retry skips what succeeded.
         done = await self.store.handlers_done(delivery.guid) if delivery.attempts > 1 else set()

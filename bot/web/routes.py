@@ -32,6 +32,7 @@ import time
 from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol, TypeVar
 
+import orjson
 from aiohttp import web
 
 from bot.advisories.store import AdvisoryStore
@@ -131,6 +132,17 @@ def _refuse(services: MetricsDoors, error: IntakeError, event: str) -> web.Respo
     return response
 
 
+def accepted(guid: str) -> web.Response:
+    """202 with `{"ok": true, "delivery": guid}`, encoded without a JSON encoder's setup.
+
+    Every stored delivery gets this answer; json_response's encoder was a
+    measurable share of an acknowledgement's CPU. The GUID is a checked header
+    (printable, at most 200 characters) and is still escaped as a JSON string.
+    """
+    body = b'{"ok": true, "delivery": ' + orjson.dumps(guid) + b"}"
+    return web.Response(body=body, status=202, content_type="application/json")
+
+
 async def webhook(request: web.Request) -> web.Response:
     services: IntakeDoors = request.app[SERVICES]
     arrived = time.perf_counter()
@@ -182,7 +194,7 @@ async def webhook(request: web.Request) -> web.Response:
     if log.isEnabledFor(logging.DEBUG):
         store_ms = round((time.perf_counter() - arrived) * 1000, 2)
         log.debug("delivery stored", extra=fields(**log_fields, store_ms=store_ms))
-    return web.json_response({"ok": True, "delivery": delivery.guid}, status=202)
+    return accepted(delivery.guid)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.queue.intake import (
     IntakeError,
+    decode_json,
     ordering_key,
+    parse_body,
     parse_delivery,
     signature_for,
     verify_signature,
@@ -72,3 +78,50 @@ def test_ordering_keys_group_what_must_stay_in_order() -> None:
     assert ordering_key("installation", {"installation": {"id": 3}}, "g") == "installation:3"
     assert ordering_key("issues", {"repository": {"full_name": "o/r"}}, "g") == "repo:o/r"
     assert ordering_key("ping", {}, "g") == "delivery:g"
+
+
+# decode_json: orjson's speed, the standard library's answers.
+
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_decode_json_reads_what_the_standard_library_reads(value: object) -> None:
+    text = json.dumps(value)
+    assert decode_json(text) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": NaN, "b": -Infinity}',  # orjson refuses these; the standard library reads them
+        '{"a": "\\ud800"}',  # a lone surrogate
+    ],
+)
+def test_decode_json_accepts_what_orjson_refuses_as_before(text: str) -> None:
+    assert repr(decode_json(text)) == repr(json.loads(text))
+
+
+def test_nesting_past_both_decoders_limits_is_refused_as_before() -> None:
+    with pytest.raises(IntakeError) as refused:
+        parse_body(b"[" * 5000 + b"]" * 5000)
+    assert (refused.value.status, refused.value.reason) == (400, "JSON nested too deeply")
+
+
+def test_a_malformed_body_is_named_by_line_and_column() -> None:
+    with pytest.raises(IntakeError) as refused:
+        parse_body(b'{\n  "a": 1,\n  oops\n}')
+    assert refused.value.status == 400
+    assert refused.value.reason == "malformed JSON at line 3, column 3"
