@@ -1,6 +1,6 @@
 """What the poller remembers between cycles, so a quiet cycle costs almost nothing.
 
-Per open advisory (table `poll_comment_state`, migration 15): the `comments`
+Per open advisory (table `poll_comment_state`, migration 14): the `comments`
 count and `updated_at` GitHub listed when its comments were last read, when
 that was, and whether any of its comments is a person's (not a bot's). The
 poller reads an advisory's comments again only when the count or `updated_at`

@@ -261,7 +261,7 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         """,
     ),
     (
-        14,
+        13,
         """
         CREATE TABLE coordinator_reservations (
             repository TEXT NOT NULL,
@@ -281,7 +281,7 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         """,
     ),
     (
-        15,
+        14,
         """
         CREATE TABLE poll_comment_state (
             repository TEXT NOT NULL,
@@ -295,7 +295,7 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         """,
     ),
     (
-        16,
+        15,
         """
         CREATE TABLE github_points (
             id {serial_pk},
