@@ -167,7 +167,8 @@ async def test_one_replica_polls_and_another_takes_over_when_it_dies(
     fake, _ = fake_github
     database = bot_env["DATABASE_URL"]
     env = replica_env(bot_env)
-    polls = "^/repos/python/cpython/security-advisories$"
+    # The organization's list (or, for a personal account, the repository's).
+    polls = "^/(orgs/python|repos/python/cpython)/security-advisories$"
     async with aiohttp.ClientSession() as session:
         replicas = [BotProcess(env, free_port(), tmp_path / f"replica-{n}.log") for n in (0, 1)]
         for replica in replicas:
