@@ -1,8 +1,12 @@
-"""A TCP proxy the tests can cut: the database "restarting or briefly unreachable".
+"""A TCP proxy the tests can cut or stall: the database "restarting or briefly
+unreachable", or "not answering".
 
 Between the bot and PostgreSQL. `cut()` drops every open connection and
 refuses new ones (as a restarting server does); `restore()` listens again on
-the same port.
+the same port. `stall()` stops forwarding, in both directions, and keeps every
+connection open (new ones are accepted and get nothing): a stuck server, or a
+network that drops packets, as the bot sees them. `resume()` forwards again,
+what was held first.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ class CuttableProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._forwarding = asyncio.Event()
+        self._forwarding.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -34,11 +40,20 @@ class CuttableProxy:
     async def restore(self) -> None:
         await self.start()
 
+    def stall(self) -> None:
+        self._forwarding.clear()
+
+    def resume(self) -> None:
+        self._forwarding.set()
+
     async def close(self) -> None:
         if self._server is not None:
             await self.cut()
+        self.resume()  # connections accepted while stalled end (their writers are aborted)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        await self._forwarding.wait()
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -52,6 +67,7 @@ class CuttableProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                await self._forwarding.wait()
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()
