@@ -20,6 +20,7 @@ from bot.app import attach, open_services
 from bot.core.clock import Clock
 from bot.core.config import load_config
 from bot.core.settings import Settings, load_settings
+from bot.db.connection import Database
 from bot.web.routes import add_service_routes
 from tests.databases import backend_name, fresh_database
 from tests.fakecve import FakeCveServices
@@ -237,3 +238,17 @@ async def cna_world(
     """The bot on CPython's configuration, with the team's CNA in the fake CVE Services."""
     cna, env = fake_cve
     return await world_with(start_bot, fake_github, **env), cna
+
+
+@pytest.fixture
+async def replicas(database_url: str) -> AsyncIterator[tuple[Database, Database]]:
+    """Two connections to the database under test (one SQLite file, or one PostgreSQL
+    schema), migrated: what two bot processes have."""
+    first, second = Database(database_url), Database(database_url)
+    await first.migrate()
+    await second.migrate()
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()

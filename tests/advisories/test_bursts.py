@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
-from collections.abc import AsyncIterator, Mapping
-
-import pytest
+from collections.abc import Mapping
 
 from bot.advisories.coordinators import choose_coordinator
 from bot.advisories.shared_counts import Reserved
@@ -26,18 +24,6 @@ from bot.team.formats import RosterEntry
 NOW = 1_790_000_000.0
 MEMBERS = ("ada", "bob", "cy", "dee", "eve", "fay")
 ROSTER = [RosterEntry(login.title(), login, frozenset()) for login in MEMBERS]
-
-
-@pytest.fixture
-async def replicas(database_url: str) -> AsyncIterator[tuple[Database, Database]]:
-    first, second = Database(database_url), Database(database_url)
-    await first.migrate()
-    await second.migrate()
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
 
 
 def record(ghsa_id: str, *, coordinator: str | None = None) -> AdvisoryRecord:
@@ -118,7 +104,9 @@ async def test_a_retried_choice_replaces_its_own_reservation(
 ) -> None:
     store = AdvisoryStore(replicas[0])
     await store.save(record("GHSA-1111-0000-0001"))
-    first = await store.reserve_coordinator("python/cpython", "GHSA-1111-0000-0001", chooser, now=NOW)
+    first = await store.reserve_coordinator(
+        "python/cpython", "GHSA-1111-0000-0001", chooser, now=NOW
+    )
     again = await AdvisoryStore(replicas[1]).reserve_coordinator(
         "python/cpython", "GHSA-1111-0000-0001", chooser, now=NOW + 60
     )
@@ -149,9 +137,12 @@ async def test_a_burst_of_reminders_for_one_advisory_claims_one(
     # After the spacing, a more urgent tier may go; the one already sent never again.
     sent = current.last_reminder_tier
     later = NOW + spacing
-    assert not await stores[1].claim_reminder(
-        "python/cpython", "GHSA-2222-0000-0001", 14, now=later, spacing_seconds=spacing
-    ) or sent == 14
+    assert (
+        not await stores[1].claim_reminder(
+            "python/cpython", "GHSA-2222-0000-0001", 14, now=later, spacing_seconds=spacing
+        )
+        or sent == 14
+    )
     assert await stores[1].claim_reminder(
         "python/cpython", "GHSA-2222-0000-0001", 0, now=later, spacing_seconds=spacing
     )
@@ -198,6 +189,4 @@ async def test_one_cve_request_per_advisory_in_flight(
     await bindings[1].end_request("python/cpython", "GHSA-4444-0000-0000")
     assert await bindings[0].start_request("python/cpython", "GHSA-4444-0000-0000", now=NOW)
     assert not await bindings[0].start_request("python/cpython", "GHSA-4444-0000-0001", now=NOW)
-    assert await bindings[1].start_request(
-        "python/cpython", "GHSA-4444-0000-0001", now=NOW + 121
-    )
+    assert await bindings[1].start_request("python/cpython", "GHSA-4444-0000-0001", now=NOW + 121)

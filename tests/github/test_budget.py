@@ -122,20 +122,7 @@ async def test_every_request_the_client_sends_pays_and_none_goes_over(
     assert github.budget is not None and github.budget.waits > 0
 
 
-@pytest.fixture
-async def two_replicas(database_url: str) -> AsyncIterator[tuple[Database, Database]]:
-    """Two connections to the database under test, as two bot processes have."""
-    first, second = Database(database_url), Database(database_url)
-    await first.migrate()
-    await second.migrate()
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
-
-
-async def test_replicas_share_one_window(two_replicas: tuple[Database, Database]) -> None:
+async def test_replicas_share_one_window(replicas: tuple[Database, Database]) -> None:
     clock = SteppedClock(5000.0)
     budgets = [
         RequestBudget(
@@ -144,7 +131,7 @@ async def test_replicas_share_one_window(two_replicas: tuple[Database, Database]
             check_every=0.001,
             shared=SharedPoints(database, owner=name, limit=30, hold=HOLD_SECONDS),
         )
-        for database, name in zip(two_replicas, ("one", "two"), strict=True)
+        for database, name in zip(replicas, ("one", "two"), strict=True)
     ]
     # Ten mutations at once, five from each replica: each replica alone has room for six.
     sends = [asyncio.create_task(budgets[i % 2].spend("PATCH")) for i in range(10)]
