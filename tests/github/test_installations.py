@@ -87,15 +87,19 @@ async def test_token_is_refreshed_before_it_expires(
     fake, _ = fake_github
     github = bot.services.github
     assert github is not None
-    await github.installation_token(bot.installation_id)
-    first = fake.token_requests[bot.installation_id]
+    # An installation only this test asks for: the bot's own background jobs (the
+    # poller) use the CPython one, and a token they refreshed under the moved clock
+    # would be counted here.
+    installation = fake.add_installation("octo-org", ["octo-org/one"])
+    await github.installation_token(installation)
+    first = fake.token_requests[installation]
     now = fake.clock()
     github.clock = lambda: now + 3000  # still inside the refresh margin: cached
-    await github.installation_token(bot.installation_id)
-    assert fake.token_requests[bot.installation_id] == first
+    await github.installation_token(installation)
+    assert fake.token_requests[installation] == first
     github.clock = lambda: now + 3301  # less than 5 minutes left: refreshed
-    await github.installation_token(bot.installation_id)
-    assert fake.token_requests[bot.installation_id] == first + 1
+    await github.installation_token(installation)
+    assert fake.token_requests[installation] == first + 1
 
 
 async def test_concurrent_token_requests_are_single_flight(
