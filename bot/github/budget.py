@@ -32,9 +32,12 @@ import contextvars
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from bot.core.metrics import Metrics
-from bot.github.shared_points import SharedPoints
+
+if TYPE_CHECKING:
+    from bot.github.shared_points import SharedPoints
 
 # GitHub's weights (secondary rate limits for REST).
 READ_POINTS = 1

@@ -19,11 +19,11 @@ from __future__ import annotations
 from bot.core.logs import process_owner
 from bot.db.connection import Connection, Database
 from bot.db.locks import exclusive
+from bot.github.budget import MARGIN_SECONDS, WINDOW_SECONDS
 
 LOCK_NAME = "github-points"
-# As long as the process's own window (bot/github/budget.py): GitHub's minute, plus
-# a second for a request to reach it.
-HOLD_SECONDS = 61.0
+# As long as the process's own window (bot/github/budget.py).
+HOLD_SECONDS = WINDOW_SECONDS + MARGIN_SECONDS
 
 
 def shared_points(database: Database, limit: int) -> SharedPoints | None:
