@@ -21,6 +21,7 @@ from bot.core.clock import Clock
 from bot.core.config import load_config
 from bot.core.settings import Settings, load_settings
 from bot.db.connection import Database
+from bot.queue.store import Store
 from bot.web.routes import add_service_routes
 from tests.databases import backend_name, fresh_database
 from tests.fakecve import FakeCveServices
@@ -238,6 +239,15 @@ async def cna_world(
     """The bot on CPython's configuration, with the team's CNA in the fake CVE Services."""
     cna, env = fake_cve
     return await world_with(start_bot, fake_github, **env), cna
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """The delivery queue on the test's database, open (migrated)."""
+    store = Store(Database(database_url))
+    await store.open()
+    yield store
+    await store.close()
 
 
 @pytest.fixture

@@ -190,23 +190,27 @@ class PostgresBackend(Backend):
         self.url = url
         self.connect_timeout = connect_timeout
 
-    def connect(self) -> Connection:
-        import psycopg  # imported here: SQLite installs need not load it
-        from psycopg.conninfo import conninfo_to_dict
+    def connect_arguments(self) -> dict[str, Any]:
+        """What every connection of the bot is opened with (the database thread's and
+        intake's, see bot/db/group_commit.py): autocommit, and the bounds above."""
+        from psycopg.conninfo import conninfo_to_dict  # SQLite installs need not load it
 
         # DATABASE_URL's own `options` (a search_path, say) are kept; the bounds
         # come after them, so the URL cannot lift them by accident.
         own_options = str(conninfo_to_dict(self.url).get("options") or "")
         bounds = " ".join(f"-c {name}={value}" for name, value in SERVER_BOUNDS.items())
-        connection = psycopg.connect(
-            self.url,
-            autocommit=True,
-            connect_timeout=self.connect_timeout,
-            application_name="ghsa-bot",
-            options=f"{own_options} {bounds}".strip(),
+        return {
+            "autocommit": True,
+            "connect_timeout": self.connect_timeout,
+            "application_name": "ghsa-bot",
+            "options": f"{own_options} {bounds}".strip(),
             **TCP_BOUNDS,
-        )
-        return PostgresConnection(connection)
+        }
+
+    def connect(self) -> Connection:
+        import psycopg
+
+        return PostgresConnection(psycopg.connect(self.url, **self.connect_arguments()))
 
     def is_unavailable(self, error: BaseException) -> bool:
         import psycopg
@@ -254,12 +258,12 @@ class PostgresConnection:
         self.raw = raw
 
     def execute(self, sql: str, parameters: Any = (), /) -> Cursor:
-        cursor: Cursor = self.raw.execute(_placeholders(sql), parameters or None)
+        cursor: Cursor = self.raw.execute(placeholders(sql), parameters or None)
         return cursor
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor:
         cursor = self.raw.cursor()
-        cursor.executemany(_placeholders(sql), list(parameters))
+        cursor.executemany(placeholders(sql), list(parameters))
         result: Cursor = cursor
         return result
 
@@ -317,12 +321,17 @@ def lock_ordering_keys(connection: Connection, keys: Iterable[str]) -> None:
     """
     if not isinstance(connection, PostgresConnection):
         return
-    for key in sorted(set(keys)):
-        connection.execute("SELECT pg_advisory_xact_lock(?)", (advisory_lock_id(key),))
+    for lock in ordered_lock_ids(keys):
+        connection.execute("SELECT pg_advisory_xact_lock(?)", (lock,))
+
+
+def ordered_lock_ids(keys: Iterable[str]) -> list[int]:
+    """The advisory locks of `keys`, in the one order every transaction takes them."""
+    return sorted({advisory_lock_id(key) for key in keys})
 
 
 @lru_cache(maxsize=512)
-def _placeholders(sql: str) -> str:
+def placeholders(sql: str) -> str:
     """`?` to psycopg's `%s` (the store's SQL has no `?` or `%` inside literals)."""
     return sql.replace("%", "%%").replace("?", "%s")
 

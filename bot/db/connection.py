@@ -4,6 +4,8 @@ SQLite is the embedded default, PostgreSQL serves several replicas; both run
 the same SQL (see bot/db/backends.py). Migrations are versioned and applied on
 open (bot/db/migrations.py). A lost PostgreSQL connection is replaced on the next
 job; until then every job answers StoreUnavailable, and intake answers 503.
+PostgreSQL intake does not come here: it has a connection of its own on the
+event loop (bot/db/group_commit.py).
 
 Webhook intake and the queue's own bookkeeping (claim, complete, lease renewal:
 `run_short`) take a shortcut on SQLite: the jobs submitted in one turn of the
@@ -42,7 +44,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from bot.db.backends import (
     THREAD_BUSY_TIMEOUT,
@@ -257,14 +259,7 @@ class Database:
             if not self.backend.is_unavailable(error):
                 raise
             self._drop_broken_connection()
-            # The driver may quote DATABASE_URL's user name or password (psycopg:
-            # "invalid percent-encoded token"); the message goes to logs and the CLI,
-            # and a traceback would print the cause: then it is left off.
-            detail = _first_line(error, redact=self.url)
-            unavailable = StoreUnavailable(f"database error: {detail}")
-            if redact_credentials(str(error), self.url) != str(error):
-                raise unavailable from None
-            raise unavailable from error
+            raise_unavailable(error, self.url)
 
     def _drop_broken_connection(self) -> None:
         connection = self._connection
@@ -366,6 +361,19 @@ def _deliver(answers: list[_Answer]) -> None:
             job.future.set_result(value)
         else:
             job.future.set_exception(value)
+
+
+def raise_unavailable(error: BaseException, url: str) -> NoReturn:
+    """Raise StoreUnavailable for a driver's `error`, safe to log and print.
+
+    The driver may quote DATABASE_URL's user name or password (psycopg:
+    "invalid percent-encoded token"); the message goes to logs and the CLI, and a
+    traceback would print the cause: then it is left off.
+    """
+    unavailable = StoreUnavailable(f"database error: {_first_line(error, redact=url)}")
+    if redact_credentials(str(error), url) != str(error):
+        raise unavailable from None
+    raise unavailable from error
 
 
 def _first_line(error: BaseException, *, redact: str = "") -> str:

@@ -20,8 +20,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.db.backends import connection_is_serialized
+from bot.db.backends import PostgresBackend
 from bot.db.connection import Connection, Database, StoreUnavailable, transaction
+from bot.db.group_commit import GroupCommitWriter
+from bot.queue.insert import insert_deliveries, insert_deliveries_on_server
 from bot.queue.intake import Delivery
 
 __all__ = ["Store", "StoreUnavailable", "StoredDelivery"]
@@ -99,6 +101,13 @@ class Store:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._checkpoints: asyncio.Task[None] | None = None
+        # PostgreSQL: intake's own connection on the event loop (bot/db/group_commit.py).
+        backend = database.backend
+        self._intake: GroupCommitWriter[tuple[Delivery, str], bool] | None = (
+            GroupCommitWriter(backend, insert_deliveries_on_server)
+            if isinstance(backend, PostgresBackend)
+            else None
+        )
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -121,6 +130,8 @@ class Store:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpoints
             self._checkpoints = None
+        if self._intake is not None:
+            await self._intake.close()
         await self.database.close()
 
     async def ping(self) -> None:
@@ -134,7 +145,9 @@ class Store:
         Deliveries that arrive together share one commit (group commit); each
         caller is answered once that commit is on disk.
         """
-        result = await self.database.run_batched(_insert_deliveries, (delivery, source))
+        if self._intake is not None:
+            return await self._intake.submit((delivery, source))
+        result = await self.database.run_batched(insert_deliveries, (delivery, source))
         return bool(result)
 
     # -- worker --------------------------------------------------------------------
@@ -352,48 +365,6 @@ _FINISH_DONE = (
     "last_error = ?, lease_owner = NULL, lease_until = NULL, payload = '' "
     "WHERE seq = ? AND lease_owner = ?"
 )
-
-
-_INSERT_DELIVERY = (
-    "INSERT INTO deliveries (guid, event, action, installation_id, order_key, source, payload, "
-    "received_at, next_attempt_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-    # Behind an unfinished delivery of the same key it waits; otherwise it is ready.
-    "CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE order_key = ? "
-    "AND state IN ('queued', 'running', 'waiting')) THEN 'waiting' ELSE 'queued' END) "
-    "ON CONFLICT (guid) DO NOTHING"
-)
-
-
-def _insert_deliveries(connection: Connection, *, rows: list[tuple[Delivery, str]]) -> list[bool]:
-    """Insert a batch in one transaction; True for each delivery that was new.
-
-    On SQLite a batch of one is a single autocommit statement (the same durable
-    commit, with fewer trips through the GIL); otherwise the batch is one
-    transaction holding its ordering keys (see lock_ordering_keys).
-    """
-
-    def insert(delivery: Delivery, source: str) -> bool:
-        cursor = connection.execute(
-            _INSERT_DELIVERY,
-            (
-                delivery.guid,
-                delivery.event,
-                delivery.action,
-                delivery.installation_id,
-                delivery.order_key,
-                source,
-                delivery.body,
-                delivery.received_at,
-                delivery.received_at,
-                delivery.order_key,
-            ),
-        )
-        return cursor.rowcount == 1
-
-    if len(rows) == 1 and connection_is_serialized(connection):
-        return [insert(*rows[0])]
-    with transaction(connection, ordering_keys=[delivery.order_key for delivery, _ in rows]):
-        return [insert(delivery, source) for delivery, source in rows]
 
 
 def _promote_next(

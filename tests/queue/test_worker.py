@@ -9,28 +9,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from gidgethub import routing, sansio
 
 from bot.core.clock import SystemClock
 from bot.core.metrics import Metrics
-from bot.db.connection import Database
 from bot.queue.intake import Delivery
 from bot.queue.retention import PayloadRetention
 from bot.queue.store import Store, StoredDelivery
 from bot.queue.worker import Worker
 from tests.harness import queued_delivery
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    store = Store(Database(database_url))
-    await store.open()
-    yield store
-    await store.close()
 
 
 def delivery(order_key: str, number: int, event: str = "test_event") -> Delivery:

@@ -1,0 +1,132 @@
+"""PostgreSQL intake's own connection (bot/db/group_commit.py): deliveries that
+arrive together share one transaction and keep their order; a failed
+transaction answers its callers with StoreUnavailable and the next one works;
+a caller that stopped waiting is not inserted; closing answers everyone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from bot.db.connection import Database, StoreUnavailable
+from bot.queue.intake import Delivery, delivery_of
+from bot.queue.store import Store
+from tests.databases import needs_postgres, query
+
+pytestmark = needs_postgres()
+
+
+def delivery(key: str, guid: str | None = None) -> Delivery:
+    payload = {"repository": {"full_name": key}, "action": "opened"}
+    return delivery_of(
+        guid or str(uuid.uuid4()), "issues", '{"x": 1}', payload, received_at=time.time()
+    )
+
+
+def states(database_url: str, guids: list[str]) -> list[str]:
+    rows = dict(query(database_url, "SELECT guid, state FROM deliveries"))
+    return [rows[guid] for guid in guids]
+
+
+async def test_deliveries_sent_together_share_one_transaction_in_arrival_order(
+    store: Store, database_url: str
+) -> None:
+    first, second, third, other = (
+        delivery("a/one"),
+        delivery("a/one"),
+        delivery("a/one"),
+        delivery("a/two"),
+    )
+    added = await asyncio.gather(
+        *(store.add_delivery(item) for item in (first, second, third, other))
+    )
+    assert added == [True, True, True, True]
+    # One key: the first is ready, the others wait behind it, in arrival order.
+    assert states(database_url, [first.guid, second.guid, third.guid, other.guid]) == [
+        "queued",
+        "waiting",
+        "waiting",
+        "queued",
+    ]
+    seqs = dict(query(database_url, "SELECT guid, seq FROM deliveries"))
+    assert seqs[first.guid] < seqs[second.guid] < seqs[third.guid]
+    # The four went in one transaction: the rows carry one transaction id.
+    assert len({row[0] for row in query(database_url, "SELECT xmin::text FROM deliveries")}) == 1
+
+
+async def test_a_redelivery_in_the_same_batch_or_later_is_stored_once(
+    store: Store, database_url: str
+) -> None:
+    item = delivery("a/one")
+    together = await asyncio.gather(store.add_delivery(item), store.add_delivery(item))
+    assert sorted(together) == [False, True]
+    assert await store.add_delivery(item) is False
+    rows = query(database_url, "SELECT COUNT(*) FROM deliveries WHERE guid = ?", (item.guid,))
+    assert rows == [(1,)]
+
+
+async def test_a_killed_connection_fails_its_callers_and_the_next_delivery_is_stored(
+    store: Store, database_url: str
+) -> None:
+    assert await store.add_delivery(delivery("a/one")) is True
+    # Another session ends intake's connection, as a restarted server or a
+    # failover would.
+    intake_pid = store._intake._connection.info.backend_pid  # type: ignore[union-attr]
+    query(database_url, "SELECT pg_terminate_backend(?)", (intake_pid,))
+    with pytest.raises(StoreUnavailable) as refused:
+        await store.add_delivery(delivery("a/one"))
+    assert "database error" in str(refused.value)
+    later = delivery("a/one")
+    assert await store.add_delivery(later) is True  # a new connection, by itself
+    assert states(database_url, [later.guid]) == ["waiting"]
+
+
+async def test_a_caller_that_stopped_waiting_before_its_transaction_is_left_out(
+    store: Store, database_url: str
+) -> None:
+    # The lock intake needs for key a/slow is held, so the first transaction waits.
+    holder = await asyncio.to_thread(_hold_lock_of, database_url, "repo:a/slow")
+    try:
+        stuck = asyncio.create_task(store.add_delivery(delivery("a/slow")))
+        await asyncio.sleep(0.2)
+        behind = delivery("a/given-up")
+        given_up = asyncio.create_task(store.add_delivery(behind))
+        await asyncio.sleep(0.05)
+        given_up.cancel()  # the web route's 2 s bound does this
+        with pytest.raises(asyncio.CancelledError):
+            await given_up
+    finally:
+        await asyncio.to_thread(holder.close)
+    assert await stuck is True
+    assert query(database_url, "SELECT COUNT(*) FROM deliveries WHERE guid = ?", (behind.guid,)) == [
+        (0,)
+    ]
+
+
+def _hold_lock_of(database_url: str, key: str):  # type: ignore[no-untyped-def]
+    import psycopg
+
+    from bot.db.backends import advisory_lock_id
+
+    connection = psycopg.connect(database_url, autocommit=True)
+    connection.execute("SELECT pg_advisory_lock(%s)", (advisory_lock_id(key),))
+    return connection
+
+
+async def test_closing_answers_every_waiting_caller(database_url: str) -> None:
+    store = Store(Database(database_url))
+    await store.open()
+    holder = await asyncio.to_thread(_hold_lock_of, database_url, "repo:a/slow")
+    try:
+        waiting = [asyncio.create_task(store.add_delivery(delivery("a/slow"))) for _ in range(3)]
+        await asyncio.sleep(0.2)
+        await asyncio.wait_for(store.close(), 5)
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    finally:
+        await asyncio.to_thread(holder.close)
+    assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes), outcomes
+    with pytest.raises(StoreUnavailable):
+        await store.add_delivery(delivery("a/one"))
