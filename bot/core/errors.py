@@ -15,3 +15,10 @@ class Refused(Exception):
     def __init__(self, message: str, *, show_usage: bool = False) -> None:
         super().__init__(message)
         self.show_usage = show_usage
+
+
+class SafeMessage:
+    """Mixed into an exception whose message the bot writes from its own state (a
+    database's redacted error, a rate limit's reset time): never advisory text.
+    Logs and the store keep such a message; of any other exception only its type
+    and where it was raised (bot/github/errors.py, error_summary)."""

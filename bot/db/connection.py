@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, NoReturn, TypeVar
 
+from bot.core.errors import SafeMessage
 from bot.db.backends import (
     THREAD_BUSY_TIMEOUT,
     Backend,
@@ -69,7 +70,7 @@ THREAD_BUSY_TIMEOUT_MS = int(THREAD_BUSY_TIMEOUT * 1000)
 CHECKPOINT_BUSY_TIMEOUT = 1.0
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(SafeMessage, Exception):
     """The database cannot be reached or written; callers answer 503."""
 
 
@@ -83,19 +84,18 @@ class Database:
     def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
         self.url = url
         self.backend: Backend = backend_for(url, synchronous=synchronous)
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._connection: Connection | None = None
+        # The database thread and its connection. On PostgreSQL the queue's own
+        # bookkeeping (`run_short`: claims, completions, leases) has a second one,
+        # so it never waits behind a scan; SQLite has one writer anyway.
+        self._main = _Lane("ghsa-bot-db")
+        self._short = (
+            self._main if self.backend.single_process else _Lane("ghsa-bot-db-short")
+        )
         self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghsa-bot-wal")
         self._checkpoint_connection: sqlite3.Connection | None = None
         self._closed = False
-        # Held by whichever thread is using the connection (the database thread,
-        # or the event loop for intake and short jobs on SQLite).
-        self._connection_lock = threading.Lock()
         self._short_jobs_on_loop = isinstance(self.backend, SqliteBackend)
         self._loop_jobs: list[_Job] | None = None
-        # The connection's busy timeout now (ms); None until set on a new connection.
-        self._busy_timeout_ms: int | None = None
 
     @property
     def single_process(self) -> bool:
@@ -107,18 +107,18 @@ class Database:
         """True for a SQLite file, whose write-ahead log `checkpoint` copies back."""
         return isinstance(self.backend, SqliteBackend) and not self.backend.in_memory
 
-    def _connect(self) -> Connection:
+    def _connect(self, lane: _Lane) -> Connection:
         if self._closed:
             raise StoreUnavailable("the store is closed")
-        if self._connection is None:
-            self._connection = self.backend.connect()
-            self._busy_timeout_ms = None
-        return self._connection
+        if lane.connection is None:
+            lane.connection = self.backend.connect()
+            lane.busy_timeout_ms = None
+        return lane.connection
 
-    def _use_busy_timeout(self, connection: Connection, milliseconds: int) -> None:
-        if self._short_jobs_on_loop and self._busy_timeout_ms != milliseconds:
+    def _use_busy_timeout(self, lane: _Lane, connection: Connection, milliseconds: int) -> None:
+        if self._short_jobs_on_loop and lane.busy_timeout_ms != milliseconds:
             connection.execute(f"PRAGMA busy_timeout={milliseconds:d}")
-            self._busy_timeout_ms = milliseconds
+            lane.busy_timeout_ms = milliseconds
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` on the database thread."""
@@ -152,14 +152,17 @@ class Database:
                 loop.call_soon(self._run_on_loop)
             self._loop_jobs.append(job)
         else:
-            self._to_thread(job)
+            self._to_thread(job, self._short if short else self._main)
         return await future
 
-    def _to_thread(self, job: _Job) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._serve, name="ghsa-bot-db", daemon=True)
-            self._thread.start()
-        self._jobs.put(job)
+    def _to_thread(self, job: _Job, lane: _Lane | None = None) -> None:
+        lane = lane or self._main
+        if lane.thread is None:
+            lane.thread = threading.Thread(
+                target=self._serve, args=(lane,), name=lane.name, daemon=True
+            )
+            lane.thread.start()
+        lane.jobs.put(job)
 
     def _run_on_loop(self) -> None:
         """On the event loop: run this turn's short jobs here if the connection is
@@ -169,26 +172,26 @@ class Database:
         if self._closed:
             _deliver([(job, False, StoreUnavailable("the store is closed")) for job in jobs])
             return
-        if not self._connection_lock.acquire(blocking=False):
+        if not self._main.lock.acquire(blocking=False):
             for job in jobs:
                 self._to_thread(job)
             return
         try:
-            answers, locked = self._run_round(jobs, on_loop=True)
+            answers, locked = self._run_round(jobs, self._main, on_loop=True)
         finally:
-            self._connection_lock.release()
+            self._main.lock.release()
         for job in locked:
             self._to_thread(job)
         _deliver(answers)
 
-    def _serve(self) -> None:
-        """The database thread: take every queued job, run it, answer once per round."""
+    def _serve(self, lane: _Lane) -> None:
+        """A database thread: take every queued job, run it, answer once per round."""
         while True:
-            first = self._jobs.get()
+            first = lane.jobs.get()
             jobs = [first]
             while jobs[-1] is not None and len(jobs) < _ROUND_LIMIT:
                 try:
-                    jobs.append(self._jobs.get_nowait())
+                    jobs.append(lane.jobs.get_nowait())
                 except queue.Empty:
                     break
             stop = jobs[-1] is None
@@ -200,17 +203,17 @@ class Database:
             others = [job for job in jobs if job is not None and job.batch is None]
             for group in (batched, others):
                 if group:
-                    with self._connection_lock:
-                        answers, _ = self._run_round(group)
+                    with lane.lock:
+                        answers, _ = self._run_round(group, lane)
                     _answer(answers)
             if stop:
-                if self._connection is not None:
-                    self._connection.close()
-                    self._connection = None
+                if lane.connection is not None:
+                    lane.connection.close()
+                    lane.connection = None
                 return
 
     def _run_round(
-        self, jobs: list[_Job], *, on_loop: bool = False
+        self, jobs: list[_Job], lane: _Lane, *, on_loop: bool = False
     ) -> tuple[list[_Answer], list[_Job]]:
         """Run `jobs`; (their answers, the jobs left for the thread because the
         database was locked: on the loop only, and every job after the first such)."""
@@ -231,10 +234,10 @@ class Database:
                 continue
             try:
                 if job.batch is None:
-                    answers.append((job, True, self._call(job.work, on_loop=on_loop)))
+                    answers.append((job, True, self._call(job.work, lane, on_loop=on_loop)))
                     continue
                 items = [member.item for member in group]
-                results = self._call(partial(job.batch, rows=items), on_loop=on_loop)
+                results = self._call(partial(job.batch, rows=items), lane, on_loop=on_loop)
                 answers.extend(
                     (member, True, result) for member, result in zip(group, results, strict=True)
                 )
@@ -244,11 +247,11 @@ class Database:
                 answers.extend((member, False, error) for member in group)
         return answers, locked
 
-    def _call(self, work: Callable[[Connection], T], *, on_loop: bool = False) -> T:
+    def _call(self, work: Callable[[Connection], T], lane: _Lane, *, on_loop: bool = False) -> T:
         try:
-            connection = self._connect()
+            connection = self._connect(lane)
             self._use_busy_timeout(
-                connection, LOOP_BUSY_TIMEOUT_MS if on_loop else THREAD_BUSY_TIMEOUT_MS
+                lane, connection, LOOP_BUSY_TIMEOUT_MS if on_loop else THREAD_BUSY_TIMEOUT_MS
             )
             return work(connection)
         except StoreUnavailable:
@@ -258,13 +261,13 @@ class Database:
                 raise _Busy from error
             if not self.backend.is_unavailable(error):
                 raise
-            self._drop_broken_connection()
+            self._drop_broken_connection(lane)
             raise_unavailable(error, self.url)
 
-    def _drop_broken_connection(self) -> None:
-        connection = self._connection
+    def _drop_broken_connection(self, lane: _Lane) -> None:
+        connection = lane.connection
         if connection is not None and self.backend.is_broken(connection):
-            self._connection = None
+            lane.connection = None
             with contextlib.suppress(Exception):
                 connection.close()
 
@@ -309,12 +312,13 @@ class Database:
             return
         self._closed = True
         loop = asyncio.get_running_loop()
-        if self._thread is not None:
-            self._jobs.put(None)
-            await loop.run_in_executor(None, self._thread.join)
-        elif self._connection is not None:
-            connection, self._connection = self._connection, None
-            await loop.run_in_executor(None, connection.close)
+        for lane in {id(lane): lane for lane in (self._main, self._short)}.values():
+            if lane.thread is not None:
+                lane.jobs.put(None)
+                await loop.run_in_executor(None, lane.thread.join)
+            elif lane.connection is not None:
+                connection, lane.connection = lane.connection, None
+                await loop.run_in_executor(None, connection.close)
 
         def close_checkpointer() -> None:
             # Once on close: nothing purged stays in the WAL of a stopped bot.
@@ -330,6 +334,21 @@ class Database:
 
 
 _ROUND_LIMIT = 512
+
+
+class _Lane:
+    """A database thread, its job queue and its connection."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.connection: Connection | None = None
+        # Held by whichever thread is using the connection (the database thread,
+        # or the event loop for intake and short jobs on SQLite).
+        self.lock = threading.Lock()
+        # The connection's busy timeout now (ms); None until set on a new connection.
+        self.busy_timeout_ms: int | None = None
 _Answer = tuple["_Job", bool, Any]
 
 

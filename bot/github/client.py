@@ -36,6 +36,7 @@ from gidgethub import abc as gh_abc
 from gidgethub.apps import get_jwt
 from yarl import URL
 
+from bot.core.errors import SafeMessage
 from bot.core.metrics import Metrics
 from bot.github.budget import RequestBudget
 from bot.github.errors import error_summary as error_summary
@@ -57,7 +58,7 @@ MAX_REDIRECTS = 5
 log = logging.getLogger("ghsa_bot.github")
 
 
-class RateLimited(Exception):
+class RateLimited(SafeMessage, Exception):
     """GitHub asked us to wait longer than a handler should block; retry at `retry_at`."""
 
     def __init__(self, retry_at: float, reason: str) -> None:
@@ -65,11 +66,11 @@ class RateLimited(Exception):
         self.retry_at = retry_at
 
 
-class GitHubUnavailable(Exception):
+class GitHubUnavailable(SafeMessage, Exception):
     """GitHub could not be reached, or kept answering 5xx, after bounded retries."""
 
 
-class ForeignUrl(Exception):
+class ForeignUrl(SafeMessage, Exception):
     """A request (a pagination link, a redirect) pointed outside GITHUB_API_URL's origin.
 
     Nothing was sent there: the token or JWT goes to GitHub's origin only.

@@ -6,9 +6,13 @@
 from __future__ import annotations
 
 import re
+import traceback
 from collections.abc import Mapping
+from pathlib import PurePath
 
 from gidgethub import BadRequest, HTTPException, InvalidField, ValidationError
+
+from bot.core.errors import SafeMessage
 
 # A field name as GitHub reports it (`summary`, `credits[0].login`); anything else
 # is left out rather than echoed.
@@ -34,14 +38,26 @@ def error_summary(error: BaseException) -> str:
     GitHub's errors give their status, the exception's class and the names of
     the fields a 422 refused: never GitHub's own text, which can echo what was
     sent (a title, a description). :func:`reply_error` keeps it, for replies
-    posted on the advisory itself.
+    posted on the advisory itself. Other errors give their class and where
+    they were raised; their message only when the bot wrote it (SafeMessage).
     """
     if isinstance(error, HTTPException):
         text = f"GitHub {int(error.status_code)} {type(error).__name__}"
         fields = _error_fields(error)
         return f"{text} (fields: {', '.join(fields)})"[:500] if fields else text
-    text = str(error)
-    return f"{type(error).__name__}: {text}"[:500] if text else type(error).__name__
+    name = type(error).__name__
+    if isinstance(error, SafeMessage) and (text := str(error)):
+        return f"{name}: {text}"[:500]
+    if isinstance(error, OSError) and error.errno is not None:
+        name = f"{name} (errno {error.errno})"  # not its message: that names a path
+    # Any other message may quote what the handler held (a ValueError quoting a
+    # title, a KeyError naming a key), so it is left out; the place is enough to
+    # find the fault.
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        where = frames[-1]
+        return f"{name} at {PurePath(where.filename).name}:{where.lineno} in {where.name}"[:500]
+    return name
 
 
 def reply_error(error: BaseException) -> str:
