@@ -30,6 +30,7 @@ from bot.context import HandlerContext
 from bot.core.clock import Clock, SystemClock
 from bot.core.config import BotConfig
 from bot.core.digests import Digester
+from bot.core.error_reports import report_exception
 from bot.core.logs import fields
 from bot.core.metrics import Metrics
 from bot.core.settings import Settings
@@ -303,6 +304,8 @@ async def open_services(
         retention=PayloadRetention(store.database),
         cve_services=cve_services,
     )
+    leadership = services.leadership
+    metrics.leader.reader = lambda: 1.0 if leadership.held else 0.0
     if start_worker:
         worker.start()
     if start_background:
@@ -388,6 +391,7 @@ async def _every(
             await job()
         except Exception as error:
             log.warning(f"{name} failed", extra=fields(error=error_summary(error)))
+            report_exception(error, job=name.replace(" ", "-"))
         await asyncio.sleep(seconds)
 
 

@@ -123,6 +123,7 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
             public_view(advisory),
             org_id=org_id,
             cve_bound=binding in (Binding.OURS, Binding.NONE),
+            github=client,  # the credited people's names, from their profiles
         )
         folder = config.records.folder
         written = write_exports(folder, exports) if folder is not None else []

@@ -10,6 +10,7 @@ import time
 from bot.advisories.public import public_view
 from bot.advisories.store import AdvisoryRecord, AdvisoryStore
 from bot.app import close_services, open_services
+from bot.cli.checks import check_database, require_app_credentials
 from bot.cli.errors import CliError
 from bot.core.config import BotConfig, load_config
 from bot.core.settings import Settings, load_settings
@@ -22,6 +23,7 @@ from bot.records.exports import build_exports
 def cmd_advisories(args: argparse.Namespace) -> int:
     settings = load_settings()
     config = load_config(settings.config_dir)
+    check_database(settings, create=False)
     return asyncio.run(_advisories(settings, config, args))
 
 
@@ -83,6 +85,7 @@ def describe(record: AdvisoryRecord, config: BotConfig, now: float) -> dict[str,
 def cmd_export(args: argparse.Namespace) -> int:
     settings = load_settings()
     config = load_config(settings.config_dir)
+    check_database(settings, create=False)
     return asyncio.run(_export(settings, config, args))
 
 
@@ -98,8 +101,7 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
         if stored is not None:
             public = stored.record
         else:
-            if services.github is None or not settings.app_id:
-                raise CliError(f"{args.ghsa_id} is not published; reading it needs App credentials")
+            require_app_credentials(settings, f"export of {args.ghsa_id}, not yet published,")
             client = services.github.installation(record.installation_id)
             advisory = await client.getitem(
                 f"/repos/{record.repository}/security-advisories/{record.ghsa_id}"
@@ -107,6 +109,10 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
             public = public_view(advisory)
             if not public.get("published_at"):
                 public["published_at"] = advisory.get("updated_at")
+        # With App credentials, credits carry the names on the people's GitHub profiles.
+        github = None
+        if services.github is not None and settings.app_id:
+            github = services.github.installation(record.installation_id)
         org_id = ""
         if config.cve.provider == "cve-services" and services.cve_services is not None:
             org_id = await services.cve_services.org_id()
@@ -127,6 +133,7 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
                 org_id=org_id,
                 published=stored is not None,
                 cve_bound=binding in (Binding.OURS, Binding.NONE),
+                github=github,
             )
         except RecordError as error:
             raise CliError(f"{args.ghsa_id}: {error}; nothing was written") from None
@@ -136,7 +143,8 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
         name = exports.osv_id if args.kind == "osv" else document["cveMetadata"]["cveId"]
         if args.output is not None:
             try:
-                print(write_record(args.output, args.kind, name, document))
+                folder = exports.osv_folder if args.kind == "osv" else "cve"
+                print(write_record(args.output, folder, name, document))
             except RecordError as error:
                 raise CliError(f"{args.ghsa_id}: {error}; nothing was written") from None
         else:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import close_services, open_services
+from bot.cli.checks import bounded_int, check_database, iso_date, require_app_credentials
 from bot.core.config import load_config
 from bot.core.settings import load_settings
 from bot.github.installations import sync_all
@@ -57,15 +58,15 @@ def add_commands(commands: Any) -> None:
     report = commands.add_parser("report", help="PEP 811 reports: inactivity, year")
     kinds = report.add_subparsers(dest="report_kind", required=True)
     inactivity = kinds.add_parser("inactivity", help="members with no activity in the period")
-    inactivity.add_argument("--since", type=datetime.date.fromisoformat, help="YYYY-MM-DD")
+    inactivity.add_argument("--since", type=iso_date, help="YYYY-MM-DD (default: a year ago)")
     inactivity.set_defaults(func=cmd_report_inactivity)
     year = kinds.add_parser("year", help="a year's advisories, timings and credits")
-    year.add_argument("year", type=int)
+    year.add_argument("year", type=bounded_int(1970, 9999), help="YYYY")
     year.set_defaults(func=cmd_report_year)
 
     nominations = commands.add_parser("nominations", help="nominations, or one's audit log")
     nominations.add_argument("action", nargs="?", choices=["list", "show"], default="list")
-    nominations.add_argument("id", nargs="?", type=int)
+    nominations.add_argument("id", nargs="?", type=bounded_int(1, 2**63 - 1), help="for show")
     nominations.set_defaults(func=cmd_nominations)
 
 
@@ -111,6 +112,8 @@ def cmd_roster_check(args: argparse.Namespace) -> int:
 
 async def _roster_check() -> int:
     settings = load_settings()
+    require_app_credentials(settings, "roster check")
+    check_database(settings, create=True)  # only the installations it reads from GitHub
     services = await open_services(
         settings, load_config(settings.config_dir), start_worker=False, start_background=False
     )
@@ -132,6 +135,8 @@ def cmd_report_inactivity(args: argparse.Namespace) -> int:
 async def _report_inactivity(since: datetime.date | None) -> int:
     settings = load_settings()
     config = load_config(settings.config_dir)
+    require_app_credentials(settings, "report inactivity")
+    check_database(settings, create=True)  # only the installations it reads from GitHub
     until = datetime.datetime.now(datetime.UTC).date()
     since = since or until.replace(year=until.year - 1)
     services = await open_services(settings, config, start_worker=False, start_background=False)
@@ -154,6 +159,7 @@ def cmd_report_year(args: argparse.Namespace) -> int:
 async def _report_year(year: int) -> int:
     settings = load_settings()
     config = load_config(settings.config_dir)
+    check_database(settings, create=False)
     services = await open_services(settings, config, start_worker=False, start_background=False)
     try:
         records = await services.advisories.all_advisories()
@@ -174,10 +180,13 @@ def cmd_nominations(args: argparse.Namespace) -> int:
 async def _nominations(args: argparse.Namespace) -> int:
     settings = load_settings()
     config = load_config(settings.config_dir)
+    if args.action == "show" and args.id is None:
+        raise GovernanceCliError("usage: ghsa-bot nominations show N (N from `nominations`)")
+    check_database(settings, create=False)
     services = await open_services(settings, config, start_worker=False, start_background=False)
     try:
         if args.action == "show":
-            nomination = await services.governance.get(args.id or 0)
+            nomination = await services.governance.get(args.id)
             if nomination is None:
                 raise GovernanceCliError(f"no nomination {args.id}")
             print(f"nomination {nomination.id}: @{nomination.nominee} ({nomination.state})")
@@ -186,7 +195,10 @@ async def _nominations(args: argparse.Namespace) -> int:
                 when = datetime.datetime.fromtimestamp(entry.at, datetime.UTC)
                 print(f"  {when:%Y-%m-%d %H:%M} {entry.action}: {entry.reason}")
             return 0
-        for nomination in await services.governance.nominations():
+        nominations = await services.governance.nominations()
+        if not nominations:
+            print("no nominations")
+        for nomination in nominations:
             closes = datetime.datetime.fromtimestamp(nomination.closes_at, datetime.UTC)
             print(
                 f"{nomination.id}\t@{nomination.nominee}\t{nomination.state}\t"

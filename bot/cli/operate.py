@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import time
 
+from bot.cli.checks import check_database
 from bot.cli.errors import CliError
 from bot.core.config import load_config
 from bot.core.settings import Settings, load_settings
+from bot.db.backends import backend_for
 from bot.db.connection import Database, StoreUnavailable
 from bot.db.migrations import MIGRATIONS
 from bot.queue.store import Store
@@ -26,6 +28,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         else:
             where = f"{source.repository}:{source.path}"
             print(f"sources.{name}: {where} ({source.format}), read from GitHub at start")
+    check_database(settings, create=True)
+    print(f"database: {backend_for(settings.database_url).describe()}")
     problem = settings.serve_problem()
     if problem and settings.has_app_credentials:
         raise CliError(problem)
@@ -38,6 +42,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending migrations (serve does too, on start); replicas may run it at once."""
     settings = load_settings()
+    check_database(settings, create=True)
     return asyncio.run(_migrate(settings))
 
 
@@ -61,6 +66,7 @@ async def _migrate(settings: Settings) -> int:
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
     settings = load_settings()
+    check_database(settings, create=False)
     return asyncio.run(_deliveries(settings, args))
 
 

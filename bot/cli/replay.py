@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import INTERNAL_EVENTS, close_services, open_services
+from bot.cli.checks import check_database, require_app_credentials
 from bot.cli.errors import CliError
 from bot.core.config import load_config
 from bot.core.settings import MAX_GITHUB_PAYLOAD, Settings, load_settings
 from bot.db.connection import StoreUnavailable
 from bot.queue.intake import Delivery, IntakeError, parse_delivery
+
+FORMATS = (
+    "the JSON of GET /app/hook/deliveries/ID (request.headers and request.payload), or "
+    "the delivery as GitHub's delivery log shows it (header lines, then the JSON body)"
+)
 
 
 def read_recording(path: Path) -> tuple[dict[str, str], bytes]:
@@ -47,14 +53,17 @@ def read_recording(path: Path) -> tuple[dict[str, str], bytes]:
             return headers, json.dumps(request.get("payload")).encode()
         except (ValueError, RecursionError):
             raise CliError(f"{path}: the payload is nested too deeply") from None
+    if isinstance(document, dict):
+        raise CliError(
+            f"{path}: a bare JSON payload, without the delivery's headers (X-GitHub-Event, "
+            f"X-GitHub-Delivery, X-Hub-Signature-256); replay takes {FORMATS}"
+        )
+    if document is not None:
+        raise CliError(f"{path}: JSON, but not a recorded delivery; replay takes {FORMATS}")
     text = raw.decode("utf-8", "replace").replace("\r\n", "\n")
     start = text.find("{")
     if start < 0:
-        raise CliError(
-            f"{path}: no JSON body found; give the JSON of GET /app/hook/deliveries/ID "
-            "(request.headers and request.payload) or the delivery as GitHub's log shows it "
-            "(header lines, then the JSON body)"
-        )
+        raise CliError(f"{path}: no JSON body found; replay takes {FORMATS}")
     headers = {}
     for line in text[:start].splitlines():
         name, sep, value = line.partition(":")
@@ -112,8 +121,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def _replay(settings: Settings, delivery: Delivery) -> int:
-    if not (settings.app_id and settings.private_key):
-        raise CliError("replay needs GITHUB_APP_ID and a private key to reach GitHub")
+    require_app_credentials(settings, "replay")
+    check_database(settings, create=True)
     config = load_config(settings.config_dir)
     services = await open_services(settings, config, start_worker=False, start_background=False)
     try:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import secrets
 import sys
+from collections.abc import Iterator
 
 from aiohttp import web
 
 from bot.app import attach, open_services
+from bot.cli.checks import check_database
 from bot.cli.errors import CliError
+from bot.core import error_reports
 from bot.core.config import BotConfig, load_config
-from bot.core.settings import Settings, load_settings
+from bot.core.metrics import build_version
+from bot.core.settings import Settings, load_settings, plaintext_url_warnings
 from bot.web.routes import add_service_routes
 from bot.web.setup import create_setup_app, listen_host, setup_link
 
@@ -23,9 +28,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.dry_run:
         settings = dataclasses.replace(settings, dry_run=True)
-    port = args.port if args.port is not None else settings.port
+    if args.port is not None:
+        settings = dataclasses.replace(settings, port=args.port)
+    port = settings.port
     for warning in settings.warnings:
         print(f"ghsa-bot: warning: {warning}", file=sys.stderr)
+    if settings.sentry_dsn:  # opt-in error reports (bot/core/error_reports.py)
+        for warning in plaintext_url_warnings("SENTRY_DSN", settings.sentry_dsn):
+            print(f"ghsa-bot: warning: {warning}", file=sys.stderr)
+        try:
+            error_reports.start(settings.sentry_dsn, release=f"ghsa-bot@{build_version()}")
+        except error_reports.ErrorReportsUnavailable as error:
+            raise CliError(str(error)) from None
     if not settings.has_app_credentials:
         # A broken configuration stops setup mode too (exit 2 with the ConfigError).
         load_config(settings.config_dir)
@@ -38,31 +52,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        web.run_app(
-            create_setup_app(settings, token),
-            host=host,
-            port=port,
-            print=None,
-            auto_decompress=False,
-        )
+        with _listening(host, port):
+            web.run_app(
+                create_setup_app(settings, token),
+                host=host,
+                port=port,
+                print=None,
+                auto_decompress=False,
+            )
         return 0
     problem = settings.serve_problem()
     if problem is not None:
         raise CliError(problem)
     config = load_config(settings.config_dir)
+    check_database(settings, create=True)
     # The event loop shares the GIL with the database thread; by default a
     # waiting thread may wait 5 ms for it, which would be the ack's p99.
     sys.setswitchinterval(0.0005)
-    web.run_app(
-        _serve_app(settings, config),
-        host=settings.host,
-        port=port,
-        print=None,
-        shutdown_timeout=25,
-        loop=serving_loop(),
-        auto_decompress=False,  # request bodies are never decoded (bot/web/hardening.py)
-    )
+    with _listening(settings.host, port):
+        web.run_app(
+            _serve_app(settings, config),
+            host=settings.host,
+            port=port,
+            # Called once the socket listens (a port in use fails before it).
+            print=lambda _banner: print(
+                f"ghsa-bot: serving webhooks on {settings.host}:{port}",
+                file=sys.stderr,
+                flush=True,
+            ),
+            shutdown_timeout=25,
+            loop=serving_loop(),
+            auto_decompress=False,  # request bodies are never decoded (bot/web/hardening.py)
+        )
     return 0
+
+
+@contextlib.contextmanager
+def _listening(host: str, port: int) -> Iterator[None]:
+    """An OSError without a file name while serving is the listening socket's:
+    the port is taken, the host is not this machine's, a port below 1024."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename:
+            raise  # a file (the database's): main says which
+        reason = error.strerror or type(error).__name__
+        raise CliError(f"cannot listen on {host}:{port}: {reason} (PORT, BOT_HOST)") from None
 
 
 def serving_loop() -> asyncio.AbstractEventLoop:
@@ -87,5 +122,4 @@ async def _serve_app(settings: Settings, config: BotConfig) -> web.Application:
     # collector's way, so collections during traffic stay short.
     gc.collect()
     gc.freeze()
-    print(f"ghsa-bot: serving webhooks on port {settings.port}", file=sys.stderr, flush=True)
     return app

@@ -1,19 +1,28 @@
 """Validating TOML against a declared schema, with errors that name file, key and line.
 
 Every key a configuration file may hold is declared as a :class:`Key` (its type,
-whether it is required, its choices or pattern); unknown keys are refused with
-the nearest known one suggested. `tomllib` keeps no positions, so
-:class:`Locator` finds each dotted key's line in the text.
+whether it is required, its default, its bounds, choices or pattern); unknown
+keys are refused with the nearest known one suggested. `tomllib` keeps no
+positions, so :class:`Locator` finds each dotted key's line in the text.
+
+A key is declared once, as a field of the dataclass that holds its value:
+:func:`option` (or :func:`required`) makes the dataclass field and its
+:class:`Key` from one call, :func:`keys_of` and :func:`tables_of` read the schema
+back from the dataclasses, and :func:`build` makes the dataclass from a
+validated table. The default therefore lives in one place, the `option` call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -30,8 +39,131 @@ class Key:
     pattern: str | None = None
     describe: str = ""
     items: type | None = None  # for arrays: the type of every item
-    minimum: int | None = None  # for integers: the smallest value allowed (else 0)
-    maximum: int | None = None  # for integers: the largest value allowed
+    minimum: int | None = None  # for integers (and arrays' items): the smallest allowed (else 0)
+    maximum: int | None = None  # for integers (and arrays' items): the largest value allowed
+    default: Any = None  # the value when the key is absent (the dataclass field's default)
+    # The value as the dataclass holds it (a tuple, a path resolved against the file's
+    # folder); may raise ConfigError naming the place. Only applied to values the file sets.
+    convert: Callable[[Any, Place], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a value was read: the file, its lines, the dotted key."""
+
+    path: Path
+    locator: Locator
+    dotted: tuple[str, ...]
+
+    def where(self) -> str:
+        return f"{self.path}, line {self.locator.line(self.dotted)}: {'.'.join(self.dotted)}"
+
+
+# The dataclass field metadata entry that holds a declared key: (table, TOML name, Key).
+_DECLARED = "ghsa_bot_config_key"
+
+
+def _as_tuple(value: Any, _place: Place) -> Any:
+    return tuple(value)
+
+
+def option(
+    default: T,
+    kind: type | tuple[type, ...] | None = None,
+    *,
+    key: str = "",
+    table: str = "",
+    choices: tuple[str, ...] | None = None,
+    pattern: str | None = None,
+    describe: str = "",
+    items: type | None = None,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    convert: Callable[[Any, Place], Any] | None = None,
+) -> T:
+    """A dataclass field that is a TOML key, declared once: default, type and bounds.
+
+    `kind` is the TOML type (the default's type unless given; arrays become tuples);
+    `key` the TOML name when it differs from the field's; `table` the table a field
+    of the top-level dataclass is read from (`poller` for `interval_seconds`).
+    """
+    if kind is None:
+        if default is None:
+            raise TypeError("option(None) needs its kind")
+        kind = list if isinstance(default, tuple) else type(default)
+    if kind is list and convert is None:
+        convert = _as_tuple
+    declared = Key(
+        kind,
+        choices=choices,
+        pattern=pattern,
+        describe=describe,
+        items=items,
+        minimum=minimum,
+        maximum=maximum,
+        default=default,
+        convert=convert,
+    )
+    return dataclasses.field(default=default, metadata={_DECLARED: (table, key, declared)})
+
+
+def required(
+    kind: type,
+    *,
+    choices: tuple[str, ...] | None = None,
+    pattern: str | None = None,
+    describe: str = "",
+) -> Any:
+    """A dataclass field that is a required TOML key (no default)."""
+    declared = Key(kind, required=True, choices=choices, pattern=pattern, describe=describe)
+    return dataclasses.field(metadata={_DECLARED: ("", "", declared)})
+
+
+def _declared(cls: type) -> list[tuple[str, str, str, Key]]:
+    """(field name, table, TOML name, Key) of each declared field of dataclass `cls`."""
+    found = []
+    for one in dataclasses.fields(cls):
+        if _DECLARED in one.metadata:
+            table, name, declared = one.metadata[_DECLARED]
+            found.append((one.name, table, name or one.name, declared))
+    return found
+
+
+def keys_of(cls: type) -> dict[str, Key]:
+    """The keys of a table, from the dataclass that holds it."""
+    return {name: declared for _, table, name, declared in _declared(cls) if not table}
+
+
+def tables_of(cls: type) -> dict[str, dict[str, Key]]:
+    """The keys a dataclass reads from named tables (`option(..., table=...)`)."""
+    tables: dict[str, dict[str, Key]] = {}
+    for _, table, name, declared in _declared(cls):
+        if table:
+            tables.setdefault(table, {})[name] = declared
+    return tables
+
+
+def build(
+    cls: type[T],
+    raw: Mapping[str, Any],
+    prefix: tuple[str, ...],
+    path: Path,
+    locator: Locator,
+    **given: Any,
+) -> T:
+    """Dataclass `cls` from a validated table: each key the table sets (converted), the
+    declared default for the rest, and `given` for the fields that are not keys."""
+    values = dict(given)
+    for field_name, table, name, declared in _declared(cls):
+        source = raw.get(table, {}) if table else raw
+        if name not in source:
+            continue
+        value = source[name]
+        if declared.convert is not None:
+            dotted = (*prefix, table, name) if table else (*prefix, name)
+            value = declared.convert(value, Place(path, locator, dotted))
+        values[field_name] = value
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -117,12 +249,15 @@ def check_value(
             )
     if spec.pattern is not None and not re.fullmatch(spec.pattern, str(value)):
         raise ConfigError(f"{where}: expected {spec.describe or spec.pattern}; got {value!r}")
-    if isinstance(value, int) and not isinstance(value, bool):
-        minimum = spec.minimum if spec.minimum is not None else 0
-        if value < minimum:
-            raise ConfigError(f"{where}: expected a number of at least {minimum}; got {value}")
-        if spec.maximum is not None and value > spec.maximum:
-            raise ConfigError(f"{where}: expected a number of at most {spec.maximum}; got {value}")
+    for item in value if isinstance(value, list) else [value]:  # an integer, or each one
+        if isinstance(item, int) and not isinstance(item, bool):
+            minimum = spec.minimum if spec.minimum is not None else 0
+            if item < minimum:
+                raise ConfigError(f"{where}: expected a number of at least {minimum}; got {item}")
+            if spec.maximum is not None and item > spec.maximum:
+                raise ConfigError(
+                    f"{where}: expected a number of at most {spec.maximum}; got {item}"
+                )
 
 
 _TYPE_NAMES = {

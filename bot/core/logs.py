@@ -12,7 +12,9 @@ import os
 import socket
 import sys
 import time
+import traceback
 import uuid
+from pathlib import Path
 from typing import Any
 
 
@@ -28,9 +30,83 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
-        if record.exc_info and record.levelno >= logging.WARNING:
-            entry["error_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None:
+            entry.update(exception_fields(error))
         return json.dumps(entry, default=str)
+
+
+MAX_FRAMES = 40
+MAX_CAUSES = 5
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def exception_fields(error: BaseException) -> dict[str, Any]:
+    """An exception as a log line carries it: its type, and where it was raised.
+
+    `error_type` (the class, with its module unless a builtin), `stack` (one
+    `file:line in function` a frame, innermost last) and `caused_by` (the types
+    of the exceptions it was raised from or while handling). Never the exception's
+    message, which may quote what was being handled (an advisory's text, a
+    payload), and never a frame's local variables.
+    """
+    fields: dict[str, Any] = {"error_type": _type_name(error), "stack": _frames(error)}
+    causes: list[str] = []
+    seen = {id(error)}
+    current: BaseException | None = error
+    while current is not None and len(causes) < MAX_CAUSES:
+        following = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+        if following is None or id(following) in seen:
+            break
+        seen.add(id(following))
+        causes.append(_type_name(following))
+        current = following
+    if causes:
+        fields["caused_by"] = causes
+    return fields
+
+
+def _type_name(error: BaseException) -> str:
+    kind = type(error)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _frames(error: BaseException) -> list[str]:
+    # extract_tb reads each frame's file, line and function name; capture_locals is
+    # off, so no local variable is looked at, let alone formatted.
+    frames = traceback.extract_tb(error.__traceback__)[-MAX_FRAMES:]
+    return [f"{_short(frame.filename)}:{frame.lineno} in {frame.name}" for frame in frames]
+
+
+def _short(filename: str) -> str:
+    """A frame's file, relative to the project or to site-packages when under one."""
+    _, marker, rest = filename.rpartition("site-packages/")
+    if marker:
+        return rest
+    try:
+        return str(Path(filename).resolve().relative_to(_ROOT))
+    except (ValueError, OSError):
+        return filename
+
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class LogLevelError(ValueError):
+    """LOG_LEVEL (or --log-level) is not one of LEVELS; the message says so."""
+
+
+def parse_level(raw: str, name: str = "LOG_LEVEL") -> str:
+    """`raw` as one of LEVELS (any case, surrounding spaces ignored)."""
+    level = raw.strip().upper()
+    if level not in LEVELS:
+        shown = raw if raw.isprintable() and len(raw) <= 20 else "that value"
+        raise LogLevelError(f"{name} must be one of {', '.join(LEVELS)}, not {shown!r}")
+    return level
 
 
 def configure(level: str = "INFO") -> None:
@@ -38,7 +114,7 @@ def configure(level: str = "INFO") -> None:
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(parse_level(level))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 

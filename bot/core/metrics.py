@@ -1,197 +1,307 @@
-"""Prometheus text-format metrics, kept in memory.
+"""The bot's Prometheus metrics, kept and rendered by `prometheus_client`.
 
-Labels carry only event names, outcomes, handler names and HTTP statuses:
-never repository names, advisory ids or text, so nothing embargoed leaks.
+Each :class:`Metrics` has a registry of its own (never the library's global
+one), so several bots in one process (the tests) do not clash, with the
+standard collectors on it: `process_*` (CPU, memory, file descriptors, start
+time; on Linux), `python_info` and `python_gc_*`. Rendering is the library's:
+values are exact (Go's shortest form, `1.234567e+06` is 1234567), histogram
+buckets are cumulative by construction, and the format follows the scraper's
+`Accept` header (Prometheus text, or OpenMetrics).
+
+Names follow Prometheus' conventions: the unit in the name (`_seconds`,
+`_timestamp_seconds`), `_total` on counters, `_info` for the build.
+
+Labels carry only event names, outcomes, handler and job names, HTTP methods
+and statuses, and delivery states: never repository names, advisory ids or
+text, so nothing embargoed leaks. A label value that is not a short plain
+token (letters, digits, `_ . : -`) is replaced by `other` (:func:`safe_label`),
+which also bounds the number of series a caller's mistake could create.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
 
-LabelKey = tuple[tuple[str, str], ...]
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client import Counter as _Counter
+from prometheus_client import Gauge as _Gauge
+from prometheus_client import Histogram as _Histogram
+from prometheus_client.exposition import choose_encoder
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 ACK_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.5, 1)
 
+# The store's delivery states the queue gauges report, and the label each gets:
+# a parked delivery is stored as `failed`.
+QUEUE_STATES = {"queued": "queued", "waiting": "waiting", "running": "running", "failed": "parked"}
+PENDING_STATES = ("queued", "waiting", "running")
 
-def _number(value: float) -> str:
-    """A sample's value, exact for timestamps and large counts (`:g` keeps six digits)."""
-    return f"{value:.15g}"
-
-
-def _key(labels: dict[str, str]) -> LabelKey:
-    return tuple(sorted(labels.items()))
+_SAFE_LABEL = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 
 
-def _render_labels(key: LabelKey, extra: Iterable[tuple[str, str]] = ()) -> str:
-    pairs = [*key, *extra]
-    if not pairs:
-        return ""
-    escaped = (
-        f'{name}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for name, value in pairs
-    )
-    return "{" + ",".join(escaped) + "}"
+def safe_label(value: str) -> str:
+    """`value` when it is a short plain token (an event, handler or status), else `other`."""
+    return value if _SAFE_LABEL.fullmatch(value) else "other"
 
 
-class Counter:
-    def __init__(self, name: str, help_text: str) -> None:
-        self.name, self.help = name, help_text
-        self.values: dict[LabelKey, float] = {}
+def build_version() -> str:
+    """The installed ghsa-bot's version, or `unknown` when run from an uninstalled tree."""
+    try:
+        return metadata.version("ghsa-bot")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class _Metric:
+    """What the bot's wrappers share: the library's metric and its label names."""
+
+    def __init__(self, name: str, labelnames: Iterable[str]) -> None:
+        self.name = name
+        self.labelnames = tuple(labelnames)
+
+    def _labels(self, labels: Mapping[str, str]) -> dict[str, str]:
+        if set(labels) != set(self.labelnames):
+            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {tuple(labels)}")
+        return {name: safe_label(str(value)) for name, value in labels.items()}
+
+
+class Counter(_Metric):
+    """A count that only goes up; `get` reads one series back (tests, the CLI)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        name: str,
+        help_text: str,
+        labelnames: Iterable[str] = (),
+    ) -> None:
+        super().__init__(name, labelnames)
+        self._counter = _Counter(name, help_text, self.labelnames, registry=registry)
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = _key(labels)
-        self.values[key] = self.values.get(key, 0.0) + amount
+        if self.labelnames:
+            self._counter.labels(**self._labels(labels)).inc(amount)
+        else:
+            self._labels(labels)
+            self._counter.inc(amount)
 
     def get(self, **labels: str) -> float:
-        return self.values.get(_key(labels), 0.0)
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        lines += [
-            f"{self.name}{_render_labels(k)} {_number(v)}" for k, v in sorted(self.values.items())
-        ]
-        return lines
+        wanted = self._labels(labels)
+        for family in self._counter.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.labels == wanted:
+                    return float(sample.value)
+        return 0.0
 
 
-class Gauge(Counter):
-    """A value that goes up and down, or is read by a callback at render time."""
+class Gauge(_Metric):
+    """A value that goes up and down, or one read by `reader` when scraped."""
 
     def __init__(
-        self, name: str, help_text: str, reader: Callable[[], float] | None = None
+        self,
+        registry: CollectorRegistry,
+        name: str,
+        help_text: str,
+        labelnames: Iterable[str] = (),
     ) -> None:
-        super().__init__(name, help_text)
-        self.reader = reader
+        super().__init__(name, labelnames)
+        self._gauge = _Gauge(name, help_text, self.labelnames, registry=registry)
+        self._reader: Callable[[], float] | None = None
+
+    @property
+    def reader(self) -> Callable[[], float] | None:
+        return self._reader
+
+    @reader.setter
+    def reader(self, reader: Callable[[], float]) -> None:
+        """Read the value at scrape time (a cheap, in-memory callable only)."""
+        if self.labelnames:
+            raise ValueError(f"{self.name} has labels; a reader serves unlabelled gauges")
+        self._reader = reader
+        self._gauge.set_function(reader)
 
     def set(self, value: float, **labels: str) -> None:
-        self.values[_key(labels)] = value
+        if self.labelnames:
+            self._gauge.labels(**self._labels(labels)).set(value)
+        else:
+            self._labels(labels)
+            self._gauge.set(value)
 
-    def render(self) -> list[str]:
-        if self.reader is not None:
-            self.values[()] = self.reader()
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge"]
-        lines += [
-            f"{self.name}{_render_labels(k)} {_number(v)}" for k, v in sorted(self.values.items())
-        ]
-        return lines
+    def get(self, **labels: str) -> float:
+        wanted = self._labels(labels)
+        for family in self._gauge.collect():
+            for sample in family.samples:
+                if sample.labels == wanted:
+                    return float(sample.value)
+        return 0.0
 
 
-class Histogram:
+class Histogram(_Metric):
+    """Observations counted into fixed buckets (cumulative, `+Inf` included)."""
+
     def __init__(
-        self, name: str, help_text: str, buckets: tuple[float, ...] = DURATION_BUCKETS
+        self,
+        registry: CollectorRegistry,
+        name: str,
+        help_text: str,
+        buckets: tuple[float, ...] = DURATION_BUCKETS,
+        labelnames: Iterable[str] = (),
     ) -> None:
-        self.name, self.help, self.buckets = name, help_text, buckets
-        self.series: dict[LabelKey, tuple[list[int], list[float]]] = {}
+        super().__init__(name, labelnames)
+        self.buckets = buckets
+        self._histogram = _Histogram(
+            name, help_text, self.labelnames, registry=registry, buckets=buckets
+        )
 
     def observe(self, value: float, **labels: str) -> None:
-        counts, totals = self.series.setdefault(_key(labels), ([0] * len(self.buckets), [0.0, 0]))
-        index = bisect.bisect_left(self.buckets, value)
-        if index < len(counts):
-            counts[index] += 1
-        totals[0] += value
-        totals[1] += 1
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        for key, (counts, (total, count)) in sorted(self.series.items()):
-            cumulative = 0
-            for bound, bucket_count in zip(self.buckets, counts, strict=True):
-                cumulative += bucket_count
-                labels = _render_labels(key, [("le", f"{bound:g}")])
-                lines.append(f"{self.name}_bucket{labels} {cumulative}")
-            infinity = _render_labels(key, [("le", "+Inf")])
-            lines.append(f"{self.name}_bucket{infinity} {_number(count)}")
-            lines.append(f"{self.name}_sum{_render_labels(key)} {_number(total)}")
-            lines.append(f"{self.name}_count{_render_labels(key)} {_number(count)}")
-        return lines
+        if self.labelnames:
+            self._histogram.labels(**self._labels(labels)).observe(value)
+        else:
+            self._labels(labels)
+            self._histogram.observe(value)
 
 
 class Metrics:
-    """Every metric the bot exports, in one place."""
+    """Every metric the bot exports, on one registry of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, version: str | None = None) -> None:
+        self.registry = registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        self.build_info = Info(
+            "ghsa_bot_build",
+            "The running ghsa-bot's version (the value is always 1).",
+            registry=registry,
+        )
+        self.build_info.info({"version": safe_label(version or build_version())})
+
         self.deliveries = Counter(
-            "ghsa_bot_deliveries_total", "Webhook deliveries by event and outcome."
+            registry,
+            "ghsa_bot_deliveries_total",
+            "Webhook deliveries by event and outcome.",
+            ("event", "outcome"),
         )
         self.handled = Counter(
-            "ghsa_bot_deliveries_handled_total", "Deliveries the worker finished, by outcome."
+            registry,
+            "ghsa_bot_deliveries_handled_total",
+            "Deliveries the worker finished, by event and outcome.",
+            ("event", "outcome"),
         )
         self.ack_duration = Histogram(
+            registry,
             "ghsa_bot_webhook_ack_seconds",
             "From the request's arrival to the answer being ready, for stored deliveries.",
             ACK_BUCKETS,
         )
-        self.queue_depth = Gauge("ghsa_bot_queue_depth", "Deliveries waiting or running.")
+        self.queue_depth = Gauge(
+            registry,
+            "ghsa_bot_queue_depth",
+            "Deliveries waiting or running (queued, waiting and running), at the last scrape.",
+        )
+        self.queue_deliveries = Gauge(
+            registry,
+            "ghsa_bot_queue_deliveries",
+            "Stored deliveries by state (queued, waiting behind another of their "
+            "advisory, running, parked after their last attempt), at the last scrape.",
+            ("state",),
+        )
         self.handler_duration = Histogram(
-            "ghsa_bot_handler_duration_seconds", "Time spent in each handler."
+            registry,
+            "ghsa_bot_handler_duration_seconds",
+            "Time spent in each handler.",
+            labelnames=("handler",),
         )
         self.github_requests = Counter(
-            "ghsa_bot_github_requests_total", "Requests to GitHub by method and status."
+            registry,
+            "ghsa_bot_github_requests_total",
+            "Requests to GitHub by method and status.",
+            ("method", "status"),
         )
         self.rate_limit_remaining = Gauge(
+            registry,
             "ghsa_bot_github_rate_limit_remaining",
             "The lowest x-ratelimit-remaining GitHub reported recently.",
         )
         self.rate_limit_waits = Counter(
-            "ghsa_bot_github_rate_limit_waits_total", "Times the bot waited for a rate limit."
+            registry,
+            "ghsa_bot_github_rate_limit_waits_total",
+            "Times the bot waited for a rate limit.",
         )
         self.github_points = Counter(
+            registry,
             "ghsa_bot_github_points_total",
-            "GitHub secondary-limit points spent (GET 1, mutation 5), by source "
-            "(poller or other).",
+            "GitHub secondary-limit points spent (GET 1, mutation 5), by source (poller or other).",
+            ("source",),
         )
         self.github_points_used = Gauge(
+            registry,
             "ghsa_bot_github_points_used",
             "Points spent in the last minute (the budget's window).",
         )
         self.github_points_limit = Gauge(
-            "ghsa_bot_github_points_limit", "The budget: github.points_per_minute."
+            registry,
+            "ghsa_bot_github_points_limit",
+            "The budget: github.points_per_minute.",
         )
         self.github_budget_waits = Counter(
+            registry,
             "ghsa_bot_github_budget_waits_total",
             "Requests that waited for the points budget, by source (poller or other).",
+            ("source",),
         )
         self.poll_cycle_duration = Histogram(
-            "ghsa_bot_poll_cycle_seconds", "How long one advisory poll cycle took."
+            registry, "ghsa_bot_poll_cycle_seconds", "How long one advisory poll cycle took."
         )
         self.poll_last_success = Gauge(
+            registry,
             "ghsa_bot_poll_last_success_timestamp_seconds",
             "When the last poll cycle that listed every installation finished (Unix time).",
         )
         self.poll_requests = Counter(
+            registry,
             "ghsa_bot_poll_requests_total",
             "The poller's GitHub requests, by kind (list, comments, sweep).",
+            ("kind",),
         )
         self.poll_deferred = Counter(
+            registry,
             "ghsa_bot_poll_deferred_total",
             "Comment reads the poller left for a later cycle because the budget was short.",
         )
         self.deliveries_recovered = Counter(
+            registry,
             "ghsa_bot_deliveries_recovered_total",
             "Failed deliveries missing from the store: redeliveries requested, or given up.",
+            ("outcome",),
         )
+        self.leader = Gauge(
+            registry,
+            "ghsa_bot_leader",
+            "1 while this replica holds the leader lease (it runs the poller, the deadline "
+            "scan and the missed-delivery check), else 0.",
+        )
+        self.leader.reader = lambda: 0.0  # until the running bot says where to look
+
+    def set_queue_counts(self, counts: Mapping[str, int]) -> None:
+        """The queue gauges from the store's per-state counts (`Store.queue_counts`)."""
+        for state, label in QUEUE_STATES.items():
+            self.queue_deliveries.set(float(counts.get(state, 0)), state=label)
+        self.queue_depth.set(float(sum(counts.get(state, 0) for state in PENDING_STATES)))
 
     def render(self) -> str:
-        lines: list[str] = []
-        for metric in (
-            self.deliveries,
-            self.handled,
-            self.ack_duration,
-            self.queue_depth,
-            self.handler_duration,
-            self.github_requests,
-            self.rate_limit_remaining,
-            self.rate_limit_waits,
-            self.github_points,
-            self.github_points_used,
-            self.github_points_limit,
-            self.github_budget_waits,
-            self.poll_cycle_duration,
-            self.poll_last_success,
-            self.poll_requests,
-            self.poll_deferred,
-            self.deliveries_recovered,
-        ):
-            lines += metric.render()
-        return "\n".join(lines) + "\n"
+        """Prometheus text (version 0.0.4), every metric of this registry."""
+        return self.exposition("")[0].decode()
+
+    def exposition(self, accept: str) -> tuple[bytes, str]:
+        """The body and its content type for a scraper's `Accept` header."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type

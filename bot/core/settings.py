@@ -11,14 +11,13 @@ import ipaddress
 import math
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.core.database_url import UnsupportedDatabaseUrl, database_kind, sqlite_path
-from bot.core.private_paths import make_private_folders
+from bot.core.env_file import ALIASES, SettingsError, read_env_file
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_WEB_URL = "https://github.com"
@@ -34,10 +33,6 @@ class CveServicesCredentials:
     org: str
     user: str
     api_key: str = field(repr=False)
-
-
-class SettingsError(Exception):
-    """A setting is missing or malformed; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +65,7 @@ class Settings:
     dry_run: bool = False
     metrics_token: str | None = field(default=None, repr=False)  # BOT_METRICS_TOKEN
     parked_retention_days: float = 14.0  # BOT_PARKED_RETENTION_DAYS
+    sentry_dsn: str | None = field(default=None, repr=False)  # SENTRY_DSN (opt-in)
     cve_services: CveServicesCredentials | None = None
     warnings: tuple[str, ...] = ()
 
@@ -99,76 +95,6 @@ class Settings:
         return None
 
 
-def parse_env_file(text: str) -> dict[str, str]:
-    """Read `KEY=VALUE` lines; double-quoted values may span lines and use `\\n`."""
-    values: dict[str, str] = {}
-    lines = text.splitlines()
-    index = 0
-    while index < len(lines):
-        line = lines[index].strip()
-        index += 1
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip().removeprefix("export ").strip()
-        value = value.strip()
-        if value.startswith('"'):
-            value = value[1:]
-            while not _ends_quote(value) and index < len(lines):
-                value += "\n" + lines[index]
-                index += 1
-            value = value.rstrip()
-            value = value[:-1] if value.endswith('"') else value
-            value = value.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
-        elif value.startswith("'") and value.endswith("'") and len(value) >= 2:
-            value = value[1:-1]
-        values[key] = value
-    return values
-
-
-def _ends_quote(value: str) -> bool:
-    stripped = value.rstrip()
-    return stripped.endswith('"') and not stripped.endswith('\\"')
-
-
-def format_env_value(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-def write_env_file(path: Path, updates: Mapping[str, str]) -> None:
-    """Merge `updates` into the `.env` at `path`, which ends up a new file of mode 0600.
-
-    The new text goes to a temporary file made 0600 in the same folder, synced, then
-    renamed over `.env`: never into the old file, whose mode may be looser (a copy of
-    `.env.example`) and which another process may hold open. Missing folders are
-    made 0700. A symbolic link is followed: the file it names is replaced.
-    """
-    target = Path(os.path.realpath(path))
-    existing = parse_env_file(target.read_text()) if target.exists() else {}
-    existing.update(updates)
-    body = "".join(f"{key}={format_env_value(value)}\n" for key, value in existing.items())
-    make_private_folders(target.parent)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # mkstemp's mode already; said, not assumed
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    with contextlib.suppress(OSError):  # the rename itself survives a crash
-        folder = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-
-
 def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -184,16 +110,17 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
-def load_settings(
+def read_environment(
     environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
-) -> Settings:
-    """Build settings from `environ` (default: the process environment) and `.env`."""
+) -> tuple[dict[str, str], Path, list[str]]:
+    """`.env` (BOT_ENV_FILE, default `./.env`) overlaid with `environ` (default: the
+    process environment), which wins; the `.env` path; warnings about its mode."""
     process_env = dict(os.environ if environ is None else environ)
     env_path = Path(env_file or process_env.get("BOT_ENV_FILE", ".env"))
     env: dict[str, str] = {}
     warnings: list[str] = []
     if env_path.is_file():
-        env.update(parse_env_file(env_path.read_text()))
+        env.update(read_env_file(env_path))
         env_mode = env_path.stat().st_mode
         if env_mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append(
@@ -201,16 +128,53 @@ def load_settings(
                 f"hold the App's private key and secrets; run: chmod 600 {env_path}"
             )
     env.update(process_env)
+    return env, env_path, warnings
+
+
+def apply_aliases(env: dict[str, str]) -> dict[str, str]:
+    """Set each of the bot's own names from its alias (`APP_ID`, ...) when only the
+    alias is set; returns which variable each own name was read from, for messages.
+
+    Both set to different values is a SettingsError naming both, never the values.
+    """
+    named = {own: own for own in ALIASES}
+    for own, alias in ALIASES.items():
+        own_value, alias_value = env.get(own) or "", env.get(alias) or ""
+        if not alias_value:
+            continue
+        if own_value and own_value.strip() != alias_value.strip():
+            raise SettingsError(
+                f"{own} and {alias} are both set, to different values; "
+                f"set only one of them ({alias} is the Probot name for {own})"
+            )
+        if not own_value:
+            env[own] = alias_value
+            named[own] = alias
+    return named
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
+) -> Settings:
+    """Build settings from `environ` (default: the process environment) and `.env`."""
+    env, env_path, warnings = read_environment(environ, env_file=env_file)
+    named = apply_aliases(env)
 
     private_key = env.get("GITHUB_PRIVATE_KEY") or None
     key_file = env.get("GITHUB_PRIVATE_KEY_FILE") or None
     if private_key is None and key_file is not None:
         key_path = Path(key_file)
         try:
-            private_key = key_path.read_text()
+            private_key = key_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise SettingsError(
+                f"{named['GITHUB_PRIVATE_KEY_FILE']}={key_file}: not a PEM private key "
+                "(not text)"
+            ) from None
         except OSError as error:
             raise SettingsError(
-                f"GITHUB_PRIVATE_KEY_FILE={key_file}: cannot read it ({error.strerror})"
+                f"{named['GITHUB_PRIVATE_KEY_FILE']}={key_file}: cannot read it "
+                f"({error.strerror})"
             ) from None
         mode = key_path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -219,7 +183,9 @@ def load_settings(
                 f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {key_file}"
             )
     if private_key is not None and "PRIVATE KEY" not in private_key:
-        raise SettingsError("GITHUB_PRIVATE_KEY does not look like a PEM private key")
+        raise SettingsError(
+            f"{named['GITHUB_PRIVATE_KEY']} does not look like a PEM private key"
+        )
 
     secrets = tuple(
         part.strip().encode()
@@ -272,6 +238,7 @@ def load_settings(
         dry_run=env.get("BOT_DRY_RUN", "") in {"1", "true", "yes"},
         metrics_token=env.get("BOT_METRICS_TOKEN") or None,
         parked_retention_days=_number(env, "BOT_PARKED_RETENTION_DAYS", 14.0, minimum=1),
+        sentry_dsn=env.get("SENTRY_DSN") or None,
         warnings=tuple(warnings),
     )
 
@@ -286,7 +253,7 @@ def database_permission_warnings(path: Path) -> list[str]:
     folder = path.parent
     with contextlib.suppress(OSError):
         mode = folder.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if stat.S_ISDIR(mode) and mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append(
                 f"the database folder {folder} is open to others (mode {stat.S_IMODE(mode):o}); "
                 f"run: chmod 700 {folder} (or keep the database in a folder of its own)"

@@ -19,6 +19,7 @@ from typing import Any
 from gidgethub import routing, sansio
 
 from bot.core.clock import Clock
+from bot.core.error_reports import report_exception
 from bot.core.logs import fields, process_owner
 from bot.core.metrics import Metrics
 from bot.github.client import RateLimited, error_summary
@@ -229,6 +230,8 @@ class Worker:
                 results.append((name, f"{name}: {error_summary(error)}"))
                 if isinstance(error, RateLimited):
                     retry_at = max(retry_at or 0.0, error.retry_at)
+                else:  # to Sentry when SENTRY_DSN is set: the type and stack, no text
+                    report_exception(error, event=delivery.event, handler=name)
                 log.warning(
                     "handler failed",
                     extra=fields(**context_fields, handler=name, error=error_summary(error)),

@@ -24,6 +24,7 @@ from bot.advisories.report_check import sections
 from bot.advisories.store import AdvisoryRecord
 from bot.core.config import PublishConfig
 from bot.records.cve_ids import Binding, CveDesk, handle_binding
+from bot.records.cvss_vectors import CvssError, parse_vector
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,26 @@ def run_checklist(
 
 
 def _cvss_v4(advisory: Mapping[str, Any], *_: Any) -> Check:
+    """A CVSS 4.0 vector that the `cvss` library takes (bot/records/cvss_vectors.py): the
+    records are written from it, and a collaborator can edit it."""
     vector = ((advisory.get("cvss_severities") or {}).get("cvss_v4") or {}).get("vector_string")
-    if vector:
-        return Check("cvss_v4", True, f"CVSS v4 vector {vector}")
-    return Check(
-        "cvss_v4", False, "no CVSS v4 vector (GitHub defaults to v3): `/cvss CVSS:4.0/...`"
-    )
+    if not vector:
+        return Check(
+            "cvss_v4", False, "no CVSS v4 vector (GitHub defaults to v3): `/cvss CVSS:4.0/...`"
+        )
+    try:
+        parsed = parse_vector(vector)
+    except CvssError as error:
+        return Check(
+            "cvss_v4", False, f"the CVSS v4 vector is refused ({error}): `/cvss CVSS:4.0/...`"
+        )
+    if parsed.version != "4.0":
+        return Check(
+            "cvss_v4",
+            False,
+            f"the CVSS v4 vector is a CVSS {parsed.version} one: `/cvss CVSS:4.0/...`",
+        )
+    return Check("cvss_v4", True, f"CVSS v4 vector {parsed.vector}")
 
 
 def _cwe(advisory: Mapping[str, Any], *_: Any) -> Check:

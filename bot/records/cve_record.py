@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.core.config import RecordsConfig
+from bot.records.cvss_vectors import CvssError, advisory_vectors
 from bot.records.documents import (
     CVE_DATA_VERSION,
     OSV_ECOSYSTEMS,
@@ -70,7 +71,7 @@ def cve_record(inputs: RecordInputs, config: RecordsConfig, *, org_id: str = "")
     if metrics:
         container["metrics"] = metrics
     credits = [
-        {"lang": "en", "value": login, "type": kind.replace("_", " ")}
+        {"lang": "en", "value": inputs.names.get(login) or login, "type": kind.replace("_", " ")}
         for login, kind in accepted_credits(advisory)
     ]
     if credits:
@@ -146,25 +147,25 @@ def _cwe_names(advisory: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _cve_metrics(advisory: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """CVSS v4 then v3, each checked by the `cvss` library (bot/records/cvss_vectors.py):
+    its canonical vector and the base score the library computes for it."""
+    try:
+        found = dict(advisory_vectors(advisory))
+    except CvssError as error:
+        raise RecordError(str(error)) from None
     metrics = []
-    severities = advisory.get("cvss_severities") or {}
     for key in ("cvss_v4", "cvss_v3"):
-        entry = severities.get(key) or {}
-        vector = entry.get("vector_string")
-        if not vector:
+        if key not in found:
             continue
-        version = str(vector).split("/")[0].removeprefix("CVSS:")
-        name = {"4.0": "cvssV4_0", "3.1": "cvssV3_1", "3.0": "cvssV3_0"}.get(version)
-        if name is None:
-            raise RecordError(f"cvss_severities.{key}: unknown CVSS version in {vector!r}")
-        score = float(entry.get("score") or 0.0)
+        vector = found[key]
+        name = "cvssV" + vector.version.replace(".", "_")  # cvssV4_0, cvssV3_1, cvssV3_0
         metrics.append(
             {
                 name: {
-                    "version": version,
-                    "vectorString": vector,
-                    "baseScore": score,
-                    "baseSeverity": cvss_severity(score),
+                    "version": vector.version,
+                    "vectorString": vector.vector,
+                    "baseScore": vector.base_score,
+                    "baseSeverity": cvss_severity(vector.base_score),
                 }
             }
         )

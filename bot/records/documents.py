@@ -28,6 +28,7 @@ from typing import Any
 import jsonschema
 
 from bot.core.private_paths import make_private_folders
+from bot.records.cvss_vectors import CvssError, advisory_vectors, osv_type
 
 OSV_SCHEMA_VERSION = "1.7.5"
 CVE_DATA_VERSION = "5.1"
@@ -101,15 +102,26 @@ class RecordInputs:
     record_id: str = ""  # the OSV id; "" uses the GHSA id
     modified: str = ""  # RFC 3339; "" uses the advisory's updated_at
     extra_references: Sequence[tuple[str, str]] = field(default_factory=tuple)  # (type, url)
+    # login -> the name on the person's GitHub profile, for credits (absent: the login)
+    names: Mapping[str, str] = field(default_factory=dict)
 
 
 # -- schemas -----------------------------------------------------------------------------
 
 
+# The schemas shipped in bot/records/schemas/ (README there): "osv" the current OSV
+# schema, "psf-osv" the one psf/advisory-database's CI checks its records against.
+SHIPPED_SCHEMAS = {"osv": "osv-schema.json", "psf-osv": "psf-osv-schema.json"}
+
+
 @functools.cache
 def _validator(kind: str) -> Any:
-    if kind == "osv":
-        text = resources.files("bot.records").joinpath("schemas/osv-schema.json").read_text("utf-8")
+    if kind in SHIPPED_SCHEMAS:
+        text = (
+            resources.files("bot.records")
+            .joinpath(f"schemas/{SHIPPED_SCHEMAS[kind]}")
+            .read_text("utf-8")
+        )
     else:
         text = (
             resources.files("cvelib")
@@ -118,7 +130,31 @@ def _validator(kind: str) -> Any:
         )
     schema = json.loads(text)
     validator_class = jsonschema.validators.validator_for(schema)
-    return validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+    checker = validator_class.FORMAT_CHECKER
+    # jsonschema checks a format only when the package for it is installed, and skips it
+    # silently otherwise: a record with a bad `uri` or `date-time` would pass.
+    missing = unchecked_formats(schema, checker)
+    if missing:
+        raise RecordError(
+            f"cannot check the {', '.join(missing)} formats of the {kind} schema: "
+            "install jsonschema[format-nongpl] (pyproject.toml's dependencies)"
+        )
+    return validator_class(schema, format_checker=checker)
+
+
+def unchecked_formats(schema: Any, checker: jsonschema.FormatChecker) -> list[str]:
+    """The formats `schema` names that `checker` cannot check."""
+    named: set[str] = set()
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("format"), str):
+                named.add(node["format"])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return sorted(named - set(checker.checkers))
 
 
 def validate(kind: str, document: Mapping[str, Any]) -> None:
@@ -128,7 +164,9 @@ def validate(kind: str, document: Mapping[str, Any]) -> None:
         return
     error = _deepest(errors[0])
     where = field_path(error.absolute_path) or "(the record)"
-    name = "OSV" if kind == "osv" else "CVE JSON 5"
+    name = {"osv": "OSV", "psf-osv": "OSV (psf/advisory-database's schema)"}.get(
+        kind, "CVE JSON 5"
+    )
     more = f" ({len(errors) - 1} more problems)" if len(errors) > 1 else ""
     raise RecordError(f"{name} record is invalid at {where}: {_short(error.message)}{more}")
 
@@ -232,14 +270,13 @@ def cvss_severity(score: float) -> str:
 
 
 def cvss_vectors(advisory: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(OSV severity type, vector) for each CVSS vector GitHub holds."""
-    found = []
-    severities = advisory.get("cvss_severities") or {}
-    for key, osv_type in (("cvss_v3", "CVSS_V3"), ("cvss_v4", "CVSS_V4")):
-        vector = (severities.get(key) or {}).get("vector_string")
-        if vector:
-            found.append((osv_type, str(vector)))
-    return found
+    """(OSV severity type, vector) for each CVSS vector GitHub holds, checked by the `cvss`
+    library (bot/records/cvss_vectors.py) and in its canonical form; RecordError names
+    the field of one that is not valid."""
+    try:
+        return [(osv_type(key), found.vector) for key, found in advisory_vectors(advisory)]
+    except CvssError as error:
+        raise RecordError(str(error)) from None
 
 
 def rfc3339(stamp: str) -> str:
@@ -254,6 +291,9 @@ def rfc3339(stamp: str) -> str:
 
 # A record's file name is its id: OSV ids, CVE IDs. Nothing else (no "/", no "..").
 RECORD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# The folders records go in: osv/, cve/, or a product's folder of psf/advisory-database
+# (advisories/<product>/, the path its CI checks: `^advisories/[a-z0-9_-]+/.+\.json$`).
+RECORD_KIND = re.compile(r"osv|cve|advisories/[a-z0-9_][a-z0-9_-]{0,63}")
 
 
 def write_record(folder: Path, kind: str, name: str, record: Mapping[str, Any]) -> Path:
@@ -262,7 +302,7 @@ def write_record(folder: Path, kind: str, name: str, record: Mapping[str, Any]) 
     The name comes from the advisory (its CVE field is editable by any collaborator),
     so it must be a plain id, and the file must land inside `folder`: RecordError if not.
     """
-    if kind not in ("osv", "cve") or not RECORD_NAME.fullmatch(name) or ".." in name:
+    if not RECORD_KIND.fullmatch(kind) or not RECORD_NAME.fullmatch(name) or ".." in name:
         raise RecordError(f"{name[:80]!r} is not a record id the bot writes files for")
     target = folder / kind / f"{name}.json"
     if not target.resolve().is_relative_to(folder.resolve()):

@@ -25,6 +25,7 @@ What each route answers:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -272,13 +273,12 @@ async def metrics(request: web.Request) -> web.Response:
     refusal = metrics_refusal(request, services.settings.metrics_token)
     if refusal is not None:
         return refusal
-    try:
-        counts = await bounded(services.store.counts_by_state())
-        pending = sum(counts.get(state, 0) for state in ("queued", "waiting", "running"))
-        services.metrics.queue_depth.set(pending)
-    except StoreUnavailable:
-        pass
-    return web.Response(text=services.metrics.render(), content_type="text/plain", charset="utf-8")
+    # One indexed count per state, never the whole table (Store.queue_counts). When the
+    # store does not answer, the gauges keep their last values (/readyz says why).
+    with contextlib.suppress(StoreUnavailable):
+        services.metrics.set_queue_counts(await bounded(services.store.queue_counts()))
+    body, content_type = services.metrics.exposition(request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def credits(request: web.Request) -> web.Response:

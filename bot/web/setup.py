@@ -34,14 +34,14 @@ import logging
 import re
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
 from aiohttp import web
 
-from bot.core.settings import Settings, parse_env_file, write_env_file
+from bot.core.env_file import SettingsError, env_credentials, write_env_file
+from bot.core.settings import Settings
 from bot.web.hardening import content_security_policy, harden
 
 log = logging.getLogger("ghsa_bot.setup")
@@ -64,17 +64,6 @@ BROWSER_COOKIE = re.compile(r"[A-Za-z0-9_-]{24}\.[0-9a-f]{64}")
 MANIFEST_CODE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 HOST = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 ORGANIZATION = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
-# What `.env` must not hold already for the web to write it.
-CREDENTIAL_KEYS = (
-    "GITHUB_APP_ID",
-    "GITHUB_CLIENT_ID",
-    "GITHUB_CLIENT_SECRET",
-    "GITHUB_PRIVATE_KEY",
-    "GITHUB_PRIVATE_KEY_FILE",
-    "GITHUB_WEBHOOK_SECRET",
-)
-
-
 class SetupState:
     """Setup mode's secrets and progress, for one process.
 
@@ -148,14 +137,6 @@ class SetupState:
             return False
         del self.states[state]
         return time.monotonic() - issued[1] < STATE_LIFETIME
-
-
-def env_credentials(path: Path) -> list[str]:
-    """The GitHub App credentials the `.env` at `path` already holds."""
-    if not path.exists():
-        return []
-    values = parse_env_file(path.read_text())
-    return [key for key in CREDENTIAL_KEYS if values.get(key)]
 
 
 def listen_host(settings: Settings) -> str:
@@ -329,7 +310,10 @@ async def setup_callback(request: web.Request) -> web.Response:
             400,
         )
     env_file = setup.settings.env_file
-    held = env_credentials(env_file)
+    try:
+        held = env_credentials(env_file)
+    except SettingsError as error:
+        return _refused_write(f"{html.escape(str(error))}.")
     if held:
         return _refused_write(
             f"<code>{html.escape(str(env_file))}</code> already holds "
@@ -389,10 +373,24 @@ async def _convert_and_write(setup: SetupState, code: str) -> web.Response:
     # once per process, and never over credentials someone put there.
     if setup.env_written:
         return _refused_write("This process has already written <code>.env</code>.")
-    held = env_credentials(setup.settings.env_file)
+    try:
+        held = env_credentials(setup.settings.env_file)
+        if not held:
+            write_env_file(setup.settings.env_file, values)
+    except SettingsError as error:
+        return _refused_write(f"{html.escape(str(error))}.")
+    except OSError as error:
+        log.warning("could not write .env", extra={"fields": {"error": type(error).__name__}})
+        return _page(
+            "The credentials could not be saved",
+            f"<p>Writing <code>{html.escape(str(setup.settings.env_file))}</code> failed "
+            f"({html.escape(error.strerror or type(error).__name__)}). GitHub has registered "
+            "the App: open its settings on GitHub, generate a new private key and webhook "
+            "secret, and put them in <code>.env</code> by hand.</p>",
+            500,
+        )
     if held:
         return _refused_write(f"<code>.env</code> already holds {html.escape(', '.join(held))}.")
-    write_env_file(setup.settings.env_file, values)
     setup.env_written = True
     setup.registered = str(data.get("name") or data.get("slug") or data["id"])
     log.info("GitHub App registered", extra={"fields": {"app_id": data["id"]}})

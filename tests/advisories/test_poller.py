@@ -211,5 +211,5 @@ async def test_the_poll_is_in_the_metrics(world: World) -> None:
     assert used is not None and float(used.group(1)) >= 1
     total = re.search(r'^ghsa_bot_github_points_total\{source="poller"\} (\S+)$', text, re.M)
     assert total is not None and float(total.group(1)) >= 1
-    assert re.search(r"^ghsa_bot_github_points_limit 600$", text, re.M)
+    assert re.search(r"^ghsa_bot_github_points_limit 600.0$", text, re.M)
     assert 'ghsa_bot_poll_requests_total{kind="list"}' in text

@@ -20,7 +20,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.core.settings import SettingsError, load_settings, parse_env_file, write_env_file
+from bot.core.env_file import SettingsError, parse_env_file, write_env_file
+from bot.core.settings import load_settings
 from bot.db.backends import PostgresBackend, SqliteBackend
 from bot.db.connection import Database, StoreUnavailable
 from bot.records.documents import write_record

@@ -112,8 +112,18 @@ def _template_regex(template: str) -> re.Pattern[str]:
 
 
 class OpenAPISpec:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *more: Path) -> None:
+        """`path`'s description, with the paths and components of each of `more` added
+        (cut from the same upstream file, so a component both hold is the same)."""
         self.document = json.loads(path.read_text())
+        for extra in more:
+            addition = json.loads(extra.read_text())
+            self.document["paths"].update(addition["paths"])
+            for kind, entries in addition.get("components", {}).items():
+                known = self.document["components"].setdefault(kind, {})
+                for name, entry in entries.items():
+                    if known.setdefault(name, entry) != entry:
+                        raise ValueError(f"{extra.name}: components/{kind}/{name} differs")
         advisory = self.document["components"]["schemas"]["repository-advisory"]
         advisory["properties"].setdefault(
             "comments",

@@ -41,6 +41,8 @@ JSON_BODY: web.RequestKey[Any] = web.RequestKey("json", object)
 STARTED: web.RequestKey[float] = web.RequestKey("started", float)
 SUPPORTED_API_VERSIONS = {"2022-11-28", "2026-03-10"}
 GHSA_ALPHABET = "23456789cfghjmpqrvwx"
+# GET /users/{username}, cut from the same upstream description (tests/fixtures/README.md).
+USERS_SPEC = "github-openapi-users.json"
 
 
 def generate_private_key() -> str:
@@ -115,7 +117,9 @@ class FakeGitHub(IssuesAndOAuth):
     """State and behaviour; :meth:`web_app` serves it."""
 
     def __init__(self, spec_path: Path | None, fixtures: Path) -> None:
-        self.spec = OpenAPISpec(spec_path) if spec_path is not None else None
+        self.spec = (
+            OpenAPISpec(spec_path, fixtures / USERS_SPEC) if spec_path is not None else None
+        )
         self.fixtures = fixtures
         self.clock: Callable[[], float] = time.time
         self.token_lifetime = 3600.0
@@ -164,6 +168,10 @@ class FakeGitHub(IssuesAndOAuth):
         # Organizations whose advisory list the App may not read (not an owner or
         # security manager): GitHub answers 404, as the OpenAPI description lists.
         self.org_list_refused: set[str] = set()
+        # GET /users/{username}: the name on each profile (absent: none set), and the
+        # logins GitHub has no profile for (deleted, suspended): 404.
+        self.profile_names: dict[str, str] = {}
+        self.no_profile: set[str] = set()
         self._init_issues_oauth()
 
     # -- set-up helpers ------------------------------------------------------------
@@ -424,6 +432,7 @@ class FakeGitHub(IssuesAndOAuth):
             ("GET", "/login/oauth/authorize", self.oauth_authorize, "web"),
             ("POST", "/login/oauth/access_token", self.oauth_access_token, "web"),
             ("GET", "/user", self.authenticated_user, "none"),
+            ("GET", "/users/{username}", self.get_user, "token-or-anonymous"),
             ("POST", "/settings/apps/new", self.web_new_app, "web"),
             ("POST", "/organizations/{org}/settings/apps/new", self.web_new_app, "web"),
         ]
@@ -1218,6 +1227,30 @@ class FakeGitHub(IssuesAndOAuth):
         user["permissions"] = {"pull": True, "push": False, "admin": False}
         user["role_name"] = "read"
         return user
+
+    async def get_user(self, request: web.Request) -> web.Response:
+        """A public profile, shaped as the description's own example (public-user)."""
+        login = request.match_info["username"]
+        if login in self.no_profile:
+            return _error(404, "Not Found")
+        spec = json.loads((self.fixtures / USERS_SPEC).read_text())
+        example = spec["components"]["examples"]["public-user-default-response"]["value"]
+        user = {**example, **self._user(login)}
+        for key in ("company", "blog", "location", "email", "bio", "twitter_username"):
+            user[key] = None
+        api = f"https://api.github.com/users/{login}"
+        user.update(
+            name=self.profile_names.get(login),
+            url=api,
+            html_url=f"https://github.com/{login}",
+            followers_url=f"{api}/followers",
+            repos_url=f"{api}/repos",
+            organizations_url=f"{api}/orgs",
+            subscriptions_url=f"{api}/subscriptions",
+            received_events_url=f"{api}/received_events",
+            user_view_type="public",
+        )
+        return web.json_response(user)
 
     async def get_content(self, request: web.Request) -> web.Response:
         full_name = f"{request.match_info['owner']}/{request.match_info['repo']}"

@@ -78,10 +78,10 @@ async def test_handlers_are_served_in_order_and_the_poller_keeps_out_of_their_ro
     await asyncio.wait_for(poller, 1)  # then the poller
     assert budget.used() == 7
     text = metrics.render()
-    assert "ghsa_bot_github_points_used 7" in text
-    assert 'ghsa_bot_github_points_total{source="poller"} 31' in text
-    assert 'ghsa_bot_github_points_total{source="other"} 16' in text
-    assert "ghsa_bot_github_points_limit 40" in text
+    assert "ghsa_bot_github_points_used 7.0" in text
+    assert 'ghsa_bot_github_points_total{source="poller"} 31.0' in text
+    assert 'ghsa_bot_github_points_total{source="other"} 16.0' in text
+    assert "ghsa_bot_github_points_limit 40.0" in text
 
 
 @pytest.fixture

@@ -196,12 +196,14 @@ async def test_health_ready_and_metrics(bot: BotUnderTest) -> None:
     await bot.settle()
     async with bot.session.get(f"{bot.url}/metrics") as response:
         text = await response.text()
-    assert 'ghsa_bot_deliveries_total{event="installation_repositories",outcome="stored"} 1' in text
     assert (
-        'ghsa_bot_deliveries_total{event="installation_repositories",outcome="refused_401"} 1'
+        'ghsa_bot_deliveries_total{event="installation_repositories",outcome="stored"} 1.0' in text
+    )
+    assert (
+        'ghsa_bot_deliveries_total{event="installation_repositories",outcome="refused_401"} 1.0'
         in text
     )
-    assert "ghsa_bot_queue_depth 0" in text
+    assert "ghsa_bot_queue_depth 0.0" in text
     assert "ghsa_bot_handler_duration_seconds_count" in text
     assert 'ghsa_bot_github_requests_total{method="GET",status="200"}' in text
     assert "ghsa_bot_github_rate_limit_remaining" in text

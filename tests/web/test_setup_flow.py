@@ -26,7 +26,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.core.settings import load_settings, parse_env_file
+from bot.core.env_file import parse_env_file
+from bot.core.settings import load_settings
 from bot.web.setup import EVENTS, PERMISSIONS, SETUP, SETUP_COOKIE, create_setup_app
 from tests.browser import chromium, page_wait, require_browser
 from tests.conftest import free_port

@@ -150,7 +150,7 @@ async def test_severity_cvss_and_cwe(world: World) -> None:
         "CWE-59",
     ]
     assert "Severity set to high." in reply["body"]
-    assert "'CVSS:3.1/AV:X' is not a valid CVSS 3.1 or 4.0 base vector" in reply["body"]
+    assert 'not a valid CVSS 3.1 vector: Unknown value "X" in field "AV:X"' in reply["body"]
     assert "GitHub refuses a severity while a CVSS vector is set" in reply["body"]
 
 

@@ -217,10 +217,12 @@ async def test_publish_reports_the_checklist_then_publishes_and_exports(
     assert advisory["state"] == "published"
 
     folder = tmp_path / "var" / "records"
-    year = advisory["published_at"][:4]
-    osv = json.loads((folder / "osv" / f"PSF-{year}-1.json").read_text())
-    schema = json.loads((fixtures / "schemas" / "osv-schema.json").read_text())
-    jsonschema.Draft202012Validator(schema).validate(osv)
+    # psf/advisory-database's layout: its placeholder, numbered by the database itself.
+    placeholder = f"PSF-0000-{advisory['cve_id']}"
+    osv = json.loads((folder / "advisories" / "python" / f"{placeholder}.json").read_text())
+    for name in ("osv-schema.json", "psf-osv-schema.json"):
+        schema = json.loads((fixtures / "schemas" / name).read_text())
+        jsonschema.Draft202012Validator(schema).validate(osv)
     assert osv["aliases"] == [advisory["cve_id"], advisory["ghsa_id"]]
     assert {"fixed": MERGE_SHA} in osv["affected"][0]["ranges"][0]["events"]
     assert {(c["name"], c["type"]) for c in osv["credits"]} == {
@@ -431,9 +433,8 @@ async def test_export_prints_validated_records_and_explains_what_it_cannot(
     code, out, err = await run_cli(cli_env, "export", "osv", ghsa)
     assert code == 0, err
     osv = json.loads(out)
-    year = advisory["published_at"][:4]
-    assert osv["id"] == f"PSF-{year}-1"  # the id allocated at publication, not a new one
-    written = tmp_path / "var" / "records" / "osv" / f"PSF-{year}-1.json"
+    assert osv["id"] == f"PSF-0000-{advisory['cve_id']}"  # the database numbers it
+    written = tmp_path / "var" / "records" / "advisories" / "python" / f"{osv['id']}.json"
     assert json.loads(written.read_text()) == osv
 
     code, out, err = await run_cli(cli_env, "export", "cve", ghsa, "--output", str(tmp_path / "x"))
@@ -446,6 +447,6 @@ async def test_export_prints_validated_records_and_explains_what_it_cannot(
     code, out, err = await run_cli(cli_env, "export", "cve", draft["ghsa_id"])
     assert code == 2 and "no CVE record: the advisory has no CVE ID" in err
     code, out, err = await run_cli(cli_env, "export", "osv", draft["ghsa_id"])
-    assert code == 0 and json.loads(out)["id"] == draft["ghsa_id"]  # no PSF number spent
+    assert code == 0 and json.loads(out)["id"] == f"PSF-0000-{draft['ghsa_id']}"  # no CVE ID
     code, out, err = await run_cli(cli_env, "export", "osv", "GHSA-2222-3333-4444")
     assert code == 2 and "not known to the bot" in err

@@ -71,12 +71,13 @@ async def test_cvss_takes_a_4_0_or_3_1_base_vector_and_rejects_anything_else(
             "CVSS vector set. The devguide asks for CVSS 4.0."
         )
         assert await _run("cvss", "CVSS:3.1/AV:X", call) == (
-            "Not done: 'CVSS:3.1/AV:X' is not a valid CVSS 3.1 or 4.0 base vector. "
+            'Not done: not a valid CVSS 3.1 vector: Unknown value "X" in field "AV:X". '
             "Usage: `/cvss VECTOR`"
         )
         no_sa = CVSS4.removesuffix("/SA:N")
         assert await _run("cvss", no_sa, call) == (
-            f"Not done: {no_sa!r} is not a valid CVSS 3.1 or 4.0 base vector. Usage: `/cvss VECTOR`"
+            'Not done: not a valid CVSS 4.0 vector: Missing mandatory metrics "SA". '
+            "Usage: `/cvss VECTOR`"
         )
         assert await _run("cvss", f"{CVSS4} {CVSS31}", call) == (
             "Not done: give one vector. Usage: `/cvss VECTOR`"

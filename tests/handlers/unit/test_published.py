@@ -217,8 +217,10 @@ async def test_records_are_written_and_the_cve_record_attached_for_review(
         unit = doors(github, stores, clock, config_with(folder), cna)
         await published.published_exports(webhook(), unit)
 
-        osv = json.loads((folder / "osv" / "PSF-2026-1.json").read_text())
-        assert osv["id"] == "PSF-2026-1" and osv["aliases"] == [cve_id, GHSA]
+        # psf/advisory-database's layout: a placeholder its own automation numbers.
+        placeholder = f"PSF-0000-{cve_id}"
+        osv = json.loads((folder / "advisories" / "python" / f"{placeholder}.json").read_text())
+        assert osv["id"] == placeholder and osv["aliases"] == [cve_id, GHSA]
         assert {"fixed": MERGE_SHA} in osv["affected"][0]["ranges"][0]["events"]
         cve = json.loads((folder / "cve" / f"{cve_id}.json").read_text())
         assert cve["cveMetadata"] == {
@@ -232,14 +234,14 @@ async def test_records_are_written_and_the_cve_record_attached_for_review(
         assert '"descriptions"' in review and '"cveId"' not in review  # the CNA container only
         log = await stores.advisories.audit_log(REPO, GHSA)
         assert [(e.action, e.reason) for e in log] == [
-            ("records-written", f"PSF-2026-1.json, {cve_id}.json")
+            ("records-written", f"{placeholder}.json, {cve_id}.json")
         ]
 
         # The poller sees the publication too: the same id, no second comment.
         await published.published_exports(poller_saw("state"), unit)
         assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.json")) == [
+            f"advisories/python/{placeholder}.json",
             f"cve/{cve_id}.json",
-            "osv/PSF-2026-1.json",
         ]
         assert len(thread) == 1
 
@@ -288,8 +290,8 @@ async def test_a_cve_id_the_bot_did_not_get_is_kept_out_of_the_records(tmp_path:
         unit = doors(github, stores, clock, config_with(folder, publish_record=True), cna)
         await published.published_exports(webhook(), unit)
 
-        osv = json.loads((folder / "osv" / "PSF-2026-1.json").read_text())
-        assert osv["aliases"] == [GHSA]  # not the unbound ID
+        osv = json.loads((folder / "advisories" / "python" / f"PSF-0000-{GHSA}.json").read_text())
+        assert osv["aliases"] == [GHSA]  # not the unbound ID, nor a placeholder naming it
         assert not (folder / "cve").exists()
         assert not any(call[0] == "publish" for call in cna.calls)
         [withheld] = [c["body"] for c in thread]
