@@ -246,7 +246,11 @@ async def test_healthz_answers_at_once_while_another_process_holds_the_database(
         sent = await sending
     assert sent.status == 503, sent.body  # GitHub records a failure and redelivers
     assert len(latencies) >= 5
-    assert max(latencies) < 0.1, f"/healthz took {max(latencies):.2f} s while the lock was held"
+    # Waiting on the lock would take THREAD_BUSY_TIMEOUT (2 s); a quarter of it
+    # leaves room for a loaded CI host (0.1 s was missed by 12 ms there).
+    assert max(latencies) < THREAD_BUSY_TIMEOUT / 4, (
+        f"/healthz took {max(latencies):.2f} s while the lock was held"
+    )
     again = await bot.send("installation_repositories", payload, guid=sent.guid)
     # 202, or 200 when the insert handed to the database thread went through once the
     # lock was released, just after intake's 2 s bound had answered 503: either way the
