@@ -75,7 +75,11 @@ async def test_ten_thousand_deliveries_stored_handled_and_memory_returns(
             stored = query(database, "SELECT COUNT(*) FROM deliveries")[0][0]
             assert stored == acknowledged * round_number  # every ack is on disk
 
-            deadline = time.monotonic() + 120
+            # A bound on liveness, not a speed claim (benchmarks/replicas.py measures the
+            # drain): on PostgreSQL, intake's own connection acknowledges the 10,000 in a
+            # few seconds and the handling follows (about 300/s on a quiet host, a third
+            # of that on CI's loaded one, where 120 s was nearly reached).
+            deadline = time.monotonic() + 300
             wanted = {"done": TOTAL * round_number}
             while time.monotonic() < deadline:
                 states = dict(
