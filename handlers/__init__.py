@@ -28,10 +28,12 @@ from handlers import (
     coordinators,
     cve,
     deadlines,
+    embargo,
     fixes,
     governance,
     governance_commands,
     installations,
+    links,
     publication,
     published,
     title_tags,
@@ -50,6 +52,7 @@ ROUTED: tuple[ModuleType, ...] = (
     cve,
     governance,
     governance_commands,
+    embargo,
 )
 
 COMMANDS = Registry.of(
@@ -60,6 +63,8 @@ COMMANDS = Registry.of(
     cve.COMMANDS,
     publication.COMMANDS,
     governance_commands.COMMANDS,
+    links.COMMANDS,
+    embargo.COMMANDS,
 )
 
 
@@ -79,6 +84,8 @@ def doors_opened_by(context: HandlerContext) -> list[object]:
     people_doors: command_people.Doors = context
     details_doors: command_details.Doors = context
     publication_doors: publication.Doors = context
+    links_doors: links.Doors = context
+    embargo_doors: embargo.Doors = context
     return [
         installations_doors,
         triage_doors,
@@ -94,4 +101,6 @@ def doors_opened_by(context: HandlerContext) -> list[object]:
         people_doors,
         details_doors,
         publication_doors,
+        links_doors,
+        embargo_doors,
     ]

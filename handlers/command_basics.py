@@ -7,21 +7,36 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from bot.advisories.experts import suggest_for_team, suggestion_comment
+from bot.advisories.groups import GroupReader, group_received_at
 from bot.commands.registry import CommandError, Registry
 from bot.context import (
     ChecklistDoors,
     CommandCall,
+    HasAdvisoryStore,
+    HasApp,
     HasClock,
     HasCommands,
+    HasInstallations,
     HasTeam,
     checklist_facts_for,
+    cve_desk,
 )
 from bot.records.checklist import run_checklist
+from bot.records.linked import group_checks, group_status_lines
 
 COMMANDS = Registry()
 
 
-class Doors(HasClock, HasCommands, HasTeam, ChecklistDoors, Protocol):
+class Doors(
+    HasClock,
+    HasCommands,
+    HasTeam,
+    HasApp,
+    HasInstallations,
+    HasAdvisoryStore,
+    ChecklistDoors,
+    Protocol,
+):
     """What these commands use."""
 
 
@@ -52,7 +67,8 @@ async def help_command(call: CommandCall[Doors]) -> str:
     "status",
     usage="/status",
     description="State, coordinator, age and deadline, credits, CVE, collaborators, "
-    "and what is missing before publication.",
+    "and what is missing before publication; for a linked advisory also the planned "
+    "disclosure date and every linked advisory's state and what it lacks.",
     roles=EVERYONE,
 )
 async def status(call: CommandCall[Doors]) -> str:
@@ -61,7 +77,8 @@ async def status(call: CommandCall[Doors]) -> str:
     now = call.context.clock.now()
     lines = [f"**State:** {advisory['state']}"]
     if record is not None:
-        deadline = record.received_at + days * 86400
+        # A linked group shares one clock: its earliest report's (bot/advisories/groups.py).
+        deadline = await group_received_at(call.context.advisories, record) + days * 86400
         due = datetime.datetime.fromtimestamp(deadline, datetime.UTC)
         left = int((deadline - now) // 86400)
         age = int((now - record.received_at) // 86400)
@@ -90,7 +107,31 @@ async def status(call: CommandCall[Doors]) -> str:
     checks = run_checklist(advisory, facts, config.publish)
     missing = [check.detail for check in checks if not check.passed]
     lines.append("**Missing before publication:** " + ("; ".join(missing) or "nothing"))
-    return "\n".join(lines)
+    return "\n".join(lines + await _group_lines(call))
+
+
+async def _group_lines(call: CommandCall[Doors]) -> list[str]:
+    """The planned disclosure date, and each linked advisory with what it lacks."""
+    doors = call.context
+    planned = await doors.advisories.planned_disclosure(call.repository, call.ghsa_id)
+    lines = [f"**Planned disclosure:** {planned.isoformat()}"] if planned else []
+    if len(await doors.advisories.linked_group(call.repository, call.ghsa_id)) < 2:
+        return lines
+    reader = GroupReader(
+        doors.app,
+        doors.installations,
+        doors.advisories,
+        call.handle.clock,
+        delivery=call.handle.delivery,
+    )
+    results = await group_checks(
+        await reader.members(call.handle, call.record),
+        doors.fix_links,
+        cve_desk(doors),
+        doors.config.publish,
+        any_coordinator_credit=doors.config.unsafe.collaborators_name_the_coordinator_with_credits,
+    )
+    return lines + group_status_lines(results)
 
 
 @COMMANDS.command(

@@ -11,14 +11,15 @@ import string
 from dataclasses import replace
 from typing import Protocol
 
+from bot.advisories.expert_tags import accepted
 from bot.commands.registry import TEAM, CommandError, Registry
-from bot.context import CommandCall, CveDoors, HasAdvisoryStore, HasClock, cve_desk
+from bot.context import CommandCall, CveDoors, HasAdvisoryStore, HasClock, HasFollowUps, cve_desk
 from bot.records.cve_ids import reserve_on_accept
 
 COMMANDS = Registry()
 
 
-class Doors(HasAdvisoryStore, HasClock, CveDoors, Protocol):
+class Doors(HasAdvisoryStore, HasClock, HasFollowUps, CveDoors, Protocol):
     """What these commands use."""
 
 
@@ -45,11 +46,17 @@ async def _set_state(call: CommandCall[Doors], target: str, allowed_from: tuple[
     "accept",
     usage="/accept",
     roles=TEAM,
-    description="Accepts the report as a vulnerability: triage → draft.",
+    description="Accepts the report as a vulnerability: triage → draft (and, by "
+    "`[experts] tag`, tags the maintainers of its modules once).",
 )
 async def accept(call: CommandCall[Doors]) -> str:
     await _set_state(call, "draft", ("triage",))
     cve_step = await reserve_on_accept(call.handle, cve_desk(call.context))
+    if call.record is not None:  # its maintainers are tagged once (`[experts] tag`)
+        installation_id = call.record.installation_id
+        await accepted(
+            call.context.followups, call.handle, installation_id=installation_id, by="/accept"
+        )
     return "Accepted: the advisory is now a draft." + (f" {cve_step}" if cve_step else "")
 
 

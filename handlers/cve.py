@@ -18,8 +18,17 @@ from typing import Protocol
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
+from bot.advisories.groups import GroupReader, failure, member_name
 from bot.commands.registry import TEAM, CommandError, Registry
-from bot.context import CommandCall, CveDoors, HasAdvisoryHandles, cve_desk
+from bot.context import (
+    CommandCall,
+    CveDoors,
+    HasAdvisoryHandles,
+    HasApp,
+    HasInstallations,
+    cve_desk,
+)
+from bot.core.errors import Refused
 from bot.records.cve_ids import (
     CVE_ID,
     assign_cve,
@@ -33,7 +42,7 @@ router = routing.Router()
 COMMANDS = Registry()
 
 
-class Doors(HasAdvisoryHandles, CveDoors, Protocol):
+class Doors(HasAdvisoryHandles, CveDoors, HasApp, HasInstallations, Protocol):
     """What the CVE handlers and /cve use."""
 
 
@@ -43,18 +52,48 @@ class Doors(HasAdvisoryHandles, CveDoors, Protocol):
     roles=TEAM,
     description="Gets the advisory a CVE ID from the configured provider (GitHub, or the "
     "team's own CNA through CVE Services); `/cve CVE-YYYY-NNNN` records one the team got "
-    "elsewhere; `/cve reject` removes it and rejects the reservation.",
+    "elsewhere; `/cve reject` removes it and rejects the reservation. On a linked advisory, "
+    "`/cve` gets one for each advisory of the group that lacks one.",
     examples=("/cve", "/cve reject", "/cve CVE-2026-12345"),
 )
 async def cve(call: CommandCall[Doors]) -> str:
     desk = cve_desk(call.context)
     if not call.arguments:
+        if len(await call.context.advisories.linked_group(call.repository, call.ghsa_id)) > 1:
+            return await _cve_for_group(call)
         return await assign_cve(call.handle, desk)
     if call.arguments == ["reject"]:
         return await reject_cve(call.handle, desk)
     if len(call.arguments) == 1 and CVE_ID.fullmatch(call.arguments[0]):
         return await record_cve(call.handle, desk, call.arguments[0], by=call.caller)
     raise CommandError(f"unknown argument {call.arguments[0][:60]!r}", show_usage=True)
+
+
+async def _cve_for_group(call: CommandCall[Doors]) -> str:
+    """`/cve` on a linked advisory: one CVE ID per advisory of the group, for each that
+    lacks one (bot/advisories/groups.py reads them through their installations)."""
+    doors = call.context
+    desk = cve_desk(doors)
+    reader = GroupReader(
+        doors.app,
+        doors.installations,
+        doors.advisories,
+        doors.clock,
+        delivery=call.handle.delivery,
+    )
+    lines = []
+    for member in await reader.members(call.handle, call.record):
+        if member.handle is None:
+            outcome = f"not done: cannot be read ({member.problem})"
+        else:
+            try:
+                outcome = await assign_cve(member.handle, desk)
+            except Refused as error:
+                outcome = f"not done: {error}"
+            except Exception as error:  # one member failing does not stop the others
+                outcome = f"failed: {failure(error)}"
+        lines.append(f"- {member_name(member.key)}: {outcome}")
+    return "One CVE ID per advisory of the linked group:\n" + "\n".join(lines)
 
 
 @router.register("advisory", action="updated")

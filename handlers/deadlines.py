@@ -16,6 +16,7 @@ from gidgethub import routing, sansio
 
 from bot.advisories.comments import comments_url, post_once
 from bot.advisories.deadlines import DAY
+from bot.advisories.groups import group_received_at
 from bot.context import HasAdvisoryStore, HasClock, HasConfig, HasGitHub, HasTeam
 from bot.team.formats import RosterEntry
 
@@ -48,7 +49,8 @@ async def deadline_reminder(event: sansio.Event, context: Doors) -> None:
     if record is None or record.completed_at is not None:
         return
     days = context.config.policy.response_days
-    deadline = datetime.datetime.fromtimestamp(record.received_at + days * DAY, datetime.UTC)
+    start = await group_received_at(context.advisories, record)  # a linked group's earliest
+    deadline = datetime.datetime.fromtimestamp(start + days * DAY, datetime.UTC)
     who = f"@{record.coordinator}" if record.coordinator else f"@{context.config.team.github_team}"
     if tier == 0:
         text = (

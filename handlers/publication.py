@@ -16,23 +16,27 @@ import string
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from bot.advisories.groups import GroupReader
 from bot.commands.registry import TEAM, CommandError, Registry
 from bot.context import (
     ChecklistDoors,
     CommandCall,
     HasAdvisoryStore,
+    HasApp,
     HasFollowUps,
+    HasInstallations,
     checklist_facts_for,
     cve_desk,
 )
 from bot.records.checklist import checklist_text, run_checklist
 from bot.records.cve_ids import Binding, handle_binding, unbound_note
 from bot.records.documents import cvss_severity
+from bot.records.linked import publish_linked
 
 COMMANDS = Registry()
 
 
-class Doors(HasAdvisoryStore, HasFollowUps, ChecklistDoors, Protocol):
+class Doors(HasAdvisoryStore, HasFollowUps, HasApp, HasInstallations, ChecklistDoors, Protocol):
     """What /publish and /announce use."""
 
 
@@ -42,7 +46,8 @@ class Doors(HasAdvisoryStore, HasFollowUps, ChecklistDoors, Protocol):
     roles=TEAM,
     description="Runs the publication checklist (CVSS v4, CWE, coordinator credit, merged "
     "public fix, description, CVE, accepted credits) and publishes when it passes, if "
-    "policy lets the bot publish.",
+    "policy lets the bot publish. On a linked advisory: the whole linked group's checklist, "
+    "and the group published (or declared ready) together.",
     examples=("/publish", "/publish --waive-credits"),
 )
 async def publish(call: CommandCall[Doors]) -> str:
@@ -50,6 +55,8 @@ async def publish(call: CommandCall[Doors]) -> str:
     if unknown:
         raise CommandError(f"unknown option {unknown[0]!r}", show_usage=True)
     waive = "--waive-credits" in call.arguments
+    if len(await call.context.advisories.linked_group(call.repository, call.ghsa_id)) > 1:
+        return await _publish_linked(call, waive)
     state = call.advisory["state"]
     if state == "published":
         return "The advisory is already published."
@@ -88,6 +95,29 @@ async def publish(call: CommandCall[Doors]) -> str:
             source="bot",
         )
     return f"Published.\n\n{listing}"
+
+
+async def _publish_linked(call: CommandCall[Doors], waive: bool) -> str:
+    """The advisory is linked (bot/advisories/links.py): the group is checked and
+    published together (bot/records/linked.py)."""
+    doors = call.context
+    reader = GroupReader(
+        doors.app,
+        doors.installations,
+        doors.advisories,
+        call.handle.clock,
+        delivery=call.handle.delivery,
+    )
+    return await publish_linked(
+        await reader.members(call.handle, call.record),
+        doors.fix_links,
+        cve_desk(doors),
+        doors.config.publish,
+        doors.followups,
+        caller=call.caller,
+        waive_credits=waive,
+        any_coordinator_credit=doors.config.unsafe.collaborators_name_the_coordinator_with_credits,
+    )
 
 
 DEFAULT_ANNOUNCEMENT = """\

@@ -24,7 +24,8 @@ from typing import Any, Protocol
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
-from bot.advisories.public import credits_of, encode_credits, public_view
+from bot.advisories.groups import published_relatives
+from bot.advisories.public import credits_of, encode_credits, is_publication, public_view
 from bot.context import HasAdvisoryHandles, HasConfig, HasCveIds, HasFixLinks, HasRecordIds
 from bot.records.cve_ids import Binding, binding_of
 from bot.records.documents import RecordError
@@ -124,6 +125,8 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
             org_id=org_id,
             cve_bound=binding in (Binding.OURS, Binding.NONE),
             github=client,  # the credited people's names, from their profiles
+            # linked advisories already public (never one still under embargo)
+            related=await published_relatives(context.advisories, repository, ghsa_id),
         )
         folder = config.records.folder
         written = write_exports(folder, exports) if folder is not None else []
@@ -187,19 +190,11 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
     )
 
 
-def _is_publication(event: sansio.Event) -> bool:
-    """The webhook, or the poller (or /publish) reporting the state became `published`."""
-    if event.event == "repository_advisory":
-        return True
-    changes = event.data.get("changes") or []
-    return "state" in changes and event.data["repository_advisory"].get("state") == "published"
-
-
 @router.register("repository_advisory", action="published")
 @router.register("advisory", action="updated")
 async def published_record(event: sansio.Event, context: Doors) -> None:
     """Fires on publication; completes the record and thanks the reporter."""
-    if _is_publication(event):
+    if is_publication(event.event, event.data):
         await record_publication(event, context)
 
 
@@ -207,5 +202,5 @@ async def published_record(event: sansio.Event, context: Doors) -> None:
 @router.register("advisory", action="updated")
 async def published_exports(event: sansio.Event, context: Doors) -> None:
     """Fires on publication; writes the OSV and CVE records, publishes or attaches the CVE."""
-    if _is_publication(event):
+    if is_publication(event.event, event.data):
         await publish_records(event, context)

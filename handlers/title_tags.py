@@ -14,7 +14,8 @@ ID or stops anything by itself: with `title_tags.mode = "suggest"` (the
 default) the bot answers once per tag with the command a team member runs to
 confirm it, and `"off"` ignores tags. Only
 `unsafe.collaborators_change_state_with_title_tags` brings back tags that act
-(the closing tag wins over `[ACCEPTED]`: closing is the safer mistake).
+(the closing tag wins over `[ACCEPTED]`: closing is the safer mistake; an
+acting `[ACCEPTED]` tags the maintainers once, as `/accept` does).
 
 Fires when the poller sees an advisory's title (summary) change.
 """
@@ -28,14 +29,15 @@ from typing import Protocol
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
+from bot.advisories.expert_tags import accepted
 from bot.advisories.handle import AdvisoryHandle
-from bot.context import CveDoors, HasAdvisoryHandles, cve_desk
+from bot.context import CveDoors, HasAdvisoryHandles, HasFollowUps, cve_desk
 from bot.records.cve_ids import reserve_on_accept
 
 router = routing.Router()
 
 
-class Doors(HasAdvisoryHandles, CveDoors, Protocol):
+class Doors(HasAdvisoryHandles, HasFollowUps, CveDoors, Protocol):
     """What the title-tag handler uses."""
 
 
@@ -142,6 +144,11 @@ async def _act_on_tags(context: Doors, found: AdvisoryHandle, tags: set[str]) ->
                 name="cve-on-accept",
                 body=f"Accepted (title tag), so by policy: {cve_step}",
                 now=now,
+            )
+        if record is not None:  # its maintainers are tagged once (`[experts] tag`)
+            installation_id = record.installation_id
+            await accepted(
+                context.followups, found, installation_id=installation_id, by="title tag"
             )
     if record is None:
         return

@@ -6,7 +6,9 @@ backfill of a newly installed repository). Each step is done once per
 advisory, whichever event arrives first and however often:
 
 1. Team access: the configured team joins `collaborating_teams`, and roster
-   members outside that team join `collaborating_users`.
+   members outside that team join `collaborating_users`; in another
+   organization's repository (GitHub refuses a team from elsewhere) every
+   roster member joins as a user.
 2. Reporter credit (reports only), in the same PATCH. GitHub replaces these
    arrays whole, so what is already there is kept.
 3. One acknowledgement comment (reports only), with the target date, the
@@ -14,9 +16,13 @@ advisory, whichever event arrives first and however often:
    to retry: a retry looks for the marker before posting again.
 4. One comment suggesting experts (reports only) from the experts index and
    CODEOWNERS, for coordinators to `/invite`; invited automatically only
-   when the policy says so.
+   when the policy says so. The suggestion names them without `@` (nobody is
+   notified); with `[experts] tag = "on-report"` one comment tags them instead.
 
-`advisory.updated` records the new state and the audit trail.
+`advisory.updated` records the new state and the audit trail; a report that
+became a draft (accepted on GitHub's page) gets its maintainers tagged once
+(bot/advisories/expert_tags.py), as does `advisory.accepted`, which `/accept`
+and acting title tags raise.
 """
 
 from __future__ import annotations
@@ -30,16 +36,17 @@ from typing import Any, Protocol
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import marker, post_once
+from bot.advisories.expert_tags import post_tags, tag_accepted, tagged_count
 from bot.advisories.experts import suggest_for_team, suggestion_comment
 from bot.advisories.report_check import check_report
 from bot.advisories.store import AdvisoryRecord
-from bot.context import HasAdvisoryStore, HasClock, HasConfig, HasGitHub, HasTeam
+from bot.context import HasAdvisoryHandles, HasConfig, HasTeam
 from bot.github.client import GitHubClient
 
 router = routing.Router()
 
 
-class Doors(HasGitHub, HasAdvisoryStore, HasClock, HasConfig, HasTeam, Protocol):
+class Doors(HasAdvisoryHandles, HasConfig, HasTeam, Protocol):
     """What triage uses."""
 
 
@@ -151,10 +158,16 @@ async def triage(event: sansio.Event, context: Doors, *, reporter_hint: str | No
     await store.save(record)
 
     github_team = context.config.team.github_team
-    team_slug = github_team.split("/", 1)[1] if github_team else None
+    team_org, _, team_slug_in_org = (github_team or "").partition("/")
     roster = context.team.roster()
     outside: list[str] = []
-    if roster and github_team:
+    team_slug: str | None = team_slug_in_org or None
+    if github_team and repository.split("/", 1)[0].lower() != team_org.lower():
+        # GitHub refuses a team of another organization on an advisory: in another
+        # organization's repository the roster's members join as users instead.
+        team_slug = None
+        outside = [entry.login for entry in roster]
+    elif roster and github_team:
         in_team = await context.team.team_members(client, github_team, now=now)
         outside = [entry.login for entry in roster if entry.login.lower() not in in_team]
     patch = access_and_credit_patch(
@@ -189,28 +202,32 @@ async def suggest_experts(
     """Step 4: name the experts for the modules the report is about, once.
 
     Only suggested: coordinators invite with `/invite` (need-to-know), unless
-    the policy `auto_invite_experts` is on.
+    the policy `auto_invite_experts` is on. With `[experts] tag = "on-report"`
+    the one comment tags them (`@`) instead of naming them.
     """
     modules, people = suggest_for_team(context.team, advisory, exclude={reporter})
     now = context.clock.now()
+    if context.config.experts_tag == "on-report":
+        await _tag_on_report(client, context, record, advisory, reporter)
+    elif people:
+        posted = await post_once(
+            client,
+            context.advisories,
+            repository=record.repository,
+            ghsa_id=record.ghsa_id,
+            name="experts",
+            body=suggestion_comment(modules, people),
+            now=now,
+        )
+        if posted:
+            await context.audit(
+                record.repository,
+                record.ghsa_id,
+                "experts-suggested",
+                f"{len(people)} people suggested for {len(modules) or 'named'} module(s)",
+            )
     if not people:
         return
-    posted = await post_once(
-        client,
-        context.advisories,
-        repository=record.repository,
-        ghsa_id=record.ghsa_id,
-        name="experts",
-        body=suggestion_comment(modules, people),
-        now=now,
-    )
-    if posted:
-        await context.audit(
-            record.repository,
-            record.ghsa_id,
-            "experts-suggested",
-            f"{len(people)} people suggested for {len(modules) or 'named'} module(s)",
-        )
     if context.config.policy.auto_invite_experts:
         # Need-to-know: an expert named in a file (experts.rst, CODEOWNERS) is invited
         # automatically only when the roster or the GitHub team says they are a member.
@@ -230,6 +247,34 @@ async def suggest_experts(
                 "experts-invited",
                 f"auto_invite_experts: {', '.join(missing)}",
             )
+
+
+async def _tag_on_report(
+    client: GitHubClient,
+    context: Doors,
+    record: AdvisoryRecord,
+    advisory: Mapping[str, Any],
+    reporter: str,
+) -> None:
+    """`[experts] tag = "on-report"`: the one comment tags them, at once."""
+    tagged = await post_tags(
+        client,
+        context.advisories,
+        team=context.team,
+        repository=record.repository,
+        ghsa_id=record.ghsa_id,
+        advisory=advisory,
+        reporter=reporter,
+        accepted=False,
+        now=context.clock.now(),
+    )
+    if tagged is not None:
+        await context.audit(
+            record.repository,
+            record.ghsa_id,
+            "experts-tagged",
+            f"on report: {tagged_count(tagged)}",
+        )
 
 
 async def acknowledge(
@@ -291,6 +336,41 @@ async def updated(event: sansio.Event, context: Doors) -> None:
     ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
     changes = ", ".join(event.data.get("changes") or []) or "nothing watched"
     await context.audit(repository, ghsa_id, "changed-on-github", f"changed: {changes}")
+
+
+@router.register("advisory", action="updated")
+async def accepted_on_github(event: sansio.Event, context: Doors) -> None:
+    """Fires on a change the poller saw; a report that became a draft was accepted.
+
+    Tags the maintainers of its modules once (`[experts] tag`); `/accept` did it
+    already when the bot accepted it, and then this posts nothing.
+    """
+    if "state" not in (event.data.get("changes") or []):
+        return
+    if event.data["repository_advisory"].get("state") != "draft":
+        return
+    if context.config.experts_tag == "never":
+        return
+    repository = str(event.data["repository"]["full_name"])
+    ghsa_id = str(event.data["repository_advisory"]["ghsa_id"])
+    record = await context.advisories.get(repository, ghsa_id)
+    if record is None or record.reporter is None:
+        return  # a draft a maintainer opened is no report to accept
+    found = await context.fetch_advisory(event)
+    if found.advisory["state"] == "draft":
+        await tag_accepted(found, context.team, context.config.experts_tag, by="on GitHub")
+
+
+@router.register("advisory", action="accepted")
+async def accepted_by_the_bot(event: sansio.Event, context: Doors) -> None:
+    """Fires when `/accept` or an acting title tag accepted a report (the bot raises it,
+    once per advisory); tags the maintainers of its modules once (`[experts] tag`)."""
+    if context.config.experts_tag == "never":
+        return
+    found = await context.fetch_advisory(event)
+    if found.advisory["state"] == "draft":
+        by = str(event.data.get("by") or "the bot")
+        await tag_accepted(found, context.team, context.config.experts_tag, by=by)
 
 
 @router.register("advisory", action="updated")

@@ -9,7 +9,12 @@ stores, on the same queue as webhooks:
 - `advisory.unacknowledged` once a report is older than
   `escalate_unacknowledged_after_hours` with no comment from the team;
 - `advisory.coordinator_due` once an advisory has gone `coordinators.idle_days`
-  without a coordinator.
+  without a coordinator;
+- `advisory.disclosure_reminder` 7 days and 1 day before a planned disclosure
+  date (`/embargo`) and on it, with the date (bot/advisories/groups.py).
+
+A linked group's reminders count from its earliest report (the group shares one
+90-day deadline).
 
 A GUID names the advisory and the tier (a reminder's also the tier sent before
 it), so each is stored once, however many scans, restarts or replicas see it
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.advisories.groups import disclosure_due, group_received_at
 from bot.advisories.store import AdvisoryRecord, AdvisoryStore
 from bot.core.config import DeadlineConfig
 from bot.queue.followups import FollowUps
@@ -38,12 +44,14 @@ def due_events(
     config: DeadlineConfig,
     response_days: int,
     coordinator_idle_days: float | None = None,
+    clock_start: float | None = None,
 ) -> list[tuple[str, int]]:
-    """(action, tier) pairs due for `record` at `now`."""
+    """(action, tier) pairs due for `record` at `now`; the deadline counts from
+    `clock_start` (a linked group's earliest report) when given."""
     if record.completed_at is not None or record.state not in ("triage", "draft"):
         return []
     events: list[tuple[str, int]] = []
-    deadline = record.received_at + response_days * DAY
+    deadline = (clock_start or record.received_at) + response_days * DAY
     sent = record.last_reminder_tier
     due = [
         tier
@@ -98,8 +106,14 @@ class DeadlineScanner:
         now = self.now()
         added = 0
         for record in await self.advisories.open_advisories():
+            start = await group_received_at(self.advisories, record)
             due = due_events(
-                record, now, self.config, self.response_days, self.coordinator_idle_days
+                record,
+                now,
+                self.config,
+                self.response_days,
+                self.coordinator_idle_days,
+                clock_start=start,
             )
             for action, tier in due:
                 payload = {
@@ -117,6 +131,20 @@ class DeadlineScanner:
                     wake=False,
                 )
                 added += int(is_new)
+        for record, date, tier in await disclosure_due(self.advisories, now):
+            payload = {
+                "action": "disclosure_reminder",
+                "tier": tier,
+                "date": date.isoformat(),
+                "installation": {"id": record.installation_id},
+                "repository": {"full_name": record.repository},
+                "repository_advisory": {"ghsa_id": record.ghsa_id, "state": record.state},
+            }
+            guid = f"disclosure_reminder:{record.repository}:{record.ghsa_id}:{date}:{tier}"
+            is_new = await self.followups.raise_event(
+                guid, "advisory", payload, source="timer", wake=False
+            )
+            added += int(is_new)
         if added:
             self.notify()
         return added

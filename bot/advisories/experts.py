@@ -117,7 +117,11 @@ def module_paths(module: str) -> list[str]:
 
 
 def suggest_for_team(
-    team: TeamData | None, advisory: Mapping[str, Any], *, exclude: Iterable[str] = ()
+    team: TeamData | None,
+    advisory: Mapping[str, Any],
+    *,
+    exclude: Iterable[str] = (),
+    teams: bool = False,
 ) -> tuple[list[str], list[Suggestion]]:
     """`suggest` with the team's own experts index and CODEOWNERS."""
     return suggest(
@@ -125,6 +129,7 @@ def suggest_for_team(
         index=team.get("experts") if team else None,
         codeowners=team.get("codeowners") if team else None,
         exclude=exclude,
+        teams=teams,
     )
 
 
@@ -134,8 +139,13 @@ def suggest(
     index: Sequence[ExpertArea] | None,
     codeowners: Sequence[OwnerRule] | None,
     exclude: Iterable[str] = (),
+    teams: bool = False,
 ) -> tuple[list[str], list[Suggestion]]:
-    """The modules a report is about, and who to suggest for them."""
+    """The modules a report is about, and who to suggest for them.
+
+    Every login comes from the index or CODEOWNERS, never from the report: its text
+    only selects entries. CODEOWNERS teams (`org/team`) are included with `teams`.
+    """
     text = report_text(advisory)
     areas = {area.name: area for area in index or ()}
     modules = modules_in(text, {*areas, *codeowner_modules(codeowners or ())})
@@ -160,7 +170,7 @@ def suggest(
             candidates.extend(module_paths(module))
         for path in candidates:
             for owner in owners_for(list(codeowners), path):
-                if owner.startswith("@") and "/" not in owner:
+                if owner.startswith("@") and (teams or "/" not in owner):
                     add(owner[1:], f"{path} (CODEOWNERS)", False)
     return modules, list(people.values())
 

@@ -73,3 +73,13 @@ class PublishedAdvisory:
     repository: str
     ghsa_id: str
     record: dict[str, Any]  # the public fields, see PUBLIC_FIELDS, plus "credits"
+
+
+def is_publication(event_name: str, data: Mapping[str, Any]) -> bool:
+    """True for the `published` webhook, or the poller (or /publish) reporting that
+    the advisory's state became `published` (an `advisory` `updated` event)."""
+    if event_name == "repository_advisory":
+        return True
+    changes = data.get("changes") or []
+    advisory = data.get("repository_advisory") or {}
+    return "state" in changes and advisory.get("state") == "published"

@@ -19,11 +19,13 @@ page and the OSV and CVE exports.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.advisories.links import group_of, planned_disclosure_of
 from bot.advisories.public import (
     Credit,
     PublishedAdvisory,
@@ -328,3 +330,11 @@ class AdvisoryStore(SharedCounts):
         )
         return PublishedAdvisory(repository, ghsa_id, json.loads(row[0])) if row else None
 
+    async def linked_group(self, repository: str, ghsa_id: str) -> list[tuple[str, str]]:
+        """The (repository, ghsa_id) pairs of the advisory's linked group, itself
+        included, sorted; just itself when it is not linked (bot/advisories/links.py)."""
+        return await self.database.run(lambda c: group_of(c, repository, ghsa_id))
+
+    async def planned_disclosure(self, repository: str, ghsa_id: str) -> datetime.date | None:
+        """The group's planned disclosure date (`/embargo`), the earliest of its members'."""
+        return await self.database.run(lambda c: planned_disclosure_of(c, repository, ghsa_id))

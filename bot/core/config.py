@@ -50,6 +50,8 @@ UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 CVE_PROVIDERS = ("none", "github", "cve-services")
 # How OSV records are named and laid out (RecordsConfig.layout; bot/records/exports.py).
 RECORD_LAYOUTS = ("osv", "psf-advisory-database")
+# When the maintainers of a report's modules are tagged ([experts] tag).
+EXPERT_TAG_MODES = ("on-accept", "on-report", "never")
 # The publication checklist, in the order /publish reports it.
 CHECKLIST_ITEMS = (
     "cvss_v4",
@@ -276,11 +278,15 @@ class BotConfig:
     # "suggest": a title tag makes the bot ask a team member to confirm with the
     # command; "off": tags are ignored. (unsafe: tags act by themselves.)
     title_tags: str = option("suggest", table="title_tags", key="mode", choices=("suggest", "off"))
+    # When the experts and CODEOWNERS owners of a report's modules are @-mentioned, in one
+    # comment (bot/advisories/expert_tags.py): "on-accept", "on-report" or "never".
+    # Before that they are only suggested, without `@`. A mention grants no access.
+    experts_tag: str = option("on-accept", table="experts", key="tag", choices=EXPERT_TAG_MODES)
     unsafe: UnsafeConfig = UnsafeConfig()
 
 
 # The tables of bot.toml and the dataclass each is read into (the rest, [poller],
-# [github] and [title_tags], are read into BotConfig's own fields).
+# [github], [title_tags] and [experts], are read into BotConfig's own fields).
 SECTIONS: Mapping[str, type] = {
     "team": TeamConfig,
     "policy": PolicyConfig,

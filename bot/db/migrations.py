@@ -306,6 +306,29 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         CREATE INDEX github_points_spent_at ON github_points (spent_at);
         """,
     ),
+    (
+        16,
+        """
+        CREATE TABLE advisory_links (
+            repository TEXT NOT NULL,
+            ghsa_id TEXT NOT NULL,
+            other_repository TEXT NOT NULL,
+            other_ghsa_id TEXT NOT NULL,
+            linked_by TEXT NOT NULL,
+            linked_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (repository, ghsa_id, other_repository, other_ghsa_id)
+        );
+        CREATE TABLE planned_disclosures (
+            repository TEXT NOT NULL,
+            ghsa_id TEXT NOT NULL,
+            disclosure_date TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            set_at DOUBLE PRECISION NOT NULL,
+            last_reminder_days INTEGER,
+            PRIMARY KEY (repository, ghsa_id)
+        );
+        """,
+    ),
 )
 
 

@@ -135,6 +135,7 @@ def _cve_references(inputs: RecordInputs) -> list[dict[str, Any]]:
             }
         )
     references.extend({"url": url} for _, url in inputs.extra_references)
+    references.extend({"url": url, "tags": ["related"]} for _, url in inputs.related)
     return references
 
 

@@ -104,6 +104,9 @@ class RecordInputs:
     extra_references: Sequence[tuple[str, str]] = field(default_factory=tuple)  # (type, url)
     # login -> the name on the person's GitHub profile, for credits (absent: the login)
     names: Mapping[str, str] = field(default_factory=dict)
+    # Published advisories linked with this one (bot/advisories/links.py): (their
+    # ids, their page). OSV `related` takes the ids, CVE `references` the pages.
+    related: Sequence[tuple[Sequence[str], str]] = field(default_factory=tuple)
 
 
 # -- schemas -----------------------------------------------------------------------------

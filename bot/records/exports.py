@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,7 @@ async def build_exports(
     published: bool = True,
     cve_bound: bool = True,
     github: GitHubAPI | None = None,
+    related: Sequence[tuple[Sequence[str], str]] = (),
 ) -> Exports:
     """Both records, validated; RecordError (naming the field) if either is invalid.
 
@@ -156,7 +157,8 @@ async def build_exports(
     (`cve_bound` False: the bot did not get it for this one, bot/records/cve_ids.py)
     goes into neither record: no CVE record is made, the OSV record does not alias
     it, and no placeholder names it. `github`, when given, reads the credited people's
-    names from their profiles.
+    names from their profiles. `related`: the published advisories linked with this one
+    (their ids and pages), named in OSV `related` and CVE `references`.
     """
     ghsa_id = str(public["ghsa_id"])
     unbound = public.get("cve_id") if not cve_bound else None
@@ -177,7 +179,7 @@ async def build_exports(
         year = int(str(public.get("published_at") or "")[:4] or time.gmtime().tm_year)
         osv_id = await record_ids.record_id(config.osv_prefix, year, repository, ghsa_id)
     names = await credit_names(github, [login for login, _ in accepted_credits(public)])
-    inputs = RecordInputs(repository, public, fixes, record_id=osv_id, names=names)
+    inputs = RecordInputs(repository, public, fixes, record_id=osv_id, names=names, related=related)
     osv = osv_record(inputs, layout=config.layout)
     try:
         cve: dict[str, Any] | None = cve_record(inputs, config, org_id=org_id)

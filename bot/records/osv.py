@@ -62,6 +62,9 @@ def osv_record(inputs: RecordInputs, *, layout: str = "osv") -> dict[str, Any]:
         "affected": _osv_affected(inputs),
         "references": _osv_references(inputs, reports=psf),
     }
+    related = [i for ids, _ in inputs.related for i in ids if i not in aliases and i != ghsa_id]
+    if related:
+        record["related"] = list(dict.fromkeys(related))
     vectors = dict(cvss_vectors(advisory))
     kinds = ("CVSS_V3",) if psf else ("CVSS_V3", "CVSS_V4")
     severity = [{"type": kind, "score": vectors[kind]} for kind in kinds if kind in vectors]

@@ -1,5 +1,6 @@
 """HTTP routes: `POST /webhook`, `/healthz`, `/readyz`, `/metrics`, and the pages
-(`/credits`, `/team`, the ballot page `/vote/N` with its sign-in under `/auth/`).
+(`/credits`, `/team`, the ballot page `/vote/N` and the members' `/dashboard`, with
+their sign-in under `/auth/`).
 
 The webhook route reads the body (bounded), hands it to :mod:`bot.intake`,
 stores the delivery and answers. It never calls a handler: the worker does.
@@ -18,8 +19,9 @@ What each route answers:
 - `GET /metrics`: Prometheus text. With `BOT_METRICS_TOKEN` only for
   `Authorization: Bearer <token>` (401 otherwise); without it only for a
   loopback peer that sent no forwarding header (403 otherwise).
-- The pages: see bot/web/credits_page.py, bot/web/team_page.py, bot/web/signin.py and
-  bot/web/ballot.py. Every response carries the headers of bot/web/hardening.py.
+- The pages: see bot/web/credits_page.py, bot/web/team_page.py, bot/web/signin.py,
+  bot/web/ballot.py and bot/web/dashboard.py. Every response carries the headers of
+  bot/web/hardening.py.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from bot.queue.store import Store, StoreUnavailable
 from bot.queue.worker import Worker
 from bot.web.ballot import add_ballot_routes
 from bot.web.credits_page import credits_response
+from bot.web.dashboard import add_dashboard_routes
 from bot.web.hardening import harden
 from bot.web.signin import add_signin_routes
 from bot.web.team_page import add_team_routes
@@ -301,3 +304,4 @@ def add_service_routes(app: web.Application) -> None:
     add_team_routes(app)
     add_signin_routes(app)
     add_ballot_routes(app)
+    add_dashboard_routes(app)

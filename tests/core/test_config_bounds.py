@@ -148,6 +148,7 @@ def test_each_key_is_declared_once_with_its_default_and_bounds() -> None:
         ("poller", "edit_sweep_minutes"): "edit_sweep_minutes",
         ("github", "points_per_minute"): "points_per_minute",
         ("title_tags", "mode"): "title_tags",
+        ("experts", "tag"): "experts_tag",
         ("coordinators", "roster_file"): "roster",
     }
     top = {one.name: one for one in dataclasses.fields(BotConfig)}

@@ -172,6 +172,9 @@ class FakeGitHub(IssuesAndOAuth):
         # logins GitHub has no profile for (deleted, suspended): 404.
         self.profile_names: dict[str, str] = {}
         self.no_profile: set[str] = set()
+        # Teams per organization, for the organizations a test lists: a PATCH or a
+        # create naming a team the advisory's organization lacks gets 422.
+        self.org_teams: dict[str, set[str]] = {}
         self._init_issues_oauth()
 
     # -- set-up helpers ------------------------------------------------------------
@@ -340,6 +343,7 @@ class FakeGitHub(IssuesAndOAuth):
             ("POST", "/app-manifests/{code}/conversions", self.convert_manifest, "none"),
             ("GET", "/repos/{owner}/{repo}/security-advisories", self.list_advisories, "token"),
             ("GET", "/orgs/{org}/security-advisories", self.list_org_advisories, "token"),
+            ("POST", "/repos/{owner}/{repo}/security-advisories", self.create_advisory, "token"),
             ("POST", "/repos/{owner}/{repo}/security-advisories/reports", self.report, "token"),
             (
                 "GET",
@@ -1014,6 +1018,59 @@ class FakeGitHub(IssuesAndOAuth):
         )
         return web.json_response(advisory, status=201)
 
+    async def create_advisory(self, request: web.Request) -> web.Response:
+        """`POST /repos/{o}/{r}/security-advisories`: a draft, authored by the App's bot.
+
+        The request was checked against `repository-advisory-create` (summary,
+        description and vulnerabilities required; severity or a CVSS vector). A
+        team from another organization is refused as a PATCH refuses it.
+        """
+        full_name = self._repo_or_404(request)
+        if full_name is None:
+            return _error(404, "Not Found")
+        body: dict[str, Any] = request[JSON_BODY] or {}
+        if body.get("severity") and body.get("cvss_vector_string"):
+            return _validation("Cannot set both severity and cvss_vector_string.")
+        advisory = self.new_advisory(
+            full_name,
+            summary=body["summary"],
+            description=body["description"],
+            reporter=f"{self.app.slug}[bot]",
+            state="draft",
+        )
+        advisory["vulnerabilities"] = [
+            {
+                "package": dict(v["package"], name=v["package"].get("name")),
+                "vulnerable_version_range": v.get("vulnerable_version_range"),
+                "patched_versions": v.get("patched_versions"),
+                "vulnerable_functions": list(v.get("vulnerable_functions") or []),
+            }
+            for v in body["vulnerabilities"]
+        ]
+        advisory["cwe_ids"] = list(body.get("cwe_ids") or [])
+        advisory["severity"] = body.get("severity")
+        advisory["cve_id"] = body.get("cve_id")
+        if body.get("cvss_vector_string"):
+            self._set_vector(advisory, body["cvss_vector_string"])
+        for credit in body.get("credits") or []:
+            advisory["credits"].append(dict(credit))
+            advisory["credits_detailed"].append(
+                {"user": self._user(credit["login"]), "type": credit["type"], "state": "pending"}
+            )
+        return web.json_response(advisory, status=201)
+
+    def _foreign_teams(self, full_name: str, slugs: list[str]) -> list[str]:
+        """The slugs that are not teams of the repository's organization.
+
+        GitHub resolves `collaborating_teams` in the advisory's own organization:
+        a team of another organization cannot collaborate. Checked only for the
+        organizations a test lists in `org_teams`.
+        """
+        owner = full_name.split("/")[0]
+        if owner not in self.org_teams:
+            return []
+        return [slug for slug in slugs if slug not in self.org_teams[owner]]
+
     async def get_advisory(self, request: web.Request) -> web.Response:
         found = self._advisory(request)
         if found is None:
@@ -1024,7 +1081,7 @@ class FakeGitHub(IssuesAndOAuth):
         found = self._advisory(request)
         if found is None:
             return _error(404, "Not Found")
-        _, advisory = found
+        full_name, advisory = found
         body: dict[str, Any] = request[JSON_BODY] or {}
         new_state = body.get("state")
         if new_state is not None and new_state != advisory["state"]:
@@ -1044,15 +1101,11 @@ class FakeGitHub(IssuesAndOAuth):
         for key in ("summary", "description", "cve_id", "severity", "cwe_ids", "vulnerabilities"):
             if key in body:
                 advisory[key] = body[key]
+        foreign = self._foreign_teams(full_name, list(body.get("collaborating_teams") or []))
+        if foreign:
+            return _validation(f"Team not found in this organization: {foreign[0]}")
         if "cvss_vector_string" in body:
-            vector = body["cvss_vector_string"]
-            score = cvss_score(vector)
-            advisory["cvss"] = {"vector_string": vector, "score": score}
-            version = "cvss_v4" if str(vector).startswith("CVSS:4") else "cvss_v3"
-            advisory.setdefault("cvss_severities", {})[version] = {
-                "vector_string": vector,
-                "score": score,
-            }
+            self._set_vector(advisory, body["cvss_vector_string"])
         if "credits" in body:
             before = {
                 (c["user"]["login"], c["type"]): c["state"] for c in advisory["credits_detailed"]
@@ -1079,6 +1132,15 @@ class FakeGitHub(IssuesAndOAuth):
                 advisory["closed_at"] = stamp
         advisory["updated_at"] = iso(self.clock())
         return web.json_response(advisory)
+
+    def _set_vector(self, advisory: dict[str, Any], vector: str) -> None:
+        score = cvss_score(vector)
+        advisory["cvss"] = {"vector_string": vector, "score": score}
+        version = "cvss_v4" if str(vector).startswith("CVSS:4") else "cvss_v3"
+        advisory.setdefault("cvss_severities", {})[version] = {
+            "vector_string": vector,
+            "score": score,
+        }
 
     def _team(self, slug: str) -> dict[str, Any]:
         team_id = abs(hash(slug)) % 1_000_000

@@ -12,6 +12,7 @@ from bot.team.formats import parse_codeowners, parse_experts_rst
 from handlers import command_basics
 from tests.handlers.unit.doors import (
     CPYTHON,
+    ScriptedApp,
     ScriptedGitHub,
     Stores,
     UnitDoors,
@@ -50,6 +51,9 @@ def _doors(stores: Stores, clock: SteppedClock) -> UnitDoors:
         cve_bindings=stores.cve_bindings,
         cve_services=None,
         fix_links=stores.fix_links,
+        advisories=stores.advisories,  # linked groups and planned disclosure dates
+        installations=stores.installations,
+        app=ScriptedApp(),
     )
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from bot.commands.dispatch import run_command
 from bot.context import CommandCall
+from bot.queue.followups import FollowUps
+from bot.queue.store import Store
 from handlers import command_decisions
 from tests.handlers.unit.doors import (
     CPYTHON,
@@ -33,6 +35,7 @@ def _doors(stores: Stores, clock: SteppedClock, config: Any = CPYTHON) -> UnitDo
         config=config,
         cve_bindings=stores.cve_bindings,
         cve_services=None,
+        followups=FollowUps(Store(stores.database), clock.now),  # /accept: `advisory.accepted`
     )
 
 

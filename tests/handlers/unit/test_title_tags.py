@@ -13,6 +13,8 @@ from typing import Any
 from gidgethub import sansio
 
 from bot.core.config import BotConfig, load_config
+from bot.queue.followups import FollowUps
+from bot.queue.store import Store
 from handlers import title_tags
 from tests.handlers.unit.doors import (
     ScriptedGitHub,
@@ -61,6 +63,7 @@ def doors(
         config=config,
         cve_bindings=stores.cve_bindings,
         cve_services=cna or ScriptedCveServices(),
+        followups=FollowUps(Store(stores.database), clock.now),  # `advisory.accepted`
     )
 
 
