@@ -68,7 +68,10 @@ async def test_ten_thousand_deliveries_stored_handled_and_memory_returns(
         # Two rounds: the first warms caches and allocator arenas; the second
         # must leave memory where the first did (no per-delivery growth).
         rounds = []
-        for round_number in (1, 2):
+        # The memory check needs two rounds; it is the process's, not the database's,
+        # so the PostgreSQL leg runs one (nothing lost, all handled) and CI stays short.
+        round_numbers = (1, 2) if database.startswith("sqlite") else (1,)
+        for round_number in round_numbers:
             result = await send_load(bot.url, payload_file, bot_env["GITHUB_WEBHOOK_SECRET"])
             acknowledged = int(result["statuses"].get("202", 0))  # type: ignore[attr-defined]
             assert acknowledged == TOTAL, result["statuses"]
@@ -98,9 +101,10 @@ async def test_ten_thousand_deliveries_stored_handled_and_memory_returns(
                 f" after {rss / 1024:.1f} MiB"
             )
         first_growth = (rounds[0] - start_rss) / 1024
-        second_growth = (rounds[1] - rounds[0]) / 1024
         assert first_growth < 40, f"the first 10,000 left {first_growth:.1f} MiB behind"
-        assert second_growth < 0.25 * max(first_growth, 8), (
-            f"the second 10,000 added {second_growth:.1f} MiB more: memory grows with load"
-        )
+        if len(rounds) == 2:
+            second_growth = (rounds[1] - rounds[0]) / 1024
+            assert second_growth < 0.25 * max(first_growth, 8), (
+                f"the second 10,000 added {second_growth:.1f} MiB more: memory grows with load"
+            )
         assert await bot.stop() == 0
