@@ -218,6 +218,7 @@ def dashboard_page(
             row.record.received_at,
             row.deadline,
             row.late(now),
+            _midnight(row.planned),
         )
         for row in rows
     ]
@@ -233,3 +234,10 @@ def dashboard_page(
     if not rows:
         table = "<p id=none>No open advisory.</p>"
     return document(f"{team}: open advisories", nav + summary + figure + table)
+
+
+def _midnight(day: datetime.date | None) -> float | None:
+    """The start of `day` (UTC) as a POSIX time, for the timeline."""
+    if day is None:
+        return None
+    return datetime.datetime.combine(day, datetime.time(), datetime.UTC).timestamp()

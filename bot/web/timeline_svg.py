@@ -4,7 +4,8 @@ Server-rendered inline SVG (no script, nothing fetched). Each bar is labelled
 with the repository and GHSA id only (never the reporter-controlled title),
 every text is HTML-escaped, and a late advisory is told apart three ways, so
 colour is never the only sign: a diagonal hatch, a thick dark outline and the
-word "LATE" written after its bar. A vertical dashed line marks today.
+word "LATE" written after its bar. A vertical dashed line marks today, and a
+diamond on a bar the group's planned disclosure date.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Bar:
     received_at: float
     deadline: float
     late: bool
+    planned: float | None = None  # the planned disclosure date (`/embargo`), if any
 
 
 def _day(at: float) -> str:
@@ -43,7 +45,7 @@ def timeline_svg(bars: Sequence[Bar], now: float) -> str:
     if not shown:
         return "<p id=timeline-empty>No open advisory to draw.</p>"
     start = min(min(bar.received_at for bar in shown), now)
-    end = max(max(bar.deadline for bar in shown), now)
+    end = max(max(max(bar.deadline, bar.planned or 0.0) for bar in shown), now)
     span = max(end - start, 86400.0)
     plot = WIDTH - LABEL_WIDTH - RIGHT_MARGIN
 
@@ -58,7 +60,7 @@ def timeline_svg(bars: Sequence[Bar], now: float) -> str:
         "<title id=timeline-title>Open advisories from received to deadline</title>"
         "<desc id=timeline-desc>Each bar runs from the day a report was received to its "
         "deadline; the dashed line is today; late advisories are hatched, outlined and "
-        "labelled LATE.</desc>"
+        "labelled LATE; a diamond is the planned disclosure date.</desc>"
         "<defs><pattern id=late-hatch width=6 height=6 patternUnits=userSpaceOnUse "
         'patternTransform="rotate(45)"><rect width=6 height=6 fill="#ffebe9"/>'
         '<line x1=0 y1=0 x2=0 y2=6 stroke="#82071e" stroke-width=3 /></pattern></defs>',
@@ -82,6 +84,13 @@ def timeline_svg(bars: Sequence[Bar], now: float) -> str:
             f'<rect x="{left}" y="{top}" width="{round(width, 1)}" height="{BAR_HEIGHT}" '
             f'fill="{fill}" stroke="{stroke}"/>'
         )
+        if bar.planned is not None:
+            at, middle = x(bar.planned), top + BAR_HEIGHT / 2
+            parts.append(
+                f'<path class=planned d="M {at} {middle - 7} L {at + 5} {middle} '
+                f'L {at} {middle + 7} L {at - 5} {middle} Z" fill="#1f2328">'
+                f"<title>planned disclosure {_day(bar.planned)}</title></path>"
+            )
         if bar.late:
             parts.append(
                 f'<text x="{round(left + width + 4, 1)}" y="{top + BAR_HEIGHT - 2}" '

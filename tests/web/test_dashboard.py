@@ -304,6 +304,8 @@ async def test_the_timeline_marks_today_and_the_late_advisory(
     now = world.bot.services.clock.now()
     assert "today " + datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%F") in svg
     assert "alert" not in svg and "zipfile" not in svg  # identifiers only
+    # The linked pair's planned disclosure date: a diamond on each of its two bars.
+    assert svg.count(f"<title>planned disclosure {PLANNED}</title>") == 2
 
 
 async def test_hostile_titles_are_escaped_and_made_inert(

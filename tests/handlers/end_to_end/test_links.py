@@ -18,6 +18,7 @@ from typing import Any
 
 from tests.conftest import StartBot
 from tests.fakegithub import FakeGitHub
+from tests.governance_helpers import signed_in
 from tests.harness import REPORT, World, file_report, scan, world_with
 from tests.scenarios import configure
 
@@ -71,7 +72,7 @@ async def two_organizations(
             .replace("bot_may_publish = false", "bot_may_publish = true")
         ),
     )
-    return await world_with(start_bot, fake_github)
+    return await world_with(start_bot, fake_github, GITHUB_CLIENT_SECRET=fake.app.client_secret)
 
 
 async def accepted_report(world: World, reporter: str) -> dict[str, Any]:
@@ -181,6 +182,14 @@ async def test_a_report_linked_to_a_draft_in_another_organization(
     status = await said(world, "python/cpython", report, "ana", "/status")  # the reporter may
     assert f"**Planned disclosure:** {date}" in status
     assert f"pypa/pip {pip['ghsa_id']}: draft; lacks a CWE, a CVE ID the bot got for it" in status
+    # The dashboard shows the group: both advisories, each naming the other, the date.
+    session = await signed_in(world.bot.url, fake, "gpshead")
+    async with session, session.get(f"{world.bot.url}/dashboard") as response:
+        assert response.status == 200
+        page = await response.text()
+    for ghsa_id, other in ((report["ghsa_id"], pip["ghsa_id"]), (pip["ghsa_id"], report["ghsa_id"])):
+        row = page.split(f'data-ghsa="{ghsa_id}"', 1)[1].split("</tr>", 1)[0]
+        assert other in row and str(date) in row, row
     world.clock.advance(13 * 86400 + 60)
     await scan(world.bot)
     for repository, advisory in (("python/cpython", report), ("pypa/pip", pip)):
