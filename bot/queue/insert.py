@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from bot.db.backends import connection_is_serialized, ordered_lock_ids, placeholders
+from bot.db.backends import connection_is_serialized, ordered_lock_ids
 from bot.db.connection import Connection, transaction
 from bot.queue.intake import Delivery
 
@@ -25,8 +25,37 @@ _INSERT_DELIVERY = (
 )
 
 
-_INSERT_DELIVERY_RETURNING = placeholders(_INSERT_DELIVERY + " RETURNING seq")
-_LOCK_KEYS = "SELECT pg_advisory_xact_lock(lock) FROM unnest(%s::bigint[]) AS lock"
+_COLUMNS = (
+    "guid", "event", "action", "installation_id", "order_key", "source", "payload", "received_at"
+)
+# PostgreSQL intake's transaction (insert_deliveries_on_server), one message.
+_INSERT_BATCH = """
+BEGIN;
+SELECT pg_advisory_xact_lock(lock) FROM unnest(%(locks)s::bigint[]) AS lock;
+WITH batch AS (
+    SELECT * FROM unnest(
+        %(guid)s::text[], %(event)s::text[], %(action)s::text[], %(installation_id)s::bigint[],
+        %(order_key)s::text[], %(source)s::text[], %(payload)s::text[],
+        %(received_at)s::double precision[]
+    ) WITH ORDINALITY AS row (guid, event, action, installation_id, order_key, source,
+                              payload, received_at, position)
+), fresh AS (
+    SELECT * FROM batch WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE guid = batch.guid)
+)
+INSERT INTO deliveries (guid, event, action, installation_id, order_key, source, payload,
+                        received_at, next_attempt_at, state)
+SELECT guid, event, action, installation_id, order_key, source, payload, received_at,
+       received_at,
+       CASE WHEN EXISTS (SELECT 1 FROM deliveries AS stored WHERE stored.order_key = fresh.order_key
+                         AND stored.state IN ('queued', 'running', 'waiting'))
+              OR EXISTS (SELECT 1 FROM fresh AS earlier WHERE earlier.order_key = fresh.order_key
+                         AND earlier.position < fresh.position)
+            THEN 'waiting' ELSE 'queued' END
+FROM fresh ORDER BY position
+ON CONFLICT (guid) DO NOTHING
+RETURNING guid;
+COMMIT;
+"""
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE (psycopg is imported only for PostgreSQL)
 
 
@@ -68,26 +97,34 @@ async def insert_deliveries_on_server(
 ) -> list[bool]:
     """PostgreSQL intake's batch, on its asynchronous connection: True for each new one.
 
-    One transaction in one round trip (a pipeline): the ordering keys' locks in
-    one statement, in the order every transaction takes them, then the inserts.
-    Each insert sees the ones before it, so a batch holding two deliveries of
-    one key queues the first and makes the second wait behind it.
+    One transaction sent as one message (client-side parameters, several
+    statements): the ordering keys' locks, in the order every transaction takes
+    them, one multi-row insert, the commit. The server runs it without waiting
+    for the bot in between, so the locks are held for the server's work and the
+    commit's flush only, never while the event loop serves something else
+    (another replica's intake waits on them). A row waits when its key has an
+    unfinished delivery stored, or an earlier new row in this batch.
     """
-    locks = ordered_lock_ids(delivery.order_key for delivery, _ in rows)
+    from psycopg import AsyncClientCursor  # SQLite installs need not load it
+
+    first: dict[str, int] = {}
+    for index, (delivery, _) in enumerate(rows):
+        first.setdefault(delivery.guid, index)
+    unique = [rows[index] for index in sorted(first.values())]
+    columns = list(zip(*(_insert_parameters(d, source)[:8] for d, source in unique), strict=True))
+    parameters = {
+        "locks": ordered_lock_ids(delivery.order_key for delivery, _ in unique),
+        **{name: list(values) for name, values in zip(_COLUMNS, columns, strict=True)},
+    }
     try:
-        async with connection.pipeline() as pipeline, connection.cursor() as cursor:
-            await connection.execute("BEGIN")
-            await connection.execute(_LOCK_KEYS, (locks,))
-            await cursor.executemany(
-                _INSERT_DELIVERY_RETURNING,
-                [_insert_parameters(delivery, source) for delivery, source in rows],
-                returning=True,
-            )
-            await connection.execute("COMMIT")
-            await pipeline.sync()
-            inserted = [cursor.rowcount == 1]
-            while cursor.nextset():
-                inserted.append(cursor.rowcount == 1)
+        async with AsyncClientCursor(connection) as cursor:
+            await cursor.execute(_INSERT_BATCH, parameters)
+            inserted: set[str] = set()
+            while True:
+                if cursor.description and cursor.description[0].name == "guid":
+                    inserted = {row[0] for row in await cursor.fetchall()}
+                if not cursor.nextset():
+                    break
     except BaseException:
         # An error aborted the transaction (its COMMIT was skipped): end it, if
         # the connection still answers, so the next batch starts clean.
@@ -95,4 +132,9 @@ async def insert_deliveries_on_server(
             if not connection.broken and connection.info.transaction_status != _IDLE:
                 await connection.execute("ROLLBACK")
         raise
-    return inserted
+    claimed: set[str] = set()
+    results = []
+    for delivery, _ in rows:  # a GUID twice in one batch: the first one counts
+        results.append(delivery.guid in inserted and delivery.guid not in claimed)
+        claimed.add(delivery.guid)
+    return results
