@@ -28,10 +28,11 @@ _INSERT_DELIVERY = (
 _COLUMNS = (
     "guid", "event", "action", "installation_id", "order_key", "source", "payload", "received_at"
 )
-# PostgreSQL intake's transaction (insert_deliveries_on_server), one message.
+# PostgreSQL intake's transaction (insert_deliveries_on_server): the locks, then one insert.
+# The stored rows are probed by scalar subqueries (LIMIT 1), one index lookup per new
+# row: written as EXISTS, the planner joined the whole table for a large batch.
+_LOCK_KEYS = "SELECT pg_advisory_xact_lock(lock) FROM unnest(%(locks)s::bigint[]) AS lock"
 _INSERT_BATCH = """
-BEGIN;
-SELECT pg_advisory_xact_lock(lock) FROM unnest(%(locks)s::bigint[]) AS lock;
 WITH batch AS (
     SELECT * FROM unnest(
         %(guid)s::text[], %(event)s::text[], %(action)s::text[], %(installation_id)s::bigint[],
@@ -40,21 +41,21 @@ WITH batch AS (
     ) WITH ORDINALITY AS row (guid, event, action, installation_id, order_key, source,
                               payload, received_at, position)
 ), fresh AS (
-    SELECT * FROM batch WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE guid = batch.guid)
+    SELECT * FROM batch
+    WHERE (SELECT 1 FROM deliveries WHERE guid = batch.guid LIMIT 1) IS NULL
 )
 INSERT INTO deliveries (guid, event, action, installation_id, order_key, source, payload,
                         received_at, next_attempt_at, state)
 SELECT guid, event, action, installation_id, order_key, source, payload, received_at,
        received_at,
-       CASE WHEN EXISTS (SELECT 1 FROM deliveries AS stored WHERE stored.order_key = fresh.order_key
-                         AND stored.state IN ('queued', 'running', 'waiting'))
+       CASE WHEN (SELECT 1 FROM deliveries AS stored WHERE stored.order_key = fresh.order_key
+                  AND stored.state IN ('queued', 'running', 'waiting') LIMIT 1) IS NOT NULL
               OR EXISTS (SELECT 1 FROM fresh AS earlier WHERE earlier.order_key = fresh.order_key
                          AND earlier.position < fresh.position)
             THEN 'waiting' ELSE 'queued' END
 FROM fresh ORDER BY position
 ON CONFLICT (guid) DO NOTHING
-RETURNING guid;
-COMMIT;
+RETURNING guid
 """
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE (psycopg is imported only for PostgreSQL)
 
@@ -97,16 +98,15 @@ async def insert_deliveries_on_server(
 ) -> list[bool]:
     """PostgreSQL intake's batch, on its asynchronous connection: True for each new one.
 
-    One transaction sent as one message (client-side parameters, several
-    statements): the ordering keys' locks, in the order every transaction takes
-    them, one multi-row insert, the commit. The server runs it without waiting
-    for the bot in between, so the locks are held for the server's work and the
-    commit's flush only, never while the event loop serves something else
-    (another replica's intake waits on them). A row waits when its key has an
-    unfinished delivery stored, or an earlier new row in this batch.
+    One transaction of four statements, pipelined in one round trip: the
+    ordering keys' locks (in the order every transaction takes them), one
+    multi-row insert, the commit. Few statements, because between two of them
+    the server waits for the bot while holding the locks, and the event loop
+    may be serving something else (with a statement per delivery, another
+    replica's intake waited on a flood's locks for seconds). A row waits when
+    its key has an unfinished delivery stored, or an earlier new row in this
+    batch.
     """
-    from psycopg import AsyncClientCursor  # SQLite installs need not load it
-
     first: dict[str, int] = {}
     for index, (delivery, _) in enumerate(rows):
         first.setdefault(delivery.guid, index)
@@ -117,14 +117,13 @@ async def insert_deliveries_on_server(
         **{name: list(values) for name, values in zip(_COLUMNS, columns, strict=True)},
     }
     try:
-        async with AsyncClientCursor(connection) as cursor:
+        async with connection.pipeline() as pipeline, connection.cursor() as cursor:
+            await connection.execute("BEGIN")
+            await connection.execute(_LOCK_KEYS, {"locks": parameters["locks"]})
             await cursor.execute(_INSERT_BATCH, parameters)
-            inserted: set[str] = set()
-            while True:
-                if cursor.description and cursor.description[0].name == "guid":
-                    inserted = {row[0] for row in await cursor.fetchall()}
-                if not cursor.nextset():
-                    break
+            await connection.execute("COMMIT")
+            await pipeline.sync()
+            inserted = {row[0] for row in await cursor.fetchall()}
     except BaseException:
         # An error aborted the transaction (its COMMIT was skipped): end it, if
         # the connection still answers, so the next batch starts clean.
