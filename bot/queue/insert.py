@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from bot.db.backends import connection_is_serialized, ordered_lock_ids
+from bot.db.backends import connection_is_serialized, ordered_lock_ids, placeholders
 from bot.db.connection import Connection, transaction
 from bot.queue.intake import Delivery
 
@@ -25,38 +25,8 @@ _INSERT_DELIVERY = (
 )
 
 
-_COLUMNS = (
-    "guid", "event", "action", "installation_id", "order_key", "source", "payload", "received_at"
-)
-# PostgreSQL intake's transaction (insert_deliveries_on_server): the locks, then one insert.
-# The stored rows are probed by scalar subqueries (LIMIT 1), one index lookup per new
-# row: written as EXISTS, the planner joined the whole table for a large batch.
-_LOCK_KEYS = "SELECT pg_advisory_xact_lock(lock) FROM unnest(%(locks)s::bigint[]) AS lock"
-_INSERT_BATCH = """
-WITH batch AS (
-    SELECT * FROM unnest(
-        %(guid)s::text[], %(event)s::text[], %(action)s::text[], %(installation_id)s::bigint[],
-        %(order_key)s::text[], %(source)s::text[], %(payload)s::text[],
-        %(received_at)s::double precision[]
-    ) WITH ORDINALITY AS row (guid, event, action, installation_id, order_key, source,
-                              payload, received_at, position)
-), fresh AS (
-    SELECT * FROM batch
-    WHERE (SELECT 1 FROM deliveries WHERE guid = batch.guid LIMIT 1) IS NULL
-)
-INSERT INTO deliveries (guid, event, action, installation_id, order_key, source, payload,
-                        received_at, next_attempt_at, state)
-SELECT guid, event, action, installation_id, order_key, source, payload, received_at,
-       received_at,
-       CASE WHEN (SELECT 1 FROM deliveries AS stored WHERE stored.order_key = fresh.order_key
-                  AND stored.state IN ('queued', 'running', 'waiting') LIMIT 1) IS NOT NULL
-              OR EXISTS (SELECT 1 FROM fresh AS earlier WHERE earlier.order_key = fresh.order_key
-                         AND earlier.position < fresh.position)
-            THEN 'waiting' ELSE 'queued' END
-FROM fresh ORDER BY position
-ON CONFLICT (guid) DO NOTHING
-RETURNING guid
-"""
+_INSERT_DELIVERY_RETURNING = placeholders(_INSERT_DELIVERY + " RETURNING seq")
+_LOCK_KEYS = "SELECT pg_advisory_xact_lock(lock) FROM unnest(%s::bigint[]) AS lock"
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE (psycopg is imported only for PostgreSQL)
 
 
@@ -98,32 +68,26 @@ async def insert_deliveries_on_server(
 ) -> list[bool]:
     """PostgreSQL intake's batch, on its asynchronous connection: True for each new one.
 
-    One transaction of four statements, pipelined in one round trip: the
-    ordering keys' locks (in the order every transaction takes them), one
-    multi-row insert, the commit. Few statements, because between two of them
-    the server waits for the bot while holding the locks, and the event loop
-    may be serving something else (with a statement per delivery, another
-    replica's intake waited on a flood's locks for seconds). A row waits when
-    its key has an unfinished delivery stored, or an earlier new row in this
-    batch.
+    One transaction in one round trip (a pipeline): the ordering keys' locks in
+    one statement, in the order every transaction takes them, then the inserts.
+    Each insert sees the ones before it, so a batch holding two deliveries of
+    one key queues the first and makes the second wait behind it.
     """
-    first: dict[str, int] = {}
-    for index, (delivery, _) in enumerate(rows):
-        first.setdefault(delivery.guid, index)
-    unique = [rows[index] for index in sorted(first.values())]
-    columns = list(zip(*(_insert_parameters(d, source)[:8] for d, source in unique), strict=True))
-    parameters = {
-        "locks": ordered_lock_ids(delivery.order_key for delivery, _ in unique),
-        **{name: list(values) for name, values in zip(_COLUMNS, columns, strict=True)},
-    }
+    locks = ordered_lock_ids(delivery.order_key for delivery, _ in rows)
     try:
         async with connection.pipeline() as pipeline, connection.cursor() as cursor:
             await connection.execute("BEGIN")
-            await connection.execute(_LOCK_KEYS, {"locks": parameters["locks"]})
-            await cursor.execute(_INSERT_BATCH, parameters)
+            await connection.execute(_LOCK_KEYS, (locks,))
+            await cursor.executemany(
+                _INSERT_DELIVERY_RETURNING,
+                [_insert_parameters(delivery, source) for delivery, source in rows],
+                returning=True,
+            )
             await connection.execute("COMMIT")
             await pipeline.sync()
-            inserted = {row[0] for row in await cursor.fetchall()}
+            inserted = [cursor.rowcount == 1]
+            while cursor.nextset():
+                inserted.append(cursor.rowcount == 1)
     except BaseException:
         # An error aborted the transaction (its COMMIT was skipped): end it, if
         # the connection still answers, so the next batch starts clean.
@@ -131,9 +95,4 @@ async def insert_deliveries_on_server(
             if not connection.broken and connection.info.transaction_status != _IDLE:
                 await connection.execute("ROLLBACK")
         raise
-    claimed: set[str] = set()
-    results = []
-    for delivery, _ in rows:  # a GUID twice in one batch: the first one counts
-        results.append(delivery.guid in inserted and delivery.guid not in claimed)
-        claimed.add(delivery.guid)
-    return results
+    return inserted
