@@ -11,16 +11,31 @@ from dataclasses import replace
 from typing import Protocol
 
 from bot.advisories.coordinators import coordinator_patch
+from bot.advisories.groups import (
+    GroupReader,
+    access_patch,
+    coordinator_credit_patch,
+    failure,
+    member_name,
+)
 from bot.commands.parser import login
 from bot.commands.registry import TEAM, CommandError, Registry
-from bot.context import CommandCall, HasAdvisoryStore, HasClock, HasTeam
+from bot.context import (
+    CommandCall,
+    HasAdvisoryStore,
+    HasApp,
+    HasClock,
+    HasConfig,
+    HasInstallations,
+    HasTeam,
+)
 from bot.records.documents import CREDIT_TYPES
 
 COMMANDS = Registry()
 
 
-class Doors(HasAdvisoryStore, HasClock, HasTeam, Protocol):
-    """What these commands use."""
+class Doors(HasAdvisoryStore, HasApp, HasClock, HasConfig, HasInstallations, HasTeam, Protocol):
+    """What these commands use (the App and installations: a linked group's advisories)."""
 
 
 async def _make_coordinator(call: CommandCall[Doors], target: str, why: str) -> str:
@@ -34,7 +49,55 @@ async def _make_coordinator(call: CommandCall[Doors], target: str, why: str) -> 
     now = call.context.clock.now()
     await call.context.advisories.save(replace(record, coordinator=target, coordinator_since=now))
     before = f" (was @{previous}, whose credit stays)" if previous and previous != target else ""
-    return f"@{target} is now the coordinator{before}; {why}."
+    shared = await _share_with_group(call, target)
+    return f"@{target} is now the coordinator{before}; {why}.{shared}"
+
+
+async def _share_with_group(call: CommandCall[Doors], target: str) -> str:
+    """A linked group shares its coordinator: `target` is credited (once) on every
+    other advisory of the group, gets access there (as a user in another
+    organization), and coordinates those that had no coordinator."""
+    doors = call.context
+    group = await doors.advisories.linked_group(call.repository, call.ghsa_id)
+    others = [member for member in group if member != (call.repository, call.ghsa_id)]
+    if not others:
+        return ""
+    reader = GroupReader(
+        doors.app, doors.installations, doors.advisories, doors.clock, delivery=call.handle.delivery
+    )
+    done, problems = [], []
+    for repository, ghsa_id in others:
+        member = await reader.read(repository, ghsa_id)
+        if member.handle is None:
+            problems.append(f"{member_name(member.key)} ({member.problem})")
+            continue
+        patch = coordinator_credit_patch(member.handle.advisory, target)
+        patch.update(
+            access_patch(
+                member.handle.advisory,
+                repository,
+                github_team=doors.config.team.github_team,
+                working_members=[target],
+                team_logins={target.lower()},  # checked a member: the team gives access
+            )
+        )
+        if patch:
+            try:
+                await member.handle.patch(patch)
+            except Exception as error:  # said in the reply; this advisory's change stands
+                problems.append(f"{member_name(member.key)} ({failure(error)})")
+                continue
+            await member.handle.audit("group-coordinator", f"credited @{target} (linked)")
+        if member.record is not None and member.record.coordinator is None:
+            now = doors.clock.now()
+            await doors.advisories.save(
+                replace(member.record, coordinator=target, coordinator_since=now)
+            )
+        done.append(member_name(member.key))
+    said = f" Credited on the linked {', '.join(done)} too." if done else ""
+    if problems:
+        said += f" Not updated: {'; '.join(problems)}."
+    return said
 
 
 @COMMANDS.command(

@@ -149,6 +149,18 @@ async def test_a_report_linked_to_a_draft_in_another_organization(
     assert len(fake.advisories["pypa/pip"]) == 1
     assert len([b for b in bodies(fake, "pypa/pip", pip) if "Linked with" in b]) == 1
 
+    # A new coordinator is the group's: credited on pip too, with access there.
+    roster = [e.login for e in world.bot.services.team_data.roster()]
+    successor = next(name for name in roster if name not in {"gpshead", "sethmlarson"})
+    answer = await said(world, "python/cpython", report, "gpshead", f"/assign @{successor}")
+    assert f"Credited on the linked pypa/pip {pip['ghsa_id']} too" in answer, answer
+    pip_coordinators = [c["user"]["login"] for c in pip["credits_detailed"] if c["type"] == "coordinator"]
+    assert pip_coordinators == ["gpshead", successor]
+    assert successor in logins(pip["collaborating_users"])
+    answer = await said(world, "python/cpython", report, "gpshead", f"/assign @{successor}")
+    assert [c["user"]["login"] for c in pip["credits_detailed"]].count(successor) == 1
+    world.clock.advance(601)  # past the reply budget (10 a person per 10 minutes)
+
     # The same organization: the team collaborates, and /unlink undoes the link.
     await said(world, "python/cpython", report, "gpshead", "/affects python/devguide")
     devguide = only_draft(fake, "python/devguide")
