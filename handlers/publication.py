@@ -84,15 +84,10 @@ async def publish(call: CommandCall[Doors]) -> str:
     if call.record is not None:
         # What the change means, through the one door for the bot's own events: the
         # publication handlers run now, not when GitHub's webhook or the poller says so.
-        await call.context.followups.advisory_changed(
-            f"publish:{call.repository}:{call.ghsa_id}",
-            "updated",
-            ["state"],
+        await call.context.followups.advisory_published(
             installation_id=call.record.installation_id,
             repository=call.repository,
             ghsa_id=call.ghsa_id,
-            state="published",
-            source="bot",
         )
     return f"Published.\n\n{listing}"
 

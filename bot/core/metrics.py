@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -72,6 +73,11 @@ class _Metric:
             raise ValueError(f"{self.name} takes labels {self.labelnames}, got {tuple(labels)}")
         return {name: safe_label(str(value)) for name, value in labels.items()}
 
+    def _series(self, metric: Any, labels: Mapping[str, str]) -> Any:
+        """The library's series for `labels` (checked): the metric itself when unlabelled."""
+        checked = self._labels(labels)
+        return metric.labels(**checked) if self.labelnames else metric
+
 
 class Counter(_Metric):
     """A count that only goes up; `get` reads one series back (tests, the CLI)."""
@@ -87,11 +93,7 @@ class Counter(_Metric):
         self._counter = _Counter(name, help_text, self.labelnames, registry=registry)
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        if self.labelnames:
-            self._counter.labels(**self._labels(labels)).inc(amount)
-        else:
-            self._labels(labels)
-            self._counter.inc(amount)
+        self._series(self._counter, labels).inc(amount)
 
     def get(self, **labels: str) -> float:
         wanted = self._labels(labels)
@@ -129,11 +131,7 @@ class Gauge(_Metric):
         self._gauge.set_function(reader)
 
     def set(self, value: float, **labels: str) -> None:
-        if self.labelnames:
-            self._gauge.labels(**self._labels(labels)).set(value)
-        else:
-            self._labels(labels)
-            self._gauge.set(value)
+        self._series(self._gauge, labels).set(value)
 
     def get(self, **labels: str) -> float:
         wanted = self._labels(labels)
@@ -162,11 +160,7 @@ class Histogram(_Metric):
         )
 
     def observe(self, value: float, **labels: str) -> None:
-        if self.labelnames:
-            self._histogram.labels(**self._labels(labels)).observe(value)
-        else:
-            self._labels(labels)
-            self._histogram.observe(value)
+        self._series(self._histogram, labels).observe(value)
 
 
 class Metrics:

@@ -68,6 +68,22 @@ class FollowUps:
         }
         return await self.raise_event(guid, "advisory", payload, source=source, wake=wake)
 
+    async def advisory_published(
+        self, *, installation_id: int, repository: str, ghsa_id: str
+    ) -> bool:
+        """The bot published an advisory (`/publish`, alone or with its linked group): its
+        publication handlers run now, not when GitHub's webhook or the poller says so."""
+        return await self.advisory_changed(
+            f"publish:{repository}:{ghsa_id}",
+            "updated",
+            ["state"],
+            installation_id=installation_id,
+            repository=repository,
+            ghsa_id=ghsa_id,
+            state="published",
+            source="bot",
+        )
+
 
 def _nothing() -> None:
     """The worker's wake-up before there is a worker."""

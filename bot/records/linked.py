@@ -140,15 +140,10 @@ async def publish_group(
     # The publication handlers (records naming each other) run once all are public.
     for member in published:
         if member.record is not None:
-            await followups.advisory_changed(
-                f"publish:{member.repository}:{member.ghsa_id}",
-                "updated",
-                ["state"],
+            await followups.advisory_published(
                 installation_id=member.record.installation_id,
                 repository=member.repository,
                 ghsa_id=member.ghsa_id,
-                state="published",
-                source="bot",
             )
     return done, failed
 
