@@ -251,6 +251,19 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
+async def replica_stores(database_url: str) -> AsyncIterator[list[Store]]:
+    """Two delivery queues on the test's database, open: what two replicas have."""
+    stores = [Store(Database(database_url)), Store(Database(database_url))]
+    for store in stores:
+        await store.open()
+    try:
+        yield stores
+    finally:
+        for store in stores:
+            await store.close()
+
+
+@pytest.fixture
 async def replicas(database_url: str) -> AsyncIterator[tuple[Database, Database]]:
     """Two connections to the database under test (one SQLite file, or one PostgreSQL
     schema), migrated: what two bot processes have."""

@@ -316,8 +316,8 @@ def lock_ordering_keys(connection: Connection, keys: Iterable[str]) -> None:
 
     SQLite has one writer at a time already. On PostgreSQL, transaction-scoped
     advisory locks taken in one order by everyone: two replicas never deadlock,
-    and never both see an ordering key free (one inserting behind a delivery
-    the other is finishing).
+    and never both see an ordering key free (one promoting the head of a key
+    the other is finishing, bot/queue/heads.py).
     """
     if not isinstance(connection, PostgresConnection):
         return

@@ -8,11 +8,13 @@ second with a p99 of a second at 1,000/s offered.
 
 Here intake has an asynchronous connection of its own that the event loop
 drives directly. Items submitted while a transaction is in flight go together
-in the next one (group commit): one round trip takes the ordering keys' locks,
-one pipelined round trip runs the inserts, one commits. Nothing else uses this
-connection, so intake waits on the worker only for the ordering key it shares
-with a delivery being finished at that instant (a transaction of a few
-statements), never on the worker's queue.
+in the next one (group commit): one pipelined round trip begins, inserts and
+commits. Nothing else uses this connection, and the inserts take no lock (the
+claim keeps each ordering key's deliveries one at a time, bot/queue/heads.py),
+so intake never waits on the worker or on another replica's intake. It used
+to lock the batch's ordering keys: under a flood of one key through two
+replicas each replica's transaction then waited for the other's, and one that
+stalled mid-pipeline held the key for everyone (p99 2 s, 503s).
 
 A caller that stops waiting (the web route answers 503 after two seconds) may
 still have its item committed: the delivery is then stored, and GitHub's

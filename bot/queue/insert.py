@@ -1,7 +1,7 @@
 """Storing deliveries: the insert both backends run, in the batches intake gives it.
 
 A delivery is stored `queued` when nothing of its ordering key is unfinished,
-else `waiting` behind it (bot/queue/store.py promotes it later). On SQLite the
+else `waiting` behind it (bot/queue/heads.py promotes it later). On SQLite the
 batch runs on the database's one connection (bot/db/connection.py); on
 PostgreSQL on intake's own asynchronous connection (bot/db/group_commit.py).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from bot.db.backends import connection_is_serialized, ordered_lock_ids, placeholders
+from bot.db.backends import connection_is_serialized, placeholders
 from bot.db.connection import Connection, transaction
 from bot.queue.intake import Delivery
 
@@ -25,8 +25,7 @@ _INSERT_DELIVERY = (
 )
 
 
-_INSERT_DELIVERY_RETURNING = placeholders(_INSERT_DELIVERY + " RETURNING seq")
-_LOCK_KEYS = "SELECT pg_advisory_xact_lock(lock) FROM unnest(%s::bigint[]) AS lock"
+_INSERT_DELIVERY_RETURNING = placeholders(_INSERT_DELIVERY + " RETURNING state")
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE (psycopg is imported only for PostgreSQL)
 
 
@@ -50,7 +49,7 @@ def insert_deliveries(connection: Connection, *, rows: list[tuple[Delivery, str]
 
     On SQLite a batch of one is a single autocommit statement (the same durable
     commit, with fewer trips through the GIL); otherwise the batch is one
-    transaction holding its ordering keys (see lock_ordering_keys).
+    transaction. SQLite's one writer orders it with the worker's completions.
     """
 
     def insert(delivery: Delivery, source: str) -> bool:
@@ -59,25 +58,25 @@ def insert_deliveries(connection: Connection, *, rows: list[tuple[Delivery, str]
 
     if len(rows) == 1 and connection_is_serialized(connection):
         return [insert(*rows[0])]
-    with transaction(connection, ordering_keys=[delivery.order_key for delivery, _ in rows]):
+    with transaction(connection):
         return [insert(delivery, source) for delivery, source in rows]
 
 
 async def insert_deliveries_on_server(
     connection: Any, rows: list[tuple[Delivery, str]]
-) -> list[bool]:
-    """PostgreSQL intake's batch, on its asynchronous connection: True for each new one.
+) -> list[str | None]:
+    """PostgreSQL intake's batch, on its asynchronous connection: the state each
+    delivery was stored in (`queued` or `waiting`), None for one already stored.
 
-    One transaction in one round trip (a pipeline): the ordering keys' locks in
-    one statement, in the order every transaction takes them, then the inserts.
-    Each insert sees the ones before it, so a batch holding two deliveries of
-    one key queues the first and makes the second wait behind it.
+    One transaction in one round trip (a pipeline). It takes no lock: intake
+    never waits on the worker or on another replica, and the races that leaves
+    are closed by the claim (bot/queue/heads.py). Each insert sees the ones
+    before it, so a batch holding two deliveries of one key queues the first and
+    makes the second wait behind it.
     """
-    locks = ordered_lock_ids(delivery.order_key for delivery, _ in rows)
     try:
         async with connection.pipeline() as pipeline, connection.cursor() as cursor:
             await connection.execute("BEGIN")
-            await connection.execute(_LOCK_KEYS, (locks,))
             await cursor.executemany(
                 _INSERT_DELIVERY_RETURNING,
                 [_insert_parameters(delivery, source) for delivery, source in rows],
@@ -85,9 +84,12 @@ async def insert_deliveries_on_server(
             )
             await connection.execute("COMMIT")
             await pipeline.sync()
-            inserted = [cursor.rowcount == 1]
-            while cursor.nextset():
-                inserted.append(cursor.rowcount == 1)
+            states = []
+            while True:
+                stored = await cursor.fetchone()
+                states.append(None if stored is None else str(stored[0]))
+                if not cursor.nextset():
+                    break
     except BaseException:
         # An error aborted the transaction (its COMMIT was skipped): end it, if
         # the connection still answers, so the next batch starts clean.
@@ -95,4 +97,4 @@ async def insert_deliveries_on_server(
             if not connection.broken and connection.info.transaction_status != _IDLE:
                 await connection.execute("ROLLBACK")
         raise
-    return inserted
+    return states

@@ -23,10 +23,19 @@ from typing import Any
 from bot.db.backends import PostgresBackend
 from bot.db.connection import Connection, Database, StoreUnavailable, transaction
 from bot.db.group_commit import GroupCommitWriter
+from bot.queue.heads import (
+    HEAD_OF_ITS_KEY,
+    TAKE,
+    UNHEADED_KEYS,
+    claimable_on_server,
+    promote_next,
+    promote_unheaded,
+)
 from bot.queue.insert import insert_deliveries, insert_deliveries_on_server
 from bot.queue.intake import Delivery
+from bot.queue.rows import REMOVED_PAYLOAD, SELECT_DELIVERIES, StoredDelivery, delivery_of_row
 
-__all__ = ["Store", "StoreUnavailable", "StoredDelivery"]
+__all__ = ["REMOVED_PAYLOAD", "Store", "StoreUnavailable", "StoredDelivery"]
 
 
 # How often the WAL is copied into the database file (on its own thread). With
@@ -36,49 +45,6 @@ __all__ = ["Store", "StoreUnavailable", "StoredDelivery"]
 # whole length (measured: 1 s and 10 s intervals gave p99 acks of 6-13 ms at
 # 1,500/s, 0.1 s gave 3.8-4.3 ms).
 CHECKPOINT_SECONDS = 0.1
-
-
-@dataclass(frozen=True)
-class StoredDelivery:
-    seq: int
-    guid: str
-    event: str
-    action: str | None
-    installation_id: int | None
-    order_key: str
-    source: str
-    payload: str
-    received_at: float
-    state: str
-    attempts: int
-    next_attempt_at: float
-    finished_at: float | None
-    duration_ms: float | None
-    last_error: str | None
-
-    @property
-    def payload_removed(self) -> bool:
-        """True once its payload was purged (handled, or parked past the retention)."""
-        return self.payload == REMOVED_PAYLOAD
-
-
-# What a purged payload is replaced with: never a valid delivery body.
-REMOVED_PAYLOAD = ""
-
-
-_DELIVERY_COLUMNS = (
-    "seq, guid, event, action, installation_id, order_key, source, payload, received_at, "
-    "state, attempts, next_attempt_at, finished_at, duration_ms, last_error"
-)
-# Built from constants only; every value is a bound parameter.
-_SELECT_DELIVERIES = "SELECT " + _DELIVERY_COLUMNS + " FROM deliveries "  # noqa: S608
-
-
-# Claims one delivery for a worker: (owner, lease end, seq).
-_TAKE = (
-    "UPDATE deliveries SET state = 'running', attempts = attempts + 1, "
-    "lease_owner = ?, lease_until = ? WHERE seq = ?"
-)
 
 
 @dataclass(frozen=True)
@@ -93,8 +59,6 @@ class HandlingResult:
     duration_ms: float = 0.0
 
 
-
-
 class Store:
     """The delivery queue and the leader leases, on one :class:`Database`."""
 
@@ -103,11 +67,13 @@ class Store:
         self._checkpoints: asyncio.Task[None] | None = None
         # PostgreSQL: intake's own connection on the event loop (bot/db/group_commit.py).
         backend = database.backend
-        self._intake: GroupCommitWriter[tuple[Delivery, str], bool] | None = (
+        self._intake: GroupCommitWriter[tuple[Delivery, str], str | None] | None = (
             GroupCommitWriter(backend, insert_deliveries_on_server)
             if isinstance(backend, PostgresBackend)
             else None
         )
+        # PostgreSQL: keys intake stored a waiting delivery of since the last claim.
+        self._unheaded_keys: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -146,7 +112,10 @@ class Store:
         caller is answered once that commit is on disk.
         """
         if self._intake is not None:
-            return await self._intake.submit((delivery, source))
+            state = await self._intake.submit((delivery, source))
+            if state == "waiting":
+                self._unheaded_keys.add(delivery.order_key)
+            return state is not None
         result = await self.database.run_batched(insert_deliveries, (delivery, source))
         return bool(result)
 
@@ -157,30 +126,57 @@ class Store:
     ) -> list[StoredDelivery]:
         """Claim up to `limit` ready deliveries.
 
-        Only the head of each ordering key is ever `queued`; the rest wait
-        (state `waiting`) until the one before them finishes, so this is an
-        index range read however long the backlog.
+        Only the head of each ordering key is `queued`; the rest wait (state
+        `waiting`) until the one before them finishes, so this is an index range
+        read however long the backlog (bot/queue/heads.py). On PostgreSQL it first
+        promotes the heads intake may have left unpromoted.
         """
 
-        ready = _SELECT_DELIVERIES + (
-            "WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY seq LIMIT ?"
+        ready = SELECT_DELIVERIES + "d WHERE state = 'queued' AND next_attempt_at <= ? "
+        on_server = self._intake is not None
+        # On PostgreSQL two replicas' intake may both have stored a key's head
+        # (bot/queue/heads.py); and rows another replica is claiming are skipped.
+        claimable = (
+            ready
+            + (HEAD_OF_ITS_KEY if on_server else "")
+            + "ORDER BY seq LIMIT ?"
+            + self.database.backend.skip_locked
         )
-        # With several replicas, rows another one is claiming are skipped, not waited for.
-        claimable = ready + self.database.backend.skip_locked
+        unheaded, self._unheaded_keys = self._unheaded_keys, set()
 
         def work(connection: Connection) -> list[StoredDelivery]:
+            promote_unheaded(connection, unheaded)
             # Most polls find nothing: look before taking the write lock.
-            if connection.execute(ready, (now, 1)).fetchone() is None:
+            if connection.execute(ready + "LIMIT 1", (now,)).fetchone() is None:
                 return []
             with transaction(connection):
                 rows = connection.execute(claimable, (now, limit)).fetchall()
-                claimed = [_delivery(row) for row in rows]
+                claimed = [delivery_of_row(row) for row in rows]
+                if on_server:
+                    claimed = claimable_on_server(connection, claimed)
                 connection.executemany(
-                    _TAKE, [(owner, now + lease_seconds, item.seq) for item in claimed]
+                    TAKE, [(owner, now + lease_seconds, item.seq) for item in claimed]
                 )
             return [replace(item, state="running", attempts=item.attempts + 1) for item in claimed]
 
-        return await self.database.run_short(work)
+        try:
+            return await self.database.run_short(work)
+        except BaseException:
+            self._unheaded_keys |= unheaded  # not promoted: the next claim tries again
+            raise
+
+    async def promote_unheaded(self) -> int:
+        """Promote the head of every key whose deliveries all wait (PostgreSQL; see
+        bot/queue/heads.py): a replica that died between storing a waiting delivery
+        and checking its key. How many were promoted."""
+        if self._intake is None:
+            return 0
+
+        def work(connection: Connection) -> int:
+            keys = [row[0] for row in connection.execute(UNHEADED_KEYS).fetchall()]
+            return promote_unheaded(connection, keys)
+
+        return await self.database.run(work)
 
     async def renew_leases(self, owner: str, seqs: Iterable[int], until: float) -> None:
         rows = [(until, seq, owner) for seq in seqs]
@@ -282,9 +278,10 @@ class Store:
                 )
                 if cursor.rowcount != 1:
                     return None  # the lease was lost: another run owns it now
-                return _promote_next(
+                following = promote_next(
                     connection, delivery.order_key, owner=owner, lease_until=take_next_until
                 )
+                return following if take_next_until is not None else None
 
         return await self.database.run_short(work)
 
@@ -293,16 +290,16 @@ class Store:
     async def recent_deliveries(self, limit: int = 50) -> list[StoredDelivery]:
         rows = await self.database.run(
             lambda c: c.execute(
-                _SELECT_DELIVERIES + "ORDER BY seq DESC LIMIT ?", (limit,)
+                SELECT_DELIVERIES + "ORDER BY seq DESC LIMIT ?", (limit,)
             ).fetchall()
         )
-        return [_delivery(row) for row in rows]
+        return [delivery_of_row(row) for row in rows]
 
     async def get_delivery(self, guid: str) -> StoredDelivery | None:
         row = await self.database.run(
-            lambda c: c.execute(_SELECT_DELIVERIES + "WHERE guid = ?", (guid,)).fetchone()
+            lambda c: c.execute(SELECT_DELIVERIES + "WHERE guid = ?", (guid,)).fetchone()
         )
-        return _delivery(row) if row else None
+        return delivery_of_row(row) if row else None
 
     async def retry_failed(self, guid: str, *, now: float) -> bool:
         """Re-queue a parked delivery with fresh attempts; False if it is not parked,
@@ -383,42 +380,6 @@ _FINISH_DONE = (
     "last_error = ?, lease_owner = NULL, lease_until = NULL, payload = '' "
     "WHERE seq = ? AND lease_owner = ?"
 )
-
-
-def _promote_next(
-    connection: Connection,
-    order_key: str,
-    *,
-    owner: str | None = None,
-    lease_until: float | None = None,
-) -> StoredDelivery | None:
-    """Make the earliest waiting delivery of `order_key` ready, if nothing holds the key.
-
-    With `lease_until`, claim it for `owner` instead, and return it.
-    """
-    held = connection.execute(
-        "SELECT 1 FROM deliveries WHERE order_key = ? AND state IN ('queued', 'running') LIMIT 1",
-        (order_key,),
-    ).fetchone()
-    if held:
-        return None
-    row = connection.execute(
-        _SELECT_DELIVERIES + "WHERE order_key = ? AND state = 'waiting' ORDER BY seq LIMIT 1",
-        (order_key,),
-    ).fetchone()
-    if row is None:
-        return None
-    following = _delivery(row)
-    if lease_until is None:
-        connection.execute("UPDATE deliveries SET state = 'queued' WHERE seq = ?", (following.seq,))
-        return None
-    connection.execute(_TAKE, (owner, lease_until, following.seq))
-    return replace(following, state="running", attempts=following.attempts + 1)
-
-
-
-def _delivery(row: Sequence[Any]) -> StoredDelivery:
-    return StoredDelivery(*row)
 
 
 def backoff_delay(attempts: int, base: float, *, cap: float = 3600.0) -> float:

@@ -169,6 +169,7 @@ class Worker:
                     self.owner, list(self._in_flight), self.clock.now() + self.lease_seconds
                 )
                 await self.store.requeue_expired(self.clock.now())
+                await self.store.promote_unheaded()
             except StoreUnavailable as error:
                 log.warning("could not renew leases", extra=fields(error=str(error)))
 

@@ -87,10 +87,12 @@ async def test_a_killed_connection_fails_its_callers_and_the_next_delivery_is_st
 async def test_a_caller_that_stopped_waiting_before_its_transaction_is_left_out(
     store: Store, database_url: str
 ) -> None:
-    # The lock intake needs for key a/slow is held, so the first transaction waits.
-    holder = await asyncio.to_thread(_hold_lock_of, database_url, "repo:a/slow")
+    # Another session is inserting the same GUID, so intake's first transaction
+    # waits on the unique index until that session ends.
+    slow = delivery("a/slow")
+    holder = await asyncio.to_thread(_insert_uncommitted, database_url, slow.guid)
     try:
-        stuck = asyncio.create_task(store.add_delivery(delivery("a/slow")))
+        stuck = asyncio.create_task(store.add_delivery(slow))
         await asyncio.sleep(0.2)
         behind = delivery("a/given-up")
         given_up = asyncio.create_task(store.add_delivery(behind))
@@ -99,29 +101,34 @@ async def test_a_caller_that_stopped_waiting_before_its_transaction_is_left_out(
         with pytest.raises(asyncio.CancelledError):
             await given_up
     finally:
-        await asyncio.to_thread(holder.close)
+        await asyncio.to_thread(holder.close)  # rolls the other session's insert back
     assert await stuck is True
-    assert query(database_url, "SELECT COUNT(*) FROM deliveries WHERE guid = ?", (behind.guid,)) == [
-        (0,)
-    ]
+    assert query(
+        database_url, "SELECT COUNT(*) FROM deliveries WHERE guid = ?", (behind.guid,)
+    ) == [(0,)]
 
 
-def _hold_lock_of(database_url: str, key: str):  # type: ignore[no-untyped-def]
+def _insert_uncommitted(database_url: str, guid: str):  # type: ignore[no-untyped-def]
+    """A session holding an uncommitted delivery of `guid`; closing it rolls back."""
     import psycopg
 
-    from bot.db.backends import advisory_lock_id
-
-    connection = psycopg.connect(database_url, autocommit=True)
-    connection.execute("SELECT pg_advisory_lock(%s)", (advisory_lock_id(key),))
+    connection = psycopg.connect(database_url)
+    connection.execute(
+        "INSERT INTO deliveries (guid, event, order_key, payload, received_at, next_attempt_at) "
+        "VALUES (%s, 'issues', 'repo:a/slow', '{}', 0, 0)",
+        (guid,),
+    )
     return connection
 
 
 async def test_closing_answers_every_waiting_caller(database_url: str) -> None:
     store = Store(Database(database_url))
     await store.open()
-    holder = await asyncio.to_thread(_hold_lock_of, database_url, "repo:a/slow")
+    held = delivery("a/slow")
+    holder = await asyncio.to_thread(_insert_uncommitted, database_url, held.guid)
     try:
-        waiting = [asyncio.create_task(store.add_delivery(delivery("a/slow"))) for _ in range(3)]
+        together = [held, delivery("a/slow"), delivery("a/slow")]
+        waiting = [asyncio.create_task(store.add_delivery(item)) for item in together]
         await asyncio.sleep(0.2)
         await asyncio.wait_for(store.close(), 5)
         outcomes = await asyncio.gather(*waiting, return_exceptions=True)

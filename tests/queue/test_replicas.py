@@ -12,7 +12,6 @@ from gidgethub import routing, sansio
 
 from bot.core.clock import SystemClock
 from bot.core.metrics import Metrics
-from bot.db.connection import Database
 from bot.queue.store import Store
 from bot.queue.worker import Worker
 from tests.conftest import free_port
@@ -24,11 +23,9 @@ pytestmark = needs_postgres()
 
 
 async def test_two_replicas_claim_each_delivery_once_and_keep_each_advisory_in_order(
-    database_url: str,
+    database_url: str, replica_stores: list[Store]
 ) -> None:
-    stores = [Store(Database(database_url)), Store(Database(database_url))]
-    for store in stores:
-        await store.open()
+    stores = replica_stores
     handled: list[tuple[str, str, int]] = []  # (replica, key, number)
     running: set[str] = set()
     overlaps: list[str] = []
@@ -75,8 +72,6 @@ async def test_two_replicas_claim_each_delivery_once_and_keep_each_advisory_in_o
     finally:
         for worker in workers:
             await worker.stop()
-        for store in stores:
-            await store.close()
 
     assert len(handled) == 120, "every delivery handled exactly once"
     assert overlaps == [], "two events of one advisory ran at once"
