@@ -56,40 +56,57 @@ class _Waiting(Generic[Item, Result]):
 
 
 class GroupCommitWriter(Generic[Item, Result]):
-    """Runs `batch` on one asynchronous PostgreSQL connection, for groups of items."""
+    """Runs `batch` on asynchronous PostgreSQL connections, for groups of items.
 
-    def __init__(self, backend: PostgresBackend, batch: Batch[Item, Result]) -> None:
+    Items submitted in one turn of the event loop go together. Up to
+    `connections` transactions are in flight at once: an item arriving while
+    one commits starts the next at once instead of waiting for it.
+    """
+
+    def __init__(
+        self, backend: PostgresBackend, batch: Batch[Item, Result], *, connections: int = 2
+    ) -> None:
         self._backend = backend
         self._batch = batch
+        self._limit = connections
         self._waiting: list[_Waiting[Item, Result]] = []
-        self._writer: asyncio.Task[None] | None = None
-        self._connection: Any = None  # psycopg.AsyncConnection, opened on first use
+        self._transactions: set[asyncio.Task[None]] = set()
+        self._idle: list[Any] = []  # psycopg.AsyncConnections, opened on first use
+        self._scheduled = False
         self._closed = False
 
     async def submit(self, item: Item) -> Result:
         """Queue `item` for the next transaction; its result once that transaction commits."""
         if self._closed:
             raise StoreUnavailable("the store is closed")
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
         self._waiting.append(_Waiting(item, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write(), name="intake-group-commit")
+        if not self._scheduled:
+            # Once this turn's other submissions are in, so they share the transaction.
+            self._scheduled = True
+            loop.call_soon(self._start)
         return await future
 
-    async def _write(self) -> None:
-        try:
-            while self._waiting:
-                group = self._waiting[:GROUP_LIMIT]
-                del self._waiting[:GROUP_LIMIT]
-                group = [waiting for waiting in group if not waiting.future.done()]
-                if group:
-                    await self._commit(group)
-        finally:
-            self._writer = None
+    def _start(self) -> None:
+        self._scheduled = False
+        while self._waiting and len(self._transactions) < self._limit and not self._closed:
+            group = self._waiting[:GROUP_LIMIT]
+            del self._waiting[:GROUP_LIMIT]
+            group = [waiting for waiting in group if not waiting.future.done()]
+            if group:
+                task = asyncio.create_task(self._commit(group), name="intake-group-commit")
+                self._transactions.add(task)
+                task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._transactions.discard(task)
+        self._start()
 
     async def _commit(self, group: list[_Waiting[Item, Result]]) -> None:
+        connection = None
         try:
-            connection = await self._connect()
+            connection = self._idle.pop() if self._idle else await self._connect()
             results = await self._run(connection, [waiting.item for waiting in group])
         except BaseException as error:
             failure = error if isinstance(error, Exception) else StoreUnavailable("closing")
@@ -99,23 +116,32 @@ class GroupCommitWriter(Generic[Item, Result]):
             if failure is not error:
                 raise  # cancelled by close()
             return
+        finally:
+            if connection is not None:
+                await self._give_back(connection)
         for waiting, result in zip(group, results, strict=True):
             if not waiting.future.done():
                 waiting.future.set_result(result)
+
+    async def _give_back(self, connection: Any) -> None:
+        """Keep a connection that still works for the next transaction; close the rest."""
+        if self._closed or connection.closed or connection.broken:
+            with contextlib.suppress(Exception):
+                await connection.close()
+        else:
+            self._idle.append(connection)
 
     async def _connect(self) -> Any:
         import psycopg  # SQLite installs need not load it
 
         if self._closed:
             raise StoreUnavailable("the store is closed")
-        if self._connection is None:
-            try:
-                self._connection = await psycopg.AsyncConnection.connect(
-                    self._backend.url, **self._backend.connect_arguments()
-                )
-            except psycopg.Error as error:
-                raise_unavailable(error, self._backend.url)
-        return self._connection
+        try:
+            return await psycopg.AsyncConnection.connect(
+                self._backend.url, **self._backend.connect_arguments()
+            )
+        except psycopg.Error as error:
+            raise_unavailable(error, self._backend.url)
 
     async def _run(self, connection: Any, items: list[Item]) -> list[Result]:
         try:
@@ -123,24 +149,21 @@ class GroupCommitWriter(Generic[Item, Result]):
         except Exception as error:
             if not self._backend.is_unavailable(error):
                 raise
-            if connection.closed or connection.broken:
-                self._connection = None
-                with contextlib.suppress(Exception):
-                    await connection.close()
             raise_unavailable(error, self._backend.url)
 
     async def close(self) -> None:
-        """Answer whoever still waits with StoreUnavailable, and close the connection."""
+        """Answer whoever still waits with StoreUnavailable, and close the connections."""
         self._closed = True
-        if self._writer is not None:
-            self._writer.cancel()
+        for task in list(self._transactions):
+            task.cancel()
+        for task in list(self._transactions):
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+                await task
         for waiting in self._waiting:
             if not waiting.future.done():
                 waiting.future.set_exception(StoreUnavailable("the store is closed"))
         self._waiting.clear()
-        connection, self._connection = self._connection, None
-        if connection is not None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
             with contextlib.suppress(Exception):
                 await connection.close()

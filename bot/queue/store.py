@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -47,6 +48,13 @@ __all__ = ["REMOVED_PAYLOAD", "Store", "StoreUnavailable", "StoredDelivery"]
 CHECKPOINT_SECONDS = 0.1
 
 
+# How often a claim checks the keys intake stored waiting deliveries of (PostgreSQL,
+# bot/queue/heads.py). Under a flood of one key every intake transaction stores
+# one: checking at each claim took an eighth of the process's CPU. A missed
+# promotion is rare, and waits at most this long plus the worker's idle poll.
+UNHEADED_CHECK_SECONDS = 0.25
+
+
 @dataclass(frozen=True)
 class HandlingResult:
     """What one run of a delivery's handlers came to."""
@@ -72,8 +80,10 @@ class Store:
             if isinstance(backend, PostgresBackend)
             else None
         )
-        # PostgreSQL: keys intake stored a waiting delivery of since the last claim.
+        # PostgreSQL: keys intake stored a waiting delivery of, to check at the next
+        # claim, at most every UNHEADED_CHECK_SECONDS.
         self._unheaded_keys: set[str] = set()
+        self._next_unheaded_check = 0.0
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -142,7 +152,10 @@ class Store:
             + "ORDER BY seq LIMIT ?"
             + self.database.backend.skip_locked
         )
-        unheaded, self._unheaded_keys = self._unheaded_keys, set()
+        unheaded: set[str] = set()
+        if self._unheaded_keys and time.monotonic() >= self._next_unheaded_check:
+            unheaded, self._unheaded_keys = self._unheaded_keys, set()
+            self._next_unheaded_check = time.monotonic() + UNHEADED_CHECK_SECONDS
 
         def work(connection: Connection) -> list[StoredDelivery]:
             promote_unheaded(connection, unheaded)

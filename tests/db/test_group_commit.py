@@ -74,8 +74,8 @@ async def test_a_killed_connection_fails_its_callers_and_the_next_delivery_is_st
     assert await store.add_delivery(delivery("a/one")) is True
     # Another session ends intake's connection, as a restarted server or a
     # failover would.
-    intake_pid = store._intake._connection.info.backend_pid  # type: ignore[union-attr]
-    query(database_url, "SELECT pg_terminate_backend(?)", (intake_pid,))
+    (connection,) = store._intake._idle  # type: ignore[union-attr]
+    query(database_url, "SELECT pg_terminate_backend(?)", (connection.info.backend_pid,))
     with pytest.raises(StoreUnavailable) as refused:
         await store.add_delivery(delivery("a/one"))
     assert "database error" in str(refused.value)
@@ -87,13 +87,16 @@ async def test_a_killed_connection_fails_its_callers_and_the_next_delivery_is_st
 async def test_a_caller_that_stopped_waiting_before_its_transaction_is_left_out(
     store: Store, database_url: str
 ) -> None:
-    # Another session is inserting the same GUID, so intake's first transaction
-    # waits on the unique index until that session ends.
-    slow = delivery("a/slow")
-    holder = await asyncio.to_thread(_insert_uncommitted, database_url, slow.guid)
+    # Other sessions are inserting the same GUIDs, so each of intake's
+    # transactions in flight (two at most) waits on the unique index until
+    # that session ends.
+    slow = [delivery("a/slow"), delivery("a/slow")]
+    holders = [await asyncio.to_thread(_insert_uncommitted, database_url, d.guid) for d in slow]
     try:
-        stuck = asyncio.create_task(store.add_delivery(slow))
-        await asyncio.sleep(0.2)
+        stuck = []
+        for item in slow:  # one loop turn each: two transactions
+            stuck.append(asyncio.create_task(store.add_delivery(item)))
+            await asyncio.sleep(0.1)
         behind = delivery("a/given-up")
         given_up = asyncio.create_task(store.add_delivery(behind))
         await asyncio.sleep(0.05)
@@ -101,11 +104,28 @@ async def test_a_caller_that_stopped_waiting_before_its_transaction_is_left_out(
         with pytest.raises(asyncio.CancelledError):
             await given_up
     finally:
-        await asyncio.to_thread(holder.close)  # rolls the other session's insert back
-    assert await stuck is True
+        for holder in holders:  # rolls the other sessions' inserts back
+            await asyncio.to_thread(holder.close)
+    assert await asyncio.gather(*stuck) == [True, True]
     assert query(
         database_url, "SELECT COUNT(*) FROM deliveries WHERE guid = ?", (behind.guid,)
     ) == [(0,)]
+
+
+async def test_a_delivery_arriving_while_a_transaction_waits_is_committed_beside_it(
+    store: Store, database_url: str
+) -> None:
+    slow = delivery("a/slow")
+    holder = await asyncio.to_thread(_insert_uncommitted, database_url, slow.guid)
+    try:
+        stuck = asyncio.create_task(store.add_delivery(slow))
+        await asyncio.sleep(0.1)
+        # A second connection takes it: it does not wait for the stuck transaction.
+        assert await asyncio.wait_for(store.add_delivery(delivery("a/fast")), 2) is True
+        assert not stuck.done()
+    finally:
+        await asyncio.to_thread(holder.close)
+    assert await stuck is True
 
 
 def _insert_uncommitted(database_url: str, guid: str):  # type: ignore[no-untyped-def]
