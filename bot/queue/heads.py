@@ -77,14 +77,22 @@ def claimable_on_server(
     return heads
 
 
+# Keys per transaction of promote_unheaded: each holds one advisory lock until
+# commit, and PostgreSQL's lock table is shared and bounded (64 per connection
+# by default), so a burst of many advisories must not take them all at once.
+KEYS_PER_TRANSACTION = 32
+
+
 def promote_unheaded(connection: Connection, keys: Iterable[str]) -> int:
     """Promote the earliest waiting delivery of each of `keys` that nothing holds;
-    how many were promoted. One transaction, holding the keys' locks."""
+    how many were promoted. Transactions of KEYS_PER_TRANSACTION keys, holding their locks."""
     ordered = sorted(set(keys))
-    if not ordered:
-        return 0
-    with transaction(connection, ordering_keys=ordered):
-        return sum(promote_next(connection, key) is not None for key in ordered)
+    promoted = 0
+    for start in range(0, len(ordered), KEYS_PER_TRANSACTION):
+        chunk = ordered[start : start + KEYS_PER_TRANSACTION]
+        with transaction(connection, ordering_keys=chunk):
+            promoted += sum(promote_next(connection, key) is not None for key in chunk)
+    return promoted
 
 
 def promote_next(

@@ -20,6 +20,7 @@ from gidgethub import routing, sansio
 from bot.core.clock import SystemClock
 from bot.core.metrics import Metrics
 from bot.db.backends import advisory_lock_id
+from bot.queue.heads import KEYS_PER_TRANSACTION
 from bot.queue.store import HandlingResult, Store
 from bot.queue.worker import Worker
 from tests.databases import needs_postgres, query
@@ -170,3 +171,16 @@ async def test_two_replicas_flooded_with_one_key_run_it_one_at_a_time_and_leave_
     assert query(database_url, "SELECT state, COUNT(*) FROM deliveries GROUP BY state") == [
         ("done", senders * each)
     ]
+
+
+async def test_many_stranded_keys_are_all_promoted_in_transactions_of_a_few_keys(
+    store: Store, database_url: str
+) -> None:
+    # More keys than PostgreSQL's default lock slots per connection (64) would
+    # allow in one transaction.
+    keys = [f"advisory:python/cpython/GHSA-{n:04d}" for n in range(3 * KEYS_PER_TRANSACTION + 5)]
+    for key in keys:
+        await store.add_delivery(queued_delivery(key, {"n": 1}))
+    write(database_url, "UPDATE deliveries SET state = 'waiting'")
+    assert await store.promote_unheaded() == len(keys)
+    assert len(await claim(store, limit=len(keys))) == len(keys)
