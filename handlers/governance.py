@@ -235,13 +235,21 @@ async def roster_check(event: sansio.Event, context: Doors) -> None:
     await store.set_governance_issue("roster-drift", repository, number, digest)
 
 
+def _a_year_before(day: datetime.date) -> datetime.date:
+    """The same day a year earlier; February 28 for a February 29."""
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:
+        return day.replace(year=day.year - 1, day=28)
+
+
 @router.register("governance", action="inactivity_report")
 async def yearly_inactivity_report(event: sansio.Event, context: Doors) -> None:
     """Fires once a year on `inactivity_report_date`: posts the report for the council."""
     team = context.team
     now = context.clock.now()
     until = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
-    since = until.replace(year=until.year - 1)
+    since = _a_year_before(until)
     activity = await gather_activity(await team.advisory_clients(), since.isoformat())
     rows = member_activity(team.roster(), context.config.coordinators.roster, activity)
     report = inactivity_report(context.config.team.name, rows, since=since, until=until)

@@ -391,6 +391,24 @@ async def test_the_yearly_inactivity_report_is_opened_once_for_the_council(
         assert known is not None and known[:2] == (GOVERNANCE, 40)
 
 
+async def test_the_inactivity_report_due_on_february_29_covers_the_year_from_february_28(
+    tmp_path: Path,
+) -> None:
+    github, advisories = ScriptedGitHub(), ScriptedGitHub()
+    advisories.answer(
+        "GET", "/repos/python/cpython/security-advisories?per_page=100&sort=updated", []
+    )
+    opened = issues_open(github, 41)
+    leap_day = datetime.datetime(2028, 2, 29, 6, 0, tzinfo=datetime.UTC).timestamp()
+    team = GovernanceTeam(CPYTHON, clients=[("python/cpython", advisories)])
+    async with open_stores(tmp_path) as stores:
+        unit = doors(github, stores, SteppedClock(leap_day), team)
+        await governance.yearly_inactivity_report(scanned("inactivity_report"), unit)
+    [issue] = opened
+    assert issue["title"] == "Inactivity report 2028"
+    assert "inactivity report, 2027-02-28 to 2028-02-29" in issue["body"]
+
+
 async def test_an_issue_that_may_have_been_opened_before_a_crash_is_not_opened_twice(
     tmp_path: Path,
 ) -> None:
