@@ -30,6 +30,7 @@ from bot.advisories.coordinators import choose_coordinator, coordinator_patch, w
 from bot.advisories.shared_counts import Reserved
 from bot.context import HasAdvisoryStore, HasClock, HasConfig, HasGitHub, HasMemberLeave, HasTeam
 from bot.github.client import GitHubClient
+from bot.team.mentions import team_mention
 
 router = routing.Router()
 
@@ -85,7 +86,7 @@ async def coordinator_due(event: sansio.Event, context: Doors) -> None:
     choice = await store.reserve_coordinator(repository, ghsa_id, choose, now=now)
     if choice is None:
         admins = [e.login for e in roster or [] if "Admin" in e.roles]
-        mention = " ".join(f"@{a}" for a in admins) or f"@{context.config.team.github_team}"
+        mention = " ".join(f"@{a}" for a in admins) or team_mention(context.config.team)
         await post_once(
             client,
             store,

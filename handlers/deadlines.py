@@ -19,6 +19,7 @@ from bot.advisories.deadlines import DAY
 from bot.advisories.groups import group_received_at
 from bot.context import HasAdvisoryStore, HasClock, HasConfig, HasGitHub, HasTeam
 from bot.team.formats import RosterEntry
+from bot.team.mentions import team_mention
 
 router = routing.Router()
 
@@ -51,7 +52,7 @@ async def deadline_reminder(event: sansio.Event, context: Doors) -> None:
     days = context.config.policy.response_days
     start = await group_received_at(context.advisories, record)  # a linked group's earliest
     deadline = datetime.datetime.fromtimestamp(start + days * DAY, datetime.UTC)
-    who = f"@{record.coordinator}" if record.coordinator else f"@{context.config.team.github_team}"
+    who = f"@{record.coordinator}" if record.coordinator else team_mention(context.config.team)
     if tier == 0:
         text = (
             f"{who}: the {days}-day deadline for this report passed on "
@@ -119,7 +120,7 @@ async def unacknowledged(event: sansio.Event, context: Doors) -> None:
             await context.audit(repository, ghsa_id, "acknowledged-by-team", f"@{login} commented")
             return
     hours = int(event.data["tier"])
-    mention = " ".join(f"@{admin}" for admin in admins) or f"@{context.config.team.github_team}"
+    mention = " ".join(f"@{admin}" for admin in admins) or team_mention(context.config.team)
     posted = await post_once(
         client,
         context.advisories,

@@ -41,6 +41,7 @@ from bot.context import (
     HasGitHub,
     HasInstallations,
 )
+from bot.team.mentions import team_mention
 
 router = routing.Router()
 COMMANDS = Registry()
@@ -170,7 +171,7 @@ async def disclosure_reminder(event: sansio.Event, context: Doors) -> None:
     if not await LinkStore(store.database).claim_disclosure_reminder((repository, ghsa_id), days):
         return
     others = len(await store.linked_group(repository, ghsa_id)) - 1
-    who = f"@{record.coordinator}" if record.coordinator else f"@{context.config.team.github_team}"
+    who = f"@{record.coordinator}" if record.coordinator else team_mention(context.config.team)
     group = f" and its {others} linked advisories" if others else ""
     when = "is today" if days == 0 else f"is in {days} day{'s' if days > 1 else ''}"
     body = (

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 from pathlib import Path
 
 from gidgethub import sansio
 
 from bot.advisories.deadlines import DAY
+from bot.core.config import BotConfig
 from handlers import deadlines
 from tests.handlers.unit.doors import (
     CPYTHON,
@@ -40,13 +42,15 @@ def due(action: str, tier: int) -> sansio.Event:
     )
 
 
-def doors(github: ScriptedGitHub, stores: Stores, clock: SteppedClock) -> UnitDoors:
+def doors(
+    github: ScriptedGitHub, stores: Stores, clock: SteppedClock, config: BotConfig = CPYTHON
+) -> UnitDoors:
     return UnitDoors(
         github=github,
         advisories=stores.advisories,
         clock=clock,
-        config=CPYTHON,
-        team=RosterTeam(CPYTHON),
+        config=config,
+        team=RosterTeam(config),
     )
 
 
@@ -110,6 +114,25 @@ async def test_without_a_coordinator_the_team_hears_that_the_deadline_passed(
         )
         log = await stores.advisories.audit_log(REPO, GHSA)
         assert [(e.action, e.reason) for e in log] == [("reminder-0d", "reminded @python/psrt")]
+
+
+async def test_without_a_github_team_the_reminder_names_the_team_and_mentions_nobody(
+    tmp_path: Path,
+) -> None:
+    github = ScriptedGitHub()
+    thread = script_comments(github, COMMENTS)
+    clock = clock_at()
+    received = clock.now() - 90 * DAY - 60
+    no_team = replace(CPYTHON, team=replace(CPYTHON.team, github_team=None))
+    async with open_stores(tmp_path) as stores:
+        await stores.advisories.save(advisory_record(REPO, GHSA, received_at=received))
+        unit = doors(github, stores, clock, no_team)
+        await deadlines.deadline_reminder(due("deadline_reminder", 0), unit)
+        [passed] = [c["body"] for c in thread]
+        assert passed.startswith(
+            "<!-- ghsa-bot:reminder-0d -->\nPython Security Response Team: the 90-day deadline "
+        )
+        assert "@None" not in passed
 
 
 async def test_a_completed_or_unknown_advisory_gets_no_reminder_or_escalation(
