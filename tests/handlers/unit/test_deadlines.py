@@ -6,6 +6,7 @@ import datetime
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from gidgethub import sansio
 
 from bot.advisories.deadlines import DAY
@@ -97,42 +98,34 @@ async def test_a_reminder_names_the_coordinator_and_each_tier_is_posted_once(
         ]
 
 
+@pytest.mark.parametrize(
+    ("github_team", "who"),
+    [
+        ("python/psrt", "@python/psrt"),
+        # No GitHub team configured: the team is named, nobody is mentioned (not @None).
+        (None, "Python Security Response Team"),
+    ],
+)
 async def test_without_a_coordinator_the_team_hears_that_the_deadline_passed(
-    tmp_path: Path,
+    tmp_path: Path, github_team: str | None, who: str
 ) -> None:
     github = ScriptedGitHub()
     thread = script_comments(github, COMMENTS)
     clock = clock_at()
     received = clock.now() - 90 * DAY - 60
+    config = replace(CPYTHON, team=replace(CPYTHON.team, github_team=github_team))
     async with open_stores(tmp_path) as stores:
         await stores.advisories.save(advisory_record(REPO, GHSA, received_at=received))
-        await deadlines.deadline_reminder(due("deadline_reminder", 0), doors(github, stores, clock))
-        [passed] = [c["body"] for c in thread]
-        assert passed.startswith(
-            "<!-- ghsa-bot:reminder-0d -->\n@python/psrt: the 90-day deadline for this report "
-            f"passed on {deadline_of(received)}. Please bring it to a finished state"
-        )
-        log = await stores.advisories.audit_log(REPO, GHSA)
-        assert [(e.action, e.reason) for e in log] == [("reminder-0d", "reminded @python/psrt")]
-
-
-async def test_without_a_github_team_the_reminder_names_the_team_and_mentions_nobody(
-    tmp_path: Path,
-) -> None:
-    github = ScriptedGitHub()
-    thread = script_comments(github, COMMENTS)
-    clock = clock_at()
-    received = clock.now() - 90 * DAY - 60
-    no_team = replace(CPYTHON, team=replace(CPYTHON.team, github_team=None))
-    async with open_stores(tmp_path) as stores:
-        await stores.advisories.save(advisory_record(REPO, GHSA, received_at=received))
-        unit = doors(github, stores, clock, no_team)
+        unit = doors(github, stores, clock, config)
         await deadlines.deadline_reminder(due("deadline_reminder", 0), unit)
         [passed] = [c["body"] for c in thread]
         assert passed.startswith(
-            "<!-- ghsa-bot:reminder-0d -->\nPython Security Response Team: the 90-day deadline "
+            f"<!-- ghsa-bot:reminder-0d -->\n{who}: the 90-day deadline for this report "
+            f"passed on {deadline_of(received)}. Please bring it to a finished state"
         )
         assert "@None" not in passed
+        log = await stores.advisories.audit_log(REPO, GHSA)
+        assert [(e.action, e.reason) for e in log] == [("reminder-0d", f"reminded {who}")]
 
 
 async def test_a_completed_or_unknown_advisory_gets_no_reminder_or_escalation(
