@@ -21,9 +21,13 @@ from tests.databases import query
 from tests.harness import ROOT, BotProcess, load_payload, resident_kib
 
 TOTAL = 10_000
+# The PostgreSQL leg's flood: its drain (one repository, so one delivery at a time)
+# took 170 s of CI's 15 minutes for 10,000 on a slow host; benchmarks/replicas.py
+# measures the 10,000 and the drain rate.
+TOTAL_ON_POSTGRESQL = 4_000
 
 
-async def send_load(url: str, payload: Path, secret: str) -> dict[str, object]:
+async def send_load(url: str, payload: Path, secret: str, total: int) -> dict[str, object]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -39,7 +43,7 @@ async def send_load(url: str, payload: Path, secret: str) -> dict[str, object]:
         "--concurrency",
         "64",
         "--total",
-        str(TOTAL),
+        str(total),
         cwd=str(ROOT),
         stdout=asyncio.subprocess.PIPE,
     )
@@ -48,7 +52,7 @@ async def send_load(url: str, payload: Path, secret: str) -> dict[str, object]:
     return dict(json.loads(out.decode().strip().splitlines()[-1]))
 
 
-async def test_ten_thousand_deliveries_stored_handled_and_memory_returns(
+async def test_thousands_of_deliveries_stored_handled_and_memory_returns(
     bot_env: dict[str, str], tmp_path: Path
 ) -> None:
     payload = load_payload("pull_request/closed.payload.json")
@@ -70,20 +74,23 @@ async def test_ten_thousand_deliveries_stored_handled_and_memory_returns(
         rounds = []
         # The memory check needs two rounds; it is the process's, not the database's,
         # so the PostgreSQL leg runs one (nothing lost, all handled) and CI stays short.
-        round_numbers = (1, 2) if database.startswith("sqlite") else (1,)
+        on_sqlite = database.startswith("sqlite")
+        round_numbers = (1, 2) if on_sqlite else (1,)
+        total = TOTAL if on_sqlite else TOTAL_ON_POSTGRESQL
         for round_number in round_numbers:
-            result = await send_load(bot.url, payload_file, bot_env["GITHUB_WEBHOOK_SECRET"])
+            secret = bot_env["GITHUB_WEBHOOK_SECRET"]
+            result = await send_load(bot.url, payload_file, secret, total)
             acknowledged = int(result["statuses"].get("202", 0))  # type: ignore[attr-defined]
-            assert acknowledged == TOTAL, result["statuses"]
+            assert acknowledged == total, result["statuses"]
             stored = query(database, "SELECT COUNT(*) FROM deliveries")[0][0]
             assert stored == acknowledged * round_number  # every ack is on disk
 
             # A bound on liveness, not a speed claim (benchmarks/replicas.py measures the
-            # drain): on PostgreSQL, intake's own connection acknowledges the 10,000 in a
+            # drain): on PostgreSQL, intake's own connections acknowledge the flood in a
             # few seconds and the handling follows (about 300/s on a quiet host, a third
             # of that on CI's loaded one, where 120 s was nearly reached).
             deadline = time.monotonic() + 300
-            wanted = {"done": TOTAL * round_number}
+            wanted = {"done": total * round_number}
             while time.monotonic() < deadline:
                 states = dict(
                     query(database, "SELECT state, COUNT(*) FROM deliveries GROUP BY state")
@@ -96,12 +103,12 @@ async def test_ten_thousand_deliveries_stored_handled_and_memory_returns(
             rss, peak = resident_kib(pid)
             rounds.append(rss)
             print(
-                f"\nload round {round_number}: {TOTAL} acked at {result['throughput_per_s']:.0f}/s;"
+                f"\nload round {round_number}: {total} acked at {result['throughput_per_s']:.0f}/s;"
                 f" rss start {start_rss / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB,"
                 f" after {rss / 1024:.1f} MiB"
             )
         first_growth = (rounds[0] - start_rss) / 1024
-        assert first_growth < 40, f"the first 10,000 left {first_growth:.1f} MiB behind"
+        assert first_growth < 40, f"the first {total} left {first_growth:.1f} MiB behind"
         if len(rounds) == 2:
             second_growth = (rounds[1] - rounds[0]) / 1024
             assert second_growth < 0.25 * max(first_growth, 8), (
