@@ -49,20 +49,37 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of the other database leg are deselected here (and run there), not skipped."""
+    """Tests of the other database leg are deselected here (and run there), not skipped.
+
+    The PostgreSQL leg also leaves to the SQLite leg every test that does not use
+    the database under test (no `database_url`, directly or through a fixture):
+    its outcome cannot depend on the backend, and running it twice only made CI
+    longer than its 15 minutes on a slow hour of the host.
+    """
     leg = backend_name()
     other = [
         item
         for item in items
         if (marker := item.get_closest_marker("database_leg")) and marker.args[0] != leg
     ]
-    if other:
-        config.hook.pytest_deselected(items=other)
-        items[:] = [item for item in items if item not in other]
+    no_database = [
+        item
+        for item in items
+        if leg == "postgresql"
+        and item not in other
+        and item.get_closest_marker("database_leg") is None
+        and "database_url" not in getattr(item, "fixturenames", ())
+    ]
+    if other or no_database:
+        config.hook.pytest_deselected(items=other + no_database)
+        left = {id(item) for item in other + no_database}
+        items[:] = [item for item in items if id(item) not in left]
         config.stash[OTHER_LEG] = len(other)
+        config.stash[NO_DATABASE] = len(no_database)
 
 
 OTHER_LEG = pytest.StashKey[int]()
+NO_DATABASE = pytest.StashKey[int]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -71,6 +88,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         other = "PostgreSQL" if backend_name() == "sqlite" else "SQLite"
         terminalreporter.write_line(
             f"{count} tests belong to the {other} leg of scripts/test and run there"
+        )
+    unused = config.stash.get(NO_DATABASE, 0)
+    if unused:
+        terminalreporter.write_line(
+            f"{unused} tests do not use the database; the SQLite leg of scripts/test runs them"
         )
 
 
