@@ -84,6 +84,10 @@ async def test_a_key_another_replica_is_finishing_is_left_for_the_next_claim(
         assert await claim(store) == [other.guid]
         assert time.monotonic() - started < 1.0, "the claim tried the lock, it did not wait"
     finally:
+        # Rolling back waits for the server to drop the lock; closing alone
+        # returns before the server has noticed, and the next claim could
+        # still find the key locked.
+        holder.rollback()
         holder.close()
     assert await claim(store) == [busy.guid]
 
