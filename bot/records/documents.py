@@ -140,7 +140,7 @@ def _validator(kind: str) -> Any:
     if missing:
         raise RecordError(
             f"cannot check the {', '.join(missing)} formats of the {kind} schema: "
-            "install jsonschema[format-nongpl] (pyproject.toml's dependencies)"
+            "install rfc3339-validator and rfc3986-validator (pyproject.toml's dependencies)"
         )
     return validator_class(schema, format_checker=checker)
 
