@@ -68,12 +68,19 @@ async def insert_deliveries_on_server(
     """PostgreSQL intake's batch, on its asynchronous connection: the state each
     delivery was stored in (`queued` or `waiting`), None for one already stored.
 
-    One transaction in one round trip (a pipeline). It takes no lock: intake
+    One transaction in one round trip (a pipeline; a batch of one is a single
+    statement, the usual case below a few thousand a second). It takes no lock: intake
     never waits on the worker or on another replica, and the races that leaves
     are closed by the claim (bot/queue/heads.py). Each insert sees the ones
     before it, so a batch holding two deliveries of one key queues the first and
     makes the second wait behind it.
     """
+    if len(rows) == 1:
+        # One statement in autocommit: the same round trip and commit without a
+        # pipeline, whose Python code cost a sixth of each delivery's CPU.
+        cursor = await connection.execute(_INSERT_DELIVERY_RETURNING, _insert_parameters(*rows[0]))
+        stored = await cursor.fetchone()
+        return [None if stored is None else str(stored[0])]
     try:
         async with connection.pipeline() as pipeline, connection.cursor() as cursor:
             await connection.execute("BEGIN")
