@@ -19,7 +19,15 @@ from typing import Protocol
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import marker, post_once_at
-from bot.context import HasAdvisoryStore, HasClock, HasConfig, HasGitHub, HasGovernance, HasTeam
+from bot.context import (
+    HasAdvisoryStore,
+    HasClock,
+    HasConfig,
+    HasGitHub,
+    HasGovernance,
+    HasTeam,
+    HasUrls,
+)
 from bot.governance.store import APPROVED, VETO_WINDOW, Nomination, utc_minutes
 from bot.governance.votes import Tally
 from bot.team.formats import RosterEntry
@@ -29,7 +37,9 @@ from bot.team.roster import drift_report, export_csv
 router = routing.Router()
 
 
-class Doors(HasGitHub, HasAdvisoryStore, HasClock, HasConfig, HasGovernance, HasTeam, Protocol):
+class Doors(
+    HasGitHub, HasAdvisoryStore, HasClock, HasConfig, HasGovernance, HasTeam, HasUrls, Protocol
+):
     """What the clock-driven governance steps use."""
 
 
@@ -53,7 +63,10 @@ async def _post(context: Doors, repository: str, number: int, name: str, body: s
     )
 
 
-def council_email(nomination: Nomination, tally: Tally, team_name: str, veto_ends: float) -> str:
+def council_email(
+    nomination: Nomination, tally: Tally, team_name: str, veto_ends: float, web_url: str
+) -> str:
+    """The draft email to the steering council; `web_url` is GitHub's web host."""
     return "\n".join(
         [
             "To: the Python Steering Council",
@@ -63,7 +76,7 @@ def council_email(nomination: Nomination, tally: Tally, team_name: str, veto_end
             "Dear Steering Council,",
             "",
             f"The {team_name} voted on the nomination of @{nomination.nominee} "
-            f"(https://github.com/{nomination.nominee}), nominated by @{nomination.nominator}, "
+            f"({web_url}/{nomination.nominee}), nominated by @{nomination.nominator}, "
             f"from {utc_minutes(nomination.opened_at)} to {utc_minutes(nomination.closes_at)}.",
             "",
             f"Result: {tally.explain()}",
@@ -103,7 +116,13 @@ async def vote_due(event: sansio.Event, context: Doors) -> None:
     roster = context.team.roster()
     mentions = " ".join(f"@{a}" for a in admins(roster))
     if nomination.veto_ends_at is not None:
-        email = council_email(nomination, tally, context.config.team.name, nomination.veto_ends_at)
+        email = council_email(
+            nomination,
+            tally,
+            context.config.team.name,
+            nomination.veto_ends_at,
+            context.web_url,
+        )
         body = (
             f"**The vote on nomination {nomination.id} (@{nomination.nominee}) passed.** "
             f"{tally.explain()}\n\nThe steering council may veto it until "
@@ -153,7 +172,7 @@ async def veto_window_ended(event: sansio.Event, context: Doors) -> None:
         org, slug = places.github_team.split("/", 1)
         steps.append(
             f"Add @{login} to the GitHub team `{places.github_team}`: "
-            f"https://github.com/orgs/{org}/teams/{slug}/members"
+            f"{context.web_url}/orgs/{org}/teams/{slug}/members"
         )
     roster_file = places.roster_file
     steps.append(

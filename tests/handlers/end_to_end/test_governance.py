@@ -83,6 +83,8 @@ async def test_secret_ballot_passes_at_exactly_two_thirds_then_the_veto_window_e
     assert "passed" in result and "4 yes, 2 no, 1 abstaining" in result
     assert "4 of 6 votes cast are yes" in result and "Email to the steering council" in result
     assert "@warsaw" in result  # the admins are told
+    web = gov.bot.services.settings.web_url  # GitHub's web host (GITHUB_WEB_URL), the fake's
+    assert f"@octo-newcomer ({web}/octo-newcomer), nominated by" in result
     await gov.scan()  # again: no second result
     assert sum("passed" in body for body in gov.bot_comments()) == 1
 
@@ -90,7 +92,7 @@ async def test_secret_ballot_passes_at_exactly_two_thirds_then_the_veto_window_e
     await gov.scan()
     approved = gov.bot_comments()[-1]
     assert "joins the" in approved
-    assert "https://github.com/orgs/python/teams/psrt/members" in approved
+    assert f"{web}/orgs/python/teams/psrt/members" in approved
     assert "[members.octo-newcomer]" in approved and ",octo-newcomer," in approved
     log = await gov.audit(nomination)
     assert log[0].startswith("nominated: @warsaw nominated @octo-newcomer")

@@ -40,6 +40,7 @@ GOVERNANCE = "python/psrt-governance"
 ISSUES = f"/repos/{GOVERNANCE}/issues"
 ADMINS = "@warsaw @ewdurbin @ned-deily @sethmlarson @StanFromIreland"  # roster.toml's order
 DAY = 86400.0
+GHES = "https://github.example.org"  # a GitHub Enterprise Server's web host
 
 
 class GovernanceTeam:
@@ -115,6 +116,7 @@ def doors(
         config=CPYTHON,
         governance=stores.governance,
         team=team,
+        web_url=GHES,
     )
 
 
@@ -197,6 +199,7 @@ async def test_a_passed_vote_posts_the_result_and_the_councils_email_once(tmp_pa
             result
         )
         assert "an admin records a veto with `/veto NOTE`" in result
+        assert f"@octo-newcomer ({GHES}/octo-newcomer), nominated by" in result
         assert await audit(stores, nomination) == [
             (
                 "vote closed",
@@ -252,7 +255,7 @@ async def test_when_the_veto_window_ends_the_admins_are_told_what_to_change(
         assert f"{ADMINS}: please" in welcome
         assert (
             "1. Add @octo-newcomer to the GitHub team `python/psrt`: "
-            "https://github.com/orgs/python/teams/psrt/members"
+            f"{GHES}/orgs/python/teams/psrt/members"  # GitHub's web host, not github.com
         ) in welcome
         assert f"2. Add them to `{ROOT / 'config' / 'roster.toml'}`" in welcome
         assert "[members.octo-newcomer]" in welcome
