@@ -25,6 +25,7 @@ from bot.context import (
     HasApp,
     HasFollowUps,
     HasInstallations,
+    HasUrls,
     checklist_facts_for,
     cve_desk,
 )
@@ -36,7 +37,9 @@ from bot.records.linked import publish_linked
 COMMANDS = Registry()
 
 
-class Doors(HasAdvisoryStore, HasFollowUps, HasApp, HasInstallations, ChecklistDoors, Protocol):
+class Doors(
+    HasAdvisoryStore, HasFollowUps, HasApp, HasInstallations, HasUrls, ChecklistDoors, Protocol
+):
     """What /publish and /announce use."""
 
 
@@ -73,14 +76,14 @@ async def publish(call: CommandCall[Doors]) -> str:
             f"Ready to publish:\n\n{listing}\n\nPolicy leaves publishing to a person: a "
             "repository admin can use 'Publish advisory' on this page."
         )
-    if waive:
-        await call.context.audit(
-            call.repository, call.ghsa_id, "credits-waived", f"@{call.caller}: /publish"
-        )
     await call.patch({"state": "published"})
     await call.context.audit(
         call.repository, call.ghsa_id, "state-published", f"@{call.caller}: /publish"
     )
+    if waive:  # only once it is published: a refused PATCH waived nothing
+        await call.context.audit(
+            call.repository, call.ghsa_id, "credits-waived", f"@{call.caller}: /publish"
+        )
     if call.record is not None:
         # What the change means, through the one door for the bot's own events: the
         # publication handlers run now, not when GitHub's webhook or the poller says so.
@@ -162,7 +165,7 @@ async def announce(call: CommandCall[Doors]) -> str:
         project=policy.project or call.repository,
         description=str(advisory.get("description") or "").strip(),
         fix_links="\n".join(
-            f"* https://github.com/{repo}/pull/{number}" for repo, number, _ in fixes
+            f"* {call.context.web_url}/{repo}/pull/{number}" for repo, number, _ in fixes
         ),
         advisory_url=advisory.get("html_url") or "",
         credit_lines=("\nThanks to " + ", ".join(accepted) + ".") if accepted else "",

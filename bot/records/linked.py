@@ -185,11 +185,11 @@ async def publish_linked(
             "each advisory's page. GitHub cannot publish several advisories in one step, so "
             "publish them within minutes of each other; each linked advisory was told so."
         )
-    if waive_credits:
-        for result in results:
-            if result.member.handle is not None and not result.published:
-                await result.member.handle.audit("credits-waived", f"@{caller}: /publish")
     done, failed = await publish_group(results, followups, caller=caller)
+    if waive_credits:  # on each this call published: a refused PATCH waived nothing
+        for result in results:
+            if result.member.handle is not None and member_name(result.member.key) in done:
+                await result.member.handle.audit("credits-waived", f"@{caller}: /publish")
     if not failed:
         return "Published the linked group: " + ", ".join(done) + ".\n\n" + report
     left = [

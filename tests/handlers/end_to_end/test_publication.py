@@ -330,7 +330,8 @@ async def test_announce_drafts_the_devguide_email(world: World) -> None:
     assert "Subject: [CVE-2026-12345] Quadratic complexity in http.cookies" in draft
     assert "There is a MEDIUM severity vulnerability affecting CPython." in draft
     assert "https://www.cve.org/CVERecord?id=CVE-2026-12345" in draft
-    assert "https://github.com/python/cpython/pull/4242" in draft
+    web = world.bot.services.settings.web_url  # GitHub's web host (GITHUB_WEB_URL), the fake's
+    assert f"* {web}/python/cpython/pull/4242" in draft
 
 
 # -- the credits mirror and the public page ------------------------------------------------

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+
+from gidgethub import BadRequest
 
 from bot.commands.dispatch import run_command
 from bot.context import CommandCall
@@ -29,6 +32,8 @@ from tests.harness import SteppedClock
 REPO = "python/cpython"
 GHSA = "GHSA-2c5p-9m8q-vh4x"
 CVE = "CVE-2026-50001"
+FORBIDDEN = HTTPStatus.FORBIDDEN
+GHES = "https://github.example.org"  # a GitHub Enterprise Server's web host
 CVSS4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:L/SC:N/SI:N/SA:N"
 MERGE_SHA = "d662e2db2605515a767f88ad48096b8ac623c774"
 BOT_PUBLISHES = replace(CPYTHON, publish=replace(CPYTHON.publish, bot_may_publish=True))
@@ -67,8 +72,14 @@ async def _team_work(stores: Stores, clock: SteppedClock) -> None:
     await stores.fix_links.record_merge("python/cpython", 4242, MERGE_SHA, clock.now())
 
 
-def _doors(stores: Stores, clock: SteppedClock, config: BotConfig = CPYTHON) -> UnitDoors:
+def _doors(
+    stores: Stores,
+    clock: SteppedClock,
+    config: BotConfig = CPYTHON,
+    web_url: str = "https://github.com",
+) -> UnitDoors:
     return UnitDoors(
+        web_url=web_url,
         advisories=stores.advisories,
         followups=FollowUps(Store(stores.database), clock.now),
         config=config,
@@ -195,6 +206,12 @@ async def test_waiving_credits_publishes_with_pending_credits_and_is_audited(
         doors = _doors(stores, clock, BOT_PUBLISHES)
         not_waived = await _run("publish", "", await _call(stores, github, doors, pending))
         assert not_waived.startswith("Not ready to publish:")
+        # GitHub refuses the PATCH: nothing was published, so nothing was waived.
+        refused = await _call(stores, github, doors, pending)
+        github.answer("PATCH", f"/repos/{REPO}/security-advisories/{GHSA}", BadRequest(FORBIDDEN))
+        assert (await _run("publish", "--waive-credits", refused)).startswith("Failed")
+        assert await stores.advisories.audit_log(REPO, GHSA) == []
+        del github.answers[("PATCH", f"/repos/{REPO}/security-advisories/{GHSA}")]
         assert "- [ ] credits not accepted: @quinn (pending) (or `/publish --waive-credits`)" in (
             not_waived
         )
@@ -205,8 +222,8 @@ async def test_waiving_credits_publishes_with_pending_credits_and_is_audited(
         assert outcome.startswith("Published.")
         log = await stores.advisories.audit_log(REPO, GHSA)
         assert [(e.action, e.reason) for e in log] == [
-            ("credits-waived", "@gpshead: /publish"),
             ("state-published", "@gpshead: /publish"),
+            ("credits-waived", "@gpshead: /publish"),
         ]
 
 
@@ -242,7 +259,7 @@ async def test_announce_drafts_the_email_from_the_teams_template_in_a_fence_it_c
     async with open_stores(tmp_path) as stores:
         await _team_work(stores, clock)
         draft = await publication.announce(
-            await _call(stores, github, _doors(stores, clock), advisory)
+            await _call(stores, github, _doors(stores, clock, web_url=GHES), advisory)
         )
         assert draft.startswith(
             "Draft for security-announce (check it, then send it yourself; the bot sends no "
@@ -251,7 +268,8 @@ async def test_announce_drafts_the_email_from_the_teams_template_in_a_fence_it_c
         assert draft.endswith("\n`````")
         assert "There is a MEDIUM severity vulnerability affecting CPython." in draft
         assert "* https://www.cve.org/CVERecord?id=CVE-2026-50001" in draft
-        assert "* https://github.com/python/cpython/pull/4242" in draft
+        assert f"* {GHES}/python/cpython/pull/4242" in draft  # GitHub's web host's
+        assert "https://github.com/python/cpython/pull" not in draft
         assert f"Advisory: https://github.com/{REPO}/security/advisories/{GHSA}" in draft
         assert "Thanks to quinn (reporter), gpshead (coordinator)." in draft
         assert "alice" not in draft  # a declined credit is not thanked
