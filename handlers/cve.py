@@ -62,7 +62,8 @@ async def cve(call: CommandCall[Doors]) -> str:
         if len(await call.context.advisories.linked_group(call.repository, call.ghsa_id)) > 1:
             return await _cve_for_group(call)
         return await assign_cve(call.handle, desk)
-    if call.arguments == ["reject"]:
+    # In any case, as CVE IDs are read: `/cve REJECT` is not an unknown argument.
+    if len(call.arguments) == 1 and call.arguments[0].lower() == "reject":
         return await reject_cve(call.handle, desk)
     if len(call.arguments) == 1 and CVE_ID.fullmatch(call.arguments[0]):
         return await record_cve(call.handle, desk, call.arguments[0], by=call.caller)

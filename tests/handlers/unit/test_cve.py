@@ -111,7 +111,8 @@ async def test_cve_reject_removes_the_id_and_rejects_the_reservation(tmp_path: P
     async with open_stores(tmp_path) as stores:
         unit = doors(github, stores, clock, cna=cna)
         await slash_cve(unit, advisory)
-        assert await slash_cve(unit, advisory, "reject") == (
+        # Any case, as CVE IDs are read in any case.
+        assert await slash_cve(unit, advisory, "REJECT") == (
             "Removed CVE-2026-20001 from the advisory and rejected the reservation with "
             "CVE Services."
         )
