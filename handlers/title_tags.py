@@ -12,7 +12,7 @@ GitHub never says who edited a title, and the reporter of a private report is
 a collaborator who may edit it. So a tag never changes state, reserves a CVE
 ID or stops anything by itself: with `title_tags.mode = "suggest"` (the
 default) the bot answers once per tag with the command a team member runs to
-confirm it, and `"off"` ignores tags. Only
+confirm it, and `"off"` ignores tags (the unsafe option too). Only
 `unsafe.collaborators_change_state_with_title_tags` brings back tags that act
 (the closing tag wins over `[ACCEPTED]`: closing is the safer mistake; an
 acting `[ACCEPTED]` tags the maintainers once, as `/accept` does).
@@ -74,7 +74,7 @@ async def title_changed(event: sansio.Event, context: Doors) -> None:
     """
     if "summary" not in (event.data.get("changes") or []):
         return
-    if context.config.title_tags == "off" and not _tags_act(context):
+    if context.config.title_tags == "off":  # even with the unsafe option: off is off
         return
     found = await context.fetch_advisory(event)
     tags = tags_in(str(found.advisory.get("summary") or ""))
