@@ -254,10 +254,18 @@ async def nominate(call: GovernanceCall) -> str:
     )
 
 
-async def _nomination_here(call: GovernanceCall, states: tuple[str, ...]) -> Nomination:
+async def _nomination_here(
+    call: GovernanceCall, states: tuple[str, ...], *, free_text: bool = False
+) -> Nomination:
+    """This issue's one nomination in `states`; a trailing `@login` picks the nominee.
+
+    With `free_text` (a note, which may end with anyone's login), the trailing
+    login is read as the nominee only when the issue has several to choose from.
+    """
     found = [n for n in await call.governance.in_issue(call.repository, call.issue_number)]
     matching = [n for n in found if n.state in states]
-    if call.arguments and call.arguments[-1].startswith("@"):
+    names_nominee = not free_text or len(matching) > 1
+    if names_nominee and call.arguments and call.arguments[-1].startswith("@"):
         wanted = login(call.arguments[-1]).lower()
         matching = [n for n in matching if n.nominee.lower() == wanted]
     if not matching:
@@ -310,7 +318,7 @@ async def vote(call: GovernanceCall) -> str:
 async def veto(call: GovernanceCall) -> str:
     if not call.arguments:
         raise CommandError("say what the council decided, and where")
-    nomination = await _nomination_here(call, (VETO_WINDOW,))
+    nomination = await _nomination_here(call, (VETO_WINDOW,), free_text=True)
     note = " ".join(call.arguments)
     if not await call.governance.finish(
         nomination.id, from_state=VETO_WINDOW, to_state=VETOED, note=note

@@ -184,7 +184,8 @@ async def test_an_admin_records_the_councils_veto_only_in_the_veto_window(tmp_pa
         clock.advance(7 * DAY + 1)
         assert await stores.governance.close(1, now=clock.now(), quorum=0, veto_days=7)
         await comment(_comment("gpshead", "/veto I do not like it", comment_id=3), context)
-        note = "The council vetoed it by email on 2026-12-01"
+        # A note may end with a login: it names who decided, not a nominee.
+        note = "The council vetoed it by email on 2026-12-01, signed @gvanrossum"
         await comment(_comment("ewdurbin", f"/veto {note}", comment_id=4), context)
         _, early, member, vetoed = _replies(github)
         assert "Not done: this issue has no nomination that is veto_window." in early
