@@ -223,7 +223,7 @@ async def open_services(
         else None
     )
     installations = Installations(store.database)
-    team_data = TeamData(config, github, installations)
+    team_data = TeamData(config, github, installations, web_url=settings.web_url)
     advisories = AdvisoryStore(store.database, Digester.from_secret(settings.private_key))
     governance = GovernanceStore(store.database)
     command_log = CommandLog(store.database)

@@ -81,9 +81,15 @@ class TeamData:
     """The parsed team files, by source name."""
 
     def __init__(
-        self, config: BotConfig, github: GitHubApp, installations: Installations
+        self,
+        config: BotConfig,
+        github: GitHubApp,
+        installations: Installations,
+        *,
+        web_url: str = "https://github.com",
     ) -> None:
         self.config = config
+        self.web_url = web_url  # GitHub's web host, for links in the fix advice
         self.github = github
         self.installations = installations
         self.loaded: dict[str, Loaded] = {}
@@ -166,6 +172,7 @@ class TeamData:
             roster_file=str(notes.path) if notes.path else "roster.toml",
             github_team=self.config.team.github_team,
             published=published if notes.canonical else None,
+            web_url=self.web_url,
         )
 
     async def check_roster(self, now: float) -> tuple[list[Drift], Places, list[str]]:

@@ -123,6 +123,7 @@ class Places:
     roster_file: str
     github_team: str | None = None
     published: str | None = None  # "OWNER/REPO:PATH" or a local file
+    web_url: str = "https://github.com"  # GitHub's web host (GITHUB_WEB_URL): the team page
 
 
 def roster_drift(
@@ -152,7 +153,7 @@ def roster_drift(
         )
     if team is not None and places.github_team:
         org, slug = places.github_team.split("/", 1)
-        team_page = f"https://github.com/orgs/{org}/teams/{slug}/members"
+        team_page = f"{places.web_url}/orgs/{org}/teams/{slug}/members"
         for login in sorted(members.keys() - team):
             drift.append(
                 Drift(

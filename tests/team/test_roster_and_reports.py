@@ -80,7 +80,8 @@ async def test_roster_drift_between_the_toml_the_csv_and_the_team(
         "but not in the published list python/devguide:security/psrt.csv",
         "add the line `Bénédikt Tran,picnixz,` to python/devguide:security/psrt.csv",
         "@AA-Turner: has roles 'Admin' in",
-        "https://github.com/orgs/python/teams/psrt/members",
+        # GitHub's web host (GITHUB_WEB_URL, here the fake's), not github.com
+        f"{bot_env['GITHUB_WEB_URL']}/orgs/python/teams/psrt/members",
     ]
     for fragment in expected:
         assert fragment in out, (fragment, out)
