@@ -97,7 +97,7 @@ async def fix_merged(event: sansio.Event, context: Doors) -> None:
             updated = await client.patch(path, data={"credits": [*credits, *added]})
             await store.set_fingerprint(repository, ghsa_id, updated)
         names = ", ".join(f"@{c['login']} ({c['type'].replace('_', ' ')})" for c in added)
-        await post_once(
+        posted = await post_once(
             client,
             store,
             repository=repository,
@@ -109,9 +109,10 @@ async def fix_merged(event: sansio.Event, context: Doors) -> None:
             ),
             now=context.clock.now(),
         )
-        await context.audit(
-            repository,
-            ghsa_id,
-            "fix-merged",
-            f"{pr_repository}#{number} merged; credited {names or 'nobody new'}",
-        )
+        if posted or added:  # a repeated event was said and audited the first time
+            await context.audit(
+                repository,
+                ghsa_id,
+                "fix-merged",
+                f"{pr_repository}#{number} merged; credited {names or 'nobody new'}",
+            )

@@ -17,6 +17,7 @@ does nothing). Two handlers, each retried on its own:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ from bot.advisories.public import credits_of, encode_credits, is_publication, pu
 from bot.context import HasAdvisoryHandles, HasConfig, HasCveIds, HasFixLinks, HasRecordIds
 from bot.records.cve_ids import Binding, binding_of
 from bot.records.documents import RecordError
-from bot.records.exports import build_exports, write_exports
+from bot.records.exports import Exports, build_exports, write_exports
 
 router = routing.Router()
 
@@ -131,8 +132,8 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
         folder = config.records.folder
         written = write_exports(folder, exports) if folder is not None else []
     except RecordError as error:
-        await context.audit(repository, ghsa_id, "records-invalid", str(error))
-        await post_once(
+        # Audited with the comment, once per version: a repeated event adds nothing.
+        if await post_once(
             client,
             context.advisories,
             repository=repository,
@@ -141,15 +142,15 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
             body=f"The public records were not written: {error}. Correct the advisory; "
             "the next change is exported again (or run `ghsa-bot export`).",
             now=now,
-        )
+        ):
+            await context.audit(repository, ghsa_id, "records-invalid", str(error))
         return
-    if written:
+    if written and await _first_time(context, f"records-written:{_digest(exports)}", now):
         await context.audit(
             repository, ghsa_id, "records-written", ", ".join(path.name for path in written)
         )
     if binding in (Binding.ELSEWHERE, Binding.UNKNOWN):
-        await context.audit(repository, ghsa_id, "cve-record-withheld", exports.cve_missing)
-        await post_once(
+        if await post_once(
             client,
             context.advisories,
             repository=repository,
@@ -157,7 +158,8 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
             name=f"cve-record-withheld:{advisory.get('cve_id')}",
             body=f"No CVE record was written or published: {exports.cve_missing}.",
             now=now,
-        )
+        ):
+            await context.audit(repository, ghsa_id, "cve-record-withheld", exports.cve_missing)
         return
     if exports.cve is None or cve_services is None:
         return
@@ -188,6 +190,21 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
         body=body,
         now=now,
     )
+
+
+def _digest(exports: Exports) -> str:
+    """The records' content, digested: the same records written again are not news.
+    (They are public: the advisory is published.)"""
+    text = json.dumps([exports.osv, exports.cve], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def _first_time(context: Doors, key: str, now: float) -> bool:
+    """True once per `key`: the first call records it as done."""
+    if await context.advisories.effect_done(key):
+        return False
+    await context.advisories.record_effect(key, at=now)
+    return True
 
 
 @router.register("repository_advisory", action="published")

@@ -164,6 +164,7 @@ async def test_a_merged_linked_fix_credits_its_author_and_approving_writers_once
         await fixes.fix_merged(closed(4242, "fixer"), unit)
         assert len(app.installation(7).sent("PATCH")) == 1 and len(thread) == 1
         assert len(credits_of(advisory)) == 3
+        assert len(await stores.advisories.audit_log(REPO, GHSA)) == 1  # nor a second entry
 
 
 async def test_a_permission_check_that_fails_credits_nobody(tmp_path: Path) -> None:

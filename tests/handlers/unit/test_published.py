@@ -244,6 +244,7 @@ async def test_records_are_written_and_the_cve_record_attached_for_review(
             f"cve/{cve_id}.json",
         ]
         assert len(thread) == 1
+        assert len(await stores.advisories.audit_log(REPO, GHSA)) == 1  # the same records
 
 
 async def test_with_publish_record_the_cve_record_is_published_once(tmp_path: Path) -> None:
@@ -301,6 +302,9 @@ async def test_a_cve_id_the_bot_did_not_get_is_kept_out_of_the_records(tmp_path:
         )
         actions = [e.action for e in await stores.advisories.audit_log(REPO, GHSA)]
         assert actions == ["records-written", "cve-record-withheld"]
+        # The poller sees the publication too: the same records, nothing audited again.
+        await published.published_exports(poller_saw("state"), unit)
+        assert len(thread) == 1 and len(await stores.advisories.audit_log(REPO, GHSA)) == 2
 
 
 async def test_a_record_that_fails_its_schema_is_not_written_and_the_field_is_named(
@@ -328,3 +332,4 @@ async def test_a_record_that_fails_its_schema_is_not_written_and_the_field_is_na
         assert action == "records-invalid" and "affected[0].ranges[0]" in reason
         await published.published_exports(poller_saw("state"), unit)  # no second comment
         assert len(thread) == 1
+        assert len(await stores.advisories.audit_log(REPO, GHSA)) == 1  # nor audit entry
