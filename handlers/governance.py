@@ -227,7 +227,8 @@ async def roster_check(event: sansio.Event, context: Doors) -> None:
     """Fires once per `roster_check_hours`: compares the roster, the team and the published list.
 
     Drift is reported to the admins in the governance repository's "Roster drift"
-    issue, and again only when it changes (also when it is resolved).
+    issue, and again only when it changes (also when it is resolved, and when
+    the same drift comes back later).
     """
     team, store = context.team, context.governance
     drift, places, problems = await team.check_roster(context.clock.now())
@@ -248,9 +249,11 @@ async def roster_check(event: sansio.Event, context: Doors) -> None:
         "The bot's daily comparison of the canonical roster with the GitHub team and the "
         "published member list (PEP 811: admins keep them synchronized).",
     )
-    await _post(
-        context, repository, number, f"roster-drift-{digest[:16]}", f"{mentions}\n\n{report}"
-    )
+    # Once per check period and report: a retried check posts nothing twice, and a
+    # drift that comes back after it was resolved is reported again.
+    period = str(event.data.get("period") or "")
+    name = f"roster-drift-{digest[:16]}" + (f"-{period}" if period else "")
+    await _post(context, repository, number, name, f"{mentions}\n\n{report}")
     await store.set_governance_issue("roster-drift", repository, number, digest)
 
 

@@ -81,7 +81,7 @@ class GovernanceScanner:
             if nomination.state == VETO_WINDOW and ends is not None and now >= ends:
                 due.append(("veto_window_ended", str(nomination.id), {"nomination": nomination.id}))
         for action, suffix in due_reports(self.config, now):
-            due.append((action, suffix, {}))
+            due.append((action, suffix, {"period": suffix}))
         added = 0
         for action, suffix, extra in due:
             payload = {

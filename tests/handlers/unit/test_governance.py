@@ -291,8 +291,10 @@ async def test_roster_drift_opens_one_issue_and_reports_each_change_once(tmp_pat
     )
     async with open_stores(tmp_path) as stores:
         unit = doors(github, stores, clock, team)
-        await governance.roster_check(scanned("roster_check"), unit)
-        await governance.roster_check(scanned("roster_check"), unit)  # the next day: the same
+        await governance.roster_check(scanned("roster_check", period="1"), unit)
+        # A retry of the same check, then the next day's: the same drift, said once.
+        await governance.roster_check(scanned("roster_check", period="1"), unit)
+        await governance.roster_check(scanned("roster_check", period="2"), unit)
 
         [issue] = opened
         assert issue["title"] == "Roster drift"
@@ -310,9 +312,15 @@ async def test_roster_drift_opens_one_issue_and_reports_each_change_once(tmp_pat
         # The admins fix the team: the resolution is said in the same issue.
         team.github_team = {m.lower() for m in members}
         clock.advance(DAY)
-        await governance.roster_check(scanned("roster_check"), unit)
+        await governance.roster_check(scanned("roster_check", period="3"), unit)
         assert len(opened) == 1 and len(thread) == 2
         assert "the GitHub team and the published list agree." in thread[1]["body"]
+
+        # The same drift comes back: it is reported again, not taken for the old report.
+        team.github_team = {*(m.lower() for m in members if m != "sethmlarson"), "old-member"}
+        await governance.roster_check(scanned("roster_check", period="4"), unit)
+        assert len(thread) == 3
+        assert thread[2]["body"].split("\n", 1)[1] == report.split("\n", 1)[1]  # past the marker
 
 
 async def test_no_drift_and_no_issue_yet_says_nothing(tmp_path: Path) -> None:
