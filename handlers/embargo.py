@@ -89,8 +89,12 @@ async def embargo(call: CommandCall[Doors]) -> str:
     if day == before:
         return f"The planned disclosure date is already {shown}; nothing changed."
     # Told first, written last: a retry after a crash tells no one twice (the marker
-    # names the change) and finds the date unchanged until every comment is out.
+    # names the change and the delivery of the command) and finds the date
+    # unchanged until every comment is out. A later command making the same change
+    # (set, cleared, set again) is a new delivery: it is told again.
     key = f"embargo:{shown}:from:{before.isoformat() if before else 'none'}"
+    if call.handle.delivery:
+        key += f":{call.handle.delivery}"
     reader = _reader(doors, call.handle.delivery)
     told = []
     for member in group:

@@ -317,6 +317,12 @@ async def test_linking_an_existing_advisory_shares_deadline_date_and_readiness(
     answer = await said(world, "pypa/pip", pip, "gpshead", f"/embargo {date}")
     assert "already" in answer
     assert len([b for b in bodies(fake, "python/cpython", report) if f"**{date}**" in b]) == 1
+    # Cleared, then set again: each change is told to the group, the second set too.
+    await said(world, "pypa/pip", pip, "gpshead", "/embargo none")
+    await said(world, "pypa/pip", pip, "gpshead", f"/embargo {date}")
+    told = bodies(fake, "python/cpython", report)
+    assert len([b for b in told if "**none**" in b]) == 1
+    assert len([b for b in told if f"**{date}**" in b]) == 2
     assert "has passed" in await said(world, "pypa/pip", pip, "gpshead", "/embargo 2001-01-01")
     listing = await said(world, "pypa/pip", pip, "gpshead", "/help")  # written from the registry
     for usage in ("/affects OWNER/REPO", "/link [OWNER/REPO] GHSA-", "/unlink GHSA-", "/embargo"):
