@@ -37,7 +37,7 @@ from gidgethub import routing, sansio
 
 from bot.advisories.comments import marker, post_once
 from bot.advisories.expert_tags import post_tags, tag_accepted, tagged_count
-from bot.advisories.experts import suggest_for_team, suggestion_comment
+from bot.advisories.experts import require_team_files, suggest_for_team, suggestion_comment
 from bot.advisories.report_check import check_report
 from bot.advisories.store import AdvisoryRecord
 from bot.context import HasAdvisoryHandles, HasConfig, HasTeam
@@ -205,6 +205,7 @@ async def suggest_experts(
     the policy `auto_invite_experts` is on. With `[experts] tag = "on-report"`
     the one comment tags them (`@`) instead of naming them.
     """
+    require_team_files(context.config.sources, context.team)
     modules, people = suggest_for_team(context.team, advisory, exclude={reporter})
     now = context.clock.now()
     if context.config.experts_tag == "on-report":
@@ -356,6 +357,7 @@ async def accepted_on_github(event: sansio.Event, context: Doors) -> None:
     record = await context.advisories.get(repository, ghsa_id)
     if record is None or record.reporter is None:
         return  # a draft a maintainer opened is no report to accept
+    require_team_files(context.config.sources, context.team)
     found = await context.fetch_advisory(event)
     if found.advisory["state"] == "draft":
         await tag_accepted(found, context.team, context.config.experts_tag, by="on GitHub")
@@ -367,6 +369,7 @@ async def accepted_by_the_bot(event: sansio.Event, context: Doors) -> None:
     once per advisory); tags the maintainers of its modules once (`[experts] tag`)."""
     if context.config.experts_tag == "never":
         return
+    require_team_files(context.config.sources, context.team)
     found = await context.fetch_advisory(event)
     if found.advisory["state"] == "draft":
         by = str(event.data.get("by") or "the bot")

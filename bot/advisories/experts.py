@@ -116,6 +116,29 @@ def module_paths(module: str) -> list[str]:
     return [f"Lib/{path}.py", f"Lib/{path}/__init__.py", f"Modules/_{top}module.c"]
 
 
+# The team files experts are found in, by source name.
+EXPERT_SOURCES = ("experts", "codeowners")
+
+
+class TeamFilesNotLoaded(RuntimeError):
+    """A team file the configuration names is not read yet (GitHub failed, or the bot
+    just started): the handler fails and its delivery is retried, rather than
+    suggesting or tagging nobody for good."""
+
+
+def require_team_files(sources: Iterable[str], team: TeamData | None) -> None:
+    """Raise TeamFilesNotLoaded when one of `sources` the team reads experts from
+    (the configuration's source names) has not been loaded."""
+    missing = [
+        name
+        for name in EXPERT_SOURCES
+        if name in sources and (team is None or team.get(name) is None)
+    ]
+    if missing:
+        names = ", ".join(f"sources.{name}" for name in missing)
+        raise TeamFilesNotLoaded(f"{names} not loaded yet; the delivery is retried")
+
+
 def suggest_for_team(
     team: TeamData | None,
     advisory: Mapping[str, Any],
@@ -207,7 +230,7 @@ def _some(items: Sequence[str], limit: int, separator: str) -> str:
 def suggestion_comment(modules: Sequence[str], people: Sequence[Suggestion]) -> str:
     shown = _some([f"`{m[:100]}`" for m in modules], LISTED_MODULES, ", ")
     lines = [
-        "**Experts** for what this report is about " f"({shown or 'the files it names'}):",
+        f"**Experts** for what this report is about ({shown or 'the files it names'}):",
         "",
     ]
     for person in people[:LISTED_PEOPLE]:

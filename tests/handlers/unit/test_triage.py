@@ -8,8 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from gidgethub import sansio
 
+from bot.advisories.experts import TeamFilesNotLoaded
 from bot.core.config import BotConfig
 from bot.team.formats import RosterEntry, parse_codeowners, parse_experts_rst
 from bot.team.roster import canonical_entries
@@ -316,6 +318,29 @@ async def test_experts_are_only_suggested_by_default(tmp_path: Path) -> None:
         assert len(github.sent("PATCH")) == 1  # access and credit, no invitation
         assert "dstufft" in thread[1]["body"]
         assert "experts-invited" not in await actions(stores)
+
+
+async def test_experts_wait_for_the_team_files_rather_than_naming_nobody(tmp_path: Path) -> None:
+    github = ScriptedGitHub()
+    advisory = report("olga", summary="ssl hostname check bypass")
+    on_github(github, advisory)
+    thread = script_comments(github, COMMENTS)
+    team = psrt()
+    files, team.files = team.files, {}  # not read yet: GitHub failed, or the bot just started
+    async with open_stores(tmp_path) as stores:
+        unit = doors(github, stores, clock_at(), team)
+        with pytest.raises(TeamFilesNotLoaded, match=r"sources\.experts, sources\.codeowners"):
+            await triage.reported(reported("olga"), unit)
+        assert len(thread) == 1  # the reporter is acknowledged at once all the same
+        advisory["state"] = "draft"
+        with pytest.raises(TeamFilesNotLoaded):  # nor are the maintainers tagged on accept
+            await triage.accepted_by_the_bot(seen("accepted", "draft"), unit)
+        assert len(thread) == 1
+        advisory["state"] = "triage"
+        team.files = files  # read at last: the worker's retry names them
+        await triage.reported(reported("olga"), unit)
+        assert len(thread) == 2 and "dstufft" in thread[1]["body"]
+        assert (await actions(stores)).count("acknowledged") == 1
 
 
 async def test_a_change_the_poller_saw_is_audited_and_a_new_fork_announced_once(
