@@ -1,6 +1,6 @@
 """Backends and replicas: intake on SQLite and PostgreSQL, leader takeover, a 10,000 load.
 
-    .venv/bin/python -m benchmarks.replicas            # about 4 minutes
+    .venv/bin/python -m benchmarks.replicas            # 6 to 22 minutes, with the host
     .venv/bin/python -m benchmarks.replicas --quick    # a short smoke run
     .venv/bin/python -m benchmarks.replicas --quick --intake-only   # intake rows only
 
@@ -365,7 +365,10 @@ def intake_table(results: dict[str, Any]) -> str:
         (
             "nothing lost (stored = acknowledged)",
             "all rows",
-            "",
+            " · ".join(
+                f"{results[name]['stored']:,} / {results[name]['acknowledged']:,}"
+                for name in ("sqlite", "postgresql-1", "postgresql-2")
+            ),
             all(
                 results[name]["stored"] == results[name]["acknowledged"]
                 for name in ("sqlite", "postgresql-1", "postgresql-2")
