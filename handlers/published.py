@@ -145,7 +145,9 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
         ):
             await context.audit(repository, ghsa_id, "records-invalid", str(error))
         return
-    if written and await _first_time(context, f"records-written:{_digest(exports)}", now):
+    if written and await context.advisories.record_effect(
+        f"records-written:{_digest(exports)}", at=now
+    ):
         await context.audit(
             repository, ghsa_id, "records-written", ", ".join(path.name for path in written)
         )
@@ -197,14 +199,6 @@ def _digest(exports: Exports) -> str:
     (They are public: the advisory is published.)"""
     text = json.dumps([exports.osv, exports.cve], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-async def _first_time(context: Doors, key: str, now: float) -> bool:
-    """True once per `key`: the first call records it as done."""
-    if await context.advisories.effect_done(key):
-        return False
-    await context.advisories.record_effect(key, at=now)
-    return True
 
 
 @router.register("repository_advisory", action="published")

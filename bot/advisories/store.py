@@ -203,13 +203,16 @@ class AdvisoryStore(SharedCounts):
         )
         return row is not None
 
-    async def record_effect(self, key: str, *, at: float) -> None:
-        await self.database.run(
+    async def record_effect(self, key: str, *, at: float) -> bool:
+        """Record `key` as done; True when this call recorded it (one conditional
+        write, so of two replicas recording one effect only one gets True)."""
+        inserted: int = await self.database.run(
             lambda c: c.execute(
                 "INSERT INTO effects (effect_key, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 (key, at),
-            )
+            ).rowcount
         )
+        return inserted == 1
 
     async def set_fingerprint(
         self, repository: str, ghsa_id: str, advisory: Mapping[str, Any]
