@@ -168,12 +168,9 @@ async def veto_window_ended(event: sansio.Event, context: Doors) -> None:
     roster = team.roster()
     login = nomination.nominee
     steps = []
-    if places.github_team:
-        org, slug = places.github_team.split("/", 1)
-        steps.append(
-            f"Add @{login} to the GitHub team `{places.github_team}`: "
-            f"{context.web_url}/orgs/{org}/teams/{slug}/members"
-        )
+    team_page = places.team_page()
+    if team_page is not None:
+        steps.append(f"Add @{login} to the GitHub team `{places.github_team}`: {team_page}")
     roster_file = places.roster_file
     steps.append(
         f"Add them to `{roster_file}`:\n\n```toml\n[members.{login}]\n"

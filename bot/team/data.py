@@ -18,6 +18,7 @@ from gidgethub import BadRequest
 
 from bot.core.config import BotConfig, SourceConfig
 from bot.core.logs import fields
+from bot.core.settings import DEFAULT_WEB_URL
 from bot.github.client import GitHubApp, GitHubClient
 from bot.github.installations import Installations
 from bot.team.formats import RosterEntry, parse_codeowners, parse_experts_rst, parse_psrt_csv
@@ -86,7 +87,7 @@ class TeamData:
         github: GitHubApp,
         installations: Installations,
         *,
-        web_url: str = "https://github.com",
+        web_url: str = DEFAULT_WEB_URL,
     ) -> None:
         self.config = config
         self.web_url = web_url  # GitHub's web host, for links in the fix advice

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.core.roster_notes import FormerMember, RosterNotes
+from bot.core.settings import DEFAULT_WEB_URL
 from bot.team.formats import RosterEntry
 
 PUBLISHED_ROLES = ("Admin", "Release Manager")  # in the order the CSV's Notes list them
@@ -123,7 +124,14 @@ class Places:
     roster_file: str
     github_team: str | None = None
     published: str | None = None  # "OWNER/REPO:PATH" or a local file
-    web_url: str = "https://github.com"  # GitHub's web host (GITHUB_WEB_URL): the team page
+    web_url: str = DEFAULT_WEB_URL  # GitHub's web host (GITHUB_WEB_URL)
+
+    def team_page(self) -> str | None:
+        """Where the GitHub team's members are changed, when there is a team."""
+        if not self.github_team:
+            return None
+        org, slug = self.github_team.split("/", 1)
+        return f"{self.web_url}/orgs/{org}/teams/{slug}/members"
 
 
 def roster_drift(
@@ -151,9 +159,8 @@ def roster_drift(
                 f"remove them from one of the two lists in {places.roster_file}.",
             )
         )
-    if team is not None and places.github_team:
-        org, slug = places.github_team.split("/", 1)
-        team_page = f"{places.web_url}/orgs/{org}/teams/{slug}/members"
+    team_page = places.team_page()
+    if team is not None and team_page is not None:
         for login in sorted(members.keys() - team):
             drift.append(
                 Drift(

@@ -74,6 +74,7 @@ class GovernanceTeam:
             roster_file=str(self.notes.path),
             github_team=self.github_team_name,
             published="python/devguide:security/psrt.csv",
+            web_url=GHES,
         )
 
     async def check_roster(self, now: float) -> tuple[list[Drift], Places, list[str]]:
