@@ -7,6 +7,8 @@ through the fake GitHub. Here the App is installed on CPython alone.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -54,18 +56,24 @@ async def said(unit: UnitDoors, advisory: dict[str, Any], command: str, argument
     return await run_command(declared, arguments, CommandCall(unit, handle, record, "gpshead", []))
 
 
-async def installed_on_cpython(stores: Stores) -> None:
-    await stores.installations.replace_repositories(7, [Repository(1, 7, REPO, True)], now=0.0)
-
-
-async def test_affects_refuses_what_it_cannot_open(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def draft_on_cpython(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[UnitDoors, dict[str, Any], Stores, ScriptedGitHub]]:
+    """A draft the bot knows, with the App installed on CPython alone."""
     github = ScriptedGitHub()
     advisory = repository_advisory(REPO, GHSA, state="draft")
     script_advisory(github, REPO, advisory)
     async with open_stores(tmp_path) as stores:
-        await installed_on_cpython(stores)
+        await stores.installations.replace_repositories(
+            7, [Repository(1, 7, REPO, True)], now=0.0
+        )
         await stores.advisories.save(advisory_record(REPO, GHSA, received_at=0.0))
-        unit = doors(github, stores)
+        yield doors(github, stores), advisory, stores, github
+
+
+async def test_affects_refuses_what_it_cannot_open(tmp_path: Path) -> None:
+    async with draft_on_cpython(tmp_path) as (unit, advisory, stores, github):
         for arguments, refusal in (
             ("", "Not done: name the repository as OWNER/REPO."),
             ("pip", "Not done: name the repository as OWNER/REPO."),
@@ -87,13 +95,7 @@ async def test_affects_refuses_what_it_cannot_open(tmp_path: Path) -> None:
 
 
 async def test_link_and_unlink_refuse_what_they_cannot_find(tmp_path: Path) -> None:
-    github = ScriptedGitHub()
-    advisory = repository_advisory(REPO, GHSA, state="draft")
-    script_advisory(github, REPO, advisory)
-    async with open_stores(tmp_path) as stores:
-        await installed_on_cpython(stores)
-        await stores.advisories.save(advisory_record(REPO, GHSA, received_at=0.0))
-        unit = doors(github, stores)
+    async with draft_on_cpython(tmp_path) as (unit, advisory, stores, _):
         usage = "Not done: give a GHSA id: `/link [OWNER/REPO] GHSA-...`."
         for arguments in ("", "GHSA-nope", "pypa/pip", "a b c", "not/a/repo " + OTHER):
             assert await said(unit, advisory, "link", arguments) == usage, arguments
