@@ -321,7 +321,8 @@ async def test_announce_drafts_the_devguide_email(world: World) -> None:
     advisory["cve_id"] = "CVE-2026-12345"  # typed into the field: not the advisory's own
     await commented(world, advisory, "gpshead", "/announce")
     assert "which the bot did not get for it" in last_reply(world, advisory)
-    await commented(world, advisory, "gpshead", "/cve reject\n/cve CVE-2026-12345")
+    await commented(world, advisory, "gpshead", "/cve REJECT\n/cve CVE-2026-12345")
+    assert "unknown argument" not in last_reply(world, advisory)  # read in any case
     advisory["summary"] = "Quadratic complexity in http.cookies"
     advisory["description"] += "\n```\n**not** inside the draft?\n````\n"
     await commented(world, advisory, "gpshead", "/announce")

@@ -311,6 +311,31 @@ async def test_title_tags_act_only_with_the_unsafe_option(
     assert (await bot.services.poller.poll_once()).events == 0
 
 
+async def test_title_tags_off_wins_over_the_unsafe_option(
+    start_bot: StartBot, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
+) -> None:
+    """An operator who turned tags off and left the unsafe option on: a reporter's
+    `[CLOSED]` retitle closes nothing and asks nothing."""
+    toml = Path(bot_env["BOT_CONFIG"]) / "bot.toml"
+    text = toml.read_text().replace('mode = "suggest"', 'mode = "off"', 1)
+    toml.write_text(text + "\n[unsafe]\ncollaborators_change_state_with_title_tags = true\n")
+    bot = await start_bot()
+    await bot.started()
+    fake = fake_github[0]
+    advisory = fake.new_advisory("python/cpython", summary="t", description=REPORT)
+    await bot.services.poller.poll_once()
+    await bot.settle()
+    comments_before = len(fake.comments[("python/cpython", advisory["ghsa_id"])])
+    advisory["summary"] = "[CLOSED] not a bug"
+    advisory["updated_at"] = "2099-01-01T00:00:00Z"
+    await bot.services.poller.poll_once()
+    await bot.settle()
+    assert advisory["state"] == "triage"
+    assert len(fake.comments[("python/cpython", advisory["ghsa_id"])]) == comments_before
+    record = await bot.services.advisories.get("python/cpython", advisory["ghsa_id"])
+    assert record is not None and record.state == "triage"
+
+
 async def test_publication_is_recorded_and_the_reporter_thanked_once(
     bot: BotUnderTest, psrt: FakeGitHub
 ) -> None:
