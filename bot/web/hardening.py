@@ -56,9 +56,13 @@ def content_encoding_refused(value: str) -> bool:
     return value.strip().lower() not in IDENTITY_ENCODINGS
 
 
+# Every response's policy unless its route set one (built once, not per response).
+_DEFAULT_POLICY = content_security_policy()
+
+
 async def _secure_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", content_security_policy())
+    headers.setdefault("Content-Security-Policy", _DEFAULT_POLICY)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("Cache-Control", "no-store")
