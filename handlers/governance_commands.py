@@ -21,7 +21,7 @@ from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once_at
 from bot.commands.dispatch import ReplyPlace
-from bot.commands.loop import run_commands
+from bot.commands.loop import run_commands, set_aside
 from bot.commands.parser import CommandLine, login, parse_commands
 from bot.commands.permissions import Roles
 from bot.commands.registry import CommandError, Registry
@@ -93,7 +93,9 @@ async def governance_comment(event: sansio.Event, context: HandlerContext) -> No
 
     The caller is the comment's author, and only while GitHub says the author is
     who wrote this version (the delivery's `sender`): an edit by anyone else (an
-    admin can edit others' comments) runs nothing, and the bot says so once.
+    admin can edit others' comments) runs nothing, and the bot says so once. The
+    command lines such an edit leaves in the comment never run: a later edit by
+    the author runs only the lines it adds after that.
     """
     data = event.data["comment"]
     await _run_commands(event, context, int(data["id"]), data)
@@ -133,10 +135,12 @@ async def _run_commands(
     )
     roster = context.team.roster()
     editor = _sender(event)
+    venue = GovernanceIssue(context, place, number, source_id, author, roster)
     if editor is None or editor.lower() != author.lower():
+        # Never run later as the author, even when the author edits the comment again.
+        await set_aside(context, venue, lines, source_id=source_id)
         await _edited_by_someone_else(context, place, source_id, author, editor, roster)
         return
-    venue = GovernanceIssue(context, place, number, source_id, author, roster)
     await run_commands(context, venue, lines, source_id=source_id, caller=author)
 
 
@@ -191,9 +195,10 @@ async def _edited_by_someone_else(
         url=place.url,
         key=name,
         name=name,
-        body=f"{who} changed @{author}'s words here, so the bot ran nothing new from them: "
-        "a command acts as the person who wrote it, and only the author's own writing "
-        "runs commands. Write the commands in a comment of your own.",
+        body=f"{who} changed @{author}'s words here, so the bot ran nothing new from them, "
+        f"and will not run the commands now in this comment even if @{author} edits it "
+        "later: a command acts as the person who wrote it, and only the author's own "
+        "writing runs commands. Write the commands in a comment of your own.",
         now=context.clock.now(),
     )
 

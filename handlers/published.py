@@ -17,17 +17,26 @@ does nothing). Two handlers, each retried on its own:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
-from bot.advisories.groups import published_relatives
-from bot.advisories.public import credits_of, encode_credits, is_publication, public_view
+from bot.advisories.groups import published_members, published_relatives, related_entry
+from bot.advisories.public import (
+    PublishedAdvisory,
+    credits_of,
+    encode_credits,
+    is_publication,
+    public_view,
+)
 from bot.context import HasAdvisoryHandles, HasConfig, HasCveIds, HasFixLinks, HasRecordIds
+from bot.github.client import GitHubClient
 from bot.records.cve_ids import Binding, binding_of
 from bot.records.documents import RecordError
 from bot.records.exports import Exports, build_exports, write_exports
@@ -109,28 +118,18 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
     cve_services = context.cve_services if config.cve.provider == "cve-services" else None
     org_id = await cve_services.org_id() if cve_services is not None else ""
     now = context.clock.now()
-    binding = await binding_of(
-        context.cve_bindings,
-        repository,
-        ghsa_id,
-        advisory.get("cve_id"),
-        trust_the_field=config.unsafe.collaborators_choose_the_cve_id,
-    )
+    public = public_view(advisory)
     try:
-        exports = await build_exports(
-            context.fix_links,
-            context.record_ids,
-            config.records,
+        exports, binding = await _write_records(
+            context,
+            client,
             repository,
-            public_view(advisory),
+            public,
             org_id=org_id,
-            cve_bound=binding in (Binding.OURS, Binding.NONE),
-            github=client,  # the credited people's names, from their profiles
             # linked advisories already public (never one still under embargo)
             related=await published_relatives(context.advisories, repository, ghsa_id),
+            now=now,
         )
-        folder = config.records.folder
-        written = write_exports(folder, exports) if folder is not None else []
     except RecordError as error:
         # Audited with the comment, once per version: a repeated event adds nothing.
         if await post_once(
@@ -145,12 +144,9 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
         ):
             await context.audit(repository, ghsa_id, "records-invalid", str(error))
         return
-    if written and await context.advisories.record_effect(
-        f"records-written:{_digest(exports)}", at=now
-    ):
-        await context.audit(
-            repository, ghsa_id, "records-written", ", ".join(path.name for path in written)
-        )
+    await _rewrite_relatives(
+        context, client, PublishedAdvisory(repository, ghsa_id, public), org_id=org_id, now=now
+    )
     if binding in (Binding.ELSEWHERE, Binding.UNKNOWN):
         if await post_once(
             client,
@@ -192,6 +188,81 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
         body=body,
         now=now,
     )
+
+
+async def _write_records(
+    context: Doors,
+    client: GitHubClient,
+    repository: str,
+    public: Mapping[str, Any],
+    *,
+    org_id: str,
+    related: Sequence[tuple[Sequence[str], str]],
+    now: float,
+) -> tuple[Exports, Binding]:
+    """Build and validate one published advisory's records (RecordError when invalid),
+    write them into `records.folder`, and audit that once per content."""
+    config = context.config
+    ghsa_id = str(public["ghsa_id"])
+    binding = await binding_of(
+        context.cve_bindings,
+        repository,
+        ghsa_id,
+        public.get("cve_id"),
+        trust_the_field=config.unsafe.collaborators_choose_the_cve_id,
+    )
+    exports = await build_exports(
+        context.fix_links,
+        context.record_ids,
+        config.records,
+        repository,
+        public,
+        org_id=org_id,
+        cve_bound=binding in (Binding.OURS, Binding.NONE),
+        github=client,  # the credited people's names, from their profiles
+        related=related,
+    )
+    folder = config.records.folder
+    written = write_exports(folder, exports) if folder is not None else []
+    if written and await context.advisories.record_effect(
+        f"records-written:{_digest(exports)}", at=now
+    ):
+        await context.audit(
+            repository, ghsa_id, "records-written", ", ".join(path.name for path in written)
+        )
+    return exports, binding
+
+
+async def _rewrite_relatives(
+    context: Doors, client: GitHubClient, this: PublishedAdvisory, *, org_id: str, now: float
+) -> None:
+    """Write again the records of the linked advisories published before `this`.
+
+    Theirs were written while `this` was still under embargo, so they did not name
+    it; now each names it too (by hand or by `/publish`, whichever came first).
+    Only record files change: a CVE record already published stays as it is.
+    """
+    if context.config.records.folder is None:
+        return
+    for relative in await published_members(context.advisories, this.repository, this.ghsa_id):
+        group = {
+            (member.repository, member.ghsa_id): member
+            for member in await published_members(
+                context.advisories, relative.repository, relative.ghsa_id
+            )
+        }
+        group[(this.repository, this.ghsa_id)] = this
+        related = [related_entry(group[key]) for key in sorted(group)]
+        with contextlib.suppress(RecordError):  # its own publication said what is wrong
+            await _write_records(
+                context,
+                client,
+                relative.repository,
+                relative.record,
+                org_id=org_id,
+                related=related,
+                now=now,
+            )
 
 
 def _digest(exports: Exports) -> str:

@@ -31,6 +31,7 @@ from gidgethub import HTTPException
 
 from bot.advisories.handle import AdvisoryHandle
 from bot.advisories.links import LinkStore, Member
+from bot.advisories.public import PublishedAdvisory
 from bot.advisories.store import AdvisoryRecord, AdvisoryStore
 from bot.core.clock import Clock
 from bot.github.client import GitHubApp, GitHubClient
@@ -301,6 +302,33 @@ async def disclosure_due(
     return due
 
 
+async def published_members(
+    store: AdvisoryStore, repository: str, ghsa_id: str
+) -> list[PublishedAdvisory]:
+    """The other advisories of the group that are public (never one still under embargo)."""
+    found = []
+    for member in await store.linked_group(repository, ghsa_id):
+        if member == (repository, ghsa_id):
+            continue
+        public = await store.published_one(*member)
+        if public is not None:
+            found.append(public)
+    return found
+
+
+def related_entry(public: PublishedAdvisory) -> tuple[list[str], str]:
+    """How a record names a published advisory: (its GHSA id and CVE ID, its page)."""
+    ids = [public.ghsa_id]
+    cve_id = public.record.get("cve_id")
+    if isinstance(cve_id, str) and cve_id:
+        ids.append(cve_id)
+    url = str(
+        public.record.get("html_url")
+        or f"https://github.com/{public.repository}/security/advisories/{public.ghsa_id}"
+    )
+    return ids, url
+
+
 async def published_relatives(
     store: AdvisoryStore, repository: str, ghsa_id: str
 ) -> list[tuple[list[str], str]]:
@@ -308,20 +336,4 @@ async def published_relatives(
 
     Only published ones: a record must never name an advisory still under embargo.
     """
-    found = []
-    for member in await store.linked_group(repository, ghsa_id):
-        if member == (repository, ghsa_id):
-            continue
-        public = await store.published_one(*member)
-        if public is None:
-            continue
-        ids = [member[1]]
-        cve_id = public.record.get("cve_id")
-        if isinstance(cve_id, str) and cve_id:
-            ids.append(cve_id)
-        url = str(
-            public.record.get("html_url")
-            or f"https://github.com/{member[0]}/security/advisories/{member[1]}"
-        )
-        found.append((ids, url))
-    return found
+    return [related_entry(public) for public in await published_members(store, repository, ghsa_id)]

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 
+from bot.advisories.groups import published_relatives
 from bot.advisories.public import public_view
 from bot.advisories.store import AdvisoryRecord, AdvisoryStore
 from bot.app import close_services, open_services
@@ -134,6 +135,10 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
                 published=stored is not None,
                 cve_bound=binding in (Binding.OURS, Binding.NONE),
                 github=github,
+                # as the published handler writes them: naming the linked public ones
+                related=await published_relatives(
+                    services.advisories, record.repository, record.ghsa_id
+                ),
             )
         except RecordError as error:
             raise CliError(f"{args.ghsa_id}: {error}; nothing was written") from None

@@ -76,6 +76,25 @@ class Venue(Protocol):
         ...
 
 
+async def set_aside(
+    doors: CommandDoors, venue: Venue, lines: Sequence[CommandLine], *, source_id: int
+) -> int:
+    """Record the lines of comment `source_id` not run yet as done, without running them.
+
+    For words someone other than the author put in the comment: a later edit by
+    the author, which runs what it adds, must not run them as the author. Each is
+    kept as a key only (no text, no outcome: no reply is owed). Returns how many.
+    """
+    log = doors.command_log
+    done = await log.command_keys(source_id)
+    prefix = venue.key_prefix
+    pending = pending_lines(lines, done, doors.advisories.digester, prefix=prefix, legacy=prefix)
+    now = doors.clock.now()
+    for item in pending:
+        await log.record_command(source_id, item.key, item.line.position, "", "", at=now)
+    return len(pending)
+
+
 async def run_commands(
     doors: CommandDoors,
     venue: Venue,

@@ -111,13 +111,27 @@ def _cwe(advisory: Mapping[str, Any], *_: Any) -> Check:
 
 
 def _coordinator_credit(advisory: Mapping[str, Any], facts: Facts, *_: Any) -> Check:
-    credited = {
-        str(c["user"]["login"]).lower()
+    """The recorded coordinator credited as coordinator.
+
+    A credit the coordinator declined still passes: declining is theirs to do,
+    the bot's record keeps who coordinated, and the line says GitHub will not
+    show it.
+    """
+    states = {
+        str(c["user"]["login"]).lower(): str(c.get("state") or "")
         for c in advisory.get("credits_detailed") or []
         if c.get("type") == "coordinator" and c.get("user")
     }
+    credited = set(states)
     coordinator = facts.coordinator
     if coordinator and coordinator.lower() in credited:
+        if states[coordinator.lower()] == "declined":
+            return Check(
+                "coordinator_credit",
+                True,
+                f"coordinator credit: @{coordinator}, who declined it "
+                "(GitHub will not show it; the bot's record keeps who coordinated)",
+            )
         return Check("coordinator_credit", True, f"coordinator credit: @{coordinator}")
     if facts.any_coordinator_credit and credited:
         shown = ", ".join(f"@{login}" for login in sorted(credited))

@@ -270,3 +270,22 @@ def test_the_checklist_counts_only_the_recorded_coordinators_credit_and_a_bound_
     assert "@someone-else coordinates but is not credited" in checks[0].detail
     checks = run_checklist(advisory, Facts(coordinator=credited, cve_bound=True), config)
     assert [c.passed for c in checks] == [True, True]
+
+
+def test_a_coordinator_credit_the_coordinator_declined_passes_and_says_so() -> None:
+    """Declining a credit is the coordinator's choice: publication is not held back, and
+    whoever reads the checklist learns GitHub will not show it."""
+    config = PublishConfig(checklist=("coordinator_credit",))
+    advisory = ready_advisory()
+    [credit] = [c for c in advisory["credits_detailed"] if c["type"] == "coordinator"]
+    coordinator = str(credit["user"]["login"])
+    credit["state"] = "declined"
+    [check] = run_checklist(advisory, Facts(coordinator=coordinator), config)
+    assert check.passed
+    assert check.detail == (
+        f"coordinator credit: @{coordinator}, who declined it "
+        "(GitHub will not show it; the bot's record keeps who coordinated)"
+    )
+    credit["state"] = "pending"
+    [check] = run_checklist(advisory, Facts(coordinator=coordinator), config)
+    assert (check.passed, check.detail) == (True, f"coordinator credit: @{coordinator}")

@@ -312,9 +312,15 @@ async def test_an_edit_by_anyone_but_the_author_runs_nothing_and_says_so(
     assert len(notices) == 1 and f"@{admins[0]} changed @{others[1]}'s words" in notices[0]
     audit = await gov.audit(nomination)
     assert not any(line.startswith("vote") for line in audit)
+    # The author edits the comment again: the admin's lines still do not run as the author.
+    inserted = "/vote yes\n/vote no @octo-newcomer"
+    replies = len(gov.bot_comments())
+    await edited(gov, comment, inserted + "\nStill thinking.", others[1])
+    assert len(gov.bot_comments()) == replies
+    assert not any(line.startswith("vote") for line in await gov.audit(nomination))
     # The author's own edit runs what it adds, as the author.
-    await edited(gov, comment, "/vote yes", others[1])
-    assert f"@{others[1]} voted yes" in gov.bot_comments()[-1]
+    await edited(gov, comment, inserted + "\n/vote abstain", others[1])
+    assert f"@{others[1]} voted abstain" in gov.bot_comments()[-1]
 
 
 async def test_an_authors_edit_never_runs_a_command_again(

@@ -44,6 +44,17 @@ def bodies(fake: FakeGitHub, repository: str, advisory: dict[str, Any]) -> list[
     return [str(c["body"]) for c in fake.comments[(repository, advisory["ghsa_id"])]]
 
 
+def osv_record_of(folder: Path, ghsa_id: str) -> dict[str, Any]:
+    """The OSV record written for `ghsa_id` (its own id, or an alias of it)."""
+    for path in folder.rglob("*.json"):
+        if "cve" in path.parts:
+            continue
+        record: dict[str, Any] = json.loads(path.read_text())
+        if record["id"] == ghsa_id or ghsa_id in record.get("aliases", []):
+            return record
+    raise AssertionError(f"no OSV record of {ghsa_id} in {folder}")
+
+
 def only_draft(fake: FakeGitHub, repository: str) -> dict[str, Any]:
     [draft] = fake.advisories[repository].values()
     return draft
@@ -232,6 +243,8 @@ async def test_a_report_linked_to_a_draft_in_another_organization(
     osv = [json.loads(p.read_text()) for p in folder.rglob("*.json") if "cve" not in p.parts]
     mine = next(r for r in osv if report["ghsa_id"] in json.dumps(r.get("aliases", [])) + r["id"])
     assert pip["ghsa_id"] in mine["related"] and pip["cve_id"] in mine["related"]
+    theirs = osv_record_of(folder, pip["ghsa_id"])
+    assert report["ghsa_id"] in theirs["related"] and report["cve_id"] in theirs["related"]
 
 
 async def test_publishing_one_advisory_by_hand_warns_the_others_at_once(
@@ -266,6 +279,21 @@ async def test_publishing_one_advisory_by_hand_warns_the_others_at_once(
     await world.bot.send("repository_advisory", payload)
     await world.bot.settle()
     assert len([b for b in bodies(fake, "python/cpython", report) if "published-alone" in b]) == 1
+    # pip's records were written alone: CPython's advisory is still under embargo.
+    folder = Path(bot_env["BOT_CONFIG"]).parent / "var" / "records"
+    assert "related" not in osv_record_of(folder, pip["ghsa_id"])
+
+    # CPython's is published later, by hand too: both records now name each other.
+    report["state"], report["published_at"] = "published", "2099-01-02T00:00:00Z"
+    payload["installation"] = {"id": world.bot.installation_id, "node_id": "x"}
+    payload["repository"]["full_name"] = "python/cpython"
+    payload["repository_advisory"]["ghsa_id"] = report["ghsa_id"]
+    await world.bot.send("repository_advisory", payload)
+    await world.bot.settle()
+    assert pip["ghsa_id"] in osv_record_of(folder, report["ghsa_id"])["related"]
+    assert report["ghsa_id"] in osv_record_of(folder, pip["ghsa_id"])["related"]
+    audit = await world.bot.services.advisories.audit_log("pypa/pip", pip["ghsa_id"])
+    assert [entry for entry in audit if entry.action == "records-written"][1:], audit
 
 
 async def test_linking_an_existing_advisory_shares_deadline_date_and_readiness(

@@ -239,9 +239,16 @@ async def test_an_edit_by_someone_other_than_the_author_runs_nothing_and_says_so
         )
         assert await stores.member_leave.leaves() == {}
         assert await stores.governance.nominations() == []
+        # The author edits the comment again (a typo elsewhere): what the admin put
+        # there still does not run as the author.
+        await comment(_comment("gpshead", edited + "\nthanks", action="edited"), context)
+        assert await stores.member_leave.leaves() == {}
+        assert await stores.governance.nominations() == []
         # The author's own edit runs what it adds.
-        await comment(_comment("gpshead", edited, action="edited"), context)
-        assert await stores.member_leave.leaves() == {"gpshead": "2099-01-01"}
+        mine = edited + "\n/leave until 2098-01-01"
+        await comment(_comment("gpshead", mine, action="edited"), context)
+        assert await stores.member_leave.leaves() == {"gpshead": "2098-01-01"}
+        assert await stores.governance.nominations() == []
 
 
 async def test_elsewhere_from_bots_and_in_a_new_issue_only_the_governance_venue_runs(
