@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once
-from bot.advisories.groups import published_members, published_relatives, related_entry
+from bot.advisories.groups import published_members
 from bot.advisories.public import (
     PublishedAdvisory,
     credits_of,
@@ -37,7 +37,7 @@ from bot.advisories.public import (
 )
 from bot.context import HasAdvisoryHandles, HasConfig, HasCveIds, HasFixLinks, HasRecordIds
 from bot.github.client import GitHubClient
-from bot.records.cve_ids import Binding, binding_of
+from bot.records.cve_ids import Binding, binding_of, related_entries
 from bot.records.documents import RecordError
 from bot.records.exports import Exports, build_exports, write_exports
 
@@ -127,7 +127,9 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
             public,
             org_id=org_id,
             # linked advisories already public (never one still under embargo)
-            related=await published_relatives(context.advisories, repository, ghsa_id),
+            related=await _related(
+                context, await published_members(context.advisories, repository, ghsa_id)
+            ),
             now=now,
         )
     except RecordError as error:
@@ -144,9 +146,28 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
         ):
             await context.audit(repository, ghsa_id, "records-invalid", str(error))
         return
+    await _cve_record(context, client, repository, advisory, exports, binding, now=now)
+    # Last: when it fails the delivery is retried, and every step above is once-only.
     await _rewrite_relatives(
         context, client, PublishedAdvisory(repository, ghsa_id, public), org_id=org_id, now=now
     )
+
+
+async def _cve_record(
+    context: Doors,
+    client: GitHubClient,
+    repository: str,
+    advisory: Mapping[str, Any],
+    exports: Exports,
+    binding: Binding,
+    *,
+    now: float,
+) -> None:
+    """Say why no CVE record was made; else publish it (`cve.publish_record`) or attach
+    it for review, with the `cve-services` provider."""
+    config = context.config
+    cve_services = context.cve_services if config.cve.provider == "cve-services" else None
+    ghsa_id = str(advisory["ghsa_id"])
     if binding in (Binding.ELSEWHERE, Binding.UNKNOWN):
         if await post_once(
             client,
@@ -252,7 +273,7 @@ async def _rewrite_relatives(
             )
         }
         group[(this.repository, this.ghsa_id)] = this
-        related = [related_entry(group[key]) for key in sorted(group)]
+        related = await _related(context, [group[key] for key in sorted(group)])
         with contextlib.suppress(RecordError):  # its own publication said what is wrong
             await _write_records(
                 context,
@@ -263,6 +284,17 @@ async def _rewrite_relatives(
                 related=related,
                 now=now,
             )
+
+
+async def _related(
+    context: Doors, members: Sequence[PublishedAdvisory]
+) -> list[tuple[list[str], str]]:
+    """How the records name the published `members` (a CVE ID only where it is bound)."""
+    return await related_entries(
+        context.cve_bindings,
+        members,
+        trust_the_field=context.config.unsafe.collaborators_choose_the_cve_id,
+    )
 
 
 def _digest(exports: Exports) -> str:

@@ -316,24 +316,15 @@ async def published_members(
     return found
 
 
-def related_entry(public: PublishedAdvisory) -> tuple[list[str], str]:
-    """How a record names a published advisory: (its GHSA id and CVE ID, its page)."""
+def related_entry(public: PublishedAdvisory, *, cve_bound: bool) -> tuple[list[str], str]:
+    """How a record names a published advisory: its GHSA id, its CVE ID when the ID is
+    bound to it (any collaborator can type an ID into the field), and its page."""
     ids = [public.ghsa_id]
     cve_id = public.record.get("cve_id")
-    if isinstance(cve_id, str) and cve_id:
+    if cve_bound and isinstance(cve_id, str) and cve_id:
         ids.append(cve_id)
     url = str(
         public.record.get("html_url")
         or f"https://github.com/{public.repository}/security/advisories/{public.ghsa_id}"
     )
     return ids, url
-
-
-async def published_relatives(
-    store: AdvisoryStore, repository: str, ghsa_id: str
-) -> list[tuple[list[str], str]]:
-    """The other advisories of the group that are public: (GHSA id and CVE ID, page).
-
-    Only published ones: a record must never name an advisory still under embargo.
-    """
-    return [related_entry(public) for public in await published_members(store, repository, ghsa_id)]

@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 
-from bot.advisories.groups import published_relatives
+from bot.advisories.groups import published_members
 from bot.advisories.public import public_view
 from bot.advisories.store import AdvisoryRecord, AdvisoryStore
 from bot.app import close_services, open_services
@@ -16,7 +16,7 @@ from bot.cli.errors import CliError
 from bot.core.config import BotConfig, load_config
 from bot.core.settings import Settings, load_settings
 from bot.db.connection import Database
-from bot.records.cve_ids import Binding, binding_of
+from bot.records.cve_ids import Binding, binding_of, related_entries
 from bot.records.documents import RecordError, write_record
 from bot.records.exports import build_exports
 
@@ -81,8 +81,6 @@ def describe(record: AdvisoryRecord, config: BotConfig, now: float) -> dict[str,
     }
 
 
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     settings = load_settings()
     config = load_config(settings.config_dir)
@@ -136,8 +134,10 @@ async def _export(settings: Settings, config: BotConfig, args: argparse.Namespac
                 cve_bound=binding in (Binding.OURS, Binding.NONE),
                 github=github,
                 # as the published handler writes them: naming the linked public ones
-                related=await published_relatives(
-                    services.advisories, record.repository, record.ghsa_id
+                related=await related_entries(
+                    services.cve_bindings,
+                    await published_members(services.advisories, record.repository, record.ghsa_id),
+                    trust_the_field=config.unsafe.collaborators_choose_the_cve_id,
                 ),
             )
         except RecordError as error:

@@ -28,13 +28,15 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
 from gidgethub import BadRequest
 
+from bot.advisories.groups import related_entry
 from bot.advisories.handle import AdvisoryHandle
+from bot.advisories.public import PublishedAdvisory
 from bot.advisories.store import AdvisoryStore
 from bot.core.config import BotConfig
 from bot.core.errors import Refused
@@ -99,6 +101,27 @@ async def binding_of(
     if bound is None:
         return Binding.UNKNOWN
     return Binding.OURS if bound.binds(repository, ghsa_id) else Binding.ELSEWHERE
+
+
+async def related_entries(
+    bindings: CveBindings,
+    members: Sequence[PublishedAdvisory],
+    *,
+    trust_the_field: bool = False,
+) -> list[tuple[list[str], str]]:
+    """How records name the published advisories `members` (OSV `related`, CVE
+    `references`): a CVE ID only when it is bound to its advisory, as in its own records."""
+    entries = []
+    for member in members:
+        binding = await binding_of(
+            bindings,
+            member.repository,
+            member.ghsa_id,
+            member.record.get("cve_id"),
+            trust_the_field=trust_the_field,
+        )
+        entries.append(related_entry(member, cve_bound=binding is Binding.OURS))
+    return entries
 
 
 async def handle_binding(handle: AdvisoryHandle, desk: CveDesk) -> Binding:
@@ -206,20 +229,14 @@ async def record_cve(handle: AdvisoryHandle, desk: CveDesk, cve_id: str, *, by: 
         )
     if str(existing or "").upper() != cve_id:
         await handle.patch({"cve_id": cve_id})
-    await handle.audit(
-        "cve-recorded", f"@{by} recorded {cve_id}"
-    )
+    await handle.audit("cve-recorded", f"@{by} recorded {cve_id}")
     return f"Recorded {cve_id} for this advisory and set it. Don't cite it before publication."
 
 
 async def _audit_binding(handle: AdvisoryHandle, cve_id: object, binding: Binding) -> None:
     """Keep for the team what the reply leaves out: whose ID the field holds."""
-    whose = (
-        "bound to another advisory" if binding is Binding.ELSEWHERE else "not bound to any"
-    )
-    await handle.audit(
-        "cve-field-unbound", f"the CVE field holds {cve_id}, {whose}"
-    )
+    whose = "bound to another advisory" if binding is Binding.ELSEWHERE else "not bound to any"
+    await handle.audit("cve-field-unbound", f"the CVE field holds {cve_id}, {whose}")
 
 
 @contextlib.asynccontextmanager
@@ -276,9 +293,7 @@ async def _request_from_github(handle: AdvisoryHandle, desk: CveDesk) -> str:
                 "assigns CVE IDs only for advisories of public repositories"
             ) from None
         await advisories.record_effect(request, at=handle.clock.now())
-    await handle.audit(
-        "cve-requested", "requested a CVE ID from GitHub"
-    )
+    await handle.audit("cve-requested", "requested a CVE ID from GitHub")
     return (
         "Requested a CVE ID from GitHub (GitHub is the CNA). It appears on the advisory once "
         "GitHub assigns it. Don't cite it before publication."
@@ -327,9 +342,7 @@ async def reject_cve(handle: AdvisoryHandle, desk: CveDesk) -> str:
     if not cve_id:
         raise Refused("the advisory has no CVE ID to reject")
     if handle.advisory.get("state") == "published":
-        raise Refused(
-            f"the advisory is published; {cve_id} is public and cannot be rejected here"
-        )
+        raise Refused(f"the advisory is published; {cve_id} is public and cannot be rejected here")
     binding = await handle_binding(handle, desk)
     bound = await desk.bindings.reservation_of(str(cve_id))
     now = handle.clock.now()
@@ -352,13 +365,9 @@ async def reject_cve(handle: AdvisoryHandle, desk: CveDesk) -> str:
         )
     else:
         await _audit_binding(handle, cve_id, binding)
-        note = (
-            ". The bot did not get it for this advisory, so nothing was rejected with any CNA"
-        )
+        note = ". The bot did not get it for this advisory, so nothing was rejected with any CNA"
     await handle.patch({"cve_id": None})
-    await handle.audit(
-        "cve-rejected", f"removed {cve_id}{note}"
-    )
+    await handle.audit("cve-rejected", f"removed {cve_id}{note}")
     return f"Removed {cve_id} from the advisory{note}."
 
 

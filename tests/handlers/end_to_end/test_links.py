@@ -263,8 +263,10 @@ async def test_publishing_one_advisory_by_hand_warns_the_others_at_once(
     assert f"Opened pypa/pip {pip['ghsa_id']}" in answer
     assert len(fake.requests_to(r"^/repos/pypa/pip/security-advisories$", "POST")) == 1
 
-    # A pip admin publishes pip's advisory alone; GitHub sends the webhook.
+    # A pip admin publishes pip's advisory alone, with a CVE ID typed into its field
+    # (not one the bot got for it); GitHub sends the webhook.
     pip["state"], pip["published_at"] = "published", "2099-01-01T00:00:00Z"
+    pip["cve_id"] = "CVE-2026-31337"
     payload = world.bot.payload("repository_advisory/published.payload.json")
     pypa = next(i for i, repos in fake.installation_repos.items() if "pypa/pip" in repos)
     payload["installation"] = {"id": pypa, "node_id": "x"}
@@ -291,6 +293,9 @@ async def test_publishing_one_advisory_by_hand_warns_the_others_at_once(
     await world.bot.send("repository_advisory", payload)
     await world.bot.settle()
     assert pip["ghsa_id"] in osv_record_of(folder, report["ghsa_id"])["related"]
+    # A CVE ID the bot did not get is named by no record, pip's own or CPython's.
+    assert "CVE-2026-31337" not in json.dumps(osv_record_of(folder, report["ghsa_id"]))
+    assert "CVE-2026-31337" not in json.dumps(osv_record_of(folder, pip["ghsa_id"]))
     assert report["ghsa_id"] in osv_record_of(folder, pip["ghsa_id"])["related"]
     audit = await world.bot.services.advisories.audit_log("pypa/pip", pip["ghsa_id"])
     assert [entry for entry in audit if entry.action == "records-written"][1:], audit
