@@ -12,6 +12,7 @@ who wrote this version; roles come from the canonical roster (member; admin =
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any
 from gidgethub import routing, sansio
 
 from bot.advisories.comments import post_once_at
-from bot.commands.dispatch import ReplyPlace
+from bot.commands.dispatch import ReplyPlace, line_keys
 from bot.commands.loop import run_commands, set_aside
 from bot.commands.parser import CommandLine, login, parse_commands
 from bot.commands.permissions import Roles
@@ -94,8 +95,10 @@ async def governance_comment(event: sansio.Event, context: HandlerContext) -> No
     The caller is the comment's author, and only while GitHub says the author is
     who wrote this version (the delivery's `sender`): an edit by anyone else (an
     admin can edit others' comments) runs nothing, and the bot says so once. The
-    command lines such an edit leaves in the comment never run: a later edit by
-    the author runs only the lines it adds after that.
+    command lines such an edit added (GitHub's `changes.body.from` says what was
+    there before) never run as the author: a later edit by the author runs only
+    the lines that edit adds, and the author's new comment runs all of its own,
+    even when handled after someone else's edit of it.
     """
     data = event.data["comment"]
     await _run_commands(event, context, int(data["id"]), data)
@@ -136,12 +139,37 @@ async def _run_commands(
     roster = context.team.roster()
     editor = _sender(event)
     venue = GovernanceIssue(context, place, number, source_id, author, roster)
+    keys = line_keys(lines, context.advisories.digester, prefix=venue.key_prefix)
+    added = await _added_keys(event, context, venue, keys)
     if editor is None or editor.lower() != author.lower():
-        # Never run later as the author, even when the author edits the comment again.
-        await set_aside(context, venue, lines, source_id=source_id)
-        await _edited_by_someone_else(context, place, source_id, author, editor, roster)
+        # What this edit added never runs as the author, even after their own edits.
+        await set_aside(context, venue, lines, source_id=source_id, only=added)
+        kept = await context.command_log.set_aside_keys(source_id)
+        told = sorted(kept & (set(keys) if added is None else added))
+        if told:
+            await _edited_by_someone_else(context, place, source_id, author, editor, roster, told)
         return
-    await run_commands(context, venue, lines, source_id=source_id, caller=author)
+    await run_commands(
+        context, venue, lines, source_id=source_id, caller=author, reclaim=added or ()
+    )
+
+
+async def _added_keys(
+    event: sansio.Event, context: HandlerContext, venue: GovernanceIssue, keys: list[str]
+) -> set[str] | None:
+    """The keys of the lines this version added: every line of a new comment or issue;
+    for an edit, those not in the version before (GitHub's `changes.body.from`), or
+    None when GitHub did not say what the edit changed."""
+    if event.data.get("action") != "edited":
+        return set(keys)
+    changes = event.data.get("changes")
+    body = changes.get("body") if isinstance(changes, dict) else None
+    before = body.get("from") if isinstance(body, dict) else None
+    if not isinstance(before, str):
+        return None
+    earlier = await parse_commands(before)
+    digester = context.advisories.digester
+    return set(keys) - set(line_keys(earlier, digester, prefix=venue.key_prefix))
 
 
 @dataclass(frozen=True)
@@ -183,12 +211,14 @@ async def _edited_by_someone_else(
     author: str,
     editor: str | None,
     roster: Sequence[RosterEntry],
+    kept: Sequence[str],
 ) -> None:
-    """Run nothing; say once that commands act only as the person who wrote them."""
+    """Say once per edit's command lines (`kept`: their keys) that they will not run."""
     if not governance_roles(author, roster) and not (editor and governance_roles(editor, roster)):
         return  # strangers get silence
     who = f"@{editor}" if editor else "someone GitHub does not name"
-    name = f"governance-edited:{source_id}:{(editor or '').lower()}"
+    digest = hashlib.sha256("\n".join(kept).encode()).hexdigest()[:12]
+    name = f"governance-edited:{source_id}:{(editor or '').lower()}:{digest}"
     await post_once_at(
         context.github,
         context.advisories,
@@ -196,9 +226,10 @@ async def _edited_by_someone_else(
         key=name,
         name=name,
         body=f"{who} changed @{author}'s words here, so the bot ran nothing new from them, "
-        f"and will not run the commands now in this comment even if @{author} edits it "
-        "later: a command acts as the person who wrote it, and only the author's own "
-        "writing runs commands. Write the commands in a comment of your own.",
+        f"and will not run the command lines that edit left as @{author}'s, even after "
+        f"@{author} edits the comment: a command acts as the person who wrote it, and "
+        "only the author's own writing runs commands. Write the commands in a comment "
+        "of your own.",
         now=context.clock.now(),
     )
 

@@ -85,13 +85,23 @@ def pending_lines(
     """
     seen: Counter[str] = Counter()
     pending = []
-    for line in lines:
+    for line, key in zip(lines, line_keys(lines, digester, prefix=prefix), strict=True):
         seen[line.key] += 1
-        key = f"{prefix}{digester.digest(line.key)}#{seen[line.key]}"
         old = f"{legacy}{line.key}#{seen[line.key]}" if legacy is not None else None
         if key not in done and old not in done:
             pending.append(Pending(key, line))
     return pending
+
+
+def line_keys(lines: Sequence[CommandLine], digester: Digester, *, prefix: str = "") -> list[str]:
+    """Each line's key: a keyed digest of its words and its occurrence among the
+    lines with the same words (see :func:`pending_lines`)."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for line in lines:
+        seen[line.key] += 1
+        keys.append(f"{prefix}{digester.digest(line.key)}#{seen[line.key]}")
+    return keys
 
 
 def refusal(

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from bot.db.connection import Database
 
+# The position of a line set aside (written into someone's comment by another
+# person): kept as done, yet run when its author is shown to have written it.
+SET_ASIDE = -1
+
 
 class CommandLog:
     """Tables `command_runs` and `reply_log`."""
@@ -27,6 +31,27 @@ class CommandLog:
         )
         return {str(row[0]) for row in rows}
 
+    async def set_aside_keys(self, comment_id: int) -> set[str]:
+        """The keys of a comment's lines set aside (see :meth:`set_aside`)."""
+        rows = await self.database.run(
+            lambda c: c.execute(
+                "SELECT command_key FROM command_runs WHERE comment_id = ? AND position = ?",
+                (comment_id, SET_ASIDE),
+            ).fetchall()
+        )
+        return {str(row[0]) for row in rows}
+
+    async def set_aside(self, comment_id: int, keys: list[str], *, at: float) -> None:
+        """Keep lines someone else wrote into a comment from running as its author:
+        their keys only, no text, no reply owed. A run recorded later replaces them."""
+        await self.database.run(
+            lambda c: c.executemany(
+                "INSERT INTO command_runs (comment_id, command_key, position, command_text, "
+                "outcome, at) VALUES (?, ?, ?, '', '', ?) ON CONFLICT DO NOTHING",
+                [(comment_id, key, SET_ASIDE, at) for key in keys],
+            )
+        )
+
     async def unreplied_runs(self, comment_id: int) -> list[tuple[str, str, str]]:
         """(key, command as written, outcome) of runs whose reply is still owed."""
         rows = await self.database.run(
@@ -42,12 +67,15 @@ class CommandLog:
         self, comment_id: int, key: str, position: int, text: str, outcome: str, *, at: float
     ) -> None:
         """Record a run: its key for good; its text and outcome until the reply is posted
-        (an empty outcome owes no reply: silence)."""
+        (an empty outcome owes no reply: silence). It replaces a line set aside."""
         await self.database.run(
             lambda c: c.execute(
                 "INSERT INTO command_runs (comment_id, command_key, position, command_text, "
-                "outcome, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (comment_id, key, position, text if outcome else "", outcome, at),
+                "outcome, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (comment_id, command_key) "
+                "DO UPDATE SET position = excluded.position, command_text = "
+                "excluded.command_text, outcome = excluded.outcome, at = excluded.at "
+                "WHERE command_runs.position = ?",
+                (comment_id, key, position, text if outcome else "", outcome, at, SET_ASIDE),
             )
         )
 

@@ -15,7 +15,7 @@ and what to do after each line. The loop does the rest, the same way for both:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 from bot.advisories.store import AdvisoryStore
@@ -77,22 +77,28 @@ class Venue(Protocol):
 
 
 async def set_aside(
-    doors: CommandDoors, venue: Venue, lines: Sequence[CommandLine], *, source_id: int
-) -> int:
-    """Record the lines of comment `source_id` not run yet as done, without running them.
+    doors: CommandDoors,
+    venue: Venue,
+    lines: Sequence[CommandLine],
+    *,
+    source_id: int,
+    only: Collection[str] | None = None,
+) -> None:
+    """Keep the lines of comment `source_id` not run yet from running as its author.
 
-    For words someone other than the author put in the comment: a later edit by
-    the author, which runs what it adds, must not run them as the author. Each is
-    kept as a key only (no text, no outcome: no reply is owed). Returns how many.
+    For words someone other than the author put in the comment (`only`: the keys
+    that person's edit added; None when GitHub did not say what it changed, and
+    then every line not run yet). Each is kept as a key only, no text and no reply
+    owed; it runs later only when its author is shown to have written it (the
+    `reclaim` of :func:`run_commands`).
     """
     log = doors.command_log
     done = await log.command_keys(source_id)
     prefix = venue.key_prefix
     pending = pending_lines(lines, done, doors.advisories.digester, prefix=prefix, legacy=prefix)
-    now = doors.clock.now()
-    for item in pending:
-        await log.record_command(source_id, item.key, item.line.position, "", "", at=now)
-    return len(pending)
+    keys = [item.key for item in pending if only is None or item.key in only]
+    if keys:
+        await log.set_aside(source_id, keys, at=doors.clock.now())
 
 
 async def run_commands(
@@ -102,10 +108,17 @@ async def run_commands(
     *,
     source_id: int,
     caller: str,
+    reclaim: Collection[str] = (),
 ) -> None:
-    """Run the lines of comment `source_id` not run before, then post the reply it is owed."""
+    """Run the lines of comment `source_id` not run before, then post the reply it is owed.
+
+    `reclaim`: keys of lines the caller is known to have written (a new comment's,
+    or what their own edit added), which run even when set aside (:func:`set_aside`).
+    """
     log = doors.command_log
     done = await log.command_keys(source_id)
+    if reclaim:
+        done -= await log.set_aside_keys(source_id) & set(reclaim)
     prefix = venue.key_prefix
     pending = pending_lines(lines, done, doors.advisories.digester, prefix=prefix, legacy=prefix)
     if pending:

@@ -284,12 +284,15 @@ async def comments_mode(
 async def edited(
     gov: Governance, comment: dict[str, Any], body: str, editor: str
 ) -> None:
-    """GitHub's `issue_comment.edited`: the body changed, `sender` is who changed it."""
+    """GitHub's `issue_comment.edited`: the body changed (`changes.body.from` holds the
+    text before), `sender` is who changed it."""
+    before = comment["body"]
     comment["body"] = body
     payload = gov.fake.issue_comment_payload(
         GOVERNANCE, gov.issue, comment, gov.bot.installation_id
     )
     payload["action"] = "edited"
+    payload["changes"] = {"body": {"from": before}}
     payload["sender"] = gov.fake._user(editor)
     sent = await gov.bot.send("issue_comment", payload)
     assert sent.status == 202, sent.body
@@ -309,7 +312,9 @@ async def test_an_edit_by_anyone_but_the_author_runs_nothing_and_says_so(
     for body in ("/vote yes", "/vote yes\n/vote no @octo-newcomer"):
         await edited(gov, comment, body, admins[0])
     notices = [b for b in gov.bot_comments() if "ran nothing new from them" in b]
-    assert len(notices) == 1 and f"@{admins[0]} changed @{others[1]}'s words" in notices[0]
+    # One notice for each edit that added command lines.
+    assert len(notices) == 2
+    assert all(f"@{admins[0]} changed @{others[1]}'s words" in notice for notice in notices)
     audit = await gov.audit(nomination)
     assert not any(line.startswith("vote") for line in audit)
     # The author edits the comment again: the admin's lines still do not run as the author.

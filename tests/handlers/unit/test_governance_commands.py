@@ -3,6 +3,7 @@ HandlerContext (any command may run there), with GitHub scripted and the bot's o
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ def _comment(
     action: str = "created",
     repository: str = GOVERNANCE,
     author_type: str = "User",
+    before: str = "(the earlier text)",
 ) -> sansio.Event:
     """An `issue_comment` webhook as GitHub sends it (the fixture, readdressed)."""
     payload: dict[str, Any] = load_payload("issue_comment/created.with-installation.payload.json")
@@ -68,10 +70,11 @@ def _comment(
     user = dict(payload["comment"]["user"], login=author, type=author_type)
     payload["comment"].update(id=comment_id, body=body, user=user)
     if action == "edited":
-        payload["changes"] = {"body": {"from": "(the earlier text)"}}
+        payload["changes"] = {"body": {"from": before}}
     editor = sender or author
     payload["sender"] = dict(payload["sender"], login=editor, type="User")
-    return event("issue_comment", payload, f"delivery-{comment_id}-{action}-{editor}")
+    version = hashlib.sha256(body.encode()).hexdigest()[:8]
+    return event("issue_comment", payload, f"delivery-{comment_id}-{action}-{editor}-{version}")
 
 
 def _replies(github: ScriptedGitHub) -> list[str]:
@@ -222,32 +225,61 @@ async def test_an_edit_by_someone_other_than_the_author_runs_nothing_and_says_so
     tmp_path: Path,
 ) -> None:
     github, clock = _github(), clock_at()
-    edited = "/leave until 2099-01-01\n/nominate @octo-newcomer ssl"
+    first = "I will think about it."
+    edited = first + "\n/leave until 2099-01-01\n/nominate @octo-newcomer ssl"
     async with open_stores(tmp_path) as stores:
         context = _context(stores, github, clock)
         comment = governance_commands.governance_comment
-        for _ in range(2):  # a redelivery, or a second edit by the same admin
-            await comment(_comment("gpshead", edited, sender="warsaw", action="edited"), context)
+        await comment(_comment("gpshead", first), context)
+        for _ in range(2):  # a redelivery, or a retry after a crash
+            await comment(
+                _comment("gpshead", edited, sender="warsaw", action="edited", before=first),
+                context,
+            )
         # A stranger's comment edited by another stranger: silence.
         await comment(
             _comment("mallory", edited, comment_id=9, sender="eve", action="edited"), context
         )
         [notice] = _replies(github)
-        assert notice.startswith(
-            "<!-- ghsa-bot:governance-edited:501:warsaw -->\n@warsaw changed @gpshead's words "
-            "here, so the bot ran nothing new from them"
-        )
+        assert notice.startswith("<!-- ghsa-bot:governance-edited:501:warsaw:")
+        assert "@warsaw changed @gpshead's words here, so the bot ran nothing new" in notice
         assert await stores.member_leave.leaves() == {}
         assert await stores.governance.nominations() == []
         # The author edits the comment again (a typo elsewhere): what the admin put
         # there still does not run as the author.
-        await comment(_comment("gpshead", edited + "\nthanks", action="edited"), context)
+        mine = edited + "\nthanks"
+        await comment(_comment("gpshead", mine, action="edited", before=edited), context)
         assert await stores.member_leave.leaves() == {}
-        assert await stores.governance.nominations() == []
         # The author's own edit runs what it adds.
-        mine = edited + "\n/leave until 2098-01-01"
-        await comment(_comment("gpshead", mine, action="edited"), context)
+        again = mine + "\n/leave until 2098-01-01"
+        await comment(_comment("gpshead", again, action="edited", before=mine), context)
         assert await stores.member_leave.leaves() == {"gpshead": "2098-01-01"}
+        assert await stores.governance.nominations() == []
+        # The admin adds `/back`, then takes it out: the author writing `/back` later runs it.
+        back = again + "\n/back"
+        await comment(
+            _comment("gpshead", back, sender="warsaw", action="edited", before=again), context
+        )
+        await comment(
+            _comment("gpshead", again, sender="warsaw", action="edited", before=back), context
+        )
+        assert await stores.member_leave.leaves() == {"gpshead": "2098-01-01"}
+        await comment(_comment("gpshead", back, action="edited", before=again), context)
+        assert await stores.member_leave.leaves() == {}
+        assert len([r for r in _replies(github) if "ran nothing new" in r]) == 2
+
+        # The author's new comment, handled only after an admin's edit of it (a
+        # redelivery, a retry): the author's own lines run, the admin's do not.
+        own = "/leave until 2097-01-01"
+        inserted = own + "\n/nominate @octo-newcomer ssl"
+        await comment(
+            _comment(
+                "gpshead", inserted, comment_id=777, sender="warsaw", action="edited", before=own
+            ),
+            context,
+        )
+        await comment(_comment("gpshead", own, comment_id=777), context)
+        assert await stores.member_leave.leaves() == {"gpshead": "2097-01-01"}
         assert await stores.governance.nominations() == []
 
 
