@@ -140,8 +140,9 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
             repository=repository,
             ghsa_id=ghsa_id,
             name=f"records-invalid:{advisory.get('updated_at')}",
-            body=f"The public records were not written: {error}. Correct the advisory; "
-            "the next change is exported again (or run `ghsa-bot export`).",
+            body=f"The public records were not written: {error}. Correct the advisory, "
+            f"then write them with `ghsa-bot export osv {ghsa_id} --output FOLDER` (and "
+            "`cve`): a later edit does not export them again by itself.",
             now=now,
         ):
             await context.audit(repository, ghsa_id, "records-invalid", str(error))

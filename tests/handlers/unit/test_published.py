@@ -326,6 +326,7 @@ async def test_a_record_that_fails_its_schema_is_not_written_and_the_field_is_na
         [refusal] = [c["body"] for c in thread]
         assert "The public records were not written: OSV record is invalid at " in refusal
         assert "affected[0].ranges[0]" in refusal
+        assert f"`ghsa-bot export osv {GHSA} --output FOLDER`" in refusal
         [(action, reason)] = [
             (e.action, e.reason) for e in await stores.advisories.audit_log(REPO, GHSA)
         ]
