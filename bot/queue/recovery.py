@@ -69,7 +69,9 @@ class DeliveryRecovery:
         """List the window's deliveries; redeliver the failed ones the store lacks."""
         report = RecoveryReport()
         guids = await self._attempts_by_guid(report)
-        for guid, seen in guids.items():
+        # Oldest first (GitHub lists newest first): redelivered deliveries arrive in
+        # the order they were first sent, so one advisory's or comment's stay in order.
+        for guid, seen in reversed(guids.items()):
             if seen.succeeded or seen.event not in self.handled_events:
                 continue
             report.failed += 1

@@ -37,6 +37,9 @@ async def test_failed_deliveries_missing_from_the_store_are_redelivered_once(
         "installation_repositories", added_payload(bot, fake, "python/peps")
     )
     unhandled = await fake.deliver_webhook("star", {"action": "created"})
+    later = await fake.deliver_webhook(
+        "installation_repositories", added_payload(bot, fake, "python/devguide")
+    )
     fake.webhook_url = bot.url  # back up
     stored = await fake.deliver_webhook(
         "installation_repositories", added_payload(bot, fake, "python/typeshed")
@@ -47,19 +50,20 @@ async def test_failed_deliveries_missing_from_the_store_are_redelivered_once(
     await deliveries_settled(fake)
     await bot.settle()
 
-    assert report.redelivered == [missed["guid"]]
-    assert fake.redeliveries == [missed["id"]]
+    # Asked for oldest first, so they arrive in the order they were first sent.
+    assert report.redelivered == [missed["guid"], later["guid"]]
+    assert fake.redeliveries == [missed["id"], later["id"]]
     assert unhandled["guid"] not in report.redelivered and too_old["guid"] not in report.redelivered
     recovered = await bot.services.store.get_delivery(missed["guid"])
     assert recovered is not None and recovered.state == "done"
     names = {repo.full_name for repo in await bot.services.installations.repositories()}
     assert "python/peps" in names
     metric = bot.services.metrics.deliveries_recovered.get(outcome="redelivery_requested")
-    assert metric == 1
+    assert metric == 2
 
     # The next check finds the GUID stored: nothing is asked for twice.
     again = await bot.services.recovery.recover_once()
-    assert again.redelivered == [] and fake.redeliveries == [missed["id"]]
+    assert again.redelivered == [] and fake.redeliveries == [missed["id"], later["id"]]
 
 
 async def test_a_delivery_the_bot_keeps_refusing_is_given_up_after_three_tries(
