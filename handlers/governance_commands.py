@@ -149,8 +149,10 @@ async def _run_commands(
         if told:
             await _edited_by_someone_else(context, place, source_id, author, editor, roster, told)
         return
+    # Only what this version added runs: an author's edit whose `from` GitHub did
+    # not send runs nothing (the lines may be someone else's, their edit not seen yet).
     await run_commands(
-        context, venue, lines, source_id=source_id, caller=author, reclaim=added or ()
+        context, venue, lines, source_id=source_id, caller=author, written=added or set()
     )
 
 

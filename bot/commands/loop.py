@@ -90,7 +90,7 @@ async def set_aside(
     that person's edit added; None when GitHub did not say what it changed, and
     then every line not run yet). Each is kept as a key only, no text and no reply
     owed; it runs later only when its author is shown to have written it (the
-    `reclaim` of :func:`run_commands`).
+    `written` of :func:`run_commands`).
     """
     log = doors.command_log
     done = await log.command_keys(source_id)
@@ -108,19 +108,23 @@ async def run_commands(
     *,
     source_id: int,
     caller: str,
-    reclaim: Collection[str] = (),
+    written: Collection[str] | None = None,
 ) -> None:
     """Run the lines of comment `source_id` not run before, then post the reply it is owed.
 
-    `reclaim`: keys of lines the caller is known to have written (a new comment's,
-    or what their own edit added), which run even when set aside (:func:`set_aside`).
+    `written`: when given, the keys of the lines the caller is known to have written
+    in this version (all of a new comment's, what their own edit added): only those
+    run, even when set aside (:func:`set_aside`); a line already in the comment
+    before, which someone else may have put there, does not.
     """
     log = doors.command_log
     done = await log.command_keys(source_id)
-    if reclaim:
-        done -= await log.set_aside_keys(source_id) & set(reclaim)
+    if written:
+        done -= await log.set_aside_keys(source_id) & set(written)
     prefix = venue.key_prefix
     pending = pending_lines(lines, done, doors.advisories.digester, prefix=prefix, legacy=prefix)
+    if written is not None:
+        pending = [item for item in pending if item.key in written]
     if pending:
         roles = await venue.caller_roles()
         now = doors.clock.now()  # once the advisory and the roles are read, as the runs' time

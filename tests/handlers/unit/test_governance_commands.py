@@ -282,6 +282,25 @@ async def test_an_edit_by_someone_other_than_the_author_runs_nothing_and_says_so
         assert await stores.member_leave.leaves() == {"gpshead": "2097-01-01"}
         assert await stores.governance.nominations() == []
 
+        # An admin's edit not seen yet (lost, or arriving late), then the author fixes
+        # a typo: the admin's line was already there, so it does not run as the author.
+        plain = "thinking"
+        planted = "/back\nthinking"
+        await comment(_comment("gpshead", plain, comment_id=888), context)
+        await comment(
+            _comment("gpshead", planted + ".", comment_id=888, action="edited", before=planted),
+            context,
+        )
+        assert await stores.member_leave.leaves() == {"gpshead": "2097-01-01"}
+        # The admin's edit, handled at last: set aside, still not run.
+        await comment(
+            _comment(
+                "gpshead", planted, comment_id=888, sender="warsaw", action="edited", before=plain
+            ),
+            context,
+        )
+        assert await stores.member_leave.leaves() == {"gpshead": "2097-01-01"}
+
 
 async def test_elsewhere_from_bots_and_in_a_new_issue_only_the_governance_venue_runs(
     tmp_path: Path,
