@@ -43,6 +43,7 @@ class RecoveryReport:
 class _Guid:
     latest_id: int
     event: str
+    first_at: float  # its oldest attempt listed: when the event was first sent
     succeeded: bool = False
     attempts: int = 0
 
@@ -69,9 +70,10 @@ class DeliveryRecovery:
         """List the window's deliveries; redeliver the failed ones the store lacks."""
         report = RecoveryReport()
         guids = await self._attempts_by_guid(report)
-        # Oldest first (GitHub lists newest first): redelivered deliveries arrive in
-        # the order they were first sent, so one advisory's or comment's stay in order.
-        for guid, seen in reversed(guids.items()):
+        # In the order the events were first sent (GitHub lists attempts newest
+        # first, a retried GUID at its latest): one advisory's or comment's events
+        # are asked for in order. GitHub still sends redeliveries on its own time.
+        for guid, seen in sorted(guids.items(), key=lambda item: item[1].first_at):
             if seen.succeeded or seen.event not in self.handled_events:
                 continue
             report.failed += 1
@@ -101,10 +103,14 @@ class DeliveryRecovery:
         cutoff = self.now() - WINDOW_SECONDS
         guids: dict[str, _Guid] = {}
         async for item in self.github.app().getiter("/app/hook/deliveries?per_page=100"):
-            if _timestamp(item["delivered_at"]) < cutoff:
+            delivered_at = _timestamp(item["delivered_at"])
+            if delivered_at < cutoff:
                 break  # newest first: the rest is older still
             report.listed += 1
-            seen = guids.setdefault(item["guid"], _Guid(int(item["id"]), str(item["event"])))
+            seen = guids.setdefault(
+                item["guid"], _Guid(int(item["id"]), str(item["event"]), delivered_at)
+            )
+            seen.first_at = min(seen.first_at, delivered_at)
             seen.attempts += 1
             seen.succeeded = seen.succeeded or 200 <= int(item["status_code"] or 0) < 400
         return guids

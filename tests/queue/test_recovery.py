@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -40,6 +41,11 @@ async def test_failed_deliveries_missing_from_the_store_are_redelivered_once(
     later = await fake.deliver_webhook(
         "installation_repositories", added_payload(bot, fake, "python/devguide")
     )
+    # The first one redelivered by hand, while still down: its latest attempt is the newest.
+    event, body = fake.hook_requests[missed["id"]]
+    retried = await fake.deliver_webhook(
+        event, json.loads(body), guid=missed["guid"], redelivery=True
+    )
     fake.webhook_url = bot.url  # back up
     stored = await fake.deliver_webhook(
         "installation_repositories", added_payload(bot, fake, "python/typeshed")
@@ -50,9 +56,9 @@ async def test_failed_deliveries_missing_from_the_store_are_redelivered_once(
     await deliveries_settled(fake)
     await bot.settle()
 
-    # Asked for oldest first, so they arrive in the order they were first sent.
+    # Asked for in the order they were first sent (each by its latest attempt).
     assert report.redelivered == [missed["guid"], later["guid"]]
-    assert fake.redeliveries == [missed["id"], later["id"]]
+    assert fake.redeliveries == [retried["id"], later["id"]]
     assert unhandled["guid"] not in report.redelivered and too_old["guid"] not in report.redelivered
     recovered = await bot.services.store.get_delivery(missed["guid"])
     assert recovered is not None and recovered.state == "done"
@@ -63,7 +69,7 @@ async def test_failed_deliveries_missing_from_the_store_are_redelivered_once(
 
     # The next check finds the GUID stored: nothing is asked for twice.
     again = await bot.services.recovery.recover_once()
-    assert again.redelivered == [] and fake.redeliveries == [missed["id"], later["id"]]
+    assert again.redelivered == [] and fake.redeliveries == [retried["id"], later["id"]]
 
 
 async def test_a_delivery_the_bot_keeps_refusing_is_given_up_after_three_tries(
