@@ -38,6 +38,7 @@ from bot.advisories.public import (
 from bot.context import HasAdvisoryHandles, HasConfig, HasCveIds, HasFixLinks, HasRecordIds
 from bot.github.client import GitHubClient
 from bot.records.cve_ids import Binding, binding_of, related_entries
+from bot.records.cve_services import CveServicesClient
 from bot.records.documents import RecordError
 from bot.records.exports import Exports, build_exports, write_exports
 
@@ -147,7 +148,9 @@ async def publish_records(event: sansio.Event, context: Doors) -> None:
         ):
             await context.audit(repository, ghsa_id, "records-invalid", str(error))
         return
-    await _cve_record(context, client, repository, advisory, exports, binding, now=now)
+    await _cve_record(
+        context, client, repository, advisory, exports, binding, cve_services, now=now
+    )
     # Last: when it fails the delivery is retried, and every step above is once-only.
     await _rewrite_relatives(
         context, client, PublishedAdvisory(repository, ghsa_id, public), org_id=org_id, now=now
@@ -161,13 +164,13 @@ async def _cve_record(
     advisory: Mapping[str, Any],
     exports: Exports,
     binding: Binding,
+    cve_services: CveServicesClient | None,
     *,
     now: float,
 ) -> None:
     """Say why no CVE record was made; else publish it (`cve.publish_record`) or attach
-    it for review, with the `cve-services` provider."""
+    it for review, with the `cve-services` provider (`cve_services`)."""
     config = context.config
-    cve_services = context.cve_services if config.cve.provider == "cve-services" else None
     ghsa_id = str(advisory["ghsa_id"])
     if binding in (Binding.ELSEWHERE, Binding.UNKNOWN):
         if await post_once(

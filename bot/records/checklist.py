@@ -122,9 +122,8 @@ def _coordinator_credit(advisory: Mapping[str, Any], facts: Facts, *_: Any) -> C
         for c in advisory.get("credits_detailed") or []
         if c.get("type") == "coordinator" and c.get("user")
     }
-    credited = set(states)
     coordinator = facts.coordinator
-    if coordinator and coordinator.lower() in credited:
+    if coordinator and coordinator.lower() in states:
         if states[coordinator.lower()] == "declined":
             return Check(
                 "coordinator_credit",
@@ -133,8 +132,8 @@ def _coordinator_credit(advisory: Mapping[str, Any], facts: Facts, *_: Any) -> C
                 "(GitHub will not show it; the bot's record keeps who coordinated)",
             )
         return Check("coordinator_credit", True, f"coordinator credit: @{coordinator}")
-    if facts.any_coordinator_credit and credited:
-        shown = ", ".join(f"@{login}" for login in sorted(credited))
+    if facts.any_coordinator_credit and states:
+        shown = ", ".join(f"@{login}" for login in sorted(states))
         return Check("coordinator_credit", True, f"coordinator credit: {shown}")
     if coordinator:
         return Check(
@@ -142,9 +141,7 @@ def _coordinator_credit(advisory: Mapping[str, Any], facts: Facts, *_: Any) -> C
             False,
             f"@{coordinator} coordinates but is not credited as coordinator: `/coordinate`",
         )
-    return Check(
-        "coordinator_credit", False, "no coordinator: `/coordinate` or `/assign @member`"
-    )
+    return Check("coordinator_credit", False, "no coordinator: `/coordinate` or `/assign @member`")
 
 
 def _merged_fix(advisory: Mapping[str, Any], facts: Facts, *_: Any) -> Check:
