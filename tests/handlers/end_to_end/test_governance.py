@@ -328,6 +328,24 @@ async def test_an_edit_by_anyone_but_the_author_runs_nothing_and_says_so(
     assert f"@{others[1]} voted abstain" in gov.bot_comments()[-1]
 
 
+async def test_an_authors_edit_does_not_run_a_line_from_an_edit_the_bot_never_saw(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
+) -> None:
+    fake, _ = fake_github
+    gov = await comments_mode(start_bot, fake, bot_env)
+    admins = gov.members("Admin")
+    others = [m for m in gov.members() if m not in admins]
+    nomination = await nominate(gov, others[0], "octo-newcomer")
+    comment = await gov.comment(others[1], "thinking")
+    # An admin puts a vote in the member's comment; that webhook never reaches the bot.
+    comment["body"] = "/vote yes\nthinking"
+    replies = len(gov.bot_comments())
+    # The member fixes a typo: GitHub's `changes.body.from` already holds the vote.
+    await edited(gov, comment, "/vote yes\nthinking.", others[1])
+    assert len(gov.bot_comments()) == replies
+    assert not any(line.startswith("vote") for line in await gov.audit(nomination))
+
+
 async def test_an_authors_edit_never_runs_a_command_again(
     start_bot: Any, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
 ) -> None:

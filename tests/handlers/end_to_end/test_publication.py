@@ -452,3 +452,20 @@ async def test_export_prints_validated_records_and_explains_what_it_cannot(
     assert code == 0 and json.loads(out)["id"] == f"PSF-0000-{draft['ghsa_id']}"  # no CVE ID
     code, out, err = await run_cli(cli_env, "export", "osv", "GHSA-2222-3333-4444")
     assert code == 2 and "not known to the bot" in err
+
+
+async def test_a_coordinator_credit_the_coordinator_declined_is_shown_as_declined(
+    world: World,
+) -> None:
+    advisory = await file_report(world.bot, world.fake, "fay")
+    await make_ready(world, advisory, "fay")
+    # The coordinator declines the credit on GitHub's page (there is no API for it).
+    for credit in advisory["credits_detailed"]:
+        if credit["type"] == "coordinator":
+            credit["state"] = "declined"
+    await commented(world, advisory, "gpshead", "/publish")
+    answer = last_reply(world, advisory)
+    assert (
+        "coordinator credit: @gpshead, who declined it (GitHub will not show it; "
+        "the bot's record keeps who coordinated)" in answer
+    ), answer
