@@ -42,9 +42,8 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from bot.core.errors import SafeMessage
 from bot.db.backends import (
@@ -352,8 +351,9 @@ class _Lane:
 _Answer = tuple["_Job", bool, Any]
 
 
-@dataclass(frozen=True)
-class _Job:
+class _Job(NamedTuple):
+    """One call waiting for the connection (a named tuple: intake builds one per delivery)."""
+
     work: Any
     batch: Any
     item: Any

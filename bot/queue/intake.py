@@ -10,8 +10,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -28,9 +27,12 @@ class IntakeError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """A verified, parsed webhook delivery, ready to be stored."""
+class Delivery(NamedTuple):
+    """A verified, parsed webhook delivery, ready to be stored.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built in
+    half the time (every acknowledgement builds one).
+    """
 
     guid: str
     event: str
