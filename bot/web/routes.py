@@ -112,6 +112,7 @@ async def bounded(call: Awaitable[T], seconds: float = STORE_SECONDS) -> T:
     if task is None:
         raise RuntimeError("bounded() must run in a task")
     expired = False
+    cancelling = task.cancelling()  # cancellations already under way are not ours
 
     def expire() -> None:
         nonlocal expired
@@ -120,14 +121,17 @@ async def bounded(call: Awaitable[T], seconds: float = STORE_SECONDS) -> T:
 
     timer = task.get_loop().call_later(seconds, expire)
     try:
-        return await call
+        answer = await call
     except asyncio.CancelledError:
         # Ours alone: no one else asked to cancel the task meanwhile.
-        if expired and task.uncancel() == 0:
+        if expired and task.uncancel() <= cancelling:
             raise StoreUnavailable(f"no answer within {seconds:g} s") from None
         raise
     finally:
         timer.cancel()
+    if expired:
+        task.uncancel()  # the call absorbed our cancellation and answered all the same
+    return answer
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

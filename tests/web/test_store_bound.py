@@ -52,3 +52,16 @@ async def test_a_cancellation_from_outside_is_not_mistaken_for_the_bound() -> No
     with pytest.raises(asyncio.CancelledError):
         await task
 
+
+
+async def test_a_call_that_absorbs_the_cancellation_and_answers_leaves_the_task_clean() -> None:
+    async def stubborn() -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return "answered anyway"
+        return "never"
+
+    assert await bounded(stubborn(), 0.05) == "answered anyway"
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
