@@ -329,6 +329,10 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         );
         """,
     ),
+    # No query reads deliveries by received_at (retention goes by state and seq),
+    # yet every intake insert wrote the index: a b-tree update and, on SQLite, one
+    # more page in each commit's write-ahead log (measured: 5 % of an insert's CPU).
+    (17, "DROP INDEX IF EXISTS deliveries_received;"),
 )
 
 
