@@ -122,9 +122,12 @@ async def bounded(call: Awaitable[T], seconds: float = STORE_SECONDS) -> T:
     timer = task.get_loop().call_later(seconds, expire)
     try:
         answer = await call
-    except asyncio.CancelledError:
-        # Ours alone: no one else asked to cancel the task meanwhile.
-        if expired and task.uncancel() <= cancelling:
+    except BaseException as error:
+        # Our cancellation is taken back whatever the call ended with; it is the
+        # bound's answer only if no one else asked to cancel the task meanwhile.
+        # A timeout of the call's own is the store not answering too.
+        ours = expired and task.uncancel() <= cancelling
+        if isinstance(error, TimeoutError) or (ours and isinstance(error, asyncio.CancelledError)):
             raise StoreUnavailable(f"no answer within {seconds:g} s") from None
         raise
     finally:

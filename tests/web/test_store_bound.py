@@ -65,3 +65,25 @@ async def test_a_call_that_absorbs_the_cancellation_and_answers_leaves_the_task_
     assert await bounded(stubborn(), 0.05) == "answered anyway"
     task = asyncio.current_task()
     assert task is not None and task.cancelling() == 0
+
+
+async def test_a_call_that_turns_the_cancellation_into_another_error_leaves_the_task_clean() -> None:
+    async def failing() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise ValueError("the driver's own error") from None
+
+    with pytest.raises(ValueError, match="the driver's own error"):
+        await bounded(failing(), 0.05)
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+
+
+async def test_a_timeout_of_the_calls_own_is_the_store_not_answering() -> None:
+    async def inner_timeout() -> None:
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(10)
+
+    with pytest.raises(StoreUnavailable):
+        await bounded(inner_timeout(), 5)
