@@ -22,7 +22,7 @@ import datetime
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,24 +83,28 @@ def pending_lines(
     that inserts a line above does not make the ones below new. `legacy` also
     accepts keys stored before keys were digests (`{legacy}{words}#{n}`).
     """
-    seen: Counter[str] = Counter()
-    pending = []
-    for line, key in zip(lines, line_keys(lines, digester, prefix=prefix), strict=True):
-        seen[line.key] += 1
-        old = f"{legacy}{line.key}#{seen[line.key]}" if legacy is not None else None
-        if key not in done and old not in done:
-            pending.append(Pending(key, line))
-    return pending
+    keys = line_keys(lines, digester, prefix=prefix)
+    olds = _numbered(lines, lambda words: f"{legacy}{words}") if legacy is not None else keys
+    return [
+        Pending(key, line)
+        for line, key, old in zip(lines, keys, olds, strict=True)
+        if key not in done and old not in done
+    ]
 
 
 def line_keys(lines: Sequence[CommandLine], digester: Digester, *, prefix: str = "") -> list[str]:
     """Each line's key: a keyed digest of its words and its occurrence among the
     lines with the same words (see :func:`pending_lines`)."""
+    return _numbered(lines, lambda words: f"{prefix}{digester.digest(words)}")
+
+
+def _numbered(lines: Sequence[CommandLine], name: Callable[[str], str]) -> list[str]:
+    """`name(words)#n` for each line, n its occurrence among the lines with the same words."""
     seen: Counter[str] = Counter()
     keys = []
     for line in lines:
         seen[line.key] += 1
-        keys.append(f"{prefix}{digester.digest(line.key)}#{seen[line.key]}")
+        keys.append(f"{name(line.key)}#{seen[line.key]}")
     return keys
 
 
