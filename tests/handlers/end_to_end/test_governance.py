@@ -299,15 +299,26 @@ async def edited(
     await gov.bot.settle()
 
 
-async def test_an_edit_by_anyone_but_the_author_runs_nothing_and_says_so(
-    start_bot: Any, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
-) -> None:
+async def a_members_comment_on_a_vote(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str], text: str
+) -> tuple[Governance, list[str], list[str], int, dict[str, Any]]:
+    """Votes in comments; a member nominates octo-newcomer and another member comments
+    `text`. Returns the governance, its admins, the other members, the nomination
+    and the comment."""
     fake, _ = fake_github
     gov = await comments_mode(start_bot, fake, bot_env)
     admins = gov.members("Admin")
     others = [m for m in gov.members() if m not in admins]
     nomination = await nominate(gov, others[0], "octo-newcomer")
-    comment = await gov.comment(others[1], "I am still thinking.")
+    return gov, admins, others, nomination, await gov.comment(others[1], text)
+
+
+async def test_an_edit_by_anyone_but_the_author_runs_nothing_and_says_so(
+    start_bot: Any, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
+) -> None:
+    gov, admins, others, nomination, comment = await a_members_comment_on_a_vote(
+        start_bot, fake_github, bot_env, "I am still thinking."
+    )
     # An admin (who may edit anyone's comment) puts a vote in a member's mouth, twice.
     for body in ("/vote yes", "/vote yes\n/vote no @octo-newcomer"):
         await edited(gov, comment, body, admins[0])
@@ -331,12 +342,9 @@ async def test_an_edit_by_anyone_but_the_author_runs_nothing_and_says_so(
 async def test_an_authors_edit_does_not_run_a_line_from_an_edit_the_bot_never_saw(
     start_bot: Any, fake_github: tuple[FakeGitHub, str], bot_env: dict[str, str]
 ) -> None:
-    fake, _ = fake_github
-    gov = await comments_mode(start_bot, fake, bot_env)
-    admins = gov.members("Admin")
-    others = [m for m in gov.members() if m not in admins]
-    nomination = await nominate(gov, others[0], "octo-newcomer")
-    comment = await gov.comment(others[1], "thinking")
+    gov, _admins, others, nomination, comment = await a_members_comment_on_a_vote(
+        start_bot, fake_github, bot_env, "thinking"
+    )
     # An admin puts a vote in the member's comment; that webhook never reaches the bot.
     comment["body"] = "/vote yes\nthinking"
     replies = len(gov.bot_comments())
