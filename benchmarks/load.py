@@ -75,7 +75,9 @@ class Load:
         self.idle: list[Connection] = []
 
     def build(self) -> bytes:
-        return self.prefix + str(uuid.uuid4()).encode() + b"\r\n\r\n" + self.body
+        # Time-based, as GitHub's delivery GUIDs are (e.g. 0b989ba4-242f-11e5-81e1-...):
+        # consecutive deliveries sort next to each other in the store's GUID index.
+        return self.prefix + str(uuid.uuid1()).encode() + b"\r\n\r\n" + self.body
 
     async def send(self) -> None:
         data = self.build()
