@@ -23,6 +23,10 @@ from bot.core.settings import Settings, load_settings, plaintext_url_warnings
 from bot.web.routes import add_service_routes
 from bot.web.setup import create_setup_app, listen_host, setup_link
 
+# New objects (net of those freed) between two collections of the youngest
+# generation; the older generations keep Python's defaults.
+YOUNG_COLLECTION_THRESHOLD = 10_000
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
@@ -122,4 +126,8 @@ async def _serve_app(settings: Settings, config: BotConfig) -> web.Application:
     # collector's way, so collections during traffic stay short.
     gc.collect()
     gc.freeze()
+    # Each young collection walks every object of the requests in flight (64 at
+    # saturation); at the default (one every 700 new objects) that walk came
+    # every few requests. Paired saturation runs: 12 % less CPU per delivery.
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD)
     return app
