@@ -14,12 +14,8 @@ thread is not using the connection at that moment. A local commit without fsync
 takes tens of microseconds; handing it to the thread and back costs two thread
 wake-ups and two GIL hand-overs, which on a busy 2-core machine were most of an
 acknowledgement's tail, and while the thread waited for the GIL it held the
-connection, so intake queued behind it. While the thread is using the connection
-the loop's jobs wait on the loop, and the thread wakes the loop as it lets go and
-lets it have the connection before taking it again. They used to move to the
-thread instead, where every statement gives up the GIL and waits to get it
-back: at saturation a quarter of intake went that way, and waiting on the loop
-measured 5 % less CPU per delivery (eight paired runs).
+connection, so intake queued behind it. When the thread is busy, the jobs go to
+it as before (intake's ahead of its other work).
 
 The event loop never waits on a lock: its jobs run with `busy_timeout=0`, and
 one that finds the database locked by another process (SQLITE_BUSY) goes to the
@@ -69,9 +65,6 @@ T = TypeVar("T")
 # database thread may.
 LOOP_BUSY_TIMEOUT_MS = 0
 THREAD_BUSY_TIMEOUT_MS = int(THREAD_BUSY_TIMEOUT * 1000)
-# How long the database thread, having woken the loop for jobs waiting on it,
-# lets it have the connection before taking it again (a loop that does not come).
-LOOP_TURN_SECONDS = 0.05
 # How long the checkpoint connection waits for readers during the truncation on close.
 CHECKPOINT_BUSY_TIMEOUT = 1.0
 
@@ -102,13 +95,6 @@ class Database:
         self._closed = False
         self._short_jobs_on_loop = isinstance(self.backend, SqliteBackend)
         self._loop_jobs: list[_Job] | None = None
-        # Loop jobs waiting for the database thread to let go of the connection;
-        # `_parking` orders parking them with the thread's letting go, and
-        # `_loop_turn` is clear while they wait.
-        self._parked: list[_Job] = []
-        self._parking = threading.Lock()
-        self._loop_turn = threading.Event()
-        self._loop_turn.set()
 
     @property
     def single_process(self) -> bool:
@@ -178,22 +164,16 @@ class Database:
         lane.jobs.put(job)
 
     def _run_on_loop(self) -> None:
-        """On the event loop: run this turn's short jobs here, with any that waited
-        for the database thread to let go of the connection; while it has it they
-        wait (it calls this again). Jobs that find the database locked by another
-        process go to the thread: the loop never waits on a lock."""
+        """On the event loop: run this turn's short jobs here if the connection is
+        free, else hand them to the database thread. Jobs that find the database
+        locked by another process go to the thread too: the loop never waits."""
         jobs, self._loop_jobs = self._loop_jobs or [], None
-        with self._parking:
-            jobs, self._parked = [*self._parked, *jobs], []
-            if jobs and not self._closed and not self._main.lock.acquire(blocking=False):
-                self._parked = jobs
-                self._loop_turn.clear()
-                return
-        self._loop_turn.set()
-        if not jobs:
-            return
         if self._closed:
             _deliver([(job, False, StoreUnavailable("the store is closed")) for job in jobs])
+            return
+        if not self._main.lock.acquire(blocking=False):
+            for job in jobs:
+                self._to_thread(job)
             return
         try:
             answers, locked = self._run_round(jobs, self._main, on_loop=True)
@@ -225,23 +205,11 @@ class Database:
                     with lane.lock:
                         answers, _ = self._run_round(group, lane)
                     _answer(answers)
-                    self._let_the_loop_in()
             if stop:
                 if lane.connection is not None:
                     lane.connection.close()
                     lane.connection = None
                 return
-
-    def _let_the_loop_in(self) -> None:
-        """On the database thread, having let go of the connection: if jobs wait for
-        it on the loop, wake the loop and let it have the connection first."""
-        with self._parking:
-            loop = self._parked[0].loop if self._parked else None
-        if loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # the loop is gone
-            loop.call_soon_threadsafe(self._run_on_loop)
-            self._loop_turn.wait(LOOP_TURN_SECONDS)
 
     def _run_round(
         self, jobs: list[_Job], lane: _Lane, *, on_loop: bool = False
@@ -350,9 +318,6 @@ class Database:
             elif lane.connection is not None:
                 connection, lane.connection = lane.connection, None
                 await loop.run_in_executor(None, connection.close)
-        with self._parking:  # none should be left; none is left unanswered
-            parked, self._parked = self._parked, []
-        _deliver([(job, False, StoreUnavailable("the store is closed")) for job in parked])
 
         def close_checkpointer() -> None:
             # Once on close: nothing purged stays in the WAL of a stopped bot.

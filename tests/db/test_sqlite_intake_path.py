@@ -36,31 +36,17 @@ def delivery_of(size: int = 100) -> Any:
     return queued_delivery("repo:octo/one", {"installation": {"id": 1}, "text": "x" * size})
 
 
-def trace(connection: Connection, statements: list[tuple[str, int]]) -> None:
-    """From now on, record each statement `connection` runs, with the thread that ran it."""
-    connection.set_trace_callback(  # type: ignore[attr-defined]
-        lambda sql: statements.append((sql, threading.get_ident()))
-    )
-
-
 async def traced_statements(store: Store) -> list[tuple[str, int]]:
     """From now on, each statement the connection runs, with the thread that ran it."""
     statements: list[tuple[str, int]] = []
-    await store.database.run(lambda connection: trace(connection, statements))
+
+    def trace(connection: Connection) -> None:
+        connection.set_trace_callback(  # type: ignore[attr-defined]
+            lambda sql: statements.append((sql, threading.get_ident()))
+        )
+
+    await store.database.run(trace)
     return statements
-
-
-async def hold_the_connection(store: Store) -> tuple[asyncio.Future[None], threading.Event]:
-    """A job on the database thread that keeps the connection until the event is set."""
-    holding, release = threading.Event(), threading.Event()
-
-    def hold(connection: Connection) -> None:
-        holding.set()
-        release.wait(timeout=10)
-
-    held = asyncio.ensure_future(store.database.run(hold))
-    assert await asyncio.to_thread(holding.wait, 10)
-    return held, release
 
 
 async def test_deliveries_of_one_turn_share_one_commit_made_on_the_event_loop(
@@ -110,10 +96,8 @@ async def test_intake_waits_for_the_database_thread_instead_of_sharing_the_conne
 ) -> None:
     holding = threading.Event()
     release = threading.Event()
-    statements: list[tuple[str, int]] = []
 
     def slow_job(connection: Connection) -> int:
-        trace(connection, statements)
         holding.set()
         release.wait(timeout=10)
         return int(connection.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])
@@ -128,53 +112,10 @@ async def test_intake_waits_for_the_database_thread_instead_of_sharing_the_conne
     release.set()
     assert await adds == [True, True]
     assert await slow == 0  # the slow job saw the table as it was when it held the connection
-    # The batch waited on the loop, not in the thread's queue: the loop committed it, once.
-    commits = [thread for sql, thread in statements if sql.strip().upper() == "COMMIT"]
-    assert commits == [threading.get_ident()]
     assert await sqlite_store.get_delivery(first.guid) is not None
     assert await sqlite_store.get_delivery(second.guid) is not None
     # Back to the shortcut once the thread is idle; a redelivery is still refused.
     assert await sqlite_store.add_delivery(first) is False
-
-
-async def test_the_database_thread_lets_waiting_intake_in_before_its_next_job(
-    sqlite_store: Store,
-) -> None:
-    statements = await traced_statements(sqlite_store)
-    held, release = await hold_the_connection(sqlite_store)
-    delivery = delivery_of()
-    add = asyncio.ensure_future(sqlite_store.add_delivery(delivery))
-    await asyncio.sleep(0.05)  # the delivery waits on the loop for the connection
-    next_job = asyncio.ensure_future(
-        sqlite_store.database.run(lambda connection: connection.execute("SELECT 'next job'"))
-    )
-    await asyncio.sleep(0.05)  # queued on the thread, behind the job holding the connection
-    release.set()
-    await asyncio.gather(held, add, next_job)
-
-    assert add.result() is True
-    ran = [sql for sql, _ in statements]
-    stored = next(i for i, sql in enumerate(ran) if sql.startswith("INSERT INTO deliveries"))
-    # Between the thread's two jobs the waiting delivery had the connection.
-    assert stored < ran.index("SELECT 'next job'")
-
-
-async def test_intake_waiting_for_the_connection_is_answered_when_the_store_closes(
-    tmp_path: Path,
-) -> None:
-    store = Store(Database(f"sqlite:///{tmp_path / 'bot.sqlite3'}"))
-    await store.open()
-    held, release = await hold_the_connection(store)
-    add = asyncio.ensure_future(store.add_delivery(delivery_of()))
-    await asyncio.sleep(0.05)
-    closing = asyncio.ensure_future(store.close())
-    await asyncio.sleep(0.05)
-    release.set()
-
-    await asyncio.wait_for(closing, 10)
-    with pytest.raises(StoreUnavailable):
-        await asyncio.wait_for(add, 1)  # answered, not left waiting for ever
-    await held
 
 
 async def test_the_write_ahead_log_is_cut_back_once_a_checkpoint_has_caught_up(
