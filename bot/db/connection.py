@@ -14,15 +14,19 @@ thread is not using the connection at that moment. A local commit without fsync
 takes tens of microseconds; handing it to the thread and back costs two thread
 wake-ups and two GIL hand-overs, which on a busy 2-core machine were most of an
 acknowledgement's tail, and while the thread waited for the GIL it held the
-connection, so intake queued behind it. When the thread is busy, the jobs go to
-it as before (intake's ahead of its other work).
+connection, so intake queued behind it. While the thread has the connection,
+the jobs wait in one line (bot/db/jobs.py) that whoever holds the connection
+next runs first: the loop, which the thread wakes as it lets go, or the thread
+before its next job. Taken from that one line, deliveries are stored in the
+order they arrived whoever stores them.
 
 The event loop never waits on a lock: its jobs run with `busy_timeout=0`, and
-one that finds the database locked by another process (SQLITE_BUSY) goes to the
-database thread instead of failing; the thread waits up to THREAD_BUSY_TIMEOUT,
-then answers StoreUnavailable. A loop job must therefore be safe to run again
-after a busy error: each takes the write lock before it writes (BEGIN
-IMMEDIATE, or one autocommit statement), or repeats idempotent updates.
+one that finds the database locked by another process (SQLITE_BUSY) goes back
+to the front of the line, which is then the thread's until it has run it; the
+thread waits up to THREAD_BUSY_TIMEOUT, then answers StoreUnavailable. A loop
+job must therefore be safe to run again after a busy error: each takes the
+write lock before it writes (BEGIN IMMEDIATE, or one autocommit statement), or
+repeats idempotent updates.
 
 Purged text (a handled delivery's payload) is zeroed in the pages
 (`secure_delete`); the write-ahead log that still holds the old page images is
@@ -43,7 +47,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, NamedTuple, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from bot.core.errors import SafeMessage
 from bot.db.backends import (
@@ -55,6 +59,7 @@ from bot.db.backends import (
     redact_credentials,
     transaction,
 )
+from bot.db.jobs import Answer, Job, ParkedJobs, answer_from_thread, deliver
 from bot.db.migrations import apply_migrations
 
 __all__ = ["Connection", "Database", "StoreUnavailable", "transaction"]
@@ -94,7 +99,8 @@ class Database:
         self._checkpoint_connection: sqlite3.Connection | None = None
         self._closed = False
         self._short_jobs_on_loop = isinstance(self.backend, SqliteBackend)
-        self._loop_jobs: list[_Job] | None = None
+        self._loop_jobs: list[Job] | None = None
+        self._parked = ParkedJobs()  # SQLite: loop jobs waiting for the connection
 
     @property
     def single_process(self) -> bool:
@@ -143,7 +149,7 @@ class Database:
             raise StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        job = _Job(work, batch, item, future, loop)
+        job = Job(work, batch, item, future, loop)
         if (batch is not None or short) and self._short_jobs_on_loop:
             # Collect this turn's jobs; the callback runs once they are all in.
             if self._loop_jobs is None:
@@ -154,7 +160,7 @@ class Database:
             self._to_thread(job, self._short if short else self._main)
         return await future
 
-    def _to_thread(self, job: _Job, lane: _Lane | None = None) -> None:
+    def _to_thread(self, job: object, lane: _Lane | None = None) -> None:
         lane = lane or self._main
         if lane.thread is None:
             lane.thread = threading.Thread(
@@ -164,60 +170,103 @@ class Database:
         lane.jobs.put(job)
 
     def _run_on_loop(self) -> None:
-        """On the event loop: run this turn's short jobs here if the connection is
-        free, else hand them to the database thread. Jobs that find the database
-        locked by another process go to the thread too: the loop never waits."""
+        """On the event loop, once this turn's short jobs are in: they join the line
+        for the connection, and the loop runs the line if it may."""
         jobs, self._loop_jobs = self._loop_jobs or [], None
         if self._closed:
-            _deliver([(job, False, StoreUnavailable("the store is closed")) for job in jobs])
+            deliver([(job, False, StoreUnavailable("the store is closed")) for job in jobs])
+        elif self._parked.add(jobs):
+            self._run_parked()
+
+    def _run_parked(self) -> None:
+        """On the event loop: run the waiting jobs if the connection is free. If it
+        is not, the thread runs them before its next job, or wakes the loop as it
+        lets go. Jobs that find the database locked by another process go back to
+        the front of the line for the thread: the loop never waits."""
+        if self._closed:
+            failure = StoreUnavailable("the store is closed")
+            deliver([(job, False, failure) for job in self._parked.drain()])
             return
+        self._parked.turn_begins()
         if not self._main.lock.acquire(blocking=False):
-            for job in jobs:
-                self._to_thread(job)
             return
         try:
+            jobs = self._parked.take(_ROUND_LIMIT, by_thread=False)
             answers, locked = self._run_round(jobs, self._main, on_loop=True)
+            if locked:
+                self._parked.put_back(locked)
         finally:
             self._main.lock.release()
-        for job in locked:
-            self._to_thread(job)
-        _deliver(answers)
+        if locked:
+            self._to_thread(_WAKE)
+        elif len(self._parked):
+            asyncio.get_running_loop().call_soon(self._run_parked)  # the rest, next turn
+        deliver(answers)
 
     def _serve(self, lane: _Lane) -> None:
         """A database thread: take every queued job, run it, answer once per round."""
         while True:
             first = lane.jobs.get()
-            jobs = [first]
-            while jobs[-1] is not None and len(jobs) < _ROUND_LIMIT:
+            taken = [first]
+            while taken[-1] is not None and len(taken) < _ROUND_LIMIT:
                 try:
-                    jobs.append(lane.jobs.get_nowait())
+                    taken.append(lane.jobs.get_nowait())
                 except queue.Empty:
                     break
-            stop = jobs[-1] is None
-            # Batched jobs (webhook intake) go first and are answered before the rest
-            # of the round runs: a 202 does not wait behind the worker's writes. Jobs
-            # in one round were all submitted before any of them was answered, so
-            # none depends on another's effect and the order among them is free.
-            batched = [job for job in jobs if job is not None and job.batch is not None]
-            others = [job for job in jobs if job is not None and job.batch is None]
+            stop = taken[-1] is None
+            jobs = [job for job in taken if isinstance(job, Job)]
+            # The line of loop jobs goes first, then batched jobs (intake on
+            # PostgreSQL), each answered before the rest of the round runs: a 202
+            # does not wait behind the worker's writes. Jobs in one round were all
+            # submitted before any of them was answered, so none depends on
+            # another's effect and the order among them is free.
+            if len(self._parked) and lane is self._main:
+                self._run_parked_on_thread(lane)
+            batched = [job for job in jobs if job.batch is not None]
+            others = [job for job in jobs if job.batch is None]
             for group in (batched, others):
                 if group:
                     with lane.lock:
                         answers, _ = self._run_round(group, lane)
-                    _answer(answers)
+                    answer_from_thread(answers)
+                    self._wake_loop()
             if stop:
                 if lane.connection is not None:
                     lane.connection.close()
                     lane.connection = None
                 return
 
+    def _run_parked_on_thread(self, lane: _Lane) -> None:
+        """On the database thread: run the line's jobs before the thread's own, so
+        none waits behind a long job for a loop turn that has not come."""
+        with lane.lock:
+            jobs = self._parked.take(_ROUND_LIMIT, by_thread=True)
+            answers, _ = self._run_round(jobs, lane)
+            if self._parked.for_thread:
+                if len(jobs) == _ROUND_LIMIT and len(self._parked):
+                    lane.jobs.put(_WAKE)  # the line is still the thread's: the rest next round
+                else:
+                    self._parked.thread_done()
+        answer_from_thread(answers)
+        self._wake_loop()
+
+    def _wake_loop(self) -> None:
+        """On the database thread, after letting go: ask the loop to run the line."""
+        loop = self._parked.loop_to_wake()
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._run_parked)
+        except RuntimeError:  # that loop is closed: the thread runs the line itself
+            self._main.jobs.put(_WAKE)
+
     def _run_round(
-        self, jobs: list[_Job], lane: _Lane, *, on_loop: bool = False
-    ) -> tuple[list[_Answer], list[_Job]]:
+        self, jobs: list[Job], lane: _Lane, *, on_loop: bool = False
+    ) -> tuple[list[Answer], list[Job]]:
         """Run `jobs`; (their answers, the jobs left for the thread because the
         database was locked: on the loop only, and every job after the first such)."""
-        answers: list[_Answer] = []
-        locked: list[_Job] = []
+        answers: list[Answer] = []
+        locked: list[Job] = []
         index = 0
         while index < len(jobs):
             job = jobs[index]
@@ -318,6 +367,8 @@ class Database:
             elif lane.connection is not None:
                 connection, lane.connection = lane.connection, None
                 await loop.run_in_executor(None, connection.close)
+        failure = StoreUnavailable("the store is closed")
+        deliver([(job, False, failure) for job in self._parked.drain()])
 
         def close_checkpointer() -> None:
             # Once on close: nothing purged stays in the WAL of a stopped bot.
@@ -333,6 +384,7 @@ class Database:
 
 
 _ROUND_LIMIT = 512
+_WAKE = object()  # on a thread's queue: run the line of loop jobs
 
 
 class _Lane:
@@ -340,7 +392,8 @@ class _Lane:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # Jobs, _WAKE (run the line of loop jobs), None (stop).
+        self.jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.thread: threading.Thread | None = None
         self.connection: Connection | None = None
         # Held by whichever thread is using the connection (the database thread,
@@ -348,38 +401,6 @@ class _Lane:
         self.lock = threading.Lock()
         # The connection's busy timeout now (ms); None until set on a new connection.
         self.busy_timeout_ms: int | None = None
-_Answer = tuple["_Job", bool, Any]
-
-
-class _Job(NamedTuple):
-    """One call waiting for the connection (a named tuple: intake builds one per delivery)."""
-
-    work: Any
-    batch: Any
-    item: Any
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
-
-
-def _answer(answers: list[_Answer]) -> None:
-    """From the database thread: wake each waiting loop once with its answers."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
-    for answer in answers:
-        by_loop.setdefault(answer[0].loop, []).append(answer)
-    for loop, batch in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # the loop is gone
-            loop.call_soon_threadsafe(_deliver, batch)
-
-
-def _deliver(answers: list[_Answer]) -> None:
-    """On the event loop: hand each waiting coroutine its result."""
-    for job, ok, value in answers:
-        if job.future.done():
-            continue
-        if ok:
-            job.future.set_result(value)
-        else:
-            job.future.set_exception(value)
 
 
 def raise_unavailable(error: BaseException, url: str) -> NoReturn:

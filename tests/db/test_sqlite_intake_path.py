@@ -36,17 +36,39 @@ def delivery_of(size: int = 100) -> Any:
     return queued_delivery("repo:octo/one", {"installation": {"id": 1}, "text": "x" * size})
 
 
+def trace(connection: Connection, statements: list[tuple[str, int]]) -> None:
+    """From now on, record each statement `connection` runs, with the thread that ran it."""
+    connection.set_trace_callback(  # type: ignore[attr-defined]
+        lambda sql: statements.append((sql, threading.get_ident()))
+    )
+
+
 async def traced_statements(store: Store) -> list[tuple[str, int]]:
     """From now on, each statement the connection runs, with the thread that ran it."""
     statements: list[tuple[str, int]] = []
-
-    def trace(connection: Connection) -> None:
-        connection.set_trace_callback(  # type: ignore[attr-defined]
-            lambda sql: statements.append((sql, threading.get_ident()))
-        )
-
-    await store.database.run(trace)
+    await store.database.run(lambda connection: trace(connection, statements))
     return statements
+
+
+async def hold_the_connection(store: Store) -> tuple[asyncio.Future[None], threading.Event]:
+    """A job on the database thread that keeps the connection until the event is set."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(connection: Connection) -> None:
+        holding.set()
+        release.wait(timeout=10)
+
+    held = asyncio.ensure_future(store.database.run(hold))
+    assert await asyncio.to_thread(holding.wait, 10)
+    return held, release
+
+
+async def stored_order(store: Store) -> list[str]:
+    """Every stored delivery's GUID, in the order the store keeps them (seq)."""
+    rows = await store.database.run(
+        lambda connection: connection.execute("SELECT guid FROM deliveries ORDER BY seq").fetchall()
+    )
+    return [str(row[0]) for row in rows]
 
 
 async def test_deliveries_of_one_turn_share_one_commit_made_on_the_event_loop(
@@ -96,8 +118,10 @@ async def test_intake_waits_for_the_database_thread_instead_of_sharing_the_conne
 ) -> None:
     holding = threading.Event()
     release = threading.Event()
+    statements: list[tuple[str, int]] = []
 
     def slow_job(connection: Connection) -> int:
+        trace(connection, statements)
         holding.set()
         release.wait(timeout=10)
         return int(connection.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])
@@ -112,10 +136,113 @@ async def test_intake_waits_for_the_database_thread_instead_of_sharing_the_conne
     release.set()
     assert await adds == [True, True]
     assert await slow == 0  # the slow job saw the table as it was when it held the connection
+    # The batch waited in line on the loop, and the loop committed it, once.
+    commits = [thread for sql, thread in statements if sql.strip().upper() == "COMMIT"]
+    assert commits == [threading.get_ident()]
+    assert await stored_order(sqlite_store) == [first.guid, second.guid]
     assert await sqlite_store.get_delivery(first.guid) is not None
     assert await sqlite_store.get_delivery(second.guid) is not None
     # Back to the shortcut once the thread is idle; a redelivery is still refused.
     assert await sqlite_store.add_delivery(first) is False
+
+
+async def test_the_database_thread_runs_waiting_intake_before_its_next_job(
+    sqlite_store: Store,
+) -> None:
+    """However late the loop's turn comes, intake does not wait behind the thread's
+    next job (a scan may take seconds)."""
+    statements = await traced_statements(sqlite_store)
+    held, release = await hold_the_connection(sqlite_store)
+    delivery = delivery_of()
+    add = asyncio.ensure_future(sqlite_store.add_delivery(delivery))
+    await asyncio.sleep(0.05)  # the delivery waits in line for the connection
+    next_job = asyncio.ensure_future(
+        sqlite_store.database.run(lambda connection: connection.execute("SELECT 'next job'"))
+    )
+    await asyncio.sleep(0.05)  # queued on the thread, behind the job holding the connection
+    release.set()
+    time.sleep(0.2)  # the loop misses its turn: the thread takes its next job meanwhile
+    await asyncio.gather(held, add, next_job)
+
+    assert add.result() is True
+    ran = [sql for sql, _ in statements]
+    stored = next(i for i, sql in enumerate(ran) if sql.startswith("INSERT INTO deliveries"))
+    assert stored < ran.index("SELECT 'next job'")
+
+
+async def test_deliveries_of_one_key_are_stored_in_arrival_order_whoever_stores_them(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """Deliveries of one key arrive one turn apart while the database thread keeps
+    taking the connection and another process keeps taking the write lock, so
+    some are stored by the loop, some by the thread, some after a busy wait."""
+    stop = threading.Event()
+
+    def another_process() -> None:
+        other = sqlite3.connect(str(tmp_path / "bot.sqlite3"), isolation_level=None)
+        try:
+            while not stop.is_set():
+                other.execute("BEGIN IMMEDIATE")
+                time.sleep(0.002)
+                other.execute("ROLLBACK")
+                time.sleep(0.003)
+        finally:
+            other.close()
+
+    async def thread_jobs() -> None:
+        while not stop.is_set():
+            await sqlite_store.database.run(
+                lambda connection: connection.execute("SELECT COUNT(*) FROM deliveries").fetchone()
+            )
+
+    statements = await traced_statements(sqlite_store)
+    locker = threading.Thread(target=another_process)
+    locker.start()
+    busy_thread = asyncio.ensure_future(thread_jobs())
+    deliveries = [delivery_of() for _ in range(400)]
+    adds = []
+    try:
+        for delivery in deliveries:
+            adds.append(asyncio.ensure_future(sqlite_store.add_delivery(delivery)))
+            await asyncio.sleep(0)  # the next one arrives a turn later
+            if len(adds) % 50 == 0:
+                await asyncio.sleep(0.005)
+        outcomes = await asyncio.gather(*adds, return_exceptions=True)
+    finally:
+        stop.set()
+        await busy_thread
+        await asyncio.to_thread(locker.join)
+
+    stored = await stored_order(sqlite_store)
+    kept = {
+        delivery.guid
+        for delivery, outcome in zip(deliveries, outcomes, strict=True)
+        if outcome is True
+    }
+    assert len(kept) > 300, outcomes  # a busy wait may give up (503): GitHub redelivers
+    assert [guid for guid in stored if guid in kept] == [
+        d.guid for d in deliveries if d.guid in kept
+    ]
+    assert set(stored) == kept  # nothing answered 503 was stored meanwhile
+    inserts_by = {thread for sql, thread in statements if sql.startswith("INSERT INTO deliveries")}
+    assert len(inserts_by) == 2  # the loop and the thread each stored some
+
+
+async def test_intake_waiting_in_line_is_answered_when_the_store_closes(tmp_path: Path) -> None:
+    store = Store(Database(f"sqlite:///{tmp_path / 'bot.sqlite3'}"))
+    await store.open()
+    held, release = await hold_the_connection(store)
+    add = asyncio.ensure_future(store.add_delivery(delivery_of()))
+    await asyncio.sleep(0.05)
+    closing = asyncio.ensure_future(store.close())
+    await asyncio.sleep(0.05)
+    release.set()
+
+    await asyncio.wait_for(closing, 10)
+    # Stored by the thread's last round, or refused: answered either way, not left waiting.
+    outcome = await asyncio.wait_for(asyncio.gather(add, return_exceptions=True), 1)
+    assert outcome == [True] or isinstance(outcome[0], StoreUnavailable), outcome
+    await held
 
 
 async def test_the_write_ahead_log_is_cut_back_once_a_checkpoint_has_caught_up(
