@@ -99,7 +99,8 @@ class Database:
         self._checkpoint_connection: sqlite3.Connection | None = None
         self._closed = False
         self._short_jobs_on_loop = isinstance(self.backend, SqliteBackend)
-        self._loop_jobs: list[Job] | None = None
+        # This turn's loop jobs, by event loop, until they join the line.
+        self._loop_jobs: dict[asyncio.AbstractEventLoop, list[Job]] = {}
         self._parked = ParkedJobs()  # SQLite: loop jobs waiting for the connection
 
     @property
@@ -152,10 +153,11 @@ class Database:
         job = Job(work, batch, item, future, loop)
         if (batch is not None or short) and self._short_jobs_on_loop:
             # Collect this turn's jobs; the callback runs once they are all in.
-            if self._loop_jobs is None:
-                self._loop_jobs = []
-                loop.call_soon(self._run_on_loop)
-            self._loop_jobs.append(job)
+            pending = self._loop_jobs.get(loop)
+            if pending is None:
+                pending = self._loop_jobs[loop] = []
+                loop.call_soon(self._run_on_loop, loop)
+            pending.append(job)
         else:
             self._to_thread(job, self._short if short else self._main)
         return await future
@@ -169,13 +171,13 @@ class Database:
             lane.thread.start()
         lane.jobs.put(job)
 
-    def _run_on_loop(self) -> None:
-        """On the event loop, once this turn's short jobs are in: they join the line
-        for the connection, and the loop runs the line if it may."""
-        jobs, self._loop_jobs = self._loop_jobs or [], None
+    def _run_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On `loop`, once this turn's short jobs are in: they join the line for the
+        connection, and the loop runs the line if it may."""
+        jobs = self._loop_jobs.pop(loop, [])
         if self._closed:
             deliver([(job, False, StoreUnavailable("the store is closed")) for job in jobs])
-        elif self._parked.add(jobs):
+        elif self._parked.add(jobs, loop):
             self._run_parked()
 
     def _run_parked(self) -> None:
@@ -187,7 +189,8 @@ class Database:
             failure = StoreUnavailable("the store is closed")
             deliver([(job, False, failure) for job in self._parked.drain()])
             return
-        self._parked.turn_begins()
+        loop = asyncio.get_running_loop()
+        self._parked.turn_begins(loop)
         if not self._main.lock.acquire(blocking=False):
             return
         try:
@@ -200,11 +203,11 @@ class Database:
         if locked:
             self._to_thread(_WAKE)
         elif len(self._parked):
-            asyncio.get_running_loop().call_soon(self._run_parked)  # the rest, next turn
+            loop.call_soon(self._run_parked)  # the rest, next turn
         deliver(answers)
 
     def _serve(self, lane: _Lane) -> None:
-        """A database thread: take every queued job, run it, answer once per round."""
+        """A database thread: take every queued job, run it, answer it."""
         while True:
             first = lane.jobs.get()
             taken = [first]
@@ -215,58 +218,65 @@ class Database:
                     break
             stop = taken[-1] is None
             jobs = [job for job in taken if isinstance(job, Job)]
-            # The line of loop jobs goes first, then batched jobs (intake on
-            # PostgreSQL), each answered before the rest of the round runs: a 202
-            # does not wait behind the worker's writes. Jobs in one round were all
-            # submitted before any of them was answered, so none depends on
-            # another's effect and the order among them is free.
-            if len(self._parked) and lane is self._main:
-                self._run_parked_on_thread(lane)
+            # Batched jobs (intake on PostgreSQL) go first, as one group answered
+            # before the rest of the round runs: a 202 does not wait behind the
+            # worker's writes. Jobs in one round were all submitted before any of
+            # them was answered, so none depends on another's effect and the order
+            # among them is free. On SQLite the line of loop jobs runs before each
+            # of the thread's own (one may take seconds), so the thread's jobs run
+            # one at a time; a wake with no job of its own runs the line alone.
+            line = self._short_jobs_on_loop and lane is self._main
             batched = [job for job in jobs if job.batch is not None]
             others = [job for job in jobs if job.batch is None]
-            for group in (batched, others):
-                if group:
-                    with lane.lock:
-                        answers, _ = self._run_round(group, lane)
-                    answer_from_thread(answers)
-                    self._wake_loop()
+            groups = [group for group in (batched, others) if group]
+            if line:
+                groups = [*([batched] if batched else []), *([job] for job in others)] or [[]]
+            for group in groups:
+                with lane.lock:
+                    if line:
+                        self._run_line_on_thread(lane)
+                    answers, _ = self._run_round(group, lane)
+                answer_from_thread(answers)
+                if line:
+                    self._wake_loops()
             if stop:
                 if lane.connection is not None:
                     lane.connection.close()
                     lane.connection = None
                 return
 
-    def _run_parked_on_thread(self, lane: _Lane) -> None:
-        """On the database thread: run the line's jobs before the thread's own, so
-        none waits behind a long job for a loop turn that has not come."""
-        with lane.lock:
+    def _run_line_on_thread(self, lane: _Lane) -> None:
+        """On the database thread, holding the connection: run the line's jobs and
+        answer them, so none waits behind the thread's job for a loop turn (again
+        for those that joined meanwhile, a few times at most)."""
+        for _ in range(_LINE_TAKES):
             jobs = self._parked.take(_ROUND_LIMIT, by_thread=True)
-            answers, _ = self._run_round(jobs, lane)
-            if self._parked.for_thread:
-                if len(jobs) == _ROUND_LIMIT and len(self._parked):
-                    lane.jobs.put(_WAKE)  # the line is still the thread's: the rest next round
-                else:
-                    self._parked.thread_done()
-        answer_from_thread(answers)
-        self._wake_loop()
+            if not jobs:
+                return
+            answer_from_thread(self._run_round(jobs, lane)[0])
 
-    def _wake_loop(self) -> None:
-        """On the database thread, after letting go: ask the loop to run the line."""
-        loop = self._parked.loop_to_wake()
-        if loop is None:
-            return
-        try:
-            loop.call_soon_threadsafe(self._run_parked)
-        except RuntimeError:  # that loop is closed: the thread runs the line itself
+    def _wake_loops(self) -> None:
+        """On the database thread, after letting go: ask the loops to run the line
+        (the thread runs it itself next round for a loop that is closed)."""
+        loops, closed = self._parked.loops_to_wake()
+        for loop in loops:
+            try:
+                loop.call_soon_threadsafe(self._run_parked)
+            except RuntimeError:  # closed meanwhile
+                closed = True
+        if closed:
             self._main.jobs.put(_WAKE)
 
     def _run_round(
         self, jobs: list[Job], lane: _Lane, *, on_loop: bool = False
     ) -> tuple[list[Answer], list[Job]]:
         """Run `jobs`; (their answers, the jobs left for the thread because the
-        database was locked: on the loop only, and every job after the first such)."""
+        database was locked: on the loop only, and every job after the first such).
+        On the thread, once one has waited out the busy timeout, the rest are
+        answered with its error at once rather than each waiting in turn."""
         answers: list[Answer] = []
         locked: list[Job] = []
+        gave_up: Exception | None = None
         index = 0
         while index < len(jobs):
             job = jobs[index]
@@ -279,6 +289,9 @@ class Database:
             index += len(group)
             if locked:
                 locked.extend(group)  # still locked, surely: not tried on the loop
+                continue
+            if gave_up is not None:
+                answers.extend((member, False, gave_up) for member in group)
                 continue
             try:
                 if job.batch is None:
@@ -293,6 +306,9 @@ class Database:
                 locked.extend(group)
             except Exception as error:
                 answers.extend((member, False, error) for member in group)
+                cause = error.__cause__
+                if not on_loop and cause is not None and self.backend.is_busy(cause):
+                    gave_up = error
         return answers, locked
 
     def _call(self, work: Callable[[Connection], T], lane: _Lane, *, on_loop: bool = False) -> T:
@@ -385,6 +401,7 @@ class Database:
 
 _ROUND_LIMIT = 512
 _WAKE = object()  # on a thread's queue: run the line of loop jobs
+_LINE_TAKES = 4  # takes from the line before each of the thread's own jobs, at most
 
 
 class _Lane:

@@ -9,7 +9,7 @@ to go to the thread's queue when the connection was busy, and a later batch
 could reach the free connection on the loop first.)
 
 A job that found the database locked by another process is put back at the
-front, and the line is the thread's until it has run it: the thread may wait
+front, and the line is the thread's until its next take: the thread may wait
 for the lock, the loop never does.
 """
 
@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections import deque
-from collections.abc import Iterable
+from collections import Counter, deque
 from typing import Any, NamedTuple
 
 
@@ -75,7 +74,8 @@ class ParkedJobs:
         self._jobs: deque[Job] = deque()
         self._mutex = threading.Lock()
         self._for_thread = False  # a job found the database locked: the thread goes next
-        self._wake_asked = False  # the loop has been asked for a turn and not begun it
+        self._loops: Counter[asyncio.AbstractEventLoop] = Counter()  # jobs in line, by loop
+        self._asked: set[asyncio.AbstractEventLoop] = set()  # asked for a turn, not begun it
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -84,49 +84,60 @@ class ParkedJobs:
     def for_thread(self) -> bool:
         return self._for_thread
 
-    def add(self, jobs: Iterable[Job]) -> bool:
-        """Queue `jobs` at the back; True when the loop may run the line now."""
+    def add(self, jobs: list[Job], loop: asyncio.AbstractEventLoop) -> bool:
+        """Queue `loop`'s `jobs` at the back; True when the loop may run the line now."""
         with self._mutex:
             self._jobs.extend(jobs)
+            self._loops[loop] += len(jobs)
             return not self._for_thread
 
-    def turn_begins(self) -> None:
-        """The loop's turn has come: a later wish to wake it asks again."""
+    def turn_begins(self, loop: asyncio.AbstractEventLoop) -> None:
+        """`loop`'s turn has come: a later wish to wake it asks again."""
         with self._mutex:
-            self._wake_asked = False
+            self._asked.discard(loop)
 
     def take(self, limit: int, *, by_thread: bool) -> list[Job]:
-        """Up to `limit` jobs from the front, for whoever holds the connection;
-        none for the loop while the line is the thread's."""
+        """Up to `limit` jobs from the front for whoever holds the connection, leaving
+        out those whose caller stopped waiting; none for a loop while the line is
+        the thread's. The thread's take hands the line back to the loops."""
         with self._mutex:
             if self._for_thread and not by_thread:
                 return []
-            return [self._jobs.popleft() for _ in range(min(limit, len(self._jobs)))]
+            self._for_thread = False
+            taken = [self._jobs.popleft() for _ in range(min(limit, len(self._jobs)))]
+            for job in taken:
+                left = self._loops[job.loop] - 1
+                if left:
+                    self._loops[job.loop] = left
+                else:
+                    del self._loops[job.loop]
+            return [job for job in taken if not job.future.done()]
 
     def put_back(self, jobs: list[Job]) -> None:
-        """`jobs` found the database locked (the loop, still holding the connection):
-        back to the front, and the line is the thread's."""
+        """`jobs` found the database locked (a loop, still holding the connection):
+        back to the front, and the line is the thread's until its next take."""
         with self._mutex:
             self._jobs.extendleft(reversed(jobs))
+            for job in jobs:
+                self._loops[job.loop] += 1
             self._for_thread = True
 
-    def thread_done(self) -> None:
-        """The thread has run what it took: the loop may run the line again."""
+    def loops_to_wake(self) -> tuple[list[asyncio.AbstractEventLoop], bool]:
+        """After the thread lets go of the connection: the event loops with jobs in
+        line to ask for a turn (each once until it begins one), and whether a closed
+        loop's jobs wait, which the thread must then run itself."""
         with self._mutex:
-            self._for_thread = False
-
-    def loop_to_wake(self) -> asyncio.AbstractEventLoop | None:
-        """After the thread lets go of the connection: the event loop to ask for a
-        turn, when jobs wait for it and it has not been asked already."""
-        with self._mutex:
-            if not self._jobs or self._for_thread or self._wake_asked:
-                return None
-            self._wake_asked = True
-            return self._jobs[0].loop
+            if self._for_thread:
+                return [], False
+            closed = [loop for loop in self._loops if loop.is_closed()]
+            wake = [loop for loop in self._loops if loop not in self._asked and loop not in closed]
+            self._asked.update(wake)
+            return wake, bool(closed)
 
     def drain(self) -> list[Job]:
         """Every waiting job (the store is closing)."""
         with self._mutex:
             jobs = list(self._jobs)
             self._jobs.clear()
+            self._loops.clear()
             return jobs

@@ -228,6 +228,121 @@ async def test_deliveries_of_one_key_are_stored_in_arrival_order_whoever_stores_
     assert len(inserts_by) == 2  # the loop and the thread each stored some
 
 
+async def test_intake_waiting_in_line_goes_before_each_of_the_threads_jobs(
+    sqlite_store: Store,
+) -> None:
+    """Two jobs of the thread's taken in one round: intake that joined the line
+    during the first is stored before the second starts."""
+    statements = await traced_statements(sqlite_store)
+    held, release = await hold_the_connection(sqlite_store)
+    first_holding, first_release = threading.Event(), threading.Event()
+
+    def first_job(connection: Connection) -> None:
+        first_holding.set()
+        first_release.wait(timeout=10)
+
+    jobs = asyncio.gather(
+        sqlite_store.database.run(first_job),
+        sqlite_store.database.run(lambda connection: connection.execute("SELECT 'second job'")),
+    )
+    await asyncio.sleep(0.05)  # both queued behind the held job: one round takes them
+    release.set()
+    assert await asyncio.to_thread(first_holding.wait, 10)
+    add = asyncio.ensure_future(sqlite_store.add_delivery(delivery_of()))
+    await asyncio.sleep(0.05)  # in line while the first job has the connection
+    first_release.set()
+    await asyncio.gather(held, add, jobs)
+
+    ran = [sql for sql, _ in statements]
+    stored = next(i for i, sql in enumerate(ran) if sql.startswith("INSERT INTO deliveries"))
+    assert stored < ran.index("SELECT 'second job'")
+
+
+async def test_the_line_waits_out_another_processes_lock_once_not_once_a_job(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """Deliveries and lease renewals keep arriving while another process holds the
+    write lock for longer than the thread's busy timeout: each is answered 503
+    about one busy timeout after it joined the line, not one busy timeout per job
+    in front of it."""
+    answered: list[tuple[float, float, bool]] = []
+
+    async def timed(call: Any) -> None:
+        joined = time.monotonic()
+        try:
+            await call
+            ok = True
+        except StoreUnavailable:
+            ok = False
+        answered.append((joined, time.monotonic() - joined, ok))
+
+    with locked_by_another_process(tmp_path / "bot.sqlite3"), LoopWatch() as watch:
+        calls = []
+        for _ in range(40):  # 0.4 s of arrivals, one of each a turn
+            calls.append(asyncio.ensure_future(timed(sqlite_store.add_delivery(delivery_of()))))
+            calls.append(
+                asyncio.ensure_future(timed(sqlite_store.renew_leases("w", [1], time.time())))
+            )
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*calls)
+    assert len(answered) == 80 and not any(ok for _, _, ok in answered)
+    longest = max(waited for _, waited, _ in answered)
+    assert longest < 2 * THREAD_BUSY_TIMEOUT + 1, f"an answer took {longest:.1f} s"
+    assert watch.longest < 0.1, f"the event loop stalled {watch.longest:.2f} s"
+    assert await sqlite_store.add_delivery(delivery_of()) is True  # the line is back
+
+
+def in_another_event_loop(work: Any) -> threading.Thread:
+    """Run `work()` (a coroutine function) with asyncio.run on a thread of its own."""
+    thread = threading.Thread(target=lambda: asyncio.run(work()))
+    thread.start()
+    return thread
+
+
+async def test_event_loops_sharing_the_database_keep_each_keys_order(sqlite_store: Store) -> None:
+    """The CLI and tests may use one Database from several loops; the line keeps
+    each loop's turn apart and answers each job on its own loop."""
+    submitted: dict[int, list[str]] = {}
+
+    async def add_many(number: int) -> None:
+        adds, guids = [], []
+        for turn in range(100):
+            for _ in range(5):
+                delivery = queued_delivery(f"repo:octo/{number}", {"installation": {"id": 1}})
+                guids.append(delivery.guid)
+                adds.append(asyncio.ensure_future(sqlite_store.add_delivery(delivery)))
+            if turn % 10 == 0:
+                await sqlite_store.database.run(lambda connection: connection.execute("SELECT 1"))
+            await asyncio.sleep(0)
+        assert await asyncio.wait_for(asyncio.gather(*adds), 20) == [True] * len(adds)
+        submitted[number] = guids
+
+    threads = [in_another_event_loop(lambda number=number: add_many(number)) for number in range(3)]
+    for thread in threads:
+        await asyncio.to_thread(thread.join)
+
+    stored = await stored_order(sqlite_store)
+    assert sorted(submitted) == [0, 1, 2]
+    for guids in submitted.values():
+        assert [guid for guid in stored if guid in set(guids)] == guids
+
+
+async def test_a_closed_event_loops_jobs_in_line_hold_up_no_one(sqlite_store: Store) -> None:
+    held, release = await hold_the_connection(sqlite_store)
+
+    async def join_the_line_and_leave() -> None:
+        waiting = asyncio.ensure_future(sqlite_store.add_delivery(delivery_of()))
+        await asyncio.sleep(0.05)  # in line: the thread holds the connection
+        waiting.cancel()  # as asyncio.run would, closing the loop
+
+    await asyncio.to_thread(in_another_event_loop(join_the_line_and_leave).join)
+    ours = [asyncio.ensure_future(sqlite_store.add_delivery(delivery_of())) for _ in range(1000)]
+    await asyncio.sleep(0.05)  # behind the closed loop's job, over two takes of the line
+    release.set()
+    await held
+    assert await asyncio.wait_for(asyncio.gather(*ours), 5) == [True] * 1000
+
+
 async def test_intake_waiting_in_line_is_answered_when_the_store_closes(tmp_path: Path) -> None:
     store = Store(Database(f"sqlite:///{tmp_path / 'bot.sqlite3'}"))
     await store.open()
