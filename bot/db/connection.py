@@ -272,8 +272,9 @@ class Database:
     ) -> tuple[list[Answer], list[Job]]:
         """Run `jobs`; (their answers, the jobs left for the thread because the
         database was locked: on the loop only, and every job after the first such).
-        On the thread, once one has waited out the busy timeout, the rest are
-        answered with its error at once rather than each waiting in turn."""
+        On the thread, once one has waited out the busy timeout, the rest are tried
+        without waiting (a read, or a lock freed meanwhile, still succeeds) and
+        answered with its error if locked, rather than each waiting in turn."""
         answers: list[Answer] = []
         locked: list[Job] = []
         gave_up: Exception | None = None
@@ -290,20 +291,21 @@ class Database:
             if locked:
                 locked.extend(group)  # still locked, surely: not tried on the loop
                 continue
-            if gave_up is not None:
-                answers.extend((member, False, gave_up) for member in group)
-                continue
+            no_wait = on_loop or gave_up is not None
             try:
                 if job.batch is None:
-                    answers.append((job, True, self._call(job.work, lane, on_loop=on_loop)))
+                    answers.append((job, True, self._call(job.work, lane, on_loop=no_wait)))
                     continue
                 items = [member.item for member in group]
-                results = self._call(partial(job.batch, rows=items), lane, on_loop=on_loop)
+                results = self._call(partial(job.batch, rows=items), lane, on_loop=no_wait)
                 answers.extend(
                     (member, True, result) for member, result in zip(group, results, strict=True)
                 )
             except _Busy:
-                locked.extend(group)
+                if on_loop:
+                    locked.extend(group)
+                else:
+                    answers.extend((member, False, gave_up) for member in group)
             except Exception as error:
                 answers.extend((member, False, error) for member in group)
                 cause = error.__cause__

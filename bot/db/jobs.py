@@ -104,14 +104,17 @@ class ParkedJobs:
             if self._for_thread and not by_thread:
                 return []
             self._for_thread = False
-            taken = [self._jobs.popleft() for _ in range(min(limit, len(self._jobs)))]
-            for job in taken:
+            taken: list[Job] = []
+            while self._jobs and len(taken) < limit:
+                job = self._jobs.popleft()
                 left = self._loops[job.loop] - 1
                 if left:
                     self._loops[job.loop] = left
                 else:
                     del self._loops[job.loop]
-            return [job for job in taken if not job.future.done()]
+                if not job.future.done():  # left out, and not counted against `limit`
+                    taken.append(job)
+            return taken
 
     def put_back(self, jobs: list[Job]) -> None:
         """`jobs` found the database locked (a loop, still holding the connection):

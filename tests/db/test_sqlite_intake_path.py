@@ -292,6 +292,54 @@ async def test_the_line_waits_out_another_processes_lock_once_not_once_a_job(
     assert await sqlite_store.add_delivery(delivery_of()) is True  # the line is back
 
 
+async def test_callers_that_stopped_waiting_do_not_push_intake_behind_the_threads_job(
+    sqlite_store: Store,
+) -> None:
+    """A long job of the thread's outlives the web route's two-second bound: the
+    deliveries that arrived meanwhile were answered 503 and left the line's front
+    cancelled. Those are left out, and a delivery behind them is still stored
+    before the thread's next job, however many there were."""
+    statements = await traced_statements(sqlite_store)
+    held, release = await hold_the_connection(sqlite_store)
+    next_job = asyncio.ensure_future(
+        sqlite_store.database.run(lambda connection: connection.execute("SELECT 'next job'"))
+    )
+    gone = [asyncio.ensure_future(sqlite_store.add_delivery(delivery_of())) for _ in range(600)]
+    await asyncio.sleep(0.05)
+    for add in gone:
+        add.cancel()  # as the route's bound does
+    delivery = delivery_of()
+    add = asyncio.ensure_future(sqlite_store.add_delivery(delivery))
+    await asyncio.sleep(0.05)  # behind the 600 in line
+    release.set()
+    await asyncio.gather(held, add, next_job)
+
+    ran = [sql for sql, _ in statements]
+    inserts = [i for i, sql in enumerate(ran) if sql.startswith("INSERT INTO deliveries")]
+    assert len(inserts) == 1 and inserts[0] < ran.index("SELECT 'next job'")
+    assert await stored_order(sqlite_store) == [delivery.guid]
+
+
+async def test_after_one_busy_wait_the_rest_of_the_line_is_tried_without_waiting(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """Another process's write lock does not block reads (WAL): a read in line behind
+    deliveries that waited the lock out is answered, not refused with them."""
+    with locked_by_another_process(tmp_path / "bot.sqlite3"):
+        started = time.monotonic()
+        outcomes = await asyncio.gather(
+            *(sqlite_store.add_delivery(delivery_of()) for _ in range(5)),
+            sqlite_store.database.run_short(
+                lambda connection: connection.execute("SELECT COUNT(*) FROM deliveries").fetchone()
+            ),
+            return_exceptions=True,
+        )
+        waited = time.monotonic() - started
+    assert [type(outcome) for outcome in outcomes[:5]] == [StoreUnavailable] * 5
+    assert tuple(outcomes[5]) == (0,)  # type: ignore[arg-type]
+    assert waited < 2 * THREAD_BUSY_TIMEOUT
+
+
 def in_another_event_loop(work: Any) -> threading.Thread:
     """Run `work()` (a coroutine function) with asyncio.run on a thread of its own."""
     thread = threading.Thread(target=lambda: asyncio.run(work()))
