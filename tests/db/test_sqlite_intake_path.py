@@ -63,6 +63,13 @@ async def hold_the_connection(store: Store) -> tuple[asyncio.Future[None], threa
     return held, release
 
 
+def stored_before(statements: list[tuple[str, int]], later: str) -> bool:
+    """Whether the first delivery was stored before the statement `later` ran."""
+    ran = [sql for sql, _ in statements]
+    stored = next(i for i, sql in enumerate(ran) if sql.startswith("INSERT INTO deliveries"))
+    return stored < ran.index(later)
+
+
 async def stored_order(store: Store) -> list[str]:
     """Every stored delivery's GUID, in the order the store keeps them (seq)."""
     rows = await store.database.run(
@@ -165,9 +172,7 @@ async def test_the_database_thread_runs_waiting_intake_before_its_next_job(
     await asyncio.gather(held, add, next_job)
 
     assert add.result() is True
-    ran = [sql for sql, _ in statements]
-    stored = next(i for i, sql in enumerate(ran) if sql.startswith("INSERT INTO deliveries"))
-    assert stored < ran.index("SELECT 'next job'")
+    assert stored_before(statements, "SELECT 'next job'")
 
 
 async def test_deliveries_of_one_key_are_stored_in_arrival_order_whoever_stores_them(
@@ -253,9 +258,7 @@ async def test_intake_waiting_in_line_goes_before_each_of_the_threads_jobs(
     first_release.set()
     await asyncio.gather(held, add, jobs)
 
-    ran = [sql for sql, _ in statements]
-    stored = next(i for i, sql in enumerate(ran) if sql.startswith("INSERT INTO deliveries"))
-    assert stored < ran.index("SELECT 'second job'")
+    assert stored_before(statements, "SELECT 'second job'")
 
 
 async def test_the_line_waits_out_another_processes_lock_once_not_once_a_job(
