@@ -17,13 +17,14 @@ acknowledgement's tail, and while the thread waited for the GIL it held the
 connection, so intake queued behind it. While the thread has the connection,
 the jobs wait in one line (bot/db/jobs.py) that whoever holds the connection
 next runs first: the loop, which the thread wakes as it lets go, or the thread
-before its next job. Taken from that one line, deliveries are stored in the
-order they arrived whoever stores them.
+before each of its own jobs. Taken from that one line, deliveries are stored in
+the order they arrived whoever stores them.
 
 The event loop never waits on a lock: its jobs run with `busy_timeout=0`, and
 one that finds the database locked by another process (SQLITE_BUSY) goes back
-to the front of the line, which is then the thread's until it has run it; the
-thread waits up to THREAD_BUSY_TIMEOUT, then answers StoreUnavailable. A loop
+to the front of the line, which is then the thread's until its next take; the
+thread waits up to THREAD_BUSY_TIMEOUT, then answers StoreUnavailable (and tries
+the rest of that take without waiting: a read still succeeds). A loop
 job must therefore be safe to run again after a busy error: each takes the
 write lock before it writes (BEGIN IMMEDIATE, or one autocommit statement), or
 repeats idempotent updates.
