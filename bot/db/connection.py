@@ -177,7 +177,7 @@ class Database:
         connection, and the loop runs the line if it may."""
         jobs = self._loop_jobs.pop(loop, [])
         if self._closed:
-            deliver([(job, False, StoreUnavailable("the store is closed")) for job in jobs])
+            _refuse_closed(jobs)
         elif self._parked.add(jobs, loop):
             self._run_parked()
 
@@ -187,8 +187,7 @@ class Database:
         lets go. Jobs that find the database locked by another process go back to
         the front of the line for the thread: the loop never waits."""
         if self._closed:
-            failure = StoreUnavailable("the store is closed")
-            deliver([(job, False, failure) for job in self._parked.drain()])
+            _refuse_closed(self._parked.drain())
             return
         loop = asyncio.get_running_loop()
         self._parked.turn_begins(loop)
@@ -219,19 +218,20 @@ class Database:
                     break
             stop = taken[-1] is None
             jobs = [job for job in taken if isinstance(job, Job)]
-            # Batched jobs (intake on PostgreSQL) go first, as one group answered
-            # before the rest of the round runs: a 202 does not wait behind the
-            # worker's writes. Jobs in one round were all submitted before any of
-            # them was answered, so none depends on another's effect and the order
-            # among them is free. On SQLite the line of loop jobs runs before each
-            # of the thread's own (one may take seconds), so the thread's jobs run
-            # one at a time; a wake with no job of its own runs the line alone.
+            # Jobs in one round were all submitted before any of them was answered,
+            # so none depends on another's effect and the order among them is free.
+            # On SQLite (intake comes through the line there, never this queue) the
+            # line runs before each of the thread's jobs (one may take seconds), so
+            # they run one at a time; a wake with no job of its own runs the line
+            # alone. On PostgreSQL batched jobs (intake) go first, as one group
+            # answered before the rest run: a 202 does not wait behind the worker.
             line = self._short_jobs_on_loop and lane is self._main
-            batched = [job for job in jobs if job.batch is not None]
-            others = [job for job in jobs if job.batch is None]
-            groups = [group for group in (batched, others) if group]
             if line:
-                groups = [*([batched] if batched else []), *([job] for job in others)] or [[]]
+                groups = [[job] for job in jobs] or [[]]
+            else:
+                batched = [job for job in jobs if job.batch is not None]
+                others = [job for job in jobs if job.batch is None]
+                groups = [group for group in (batched, others) if group]
             for group in groups:
                 with lane.lock:
                     if line:
@@ -386,8 +386,7 @@ class Database:
             elif lane.connection is not None:
                 connection, lane.connection = lane.connection, None
                 await loop.run_in_executor(None, connection.close)
-        failure = StoreUnavailable("the store is closed")
-        deliver([(job, False, failure) for job in self._parked.drain()])
+        _refuse_closed(self._parked.drain())
 
         def close_checkpointer() -> None:
             # Once on close: nothing purged stays in the WAL of a stopped bot.
@@ -421,6 +420,12 @@ class _Lane:
         self.lock = threading.Lock()
         # The connection's busy timeout now (ms); None until set on a new connection.
         self.busy_timeout_ms: int | None = None
+
+
+def _refuse_closed(jobs: list[Job]) -> None:
+    """On the event loop: answer `jobs` StoreUnavailable (the store is closed)."""
+    failure = StoreUnavailable("the store is closed")
+    deliver([(job, False, failure) for job in jobs])
 
 
 def raise_unavailable(error: BaseException, url: str) -> NoReturn:

@@ -80,10 +80,6 @@ class ParkedJobs:
     def __len__(self) -> int:
         return len(self._jobs)
 
-    @property
-    def for_thread(self) -> bool:
-        return self._for_thread
-
     def add(self, jobs: list[Job], loop: asyncio.AbstractEventLoop) -> bool:
         """Queue `loop`'s `jobs` at the back; True when the loop may run the line now."""
         with self._mutex:
