@@ -19,8 +19,9 @@ _INSERT_DELIVERY = (
     "INSERT INTO deliveries (guid, event, action, installation_id, order_key, source, payload, "
     "received_at, next_attempt_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
     # Behind an unfinished delivery of the same key it waits; otherwise it is ready.
-    "CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE order_key = ? "
-    "AND state IN ('queued', 'running', 'waiting')) THEN 'waiting' ELSE 'queued' END) "
+    # (`state >= 'queued'` is every unfinished state: see bot/queue/rows.py.)
+    "CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE order_key = ? AND state >= 'queued') "
+    "THEN 'waiting' ELSE 'queued' END) "
     "ON CONFLICT (guid) DO NOTHING"
 )
 

@@ -331,8 +331,8 @@ class Store:
                 return False
             with transaction(connection, ordering_keys=[row[0]]):
                 held = connection.execute(
-                    "SELECT 1 FROM deliveries WHERE order_key = ? "
-                    "AND state IN ('queued', 'running', 'waiting') LIMIT 1",
+                    # Any unfinished delivery (`state >= 'queued'`: bot/queue/rows.py).
+                    "SELECT 1 FROM deliveries WHERE order_key = ? AND state >= 'queued' LIMIT 1",
                     (row[0],),
                 ).fetchone()
                 # Still parked? Another operator's retry may have come first.
