@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
+import weakref
 
 import pytest
 
@@ -53,7 +56,6 @@ async def test_a_cancellation_from_outside_is_not_mistaken_for_the_bound() -> No
         await task
 
 
-
 async def test_a_call_that_absorbs_the_cancellation_and_answers_leaves_the_task_clean() -> None:
     async def stubborn() -> str:
         try:
@@ -67,7 +69,9 @@ async def test_a_call_that_absorbs_the_cancellation_and_answers_leaves_the_task_
     assert task is not None and task.cancelling() == 0
 
 
-async def test_a_call_that_turns_the_cancellation_into_another_error_leaves_the_task_clean() -> None:
+async def test_a_call_that_turns_the_cancellation_into_another_error_leaves_the_task_clean() -> (
+    None
+):
     async def failing() -> None:
         try:
             await asyncio.sleep(10)
@@ -87,3 +91,83 @@ async def test_a_timeout_of_the_calls_own_is_the_store_not_answering() -> None:
 
     with pytest.raises(StoreUnavailable):
         await bounded(inner_timeout(), 5)
+
+
+# -- one timer for every bounded call of a loop (bot/web/deadlines.py) ---------------
+
+
+async def test_a_stuck_call_behind_many_answered_ones_is_cancelled_on_time() -> None:
+    async def answer(n: int) -> int:
+        await asyncio.sleep(0)
+        return n
+
+    async def stuck() -> None:
+        await asyncio.sleep(10)
+
+    # Answered calls before and after the stuck one, all under the same bound.
+    assert await asyncio.gather(*(bounded(answer(n), 0.2) for n in range(500))) == list(range(500))
+    started = time.monotonic()
+    stuck_call = asyncio.ensure_future(bounded(stuck(), 0.2))
+    assert await asyncio.gather(*(bounded(answer(n), 0.2) for n in range(500))) == list(range(500))
+    with pytest.raises(StoreUnavailable):
+        await stuck_call
+    assert 0.19 <= time.monotonic() - started < 0.5
+
+
+async def test_calls_under_different_bounds_each_end_at_their_own() -> None:
+    async def stuck() -> None:
+        await asyncio.sleep(10)
+
+    async def timed(seconds: float) -> float:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await bounded(stuck(), seconds)
+        return time.monotonic() - started
+
+    # The longest first: each shorter one must set the loop's timer earlier.
+    waits = await asyncio.gather(timed(0.6), timed(0.3), timed(0.1), timed(0.45))
+    for wanted, waited in zip((0.6, 0.3, 0.1, 0.45), waits, strict=True):
+        assert wanted - 0.01 <= waited < wanted + 0.2, (wanted, waited)
+
+
+async def test_calls_stuck_at_staggered_moments_are_each_cancelled_after_the_bound() -> None:
+    async def stuck() -> None:
+        await asyncio.sleep(10)
+
+    async def timed() -> float:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await bounded(stuck(), 0.15)
+        return time.monotonic() - started
+
+    calls = []
+    for _ in range(20):
+        calls.append(asyncio.ensure_future(timed()))
+        await asyncio.sleep(0.013)
+    for waited in await asyncio.gather(*calls):
+        assert 0.14 <= waited < 0.35, waited
+
+
+def test_the_timer_keeps_no_event_loop_alive() -> None:
+    async def answer() -> str:
+        await asyncio.sleep(0)
+        return "stored"
+
+    async def stuck() -> None:
+        await asyncio.sleep(10)
+
+    async def calls() -> None:
+        assert await bounded(answer(), 5) == "stored"
+        waiting = asyncio.ensure_future(bounded(stuck(), 5))
+        await asyncio.sleep(0)
+        waiting.cancel()  # the server shutting down: the loop's timer is still set
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(calls())
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None

@@ -1,0 +1,102 @@
+"""One timer for every bounded store call of an event loop (see `bounded` in bot/web/routes.py).
+
+A timer of its own for each call (`call_later`, then `cancel` once answered) was
+most of what bounding an acknowledgement cost. Here a call joins the queue of
+its bound instead (every webhook's is the same 2 s, so a queue's deadlines come
+in order), and one timer is set for the earliest deadline at the front of a
+queue. When it fires, calls that ended leave the front, calls past their
+deadline are cancelled, and the timer is set again for the new front: at
+saturation it fires about once per bound, not once per call.
+
+Nothing here holds an event loop or a task alive: the loops' queues are kept
+by weak reference, and a call holds its task weakly until it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections import deque
+from typing import Any
+
+# A call whose deadline is this close is cancelled now rather than by another timer
+# (a loop's clock ticks in milliseconds: a timer may fire just short of its time).
+_SLACK_SECONDS = 0.001
+
+
+class Bound:
+    """One bounded call: its task while it waits, and whether its time ran out."""
+
+    __slots__ = ("deadline", "expired", "task")
+
+    def __init__(self, deadline: float, task: asyncio.Task[Any]) -> None:
+        self.deadline = deadline
+        self.task: weakref.ref[asyncio.Task[Any]] | None = weakref.ref(task)
+        self.expired = False
+
+    def end(self) -> None:
+        """The call ended (answered, failed or cancelled): its timer has nothing to do."""
+        self.task = None
+
+
+class Deadlines:
+    """One event loop's bounded calls, one queue per bound, and its one timer."""
+
+    def __init__(self) -> None:
+        self._queues: dict[float, deque[Bound]] = {}
+        self._armed_for: float | None = None  # when the current timer fires
+        self._generation = 0  # a timer set before the current one does nothing
+
+    def add(
+        self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], seconds: float
+    ) -> Bound:
+        bound = Bound(loop.time() + seconds, task)
+        queue = self._queues.get(seconds)
+        if queue is None:
+            queue = self._queues[seconds] = deque()
+        queue.append(bound)
+        if self._armed_for is None or bound.deadline < self._armed_for:
+            self._arm(loop, bound.deadline)
+        return bound
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        self._generation += 1
+        self._armed_for = when
+        loop.call_at(when, self._fire, loop, self._generation)
+
+    def _fire(self, loop: asyncio.AbstractEventLoop, generation: int) -> None:
+        if generation != self._generation:
+            return  # superseded by an earlier deadline's timer
+        self._armed_for = None
+        now = loop.time() + _SLACK_SECONDS
+        fronts = []
+        for seconds, queue in list(self._queues.items()):
+            while queue:
+                bound = queue[0]
+                task = bound.task() if bound.task is not None else None
+                if task is not None and bound.deadline > now:
+                    fronts.append(bound.deadline)
+                    break
+                queue.popleft()
+                if task is not None:
+                    bound.expired = True
+                    bound.task = None
+                    task.cancel()
+            if not queue:
+                del self._queues[seconds]
+        if fronts:
+            self._arm(loop, min(fronts))
+
+
+_LOOPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def bound_task(task: asyncio.Task[Any], seconds: float) -> Bound:
+    """Cancel `task` in `seconds` unless its Bound has ended by then."""
+    loop = task.get_loop()
+    deadlines = _LOOPS.get(loop)
+    if deadlines is None:
+        deadlines = _LOOPS[loop] = Deadlines()
+    return deadlines.add(loop, task, seconds)
