@@ -6,7 +6,9 @@ its bound instead (every webhook's is the same 2 s, so a queue's deadlines come
 in order), and one timer is set for the earliest deadline at the front of a
 queue. When it fires, calls that ended leave the front, calls past their
 deadline are cancelled, and the timer is set again for the new front: at
-saturation it fires about once per bound, not once per call.
+saturation it fires about once per bound, not once per call. One firing looks
+at no more than _SWEEP_LIMIT calls and leaves the rest for the next turn, so a
+burst answered within one bound never stalls the loop in one sweep.
 
 Nothing here holds an event loop or a task alive: the loops' queues are kept
 by weak reference, and a call holds its task weakly until it ends.
@@ -22,6 +24,8 @@ from typing import Any
 # A call whose deadline is this close is cancelled now rather than by another timer
 # (a loop's clock ticks in milliseconds: a timer may fire just short of its time).
 _SLACK_SECONDS = 0.001
+# The most calls one firing of the timer looks at (about 0.3 ms); the rest wait a turn.
+_SWEEP_LIMIT = 1000
 
 
 class Bound:
@@ -67,11 +71,19 @@ class Deadlines:
     def _fire(self, loop: asyncio.AbstractEventLoop, generation: int) -> None:
         if generation != self._generation:
             return  # superseded by an earlier deadline's timer
-        self._armed_for = None
         now = loop.time() + _SLACK_SECONDS
+        budget = _SWEEP_LIMIT
         fronts = []
         for seconds, queue in list(self._queues.items()):
             while queue:
+                if budget == 0:
+                    # The rest at the next turn, so that a long queue (a burst of calls
+                    # answered within one bound) never stalls the loop in one go.
+                    # Due now: a call added meanwhile does not set another timer.
+                    self._armed_for = now
+                    loop.call_soon(self._fire, loop, generation)
+                    return
+                budget -= 1
                 bound = queue[0]
                 task = bound.task() if bound.task is not None else None
                 if task is not None and bound.deadline > now:
@@ -84,6 +96,7 @@ class Deadlines:
                     task.cancel()
             if not queue:
                 del self._queues[seconds]
+        self._armed_for = None
         if fronts:
             self._arm(loop, min(fronts))
 

@@ -171,3 +171,33 @@ def test_the_timer_keeps_no_event_loop_alive() -> None:
     del loop
     gc.collect()
     assert gone() is None
+
+
+async def test_a_burst_of_answered_calls_never_stalls_the_loop_in_one_sweep() -> None:
+    async def answer() -> None:
+        return None
+
+    async def stuck() -> None:
+        await asyncio.sleep(10)
+
+    # 200,000 answered calls under a long bound: all still in its queue.
+    for _ in range(200_000):
+        await bounded(answer(), 5)
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticking = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0.05)
+    # A shorter bound fires first, and its timer sweeps the long queue too.
+    with pytest.raises(StoreUnavailable):
+        await bounded(stuck(), 0.05)
+    await asyncio.sleep(0.2)
+    ticking.cancel()
+    assert max(gaps) < 0.025, f"the loop stalled {max(gaps) * 1000:.1f} ms"
