@@ -6,9 +6,11 @@ its bound instead (every webhook's is the same 2 s, so a queue's deadlines come
 in order), and one timer is set for the earliest deadline at the front of a
 queue. When it fires, calls that ended leave the front, calls past their
 deadline are cancelled, and the timer is set again for the new front: at
-saturation it fires about once per bound, not once per call. One firing looks
-at no more than _SWEEP_LIMIT calls and leaves the rest for the next turn, so a
-burst answered within one bound never stalls the loop in one sweep.
+saturation it fires about once per bound, not once per call. A sweep goes in steps,
+one a loop turn, each removing _SWEEP_LIMIT calls and as many as joined since
+the step before: a burst answered within one bound never stalls the loop in one
+go, and a flood never outgrows the sweep (its backlog shrinks by
+_SWEEP_LIMIT a turn).
 
 Nothing here holds an event loop or a task alive: the loops' queues are kept
 by weak reference, and a call holds its task weakly until it ends.
@@ -24,7 +26,8 @@ from typing import Any
 # A call whose deadline is this close is cancelled now rather than by another timer
 # (a loop's clock ticks in milliseconds: a timer may fire just short of its time).
 _SLACK_SECONDS = 0.001
-# The most calls one firing of the timer looks at (about 0.3 ms); the rest wait a turn.
+# The most calls one step of a sweep removes (about 0.3 ms), beyond those added
+# since the step before; the rest wait a turn.
 _SWEEP_LIMIT = 1000
 
 
@@ -50,6 +53,7 @@ class Deadlines:
         self._queues: dict[float, deque[Bound]] = {}
         self._armed_for: float | None = None  # when the current timer fires
         self._generation = 0  # a timer set before the current one does nothing
+        self._added = 0  # calls added since the timer last fired
 
     def add(
         self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], seconds: float
@@ -59,6 +63,7 @@ class Deadlines:
         if queue is None:
             queue = self._queues[seconds] = deque()
         queue.append(bound)
+        self._added += 1
         if self._armed_for is None or bound.deadline < self._armed_for:
             self._arm(loop, bound.deadline)
         return bound
@@ -68,27 +73,32 @@ class Deadlines:
         self._armed_for = when
         loop.call_at(when, self._fire, loop, self._generation)
 
-    def _fire(self, loop: asyncio.AbstractEventLoop, generation: int) -> None:
+    def _fire(
+        self, loop: asyncio.AbstractEventLoop, generation: int, continued: bool = False
+    ) -> None:
         if generation != self._generation:
             return  # superseded by an earlier deadline's timer
+        self._armed_for = None
         now = loop.time() + _SLACK_SECONDS
-        budget = _SWEEP_LIMIT
+        # In steps that never stall the loop long; once under way, each step also
+        # removes as many as joined since the last, so a flood never outgrows it.
+        budget = _SWEEP_LIMIT + (self._added if continued else 0)
+        self._added = 0
         fronts = []
         for seconds, queue in list(self._queues.items()):
             while queue:
-                if budget == 0:
-                    # The rest at the next turn, so that a long queue (a burst of calls
-                    # answered within one bound) never stalls the loop in one go.
-                    # Due now: a call added meanwhile does not set another timer.
-                    self._armed_for = now
-                    loop.call_soon(self._fire, loop, generation)
-                    return
-                budget -= 1
                 bound = queue[0]
                 task = bound.task() if bound.task is not None else None
                 if task is not None and bound.deadline > now:
                     fronts.append(bound.deadline)
                     break
+                if budget == 0:
+                    # The rest at the next turn. Due now: a call added meanwhile
+                    # does not set another timer.
+                    self._armed_for = now
+                    loop.call_soon(self._fire, loop, generation, True)
+                    return
+                budget -= 1
                 queue.popleft()
                 if task is not None:
                     bound.expired = True
@@ -96,7 +106,6 @@ class Deadlines:
                     task.cancel()
             if not queue:
                 del self._queues[seconds]
-        self._armed_for = None
         if fronts:
             self._arm(loop, min(fronts))
 
