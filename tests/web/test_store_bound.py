@@ -201,3 +201,20 @@ async def test_a_burst_of_answered_calls_never_stalls_the_loop_in_one_sweep() ->
     await asyncio.sleep(0.2)
     ticking.cancel()
     assert max(gaps) < 0.025, f"the loop stalled {max(gaps) * 1000:.1f} ms"
+
+
+async def test_many_distinct_bounds_do_not_hold_up_a_shorter_one() -> None:
+    async def stuck() -> None:
+        await asyncio.sleep(10)
+
+    # A caller passing what is left of its own time: a queue per distinct bound,
+    # each with a front not yet due, which the sweep must pass over for free.
+    waiting = [asyncio.ensure_future(bounded(stuck(), 3.0 + n * 0.0001)) for n in range(1500)]
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await bounded(stuck(), 0.1)
+    assert time.monotonic() - started < 0.5
+    for call in waiting:
+        call.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
