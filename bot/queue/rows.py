@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
+
+# A delivery's states. The finished ones sort before every unfinished one as text,
+# so the queries write "unfinished" as `state >= 'queued'`: one range of the
+# (order_key, state, seq) index, so intake's check for an unfinished delivery of
+# its key is one index lookup, not three (one per state of an IN list; a sixth of
+# an insert's CPU). A new state must keep that order: tests/queue/test_states.py
+# checks every state the code's SQL writes; the types below make mypy check those
+# the code binds as parameters (a handling's outcome, a retried delivery's state).
+FinishedState = Literal["done", "failed"]
+UnfinishedState = Literal["queued", "running", "waiting"]
+DeliveryState = FinishedState | UnfinishedState
+FINISHED_STATES: tuple[FinishedState, ...] = get_args(FinishedState)
+UNFINISHED_STATES: tuple[UnfinishedState, ...] = get_args(UnfinishedState)
 
 
 @dataclass(frozen=True)
@@ -18,7 +31,7 @@ class StoredDelivery:
     source: str
     payload: str
     received_at: float
-    state: str
+    state: DeliveryState
     attempts: int
     next_attempt_at: float
     finished_at: float | None
@@ -30,15 +43,6 @@ class StoredDelivery:
         """True once its payload was purged (handled, or parked past the retention)."""
         return self.payload == REMOVED_PAYLOAD
 
-
-# A delivery's states. The finished ones sort before every unfinished one as text,
-# so the queries write "unfinished" as `state >= 'queued'`: one range of the
-# (order_key, state, seq) index, so intake's check for an unfinished delivery of
-# its key is one index lookup, not three (one per state of an IN list; a sixth of
-# an insert's CPU). A new state must keep that order: tests/queue/test_states.py
-# checks every state the code writes.
-FINISHED_STATES = ("done", "failed")
-UNFINISHED_STATES = ("queued", "running", "waiting")
 
 # What a purged payload is replaced with: never a valid delivery body.
 REMOVED_PAYLOAD = ""

@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from bot.db.backends import PostgresBackend
 from bot.db.connection import Connection, Database, StoreUnavailable, transaction
@@ -34,7 +34,15 @@ from bot.queue.heads import (
 )
 from bot.queue.insert import insert_deliveries, insert_deliveries_on_server
 from bot.queue.intake import Delivery
-from bot.queue.rows import REMOVED_PAYLOAD, SELECT_DELIVERIES, StoredDelivery, delivery_of_row
+from bot.queue.rows import (
+    REMOVED_PAYLOAD,
+    SELECT_DELIVERIES,
+    DeliveryState,
+    FinishedState,
+    StoredDelivery,
+    UnfinishedState,
+    delivery_of_row,
+)
 
 __all__ = ["REMOVED_PAYLOAD", "Store", "StoreUnavailable", "StoredDelivery"]
 
@@ -55,11 +63,15 @@ CHECKPOINT_SECONDS = 0.1
 UNHEADED_CHECK_SECONDS = 0.25
 
 
+# "done", "failed" (parked) or "retry" (queued again for `retry_at`).
+HandlingOutcome = FinishedState | Literal["retry"]
+
+
 @dataclass(frozen=True)
 class HandlingResult:
     """What one run of a delivery's handlers came to."""
 
-    outcome: str  # "done", "failed" (parked) or "retry"
+    outcome: HandlingOutcome
     handlers: Sequence[tuple[str, str | None]]  # (handler name, error or None)
     error: str | None = None
     retry_at: float = 0.0
@@ -335,13 +347,14 @@ class Store:
                     "SELECT 1 FROM deliveries WHERE order_key = ? AND state >= 'queued' LIMIT 1",
                     (row[0],),
                 ).fetchone()
+                state: UnfinishedState = "waiting" if held else "queued"
                 # Still parked? Another operator's retry may have come first.
                 return bool(
                     connection.execute(
                         "UPDATE deliveries SET state = ?, attempts = 0, next_attempt_at = ?, "
                         "finished_at = NULL WHERE guid = ? AND state = 'failed' "
                         "AND payload <> ?",
-                        ("waiting" if held else "queued", now, guid, REMOVED_PAYLOAD),
+                        (state, now, guid, REMOVED_PAYLOAD),
                     ).rowcount
                     == 1
                 )
@@ -380,7 +393,7 @@ class Store:
 
 # What `Store.queue_counts` runs, once per state (tests check its plan uses the index).
 QUEUE_COUNT_SQL = "SELECT COUNT(*) FROM deliveries WHERE state = ?"
-QUEUE_STATES = ("queued", "waiting", "running", "failed")
+QUEUE_STATES: tuple[DeliveryState, ...] = ("queued", "waiting", "running", "failed")
 
 
 _FINISH = (

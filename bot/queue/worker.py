@@ -25,7 +25,14 @@ from bot.core.metrics import Metrics
 from bot.github.client import RateLimited, error_summary
 from bot.queue.intake import decode_json
 from bot.queue.routing import handler_name, handlers_for
-from bot.queue.store import HandlingResult, Store, StoredDelivery, StoreUnavailable, backoff_delay
+from bot.queue.store import (
+    HandlingOutcome,
+    HandlingResult,
+    Store,
+    StoredDelivery,
+    StoreUnavailable,
+    backoff_delay,
+)
 
 log = logging.getLogger("ghsa_bot.worker")
 
@@ -248,6 +255,7 @@ class Worker:
         now = self.clock.now()
         errors = [error for _, error in results if error is not None]
         error_text = "; ".join(errors) if errors else None
+        outcome: HandlingOutcome
         if not errors:
             outcome = "done"
         elif delivery.attempts >= self.max_attempts:

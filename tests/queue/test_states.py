@@ -2,21 +2,24 @@
 
 The queries write "an unfinished delivery" as `state >= 'queued'`, one range of
 the (order_key, state, seq) index. That holds only while every finished state
-sorts before every unfinished one: these tests check the states the code
-writes, and what intake decides behind a delivery of each state, on both
-backends.
+sorts before every unfinished one: these tests check the states the code's SQL
+writes, that the states it binds as parameters are typed (so `mypy --strict`,
+which CI runs, rejects any other), and what intake decides behind a delivery of
+each state, on both backends.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import types
+import typing
 from pathlib import Path
 
 import pytest
 
-from bot.queue.rows import FINISHED_STATES, UNFINISHED_STATES
-from bot.queue.store import Store
+from bot.queue.rows import FINISHED_STATES, UNFINISHED_STATES, StoredDelivery
+from bot.queue.store import HandlingResult, Store
 from tests.databases import query
 from tests.harness import queued_delivery
 
@@ -53,6 +56,27 @@ def test_the_code_writes_no_state_but_these() -> None:
     found = states_in_sql()
     assert {"queued", "running", "waiting", "done", "failed"} <= found, found
     assert found <= set(FINISHED_STATES) | set(UNFINISHED_STATES), found
+
+
+def literal_values(hint: object) -> set[object]:
+    """The values a `Literal` (or a union of them) admits; empty for anything else."""
+    if typing.get_origin(hint) is typing.Literal:
+        return set(typing.get_args(hint))
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return set().union(*(literal_values(arg) for arg in typing.get_args(hint)))
+    return set()
+
+
+def test_the_states_bound_as_parameters_are_typed() -> None:
+    """A handling's outcome becomes the row's state (`retry`: `queued` again), and a
+    stored delivery's state is what its readers compare with: both are literal
+    types, so mypy rejects a state outside the lists. Widening one to `str` fails
+    here."""
+    states = set(FINISHED_STATES) | set(UNFINISHED_STATES)
+    delivery_state = typing.get_type_hints(StoredDelivery)["state"]
+    assert literal_values(delivery_state) == states
+    outcome = typing.get_type_hints(HandlingResult)["outcome"]
+    assert literal_values(outcome) == set(FINISHED_STATES) | {"retry"}
 
 
 def set_state(database_url: str, guid: str, state: str) -> None:
