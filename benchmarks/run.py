@@ -33,7 +33,7 @@ from typing import Any
 
 from benchmarks.results import machine, write_section
 from benchmarks.results import now as results_now
-from benchmarks.world import FIXTURES
+from benchmarks.world import intake_payload
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,11 +112,7 @@ def start_upstream(
     upstream = f"http://127.0.0.1:{upstream_port}"
     wait_http(f"{upstream}/app")  # 401 without a JWT is still an answer
     app = json.loads(state.read_text())
-    payload_data = json.loads(
-        (FIXTURES / "webhooks/installation_repositories/added.payload.json").read_text()
-    )
-    payload_data["installation"]["id"] = app["installation"]
-    payload_data["repositories_added"] = []
+    payload_data = intake_payload(app["installation"])
     bot_base_env = {
         "GITHUB_APP_ID": str(app["app_id"]),
         "GITHUB_CLIENT_ID": app["client_id"],

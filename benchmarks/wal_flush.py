@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -48,9 +49,8 @@ from typing import Any
 
 from benchmarks.load import percentile
 from benchmarks.results import machine, now, write_section
-from benchmarks.world import FIXTURES
+from benchmarks.world import intake_payload
 from bot.db.backends import SqliteBackend
-from bot.db.connection import CHECKPOINT_BUSY_TIMEOUT
 from bot.db.migrations import apply_migrations
 from bot.queue.insert import insert_deliveries
 from bot.queue.intake import delivery_of
@@ -65,14 +65,11 @@ OTHER_FILE_BYTES = int(7.5 * (PAGE_BYTES + FRAME_HEADER_BYTES) * RATE * CHECKPOI
 ROWS_BEFORE_THE_NAMED_COMMIT = 500
 
 
+@functools.cache
 def payload_text() -> str:
-    """The intake benchmark's delivery (`installation_repositories.added`)."""
-    data = json.loads(
-        (FIXTURES / "webhooks/installation_repositories/added.payload.json").read_text()
-    )
-    data["installation"]["id"] = 1000  # four digits, as the fake GitHub numbers installations
-    data["repositories_added"] = []
-    return json.dumps(data)
+    """The intake benchmark's delivery, as its body (four-digit installation ids, as the
+    fake GitHub numbers them)."""
+    return json.dumps(intake_payload(1000))
 
 
 class SqliteCase:
@@ -85,7 +82,7 @@ class SqliteCase:
         apply_migrations(self.connection, self.backend)
         self.flush_kind = flush
         self.other = directory / "other.bin"
-        self.other_bytes = bytes(OTHER_FILE_BYTES)
+        self.other_bytes = bytes(OTHER_FILE_BYTES if flush == "other-file" else 0)
         self.text = payload_text()
         self.payload = json.loads(self.text)
         self.checkpointer: sqlite3.Connection | None = None
@@ -102,14 +99,8 @@ class SqliteCase:
 
     def flush(self) -> None:
         if self.flush_kind == "checkpoint":
-            if self.checkpointer is None:  # as Database._checkpoint_connection_for
-                self.checkpointer = sqlite3.connect(
-                    str(self.path),
-                    isolation_level=None,
-                    check_same_thread=False,
-                    timeout=CHECKPOINT_BUSY_TIMEOUT,
-                )
-                self.checkpointer.execute("PRAGMA secure_delete=ON")
+            if self.checkpointer is None:
+                self.checkpointer = self.backend.connect_checkpointer()  # the bot's own
             self.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
         elif self.flush_kind == "other-file":
             descriptor = os.open(self.other, os.O_WRONLY | os.O_CREAT, 0o600)

@@ -32,6 +32,17 @@ TEAM_FILES = {
 }
 
 
+def intake_payload(installation_id: int) -> dict[str, Any]:
+    """The intake benchmarks' delivery: `installation_repositories.added`, addressed to
+    `installation_id`, with no repositories (its handling makes one call to GitHub)."""
+    payload: dict[str, Any] = json.loads(
+        (FIXTURES / "webhooks/installation_repositories/added.payload.json").read_text()
+    )
+    payload["installation"]["id"] = installation_id
+    payload["repositories_added"] = []
+    return payload
+
+
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

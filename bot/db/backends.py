@@ -31,6 +31,8 @@ WAL_SIZE_LIMIT = 0
 # job fails as StoreUnavailable (seconds). The event loop never waits: its jobs run
 # with a busy timeout of 0 and go to the thread when the database is locked.
 THREAD_BUSY_TIMEOUT = 2.0
+# How long the checkpoint connection waits for readers during the truncation on close.
+CHECKPOINT_BUSY_TIMEOUT = 1.0
 # A new database's folder and file: only the bot's user may read them (the store
 # holds embargoed reports). SQLite gives -wal and -shm the database file's mode.
 FOLDER_MODE = 0o700
@@ -132,6 +134,18 @@ class SqliteBackend(Backend):
         # writers) is never needed while the bot runs.
         connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         connection.execute("PRAGMA foreign_keys=ON")
+        return connection
+
+    def connect_checkpointer(self) -> sqlite3.Connection:
+        """The connection that copies the WAL back (Database.checkpoint), beside the
+        writer's: it only runs checkpoints, and zeroes what they free as the writer does."""
+        connection = sqlite3.connect(
+            str(self.path),
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=CHECKPOINT_BUSY_TIMEOUT,
+        )
+        connection.execute("PRAGMA secure_delete=ON")
         return connection
 
     def create_file(self) -> None:

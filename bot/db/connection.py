@@ -71,8 +71,6 @@ T = TypeVar("T")
 # database thread may.
 LOOP_BUSY_TIMEOUT_MS = 0
 THREAD_BUSY_TIMEOUT_MS = int(THREAD_BUSY_TIMEOUT * 1000)
-# How long the checkpoint connection waits for readers during the truncation on close.
-CHECKPOINT_BUSY_TIMEOUT = 1.0
 
 
 class StoreUnavailable(SafeMessage, Exception):
@@ -352,13 +350,7 @@ class Database:
     def _checkpoint_connection_for(self) -> sqlite3.Connection:
         if self._checkpoint_connection is None:
             assert isinstance(self.backend, SqliteBackend)
-            self._checkpoint_connection = sqlite3.connect(
-                str(self.backend.path),
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=CHECKPOINT_BUSY_TIMEOUT,
-            )
-            self._checkpoint_connection.execute("PRAGMA secure_delete=ON")
+            self._checkpoint_connection = self.backend.connect_checkpointer()
         return self._checkpoint_connection
 
     def _checkpoint(self) -> None:
