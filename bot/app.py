@@ -183,7 +183,8 @@ async def open_services(
     clock = clock or SystemClock()
     router = compose(handlers.ROUTED)
     store = Store(Database(settings.database_url, synchronous=settings.sqlite_synchronous))
-    await store.open()
+    # The serving process acknowledges webhooks from the intake journal (SQLite).
+    await store.open(journal=start_worker and settings.intake_journal)
     requeued = await store.requeue_running()  # SQLite serves one process: none is running now
     if requeued:
         log.info("re-queued unfinished deliveries", extra=fields(count=requeued))
@@ -261,6 +262,11 @@ async def open_services(
         lease_seconds=settings.lease_seconds,
     )
     followups.notify = worker.notify  # the bot's own events wake the worker as webhooks do
+    store.on_stored = worker.notify  # journaled webhooks, once in the database
+    journal = store.journal
+    if journal is not None:
+        metrics.journal_backlog.reader = lambda: float(journal.backlog)
+        metrics.journal_segments.reader = lambda: float(journal.segments)
     webhook_events = subscribed_events(router) - INTERNAL_EVENTS
     services = Services(
         settings=settings,

@@ -95,3 +95,16 @@ def only_on(backend: str) -> Any:
 def owner_pid(owner: str) -> int:
     """The pid in a lease owner's name (`role@host:pid:nonce`, see bot.logs.process_owner)."""
     return int(owner.rsplit(":", 2)[1])
+
+
+@contextlib.contextmanager
+def locked_by_another_process(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection on the bot's file holding its write lock (BEGIN EXCLUSIVE)."""
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        yield other
+    finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()

@@ -180,9 +180,10 @@ class BotUnderTest:
         raise AssertionError("start-up (installations, team files, first poll) did not finish")
 
     async def settle(self, limit_seconds: float = 10.0) -> None:
-        """Wait until no delivery is queued or running."""
+        """Wait until no delivery is journaled, queued or running."""
         deadline = time.monotonic() + limit_seconds
         while time.monotonic() < deadline:
+            await self.services.store.intake_settled(max(0.0, deadline - time.monotonic()))
             counts = await self.services.store.counts_by_state()
             if not any(counts.get(state) for state in ("queued", "waiting", "running")):
                 return

@@ -301,6 +301,20 @@ class Metrics:
             "scan and the missed-delivery check), else 0.",
         )
         self.leader.reader = lambda: 0.0  # until the running bot says where to look
+        self.journal_backlog = Gauge(
+            registry,
+            "ghsa_bot_intake_journal_backlog",
+            "Webhook deliveries acknowledged from the intake journal and not yet in the "
+            "database (SQLite; 0 without a journal).",
+        )
+        self.journal_backlog.reader = lambda: 0.0
+        self.journal_segments = Gauge(
+            registry,
+            "ghsa_bot_intake_journal_segments",
+            "Intake journal files on disk: open, or waiting for the database to hold their "
+            "deliveries durably (SQLite; 0 without a journal).",
+        )
+        self.journal_segments.reader = lambda: 0.0
 
     def set_queue_counts(self, counts: Mapping[str, int]) -> None:
         """The queue gauges from the store's per-state counts (`Store.queue_counts`)."""

@@ -62,6 +62,8 @@ class Settings:
     max_inline_wait_seconds: float = 60.0
     mutation_interval: float = 1.0
     sqlite_synchronous: str = "NORMAL"
+    # SQLite: acknowledge webhooks once appended to the intake journal (bot/queue/journal.py).
+    intake_journal: bool = True
     dry_run: bool = False
     metrics_token: str | None = field(default=None, repr=False)  # BOT_METRICS_TOKEN
     parked_retention_days: float = 14.0  # BOT_PARKED_RETENTION_DAYS
@@ -198,6 +200,9 @@ def load_settings(
     synchronous = env.get("BOT_SQLITE_SYNCHRONOUS", "NORMAL").upper()
     if synchronous not in {"FULL", "NORMAL", "EXTRA"}:
         raise SettingsError("BOT_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
+    journal = env.get("BOT_INTAKE_JOURNAL", "on").strip().lower()
+    if journal not in {"on", "off"}:
+        raise SettingsError(f"BOT_INTAKE_JOURNAL must be on or off, got {journal[:20]!r}")
     database_url = env.get("DATABASE_URL") or "sqlite:///var/ghsa-bot.sqlite3"
     try:
         kind = database_kind(database_url)
@@ -235,6 +240,7 @@ def load_settings(
         recovery_interval_seconds=_number(env, "BOT_RECOVERY_INTERVAL_SECONDS", 600.0, minimum=1),
         mutation_interval=_number(env, "BOT_MUTATION_INTERVAL", 1.0),
         sqlite_synchronous=synchronous,
+        intake_journal=journal == "on",
         dry_run=env.get("BOT_DRY_RUN", "") in {"1", "true", "yes"},
         metrics_token=env.get("BOT_METRICS_TOKEN") or None,
         parked_retention_days=_number(env, "BOT_PARKED_RETENTION_DAYS", 14.0, minimum=1),

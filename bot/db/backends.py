@@ -148,6 +148,15 @@ class SqliteBackend(Backend):
         connection.execute("PRAGMA secure_delete=ON")
         return connection
 
+    def connect_reader(self) -> sqlite3.Connection:
+        """A read-only connection beside the writer's (the intake journal's duplicate
+        check, on the event loop): in WAL mode it never waits for the writer."""
+        connection = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=0
+        )
+        connection.execute("PRAGMA query_only=ON")
+        return connection
+
     def create_file(self) -> None:
         """Create the folder (0700) and an empty database file (0600) before SQLite
         opens it, so neither is ever readable by others; existing ones are kept as

@@ -336,16 +336,18 @@ class Database:
             with contextlib.suppress(Exception):
                 connection.close()
 
-    async def checkpoint(self) -> None:
-        """Copy the WAL into the database file, without blocking the writer thread.
+    async def checkpoint(self) -> bool:
+        """Copy the WAL into the database file, without blocking the writer thread;
+        True when all of it was copied, so every commit made before the call is in
+        the database file and synced (the intake journal deletes on that).
 
         A PASSIVE checkpoint on a connection of its own: commits go on while it
         runs, and its fsync of the database file is not on any request's path.
         """
         if not self.has_wal or self._closed:
-            return
+            return False
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._checkpointer, self._checkpoint)
+        return await loop.run_in_executor(self._checkpointer, self._checkpoint)
 
     def _checkpoint_connection_for(self) -> sqlite3.Connection:
         if self._checkpoint_connection is None:
@@ -353,10 +355,14 @@ class Database:
             self._checkpoint_connection = self.backend.connect_checkpointer()
         return self._checkpoint_connection
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self) -> bool:
         # On failure the next run tries again; the writer is unaffected.
-        with contextlib.suppress(sqlite3.Error):
-            self._checkpoint_connection_for().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        try:
+            row = self._checkpoint_connection_for().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            busy, frames, copied = row.fetchone()
+        except sqlite3.Error:
+            return False
+        return bool(busy == 0 and frames == copied)
 
     def _truncate(self) -> None:
         """Copy the WAL back and cut it to zero bytes (on close: it blocks writers)."""

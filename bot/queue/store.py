@@ -13,11 +13,9 @@ payload is the empty string (the column stays NOT NULL).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -34,6 +32,7 @@ from bot.queue.heads import (
 )
 from bot.queue.insert import insert_deliveries, insert_deliveries_on_server
 from bot.queue.intake import Delivery
+from bot.queue.journal import IntakeJournal
 from bot.queue.rows import (
     REMOVED_PAYLOAD,
     SELECT_DELIVERIES,
@@ -43,17 +42,9 @@ from bot.queue.rows import (
     UnfinishedState,
     delivery_of_row,
 )
+from bot.queue.sqlite_upkeep import SqliteUpkeep
 
 __all__ = ["REMOVED_PAYLOAD", "Store", "StoreUnavailable", "StoredDelivery"]
-
-
-# How often the WAL is copied into the database file (on its own thread). With
-# synchronous=NORMAL the WAL is fsynced before each checkpoint, so this is also
-# the most a power loss can take back. Small, frequent checkpoints keep each
-# flush short: one large flush stalls concurrent WAL writes on ext4 for its
-# whole length (measured: 1 s and 10 s intervals gave p99 acks of 6-13 ms at
-# 1,500/s, 0.1 s gave 3.8-4.3 ms).
-CHECKPOINT_SECONDS = 0.1
 
 
 # How often a claim checks the keys intake stored waiting deliveries of (PostgreSQL,
@@ -84,7 +75,6 @@ class Store:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._checkpoints: asyncio.Task[None] | None = None
         # PostgreSQL: intake's own connection on the event loop (bot/db/group_commit.py).
         backend = database.backend
         self._intake: GroupCommitWriter[tuple[Delivery, str], str | None] | None = (
@@ -96,28 +86,42 @@ class Store:
         # claim, at most every UNHEADED_CHECK_SECONDS.
         self._unheaded_keys: set[str] = set()
         self._next_unheaded_check = 0.0
+        # SQLite: the WAL's checkpoints, and (serving) the intake journal.
+        self._sqlite: SqliteUpkeep | None = None
+        # Called once journaled deliveries are in the database (the worker's wake-up).
+        self.on_stored: Callable[[], None] = _nothing
 
     # -- lifecycle -----------------------------------------------------------------
 
-    async def open(self) -> None:
-        await self.database.migrate()
-        if not self.database.has_wal:
-            return
-        self._checkpoints = asyncio.create_task(
-            self._checkpoint_every(CHECKPOINT_SECONDS), name="wal-checkpoint"
-        )
+    async def open(self, *, journal: bool = False) -> None:
+        """Migrate; on a SQLite file, checkpoint the WAL every CHECKPOINT_SECONDS.
 
-    async def _checkpoint_every(self, seconds: float) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            await self.database.checkpoint()
+        `journal` (the serving process): on a SQLite file with synchronous=NORMAL,
+        acknowledge webhooks once appended to the intake journal, after importing
+        what a previous run left in it (bot/queue/sqlite_upkeep.py).
+        """
+        await self.database.migrate()
+        if self.database.has_wal:
+            self._sqlite = SqliteUpkeep(self.database, self._stored)
+            await self._sqlite.start(journal=journal)
+
+    def _stored(self) -> None:
+        self.on_stored()
+
+    @property
+    def journal(self) -> IntakeJournal | None:
+        """The intake journal, when webhooks are acknowledged from one."""
+        return self._sqlite.journal if self._sqlite is not None else None
+
+    async def intake_settled(self, seconds: float = 10.0) -> None:
+        """Wait until every acknowledged webhook is in the database (the journal's import)."""
+        if self._sqlite is not None:
+            await self._sqlite.settled(seconds)
 
     async def close(self) -> None:
-        if self._checkpoints is not None:
-            self._checkpoints.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpoints
-            self._checkpoints = None
+        if self._sqlite is not None:
+            await self._sqlite.close()
+            self._sqlite = None
         if self._intake is not None:
             await self._intake.close()
         await self.database.close()
@@ -131,8 +135,15 @@ class Store:
         """Store a delivery durably; False when its GUID is already stored.
 
         Deliveries that arrive together share one commit (group commit); each
-        caller is answered once that commit is on disk.
+        caller is answered once that commit is on disk. In the serving process on
+        SQLite a webhook is answered once appended to the intake journal instead
+        (bot/queue/journal.py), and is in the database a few milliseconds later.
         """
+        journal = self.journal
+        if journal is not None and source == "webhook":
+            if journal.full:  # the import is far behind: wait for it (bounded by the caller)
+                await journal.room()
+            return journal.append(delivery, source)
         if self._intake is not None:
             state = await self._intake.submit((delivery, source))
             if state == "waiting":
@@ -412,3 +423,7 @@ def backoff_delay(attempts: int, base: float, *, cap: float = 3600.0) -> float:
     """Exponential backoff with jitter: base * 2^(attempts-1), +-20 %, capped."""
     delay = min(cap, base * (2 ** max(0, attempts - 1)))
     return float(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not security
+
+
+def _nothing() -> None:
+    return None

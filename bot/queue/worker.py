@@ -111,6 +111,7 @@ class Worker:
         """Handle everything ready now, then return (for `replay` and tests)."""
         deadline = time.monotonic() + limit_seconds
         while time.monotonic() < deadline:
+            await self.store.intake_settled(max(0.0, deadline - time.monotonic()))
             claimed = await self._claim_and_start()
             if self._in_flight:
                 await asyncio.wait(list(self._in_flight.values()))

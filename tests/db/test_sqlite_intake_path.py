@@ -8,11 +8,10 @@ These run on a SQLite file whatever the leg: PostgreSQL has neither shortcut.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from bot.db.backends import THREAD_BUSY_TIMEOUT, WAL_SIZE_LIMIT
 from bot.db.connection import Connection, Database
 from bot.queue.store import HandlingResult, Store, StoreUnavailable
+from tests.databases import locked_by_another_process
 from tests.harness import BotUnderTest, queued_delivery
 
 
@@ -471,19 +471,6 @@ class LoopWatch:
         self._task.cancel()
 
 
-@contextlib.contextmanager
-def locked_by_another_process(path: Path) -> Iterator[sqlite3.Connection]:
-    """Another connection on the bot's file holding its write lock (BEGIN EXCLUSIVE)."""
-    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN EXCLUSIVE")
-    try:
-        yield other
-    finally:
-        if other.in_transaction:
-            other.execute("ROLLBACK")
-        other.close()
-
-
 async def test_the_event_loop_never_waits_on_another_processes_lock(
     sqlite_store: Store, tmp_path: Path
 ) -> None:
@@ -519,7 +506,11 @@ async def test_healthz_answers_at_once_while_another_process_holds_the_database(
     start_bot: Any, tmp_path: Path
 ) -> None:
     path = tmp_path / "held" / "bot.sqlite3"
-    bot: BotUnderTest = await start_bot(DATABASE_URL=f"sqlite:///{path}")
+    # Stored directly: with the intake journal (the default) the ack needs no lock
+    # (tests/queue/test_intake_journal.py).
+    bot: BotUnderTest = await start_bot(
+        DATABASE_URL=f"sqlite:///{path}", BOT_INTAKE_JOURNAL="off"
+    )
     await bot.settle()
     payload = bot.payload("installation_repositories/added.payload.json")
     payload["repositories_added"] = []

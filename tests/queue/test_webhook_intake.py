@@ -19,6 +19,7 @@ async def test_valid_signature_is_stored_and_answered_202(bot: BotUnderTest) -> 
     payload = bot.payload("installation_repositories/added.payload.json")
     sent = await bot.send("installation_repositories", payload)
     assert sent.status == 202, sent.body
+    await bot.services.store.intake_settled()  # from the intake journal into the database
     stored = await bot.services.store.get_delivery(sent.guid)
     assert stored is not None
     assert (stored.event, stored.action, stored.installation_id) == (

@@ -1,0 +1,331 @@
+"""The intake journal (bot/queue/journal.py): its file format, its import into
+SQLite, when it deletes a segment, recovery after a crash, and its folder's rules.
+
+The journal exists on SQLite only; every test here runs in the SQLite leg.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import stat
+import struct
+import time
+import uuid
+import zlib
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.db.backends import THREAD_BUSY_TIMEOUT
+from bot.db.connection import Database, StoreUnavailable
+from bot.queue.insert import insert_deliveries
+from bot.queue.intake import Delivery, delivery_of
+from bot.queue.journal import SEGMENT_SUFFIX, IntakeJournal
+from bot.queue.journal_records import FILE_MAGIC, decode_records, encode_record
+from bot.queue.store import Store
+from tests.databases import locked_by_another_process
+from tests.harness import BotUnderTest, load_payload
+
+pytestmark = pytest.mark.database_leg("sqlite")
+
+
+def delivery(guid: str | None = None) -> Delivery:
+    payload = load_payload("installation_repositories/added.payload.json")
+    body = json.dumps(payload)
+    return delivery_of(
+        guid or str(uuid.uuid4()), "installation_repositories", body, payload, received_at=1.0
+    )
+
+
+def segments(folder: Path) -> list[Path]:
+    """The segment files holding deliveries (not the empty one made ahead for the next)."""
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.name.endswith(SEGMENT_SUFFIX) and path.stat().st_size > len(FILE_MAGIC)
+    )
+
+
+def stored_guids(database: Path) -> list[str]:
+    with sqlite3.connect(database) as connection:
+        return [row[0] for row in connection.execute("SELECT guid FROM deliveries ORDER BY seq")]
+
+
+async def journaled_store(tmp_path: Path) -> Store:
+    store = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3"))
+    await store.open(journal=True)
+    assert store.journal is not None
+    return store
+
+
+# -- the file format ----------------------------------------------------------------
+
+
+def test_records_read_back_and_a_torn_tail_is_cut_off() -> None:
+    first = encode_record("g1", "ping", "webhook", 1.5, '{"a": "é"}')
+    second = encode_record("g2", "ping", "webhook", 2.5, "{}")
+    whole = FILE_MAGIC + first + second
+    contents = decode_records(whole)
+    assert [(r.guid, r.body, r.received_at) for r in contents.records] == [
+        ("g1", '{"a": "é"}', 1.5),
+        ("g2", "{}", 2.5),
+    ]
+    assert contents.unreadable_bytes == 0
+    for cut in range(1, len(second)):  # every torn length of the last write
+        torn = decode_records(whole[: len(whole) - cut])
+        assert [r.guid for r in torn.records] == ["g1"]
+        assert torn.unreadable_at == len(FILE_MAGIC) + len(first)
+        assert torn.unreadable_bytes == len(second) - cut
+
+
+def test_a_record_whose_checksum_fails_ends_the_reading() -> None:
+    first = encode_record("g1", "ping", "webhook", 1.0, "{}")
+    damaged = bytearray(encode_record("g2", "ping", "webhook", 1.0, '{"x": 1}'))
+    damaged[-2] ^= 0x01
+    third = encode_record("g3", "ping", "webhook", 1.0, "{}")
+    contents = decode_records(FILE_MAGIC + first + bytes(damaged) + third)
+    assert [r.guid for r in contents.records] == ["g1"]
+    assert contents.unreadable_bytes == len(damaged) + len(third)
+
+
+def test_a_foreign_file_or_a_forged_length_yields_nothing() -> None:
+    assert decode_records(b"not a journal").records == []
+    huge = struct.pack(">II", 2**31, zlib.crc32(b""))
+    assert decode_records(FILE_MAGIC + huge + b"x" * 10).records == []
+
+
+# -- the journal in front of SQLite ---------------------------------------------------
+
+
+async def test_a_delivery_is_journaled_imported_and_its_segment_deleted(tmp_path: Path) -> None:
+    store = await journaled_store(tmp_path)
+    journal = store.journal
+    assert journal is not None
+    woken: list[int] = []
+    store.on_stored = lambda: woken.append(1)
+    try:
+        item = delivery()
+        assert await store.add_delivery(item) is True
+        [segment] = segments(journal.folder)
+        assert stat.S_IMODE(segment.stat().st_mode) == 0o600
+        assert stat.S_IMODE(journal.folder.stat().st_mode) == 0o700
+        assert [r.guid for r in decode_records(segment.read_bytes()).records] == [item.guid]
+        await store.intake_settled()
+        assert woken
+        stored = await store.get_delivery(item.guid)
+        assert stored is not None and stored.state == "queued"
+        # A redelivery: a duplicate, answered from the journal before the segment goes...
+        assert await store.add_delivery(item) is False
+        for _ in range(100):  # ...and the segment goes once a checkpoint holds it.
+            if segment not in segments(journal.folder):
+                break
+            await asyncio.sleep(0.02)
+        assert segment not in segments(journal.folder)
+        # Then the database answers.
+        assert await store.add_delivery(item) is False
+    finally:
+        await store.close()
+    assert segments(tmp_path / "bot.sqlite3-intake") == []
+    assert stored_guids(tmp_path / "bot.sqlite3") == [item.guid]
+
+
+async def test_a_segment_stays_until_a_checkpoint_copies_the_whole_wal(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path}/bot.sqlite3")
+    await database.migrate()
+    store = Store(database)
+    full_checkpoints = False
+
+    async def checkpoint() -> bool:
+        await database.checkpoint()
+        return full_checkpoints
+
+    async def insert(rows: list[tuple[Delivery, str]]) -> list[bool]:
+        return await database.run(partial(insert_deliveries, rows=rows))
+
+    journal = IntakeJournal.open(
+        tmp_path / "journal", insert=insert, is_stored=lambda guid: False, checkpoint=checkpoint
+    )
+    assert journal is not None
+    try:
+        item = delivery()
+        assert journal.append(item, "webhook")
+        await journal.settled(5)
+        for _ in range(3):
+            await journal.tick()
+        assert len(segments(journal.folder)) == 1, "deleted before the WAL was synced back"
+        full_checkpoints = True
+        await journal.tick()
+        assert segments(journal.folder) == []
+    finally:
+        await journal.close()
+        await store.close()
+    assert stored_guids(tmp_path / "bot.sqlite3") == [item.guid]
+
+
+async def test_what_a_dead_run_acknowledged_is_imported_once_at_start(tmp_path: Path) -> None:
+    """A run that journaled deliveries and died before importing them (its import
+    never finished); the next start imports every whole record, and a GUID already
+    in the database (imported before the crash) is stored once."""
+    database = tmp_path / "bot.sqlite3"
+    folder = tmp_path / "bot.sqlite3-intake"
+    earlier = Store(Database(f"sqlite:///{database}"))
+    await earlier.open()
+    already = delivery()
+    assert await earlier.add_delivery(already, source="webhook")
+    await earlier.close()
+
+    never = asyncio.Event()
+
+    async def import_that_never_finishes(rows: list[tuple[Delivery, str]]) -> list[bool]:
+        await never.wait()
+        return []
+
+    async def no_checkpoint() -> bool:
+        return False
+
+    dead = IntakeJournal.open(
+        folder,
+        insert=import_that_never_finishes,
+        is_stored=lambda guid: False,
+        checkpoint=no_checkpoint,
+    )
+    assert dead is not None
+    acknowledged = [already] + [delivery() for _ in range(5)]
+    for item in acknowledged:
+        assert dead.append(item, "webhook")
+    [segment] = segments(folder)
+    # The dead run's lock goes with its process; its last write was torn.
+    os.close(dead._lock_descriptor)
+    with segment.open("ab") as file:
+        file.write(encode_record("torn", "ping", "webhook", 1.0, "{}")[:-3])
+
+    store = await journaled_store(tmp_path)
+    try:
+        assert store.journal is not None
+        for _ in range(100):
+            if not segments(folder):
+                break
+            await asyncio.sleep(0.02)
+        assert segments(folder) == []
+    finally:
+        await store.close()
+    assert stored_guids(database) == [item.guid for item in acknowledged]
+    assert dead._importer is not None
+    dead._importer.cancel()
+
+
+async def test_a_second_process_stores_directly(tmp_path: Path) -> None:
+    first = await journaled_store(tmp_path)
+    second = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3"))
+    await second.open(journal=True)
+    try:
+        assert second.journal is None
+        item = delivery()
+        assert await second.add_delivery(item) is True
+        assert await second.get_delivery(item.guid) is not None
+        # The first's journal sees it in the database: a duplicate there too.
+        assert await first.add_delivery(item) is False
+    finally:
+        await second.close()
+        await first.close()
+
+
+async def test_synchronous_full_keeps_the_synced_commit(tmp_path: Path) -> None:
+    store = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3", synchronous="FULL"))
+    await store.open(journal=True)
+    try:
+        assert store.journal is None
+    finally:
+        await store.close()
+
+
+async def test_intake_waits_for_an_import_far_behind(tmp_path: Path) -> None:
+    """Past the backlog limit a delivery waits for the import (the web route answers
+    503 after its bound); memory stays bounded, and it is taken once there is room."""
+    database = Database(f"sqlite:///{tmp_path}/bot.sqlite3")
+    await database.migrate()
+    gate = asyncio.Event()
+
+    async def slow_import(rows: list[tuple[Delivery, str]]) -> list[bool]:
+        await gate.wait()
+        return await database.run(partial(insert_deliveries, rows=rows))
+
+    async def checkpoint() -> bool:
+        return await database.checkpoint()
+
+    item = delivery()
+    journal = IntakeJournal.open(
+        tmp_path / "journal",
+        insert=slow_import,
+        is_stored=lambda guid: False,
+        checkpoint=checkpoint,
+        backlog_limit_bytes=3 * len(item.body),
+    )
+    assert journal is not None
+    try:
+        for _ in range(4):
+            assert not journal.full
+            assert journal.append(delivery(), "webhook")
+        assert journal.full and journal.backlog == 4
+        waiting = asyncio.ensure_future(journal.room())
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        gate.set()
+        await asyncio.wait_for(waiting, 5)
+        assert journal.append(item, "webhook")
+        await journal.settled(5)
+    finally:
+        await journal.close()
+        await database.close()
+    assert len(stored_guids(tmp_path / "bot.sqlite3")) == 5
+
+
+async def test_a_delivery_is_taken_while_another_process_holds_the_database(
+    start_bot: Any, tmp_path: Path
+) -> None:
+    """The journal needs no lock of the database: the ack is 202 at once, the import
+    waits for the lock, and the delivery is handled once it is released."""
+    path = tmp_path / "held" / "bot.sqlite3"
+    bot: BotUnderTest = await start_bot(DATABASE_URL=f"sqlite:///{path}")
+    await bot.settle()
+    payload = bot.payload("installation_repositories/added.payload.json")
+    payload["repositories_added"] = []
+    with locked_by_another_process(path):
+        started = time.monotonic()
+        sent = await bot.send("installation_repositories", payload)
+        assert sent.status == 202, sent.body
+        assert time.monotonic() - started < 1.0
+        await asyncio.sleep(THREAD_BUSY_TIMEOUT + 0.5)  # the import fails at least once
+        assert await bot.services.store.get_delivery(sent.guid) is None
+        again = await bot.send("installation_repositories", payload, guid=sent.guid)
+        assert again.status == 200 and json.loads(again.body)["duplicate"] is True
+    await bot.settle()
+    stored = await bot.services.store.get_delivery(sent.guid)
+    assert stored is not None and stored.state == "done"
+
+
+@pytest.mark.parametrize("mode", [0o750, 0o705])
+async def test_a_folder_others_may_enter_is_refused(tmp_path: Path, mode: int) -> None:
+    folder = tmp_path / "bot.sqlite3-intake"
+    folder.mkdir(mode=0o700)
+    os.chmod(folder, mode)
+    store = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3"))
+    with pytest.raises(StoreUnavailable, match="chmod 700"):
+        await store.open(journal=True)
+    await store.close()
+
+
+async def test_a_link_in_place_of_the_folder_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (tmp_path / "bot.sqlite3-intake").symlink_to(elsewhere)
+    store = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3"))
+    with pytest.raises(StoreUnavailable, match="must be a folder"):
+        await store.open(journal=True)
+    await store.close()
+    assert list(elsewhere.iterdir()) == []
