@@ -184,7 +184,7 @@ async def open_services(
     router = compose(handlers.ROUTED)
     store = Store(Database(settings.database_url, synchronous=settings.sqlite_synchronous))
     # The serving process acknowledges webhooks from the intake journal (SQLite).
-    await store.open(journal=start_worker and settings.intake_journal)
+    await store.open(serving=start_worker, journal=settings.intake_journal)
     requeued = await store.requeue_running()  # SQLite serves one process: none is running now
     if requeued:
         log.info("re-queued unfinished deliveries", extra=fields(count=requeued))

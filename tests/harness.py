@@ -7,6 +7,7 @@ import contextlib
 import http.client
 import json
 import os
+import resource
 import socket
 import sys
 import time
@@ -229,8 +230,18 @@ class BotProcess:
         *,
         ready_path: str = "/readyz",
         limit_seconds: float = 20.0,
+        file_size_limit: int | None = None,
     ) -> None:
-        """Start the process and wait until `ready_path` answers 200."""
+        """Start the process and wait until `ready_path` answers 200.
+
+        `file_size_limit` (bytes): the largest file the process may write (RLIMIT_FSIZE;
+        Python ignores SIGXFSZ, so a write past it fails with EFBIG, as a full disk does).
+        """
+
+        def limit_file_size() -> None:
+            if file_size_limit is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
         with self.log.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -241,6 +252,7 @@ class BotProcess:
                 cwd=str(ROOT),
                 stdout=log,
                 stderr=log,
+                preexec_fn=limit_file_size if file_size_limit is not None else None,
             )
         BotProcess.started.append(self)
         deadline = time.monotonic() + limit_seconds

@@ -8,6 +8,7 @@ local user could rename or replace one of them and what is created inside.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 PRIVATE_FOLDER_MODE = 0o700
@@ -35,3 +36,17 @@ def make_private_folders(folder: Path) -> None:
                 raise
             continue  # made meanwhile by someone else: theirs, left alone
         os.chmod(path, PRIVATE_FOLDER_MODE)
+
+
+def private_folder_problem(folder: Path) -> str | None:
+    """Why `folder` is not private to this user (a link, another's, mode looser than
+    0700), or None when it is."""
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{folder} must be a folder (not a link or a file)"
+    if info.st_uid != os.geteuid():
+        return f"{folder} belongs to another user"
+    if info.st_mode & 0o077:
+        mode = stat.S_IMODE(info.st_mode)
+        return f"{folder} may be entered by other users (mode {mode:o}): run `chmod 700 {folder}`"
+    return None

@@ -37,7 +37,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import stat
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -48,7 +47,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.core.logs import fields
-from bot.core.private_paths import make_private_folders
+from bot.core.private_paths import make_private_folders, private_folder_problem
 from bot.db.connection import StoreUnavailable
 from bot.queue.intake import Delivery, decode_json, delivery_of
 from bot.queue.journal_records import FILE_MAGIC, JournalRecord, encode_record, read_segment
@@ -135,7 +134,9 @@ class IntakeJournal:
         """The journal in `folder` (made 0700 if missing), or None when another process
         holds it. Raises StoreUnavailable for a folder others may enter or replace."""
         make_private_folders(folder)
-        check_private_folder(folder)
+        problem = private_folder_problem(folder)
+        if problem is not None:
+            raise StoreUnavailable(f"{problem}; it holds embargoed reports")
         descriptor = os.open(
             folder / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
         )
@@ -299,9 +300,10 @@ class IntakeJournal:
         active = self._active
         sealing = False
         if active is not None and active.records:
-            self._seal(active)
+            # Appends go on in the spare at once; the next spare is made off the loop.
+            self._sealed.append(active)
+            self._active, self._spare = self._spare, None
             sealing = True
-        # The next segment is made here, off the loop, while deliveries come in.
         need_spare = sealing and self._spare is None and not self._closed
         spare = await loop.run_in_executor(self._executor, self._close_sealed, need_spare)
         if spare is not None:
@@ -396,20 +398,6 @@ class IntakeJournal:
             )
         self._executor.shutdown(wait=True)
         os.close(self._lock_descriptor)
-
-
-def check_private_folder(folder: Path) -> None:
-    """Raise StoreUnavailable unless `folder` is a real folder of this user, 0700 or tighter."""
-    info = os.lstat(folder)
-    if not stat.S_ISDIR(info.st_mode):
-        raise StoreUnavailable(f"{folder} must be a folder (not a link or a file)")
-    if info.st_uid != os.geteuid():
-        raise StoreUnavailable(f"{folder} belongs to another user; it holds embargoed reports")
-    if info.st_mode & 0o077:
-        raise StoreUnavailable(
-            f"{folder} may be entered by other users (mode {stat.S_IMODE(info.st_mode):o}); "
-            f"it holds embargoed reports: run `chmod 700 {folder}`"
-        )
 
 
 def _stored_form(record: JournalRecord) -> tuple[Delivery, str] | None:

@@ -17,6 +17,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 from bot.core.logs import fields
 from bot.db.backends import SqliteBackend
@@ -37,6 +38,11 @@ log = logging.getLogger("ghsa_bot.store")
 CHECKPOINT_SECONDS = 0.1
 
 
+def journal_folder(backend: SqliteBackend) -> Path:
+    """The intake journal's folder, beside the database file (as its -wal and -shm)."""
+    return backend.path.with_name(backend.path.name + "-intake")
+
+
 class SqliteUpkeep:
     """The checkpoint task of a SQLite file, and its intake journal when serving."""
 
@@ -47,21 +53,23 @@ class SqliteUpkeep:
         self._reader: sqlite3.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
 
-    async def start(self, *, journal: bool) -> None:
-        """Start checkpointing; with `journal`, open the journal (on synchronous=NORMAL:
+    async def start(self, *, serving: bool, journal: bool) -> None:
+        """Start checkpointing. When `serving`: import what a previous run left in the
+        journal, and with `journal` keep it open for intake (on synchronous=NORMAL only:
         FULL and EXTRA promise a synced commit before each acknowledgement, which the
-        journal does not) and import what a previous run left in it."""
+        journal does not)."""
         backend = self.database.backend
         assert isinstance(backend, SqliteBackend)
-        if journal and backend.synchronous == "NORMAL":
+        if serving and journal and backend.synchronous == "NORMAL":
             await self._open_journal(backend)
+        elif serving:
+            await self._import_leftovers(backend)
         self._checkpoints = asyncio.create_task(
             self._checkpoint_every(CHECKPOINT_SECONDS), name="wal-checkpoint"
         )
 
-    async def _open_journal(self, backend: SqliteBackend) -> None:
-        folder = backend.path.with_name(backend.path.name + "-intake")
-        opened = await asyncio.get_running_loop().run_in_executor(
+    async def _open(self, folder: Path) -> IntakeJournal | None:
+        return await asyncio.get_running_loop().run_in_executor(
             None,
             partial(
                 IntakeJournal.open,
@@ -71,6 +79,20 @@ class SqliteUpkeep:
                 checkpoint=self.database.checkpoint,
             ),
         )
+
+    async def _import_leftovers(self, backend: SqliteBackend) -> None:
+        """The journal is off now, but a run that had it on may have left deliveries in it."""
+        folder = journal_folder(backend)
+        if not folder.exists():
+            return
+        leftovers = await self._open(folder)
+        if leftovers is not None:
+            await leftovers.recover()
+            await leftovers.close()
+
+    async def _open_journal(self, backend: SqliteBackend) -> None:
+        folder = journal_folder(backend)
+        opened = await self._open(folder)
         if opened is None:
             log.warning(
                 "intake journal: another process holds it; webhooks are stored directly",

@@ -93,17 +93,18 @@ class Store:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    async def open(self, *, journal: bool = False) -> None:
+    async def open(self, *, serving: bool = False, journal: bool = True) -> None:
         """Migrate; on a SQLite file, checkpoint the WAL every CHECKPOINT_SECONDS.
 
-        `journal` (the serving process): on a SQLite file with synchronous=NORMAL,
-        acknowledge webhooks once appended to the intake journal, after importing
-        what a previous run left in it (bot/queue/sqlite_upkeep.py).
+        `serving` (the process that takes webhooks), on a SQLite file: import what a
+        previous run left in the intake journal, and with `journal` and
+        synchronous=NORMAL acknowledge webhooks once appended to it
+        (bot/queue/sqlite_upkeep.py).
         """
         await self.database.migrate()
         if self.database.has_wal:
             self._sqlite = SqliteUpkeep(self.database, self._stored)
-            await self._sqlite.start(journal=journal)
+            await self._sqlite.start(serving=serving, journal=journal)
 
     def _stored(self) -> None:
         self.on_stored()

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.db.backends import THREAD_BUSY_TIMEOUT
@@ -28,8 +29,9 @@ from bot.queue.intake import Delivery, delivery_of
 from bot.queue.journal import SEGMENT_SUFFIX, IntakeJournal
 from bot.queue.journal_records import FILE_MAGIC, decode_records, encode_record
 from bot.queue.store import Store
-from tests.databases import locked_by_another_process
-from tests.harness import BotUnderTest, load_payload
+from tests.conftest import free_port
+from tests.databases import locked_by_another_process, query
+from tests.harness import BotProcess, BotUnderTest, load_payload, send_webhook
 
 pytestmark = pytest.mark.database_leg("sqlite")
 
@@ -58,7 +60,7 @@ def stored_guids(database: Path) -> list[str]:
 
 async def journaled_store(tmp_path: Path) -> Store:
     store = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3"))
-    await store.open(journal=True)
+    await store.open(serving=True)
     assert store.journal is not None
     return store
 
@@ -167,10 +169,14 @@ async def test_a_segment_stays_until_a_checkpoint_copies_the_whole_wal(tmp_path:
     assert stored_guids(tmp_path / "bot.sqlite3") == [item.guid]
 
 
-async def test_what_a_dead_run_acknowledged_is_imported_once_at_start(tmp_path: Path) -> None:
+@pytest.mark.parametrize("journal_now", [True, False], ids=["journal-on", "journal-off-now"])
+async def test_what_a_dead_run_acknowledged_is_imported_once_at_start(
+    tmp_path: Path, journal_now: bool
+) -> None:
     """A run that journaled deliveries and died before importing them (its import
     never finished); the next start imports every whole record, and a GUID already
-    in the database (imported before the crash) is stored once."""
+    in the database (imported before the crash) is stored once. So does a start
+    with the journal turned off since."""
     database = tmp_path / "bot.sqlite3"
     folder = tmp_path / "bot.sqlite3-intake"
     earlier = Store(Database(f"sqlite:///{database}"))
@@ -204,9 +210,10 @@ async def test_what_a_dead_run_acknowledged_is_imported_once_at_start(tmp_path: 
     with segment.open("ab") as file:
         file.write(encode_record("torn", "ping", "webhook", 1.0, "{}")[:-3])
 
-    store = await journaled_store(tmp_path)
+    store = Store(Database(f"sqlite:///{database}"))
+    await store.open(serving=True, journal=journal_now)
     try:
-        assert store.journal is not None
+        assert (store.journal is not None) is journal_now
         for _ in range(100):
             if not segments(folder):
                 break
@@ -222,7 +229,7 @@ async def test_what_a_dead_run_acknowledged_is_imported_once_at_start(tmp_path: 
 async def test_a_second_process_stores_directly(tmp_path: Path) -> None:
     first = await journaled_store(tmp_path)
     second = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3"))
-    await second.open(journal=True)
+    await second.open(serving=True)
     try:
         assert second.journal is None
         item = delivery()
@@ -237,7 +244,7 @@ async def test_a_second_process_stores_directly(tmp_path: Path) -> None:
 
 async def test_synchronous_full_keeps_the_synced_commit(tmp_path: Path) -> None:
     store = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3", synchronous="FULL"))
-    await store.open(journal=True)
+    await store.open(serving=True)
     try:
         assert store.journal is None
     finally:
@@ -316,7 +323,7 @@ async def test_a_folder_others_may_enter_is_refused(tmp_path: Path, mode: int) -
     os.chmod(folder, mode)
     store = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3"))
     with pytest.raises(StoreUnavailable, match="chmod 700"):
-        await store.open(journal=True)
+        await store.open(serving=True)
     await store.close()
 
 
@@ -326,6 +333,117 @@ async def test_a_link_in_place_of_the_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "bot.sqlite3-intake").symlink_to(elsewhere)
     store = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3"))
     with pytest.raises(StoreUnavailable, match="must be a folder"):
-        await store.open(journal=True)
+        await store.open(serving=True)
     await store.close()
     assert list(elsewhere.iterdir()) == []
+
+
+# -- a real process: killed, or unable to write ----------------------------------------
+
+MARKER = "journal-test-marker-0f3c"
+
+
+def journal_payload(padding: int = 0) -> dict[str, Any]:
+    payload = load_payload("installation_repositories/added.payload.json")
+    payload["installation"]["id"] = 1000
+    payload["repositories_added"] = []
+    payload["note"] = MARKER + "x" * padding  # text no log line may carry
+    return payload
+
+
+async def test_a_killed_process_loses_no_acknowledged_delivery(
+    bot_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Deliveries acknowledged while the database is locked (so none is imported),
+    then SIGKILL, a torn last write: the next start stores every one exactly once,
+    says what it could not read, and deletes the segments."""
+    database = Path(bot_env["DATABASE_URL"].removeprefix("sqlite:///"))
+    folder = database.with_name(database.name + "-intake")
+    secret = bot_env["GITHUB_WEBHOOK_SECRET"].encode()
+    async with aiohttp.ClientSession() as session:
+        first = BotProcess(bot_env, free_port(), tmp_path / "first.log")
+        await first.start(session)
+        with locked_by_another_process(database):
+            sent = [
+                await send_webhook(
+                    session, first.url, "installation_repositories", journal_payload(), secret
+                )
+                for _ in range(20)
+            ]
+            assert [s.status for s in sent] == [202] * 20
+            await first.kill()  # SIGKILL while nothing could be imported
+        segment = segments(folder)[-1]  # the last written (a segment per 100 ms)
+        with segment.open("ab") as file:  # a write torn by a power loss
+            file.write(encode_record("torn", "ping", "webhook", 1.0, "{}")[:-5])
+
+        second = BotProcess(bot_env, free_port(), tmp_path / "second.log")
+        await second.start(session)
+        guids = [s.guid for s in sent]
+        placeholders = ", ".join("?" * len(guids))
+        counted = (
+            f"SELECT guid, COUNT(*) FROM deliveries WHERE guid IN ({placeholders}) GROUP BY guid"
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and segments(folder):
+            await asyncio.sleep(0.05)
+        assert segments(folder) == []
+        assert dict(query(bot_env["DATABASE_URL"], counted, guids)) == dict.fromkeys(guids, 1)
+        again = await send_webhook(
+            session,
+            second.url,
+            "installation_repositories",
+            journal_payload(),
+            secret,
+            guid=guids[0],
+        )
+        assert again.status == 200  # stored: a duplicate
+        assert await second.stop() == 0
+    log_text = (tmp_path / "second.log").read_text()
+    assert "the end of a segment could not be read" in log_text
+    assert segment.name in log_text
+    assert MARKER not in log_text + (tmp_path / "first.log").read_text()
+
+
+async def test_a_journal_that_cannot_be_written_answers_503_and_the_next_delivery_is_taken(
+    bot_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A write past the process's file size limit fails as a full disk does: 503 (GitHub
+    redelivers later), the partly written record is never read, and intake goes on."""
+    secret = bot_env["GITHUB_WEBHOOK_SECRET"].encode()
+    database = Path(bot_env["DATABASE_URL"].removeprefix("sqlite:///"))
+    async with aiohttp.ClientSession() as session:
+        bot = BotProcess(bot_env, free_port(), tmp_path / "bot.log")
+        await bot.start(session, file_size_limit=4 * 1024 * 1024)
+        too_large = await send_webhook(
+            session,
+            bot.url,
+            "installation_repositories",
+            journal_payload(5 * 1024 * 1024),
+            secret,
+        )
+        assert too_large.status == 503, too_large.body
+        assert "store unavailable" in too_large.body
+        taken = await send_webhook(
+            session, bot.url, "installation_repositories", journal_payload(), secret
+        )
+        assert taken.status == 202, taken.body
+        deadline = time.monotonic() + 15
+        done: list[tuple[Any, ...]] = []
+        while time.monotonic() < deadline and done != [("done",)]:
+            done = query(
+                bot_env["DATABASE_URL"],
+                "SELECT state FROM deliveries WHERE guid = ?",
+                (taken.guid,),
+            )
+            await asyncio.sleep(0.05)
+        assert done == [("done",)]
+        assert query(
+            bot_env["DATABASE_URL"],
+            "SELECT COUNT(*) FROM deliveries WHERE guid = ?",
+            (too_large.guid,),
+        ) == [(0,)]
+        assert await bot.stop() == 0
+    assert segments(database.with_name(database.name + "-intake")) == []
+    log_text = (tmp_path / "bot.log").read_text()
+    assert "the intake journal cannot be written: File too large" in log_text
+    assert MARKER not in log_text
