@@ -265,7 +265,7 @@ async def open_services(
     store.on_stored = worker.notify  # journaled webhooks, once in the database
     journal = store.journal
     if journal is not None:
-        metrics.journal_backlog.reader = lambda: float(journal.backlog)
+        metrics.journal_backlog.reader = lambda: float(journal.line.backlog)
         metrics.journal_segments.reader = lambda: float(journal.segments)
     webhook_events = subscribed_events(router) - INTERNAL_EVENTS
     services = Services(

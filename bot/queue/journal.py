@@ -38,7 +38,6 @@ import fcntl
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,25 +49,19 @@ from bot.core.logs import fields
 from bot.core.private_paths import make_private_folders, private_folder_problem
 from bot.db.connection import StoreUnavailable
 from bot.queue.intake import Delivery, decode_json, delivery_of
+from bot.queue.journal_import import (
+    BACKLOG_LIMIT_BYTES,
+    IMPORT_CHUNK,
+    ImportLine,
+    Insert,
+)
 from bot.queue.journal_records import FILE_MAGIC, JournalRecord, encode_record, read_segment
 
 log = logging.getLogger("ghsa_bot.journal")
 
 SEGMENT_SUFFIX = ".journal"
-# Deliveries imported in one transaction at most. Intake does not wait for the
-# connection, so a longer transaction delays only the worker's claims.
-IMPORT_CHUNK = 100
-# How long the importer gathers deliveries before a transaction of fewer than a chunk.
-IMPORT_GATHER_SECONDS = 0.002
-# Acknowledged bytes not yet imported past which intake waits for the import (a
-# flood faster than the database, or a database that fails): memory stays bounded,
-# and acknowledgements slow to the database's pace as they did without a journal
-# (the web route answers 503 after its two-second bound).
-BACKLOG_LIMIT_BYTES = 16 * 1024 * 1024
 _NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
 
-# insert(rows) -> one bool per row (new or not); it runs one transaction.
-Insert = Callable[[list[tuple[Delivery, str]]], Awaitable[list[bool]]]
 
 
 @dataclass(eq=False)
@@ -104,20 +97,14 @@ class IntakeJournal:
         self._insert = insert
         self._is_stored = is_stored
         self._checkpoint = checkpoint
-        self._backlog_limit = backlog_limit_bytes
-        self.on_imported: Callable[[], None] = _nothing
+        # Every webhook's way into the database, journaled or waited for, in one order.
+        self.line = ImportLine(insert, backlog_limit_bytes=backlog_limit_bytes)
         self._run_id = time.time_ns()
         self._count = 0
         self._active: _Segment | None = None
         self._spare: _Segment | None = None
         self._sealed: list[_Segment] = []
         self._guids: set[str] = set()  # GUIDs of segments not yet deleted
-        self._to_import: deque[tuple[_Segment, Delivery, str]] = deque()
-        self._backlog_bytes = 0
-        self._import_error: str | None = None
-        self._progress: asyncio.Future[None] | None = None  # set at each import, for `room`
-        self._wanted = asyncio.Event()
-        self._importer: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghsa-bot-journal")
         self._closed = False
 
@@ -156,18 +143,6 @@ class IntakeJournal:
 
     # -- intake --------------------------------------------------------------------
 
-    @property
-    def full(self) -> bool:
-        """True while the import is too far behind: await `room` before `append`."""
-        return self._backlog_bytes > self._backlog_limit
-
-    async def room(self) -> None:
-        """Wait until the import has caught up below the limit (or the journal closes)."""
-        while self.full and not self._closed:
-            if self._progress is None:
-                self._progress = asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._progress)
-
     def append(self, delivery: Delivery, source: str) -> bool:
         """Journal `delivery` (on the event loop); False when its GUID is stored already.
 
@@ -192,12 +167,17 @@ class IntakeJournal:
         segment.records += 1
         segment.guids.add(guid)
         self._guids.add(guid)
-        self._to_import.append((segment, delivery._replace(payload=_NO_PAYLOAD), source))
-        self._backlog_bytes += _record_size(delivery)
-        self._wanted.set()
-        if self._importer is None:
-            self._importer = asyncio.create_task(self._import_forever(), name="journal-import")
+        self.line.add(delivery._replace(payload=_NO_PAYLOAD), source, segment)
         return True
+
+    async def store_directly(self, delivery: Delivery, source: str) -> bool:
+        """Under a flood: store `delivery` before answering, in the line's next commit
+        (no file write); False when its GUID is stored already."""
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        if delivery.guid in self._guids:
+            return False
+        return await self.line.add_and_wait(delivery._replace(payload=_NO_PAYLOAD), source)
 
     def _writable_segment(self) -> _Segment:
         if self._active is None:
@@ -228,68 +208,10 @@ class IntakeJournal:
             self._active = None
         self._sealed.append(segment)
 
-    # -- import --------------------------------------------------------------------
-
-    @property
-    def backlog(self) -> int:
-        """Deliveries acknowledged and not yet imported into the database."""
-        return len(self._to_import)
-
     @property
     def segments(self) -> int:
         """Segment files on disk (open, or waiting to be deleted)."""
         return len(self._sealed) + (self._active is not None) + (self._spare is not None)
-
-    async def _import_forever(self) -> None:
-        while True:
-            await self._wanted.wait()
-            self._wanted.clear()
-            if len(self._to_import) < IMPORT_CHUNK:
-                await asyncio.sleep(IMPORT_GATHER_SECONDS)
-            await self._import_all()
-
-    async def _import_all(self) -> None:
-        delay = 0.05
-        while self._to_import:
-            size = min(IMPORT_CHUNK, len(self._to_import))
-            chunk = [self._to_import[index] for index in range(size)]
-            try:
-                await self._insert([(delivery, source) for _, delivery, source in chunk])
-            except Exception as error:  # the database failed: try again, the journal keeps them
-                if self._import_error is None:
-                    # A StoreUnavailable's message is safe to log; another's may quote values.
-                    detail = str(error) if isinstance(error, StoreUnavailable) else ""
-                    log.error(
-                        "intake journal: import into the database failed; retrying",
-                        extra=fields(error_type=type(error).__name__, error=detail),
-                    )
-                self._import_error = type(error).__name__
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            if self._import_error is not None:
-                log.info("intake journal: import into the database works again")
-                self._import_error = None
-            delay = 0.05
-            for segment, delivery, _ in chunk:
-                self._to_import.popleft()
-                segment.imported += 1
-                self._backlog_bytes -= _record_size(delivery)
-            self._made_progress()
-            self.on_imported()
-
-    def _made_progress(self) -> None:
-        progress, self._progress = self._progress, None
-        if progress is not None and not progress.done():
-            progress.set_result(None)
-
-    async def settled(self, seconds: float) -> None:
-        """Wait until every journaled delivery is imported (tests, `run_until_idle`)."""
-        deadline = time.monotonic() + seconds
-        while self._to_import:
-            if time.monotonic() > deadline:
-                raise StoreUnavailable("the intake journal's import did not finish")
-            await asyncio.sleep(0.001)
 
     # -- durability and deletion ---------------------------------------------------
 
@@ -365,7 +287,7 @@ class IntakeJournal:
                 )
             rows = [row for row in map(_stored_form, contents.records) if row is not None]
             for start in range(0, len(rows), IMPORT_CHUNK):
-                await self._insert(rows[start : start + IMPORT_CHUNK])
+                await self._insert(rows[start : start + IMPORT_CHUNK], True)
             self._sealed.append(_Segment(path, None, len(rows), len(rows)))
             recovered += len(rows)
         if paths:
@@ -379,13 +301,7 @@ class IntakeJournal:
         """Stop taking deliveries, import the rest, and delete what the database holds.
         What could not be imported stays on disk for the next start."""
         self._closed = True
-        self._made_progress()  # who waits for room gets "closed"
-        with contextlib.suppress(StoreUnavailable):
-            await self.settled(seconds)
-        if self._importer is not None:
-            self._importer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._importer
+        await self.line.close(seconds)
         with contextlib.suppress(OSError):  # then left for the next start
             await self.tick()
         if self._spare is not None:
@@ -394,7 +310,7 @@ class IntakeJournal:
         if self._sealed:
             log.warning(
                 "intake journal: deliveries left for the next start to import",
-                extra=fields(segments=len(self._sealed), deliveries=len(self._to_import)),
+                extra=fields(segments=len(self._sealed), deliveries=self.line.backlog),
             )
         self._executor.shutdown(wait=True)
         os.close(self._lock_descriptor)
@@ -415,10 +331,6 @@ def _stored_form(record: JournalRecord) -> tuple[Delivery, str] | None:
     return delivery._replace(payload=_NO_PAYLOAD), record.source
 
 
-def _record_size(delivery: Delivery) -> int:
-    return len(delivery.body)
-
-
 def _write_all(descriptor: int | None, data: bytes) -> None:
     assert descriptor is not None
     view = memoryview(data)
@@ -433,7 +345,3 @@ def _delete(segments: list[_Segment]) -> None:
             segment.descriptor = None
         with contextlib.suppress(FileNotFoundError):
             segment.path.unlink()
-
-
-def _nothing() -> None:
-    return None

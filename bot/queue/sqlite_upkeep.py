@@ -99,12 +99,20 @@ class SqliteUpkeep:
                 extra=fields(folder=folder.name),
             )
             return
-        opened.on_imported = self._on_stored
+        opened.line.on_imported = self._on_stored
         self.journal = opened
         await opened.recover()
 
-    async def _import(self, rows: list[tuple[Delivery, str]]) -> list[bool]:
-        return await self.database.run(partial(insert_deliveries, rows=rows))
+    async def _import(self, rows: list[tuple[Delivery, str]], waited_for: bool) -> list[bool]:
+        """Insert webhooks from the import line (bot/queue/journal_import.py). Journaled
+        ones, acknowledged already, on the database thread, so no request waits behind
+        the insert; when a caller waits for the commit (a flood), on the event loop as
+        soon as the connection is free, as intake always did: on the thread each row's
+        insert hands the GIL back and forth with the loop."""
+        insert = partial(insert_deliveries, rows=rows)
+        if waited_for:
+            return await self.database.run_short(insert)
+        return await self.database.run(insert)
 
     def _is_stored(self, guid: str) -> bool:
         """On the event loop: whether `guid` is in the database. False when the read
@@ -136,7 +144,7 @@ class SqliteUpkeep:
     async def settled(self, seconds: float) -> None:
         """Wait until every journaled delivery is in the database."""
         if self.journal is not None:
-            await self.journal.settled(seconds)
+            await self.journal.line.settled(seconds)
 
     async def close(self) -> None:
         """Stop checkpointing; import and delete what the journal holds (what cannot be

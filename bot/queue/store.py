@@ -142,8 +142,11 @@ class Store:
         """
         journal = self.journal
         if journal is not None and source == "webhook":
-            if journal.full:  # the import is far behind: wait for it (bounded by the caller)
-                await journal.room()
+            line = journal.line
+            if line.full:  # the import is far behind: wait for it (bounded by the caller)
+                await line.room()
+            if line.flooded():  # one commit for many costs less than a file write each
+                return await journal.store_directly(delivery, source)
             return journal.append(delivery, source)
         if self._intake is not None:
             state = await self._intake.submit((delivery, source))

@@ -146,7 +146,7 @@ async def test_a_segment_stays_until_a_checkpoint_copies_the_whole_wal(tmp_path:
         await database.checkpoint()
         return full_checkpoints
 
-    async def insert(rows: list[tuple[Delivery, str]]) -> list[bool]:
+    async def insert(rows: list[tuple[Delivery, str]], waited_for: bool) -> list[bool]:
         return await database.run(partial(insert_deliveries, rows=rows))
 
     journal = IntakeJournal.open(
@@ -156,7 +156,7 @@ async def test_a_segment_stays_until_a_checkpoint_copies_the_whole_wal(tmp_path:
     try:
         item = delivery()
         assert journal.append(item, "webhook")
-        await journal.settled(5)
+        await journal.line.settled(5)
         for _ in range(3):
             await journal.tick()
         assert len(segments(journal.folder)) == 1, "deleted before the WAL was synced back"
@@ -187,7 +187,9 @@ async def test_what_a_dead_run_acknowledged_is_imported_once_at_start(
 
     never = asyncio.Event()
 
-    async def import_that_never_finishes(rows: list[tuple[Delivery, str]]) -> list[bool]:
+    async def import_that_never_finishes(
+        rows: list[tuple[Delivery, str]], waited_for: bool
+    ) -> list[bool]:
         await never.wait()
         return []
 
@@ -222,8 +224,7 @@ async def test_what_a_dead_run_acknowledged_is_imported_once_at_start(
     finally:
         await store.close()
     assert stored_guids(database) == [item.guid for item in acknowledged]
-    assert dead._importer is not None
-    dead._importer.cancel()
+    await dead.line.close(0)
 
 
 async def test_a_second_process_stores_directly(tmp_path: Path) -> None:
@@ -258,7 +259,7 @@ async def test_intake_waits_for_an_import_far_behind(tmp_path: Path) -> None:
     await database.migrate()
     gate = asyncio.Event()
 
-    async def slow_import(rows: list[tuple[Delivery, str]]) -> list[bool]:
+    async def slow_import(rows: list[tuple[Delivery, str]], waited_for: bool) -> list[bool]:
         await gate.wait()
         return await database.run(partial(insert_deliveries, rows=rows))
 
@@ -276,16 +277,16 @@ async def test_intake_waits_for_an_import_far_behind(tmp_path: Path) -> None:
     assert journal is not None
     try:
         for _ in range(4):
-            assert not journal.full
+            assert not journal.line.full
             assert journal.append(delivery(), "webhook")
-        assert journal.full and journal.backlog == 4
-        waiting = asyncio.ensure_future(journal.room())
+        assert journal.line.full and journal.line.backlog == 4
+        waiting = asyncio.ensure_future(journal.line.room())
         await asyncio.sleep(0.1)
         assert not waiting.done()
         gate.set()
         await asyncio.wait_for(waiting, 5)
         assert journal.append(item, "webhook")
-        await journal.settled(5)
+        await journal.line.settled(5)
     finally:
         await journal.close()
         await database.close()
