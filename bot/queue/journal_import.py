@@ -41,9 +41,12 @@ IMPORT_GATHER_SECONDS = 0.002
 # behind): memory stays bounded, and the web route answers 503 after its bound.
 BACKLOG_LIMIT_BYTES = 16 * 1024 * 1024
 # Webhooks a second from which they are stored before their answer (one commit for
-# many) rather than journaled; counted over windows of RATE_WINDOW_SECONDS.
+# many) rather than journaled; counted over windows of RATE_WINDOW_SECONDS. Or
+# deliveries in the line from which: a host too slow for that rate is saturated
+# sooner, and then the import falls behind.
 FLOOD_PER_SECOND = 2500
 RATE_WINDOW_SECONDS = 0.05
+FLOOD_BACKLOG = 50
 
 # insert(rows, waited_for) -> one bool per row (new or not), in one transaction;
 # `waited_for` when a caller waits for the commit.
@@ -87,7 +90,7 @@ class ImportLine:
 
     def flooded(self) -> bool:
         """Count one webhook; True while they come faster than FLOOD_PER_SECOND (this
-        window or the last)."""
+        window or the last), or while the line is longer than FLOOD_BACKLOG."""
         now = time.monotonic()
         if now - self._window_start >= RATE_WINDOW_SECONDS:
             elapsed = now - self._window_start
@@ -95,7 +98,8 @@ class ImportLine:
             self._window_start, self._window_count = now, 0
         self._window_count += 1
         limit = FLOOD_PER_SECOND * RATE_WINDOW_SECONDS
-        return self._window_count > limit or self._last_window_count > limit
+        busy = self._window_count > limit or self._last_window_count > limit
+        return busy or self.backlog > FLOOD_BACKLOG
 
     def add(self, delivery: Delivery, source: str, segment: Counted) -> None:
         """A journaled delivery (acknowledged already)."""
