@@ -304,8 +304,9 @@ class Metrics:
         self.journal_backlog = Gauge(
             registry,
             "ghsa_bot_intake_journal_backlog",
-            "Webhook deliveries acknowledged from the intake journal and not yet in the "
-            "database (SQLite; 0 without a journal).",
+            "Deliveries on their way into the database through the intake journal's line: "
+            "journaled webhooks, and events whose commit a caller awaits (SQLite; 0 without "
+            "a journal).",
         )
         self.journal_backlog.reader = lambda: 0.0
         self.journal_segments = Gauge(

@@ -6,22 +6,26 @@ database thread holds the connection; a checkpoint running at that moment
 made it slower still. Together they put SQLite intake's p99 at two to three
 times the bare app's (benchmarks/RESULTS.md). Here intake appends the body to
 a segment file (one `write`, a few microseconds) and answers; a task imports
-the journaled deliveries into SQLite on the database thread, in chunks, a
-few milliseconds later, and wakes the worker.
+the journaled deliveries into SQLite on the database thread, in chunks, every
+IMPORT_GATHER_SECONDS, and wakes the worker (bot/queue/journal_import.py, which
+also stores the bot's own events and webhooks in a flood, in the same order).
 
 What an acknowledgement promises is unchanged. A process that dies keeps what
 `write` handed to the kernel: the next start imports every segment left over
 (`recover`), and a GUID already stored is skipped (a redelivery, or a
-delivery imported before the crash). Against a power loss the segment is
-fdatasynced every CHECKPOINT_SECONDS, as the WAL was by the checkpoint: the
-same window as before.
+delivery imported before the crash); records are imported in the order they
+were appended (a sequence number in each). Against a power loss the open
+segment is fdatasynced every CHECKPOINT_SECONDS, as the WAL is by the
+checkpoint: the same window as before.
 
-A segment is deleted only when it is closed, every record in it is imported,
-and a checkpoint that ran after the import copied the whole WAL back into the
-database file (SQLite syncs both on the way). Until then its GUIDs are kept in
-memory, so a redelivery of one is answered as a duplicate before its import;
-after, the database answers (a read-only connection on the event loop; in WAL
-mode a reader never waits for the writer).
+A segment is closed once it holds SEGMENT_BYTES or is SEGMENT_SECONDS old
+(creating and deleting a file every 100 ms made ext4's journal stall the
+appends), and deleted only when every record in it is imported and a
+checkpoint that ran after the import copied the whole WAL back into the
+database file (SQLite syncs both on the way). A journaled GUID is kept in
+memory until its import, so a redelivery is answered as a duplicate before
+it; after, the database answers (a read-only connection on the event loop; in
+WAL mode a reader never waits for the writer).
 
 The segment files hold embargoed reports, like the database: their folder is
 0700 and owned by the bot's user, or the bot refuses to start; each file is
@@ -60,8 +64,15 @@ from bot.queue.journal_records import FILE_MAGIC, JournalRecord, encode_record, 
 log = logging.getLogger("ghsa_bot.journal")
 
 SEGMENT_SUFFIX = ".journal"
+# A segment is closed (and deleted once the database holds it) when it holds this
+# many bytes or is this old, whichever comes first: a report's text stays in the
+# folder about a second.
+SEGMENT_BYTES = 4 * 1024 * 1024
+SEGMENT_SECONDS = 1.0
+# Closed segments waiting for a checkpoint of the whole WAL past which a warning is
+# logged (a minute of them at one a second).
+WAITING_SEGMENTS_WARNING = 60
 _NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
-
 
 
 @dataclass(eq=False)
@@ -70,7 +81,16 @@ class _Segment:
     descriptor: int | None
     records: int = 0
     imported: int = 0
-    guids: set[str] = field(default_factory=set)
+    # The journal's GUIDs not yet in the database (shared by its segments).
+    pending: set[str] = field(default_factory=set)
+    size: int = 0
+    opened: float = 0.0  # when its first record was appended
+
+    def imported_one(self, guid: str) -> None:
+        """One of its deliveries is in the database: from now on the database answers
+        for its GUID."""
+        self.imported += 1
+        self.pending.discard(guid)
 
 
 class IntakeJournal:
@@ -91,8 +111,10 @@ class IntakeJournal:
         is_stored: Callable[[str], bool],
         checkpoint: Callable[[], Awaitable[bool]],
         backlog_limit_bytes: int = BACKLOG_LIMIT_BYTES,
+        segment_seconds: float = SEGMENT_SECONDS,
     ) -> None:
         self.folder = folder
+        self._segment_seconds = segment_seconds
         self._lock_descriptor = lock_descriptor
         self._insert = insert
         self._is_stored = is_stored
@@ -104,7 +126,10 @@ class IntakeJournal:
         self._active: _Segment | None = None
         self._spare: _Segment | None = None
         self._sealed: list[_Segment] = []
-        self._guids: set[str] = set()  # GUIDs of segments not yet deleted
+        self._guids: set[str] = set()  # journaled GUIDs not yet in the database
+        self._sequence = 0  # numbers the appends, across segments, for recovery's order
+        self._folder_unsynced = False  # a segment was made since the folder's last fsync
+        self._waiting_warned = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghsa-bot-journal")
         self._closed = False
 
@@ -117,6 +142,7 @@ class IntakeJournal:
         is_stored: Callable[[str], bool],
         checkpoint: Callable[[], Awaitable[bool]],
         backlog_limit_bytes: int = BACKLOG_LIMIT_BYTES,
+        segment_seconds: float = SEGMENT_SECONDS,
     ) -> IntakeJournal | None:
         """The journal in `folder` (made 0700 if missing), or None when another process
         holds it. Raises StoreUnavailable for a folder others may enter or replace."""
@@ -139,6 +165,7 @@ class IntakeJournal:
             is_stored=is_stored,
             checkpoint=checkpoint,
             backlog_limit_bytes=backlog_limit_bytes,
+            segment_seconds=segment_seconds,
         )
 
     # -- intake --------------------------------------------------------------------
@@ -153,19 +180,26 @@ class IntakeJournal:
         guid = delivery.guid
         if guid in self._guids or self._is_stored(guid):
             return False
-        record = encode_record(guid, delivery.event, source, delivery.received_at, delivery.body)
-        segment = self._writable_segment()
+        self._sequence += 1
+        record = encode_record(
+            guid, delivery.event, source, delivery.received_at, self._sequence, delivery.body
+        )
+        segment = None
         try:
+            segment = self._writable_segment()
             _write_all(segment.descriptor, record)
         except OSError as error:
             # A partial record may end the file: it is read up to there, and
             # nothing more is written to it.
-            self._seal(segment)
+            if segment is not None:
+                self._seal(segment)
             raise StoreUnavailable(
-                f"the intake journal cannot be written: {error.strerror}"
+                f"the intake journal cannot be written: {error.strerror or error}"
             ) from None
+        if not segment.records:
+            segment.opened = time.monotonic()
         segment.records += 1
-        segment.guids.add(guid)
+        segment.size += len(record)
         self._guids.add(guid)
         self.line.add(delivery._replace(payload=_NO_PAYLOAD), source, segment)
         return True
@@ -184,13 +218,16 @@ class IntakeJournal:
             if self._spare is not None:
                 self._active, self._spare = self._spare, None
             else:
-                self._active = self._create_segment()
+                self._active = self._create_segment(self._next_path())
         assert self._active.descriptor is not None
         return self._active
 
-    def _create_segment(self) -> _Segment:
+    def _next_path(self) -> Path:
+        """A new segment's name (on the event loop only): this run's, numbered."""
         self._count += 1
-        path = self.folder / f"{self._run_id:020d}-{self._count:010d}{SEGMENT_SUFFIX}"
+        return self.folder / f"{self._run_id:020d}-{self._count:010d}{SEGMENT_SUFFIX}"
+
+    def _create_segment(self, path: Path) -> _Segment:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
         descriptor = os.open(path, flags, 0o600)
         try:
@@ -200,7 +237,8 @@ class IntakeJournal:
             with contextlib.suppress(OSError):
                 path.unlink()
             raise
-        return _Segment(path, descriptor)
+        self._folder_unsynced = True
+        return _Segment(path, descriptor, pending=self._guids)
 
     def _seal(self, segment: _Segment) -> None:
         """No more appends to `segment`: it waits for its import and a checkpoint."""
@@ -221,13 +259,18 @@ class IntakeJournal:
         loop = asyncio.get_running_loop()
         active = self._active
         sealing = False
-        if active is not None and active.records:
+        if active is not None and self._due(active):
             # Appends go on in the spare at once; the next spare is made off the loop.
             self._sealed.append(active)
             self._active, self._spare = self._spare, None
             sealing = True
-        need_spare = sealing and self._spare is None and not self._closed
-        spare = await loop.run_in_executor(self._executor, self._close_sealed, need_spare)
+        # The open segment is synced in place: creating and deleting a file every
+        # tick made the file system's journal stall the appends.
+        unsynced = None if sealing or active is None or not active.records else active.descriptor
+        spare_path = self._next_path() if sealing and self._spare is None else None
+        if self._closed:
+            spare_path = None
+        spare = await loop.run_in_executor(self._executor, self._close_sealed, spare_path, unsynced)
         if spare is not None:
             if self._spare is None and not self._closed:
                 self._spare = spare
@@ -238,16 +281,40 @@ class IntakeJournal:
             for segment in self._sealed
             if segment.descriptor is None and segment.imported == segment.records
         ]
+        self._warn_when_segments_wait()
         if not await self._checkpoint() or not done:
             return
         await loop.run_in_executor(self._executor, _delete, done)
         deleted = set(done)
         self._sealed = [segment for segment in self._sealed if segment not in deleted]
-        for segment in done:
-            self._guids -= segment.guids
 
-    def _close_sealed(self, need_spare: bool) -> _Segment | None:
-        """On the journal's thread: fdatasync and close the sealed segments; a spare."""
+    def _warn_when_segments_wait(self) -> None:
+        """Once, when closed segments pile up: a checkpoint has not copied the whole WAL
+        back for a minute (another process holding a long read, a failing disk)."""
+        waiting = len(self._sealed) > WAITING_SEGMENTS_WARNING
+        if waiting and not self._waiting_warned:
+            log.warning(
+                "intake journal: segments wait for a checkpoint of the whole WAL",
+                extra=fields(segments=len(self._sealed)),
+            )
+        self._waiting_warned = waiting
+
+    def _due(self, active: _Segment) -> bool:
+        """Whether the open segment is to be closed now (it holds deliveries)."""
+        if not active.records:
+            return False
+        age = time.monotonic() - active.opened
+        return self._closed or active.size >= SEGMENT_BYTES or age >= self._segment_seconds
+
+    def _close_sealed(self, spare_path: Path | None, active: int | None) -> _Segment | None:
+        """On the journal's thread: fdatasync the open segment (`active`), fdatasync and
+        close the sealed segments, make a spare at `spare_path`, and fsync the folder
+        when a segment was made (so the new names survive a power loss)."""
+        if active is not None:
+            try:
+                os.fdatasync(active)
+            except OSError as error:
+                log.error("intake journal: fdatasync failed", extra=fields(error=error.strerror))
         for segment in list(self._sealed):
             descriptor = segment.descriptor
             if descriptor is None:
@@ -258,21 +325,23 @@ class IntakeJournal:
                 # Its deliveries are still imported, and the segment kept until the
                 # database holds them durably; only the power-loss window widens.
                 log.error("intake journal: fdatasync failed", extra=fields(error=error.strerror))
-            os.close(descriptor)
-            segment.descriptor = None
-        if not need_spare:
-            return None
-        try:
-            return self._create_segment()
-        except OSError:
-            return None  # the next append tries, and answers 503 if it cannot
+            segment.descriptor = None  # first: a failed close has released the number too
+            _close(descriptor)
+        spare = None
+        if spare_path is not None:
+            with contextlib.suppress(OSError):  # the next append tries, and answers 503
+                spare = self._create_segment(spare_path)
+        if self._folder_unsynced:
+            self._folder_unsynced = False
+            _fsync_folder(self.folder)
+        return spare
 
     async def recover(self) -> int:
         """Import the segments a previous process left (at start, before serving); how
         many deliveries they held. They are deleted after the next durable checkpoint."""
         loop = asyncio.get_running_loop()
-        recovered = 0
         paths = sorted(path for path in self.folder.iterdir() if path.name.endswith(SEGMENT_SUFFIX))
+        records: list[tuple[str, int, JournalRecord]] = []
         for path in paths:
             contents = await loop.run_in_executor(self._executor, read_segment, path)
             if contents.unreadable_bytes:
@@ -285,11 +354,16 @@ class IntakeJournal:
                         bytes=contents.unreadable_bytes,
                     ),
                 )
-            rows = [row for row in map(_stored_form, contents.records) if row is not None]
-            for start in range(0, len(rows), IMPORT_CHUNK):
-                await self._insert(rows[start : start + IMPORT_CHUNK], True)
-            self._sealed.append(_Segment(path, None, len(rows), len(rows)))
-            recovered += len(rows)
+            run = path.name.split("-", 1)[0]
+            records.extend((run, record.sequence, record) for record in contents.records)
+        # In the order they were appended: by run, then by each run's sequence (a run's
+        # segment names need not follow it: a spare is named before it is used).
+        records.sort(key=lambda entry: entry[:2])
+        rows = [row for row in (_stored_form(entry[2]) for entry in records) if row is not None]
+        for start in range(0, len(rows), IMPORT_CHUNK):
+            await self._insert(rows[start : start + IMPORT_CHUNK], True)
+        self._sealed.extend(_Segment(path, None) for path in paths)
+        recovered = len(rows)
         if paths:
             log.info(
                 "intake journal: imported what the last run acknowledged",
@@ -304,9 +378,9 @@ class IntakeJournal:
         await self.line.close(seconds)
         with contextlib.suppress(OSError):  # then left for the next start
             await self.tick()
-        if self._spare is not None:
-            await asyncio.get_running_loop().run_in_executor(None, _delete, [self._spare])
-            self._spare = None
+        empty = [s for s in (self._active, self._spare) if s is not None and not s.records]
+        self._active = self._spare = None
+        await asyncio.get_running_loop().run_in_executor(None, _delete, empty)
         if self._sealed:
             log.warning(
                 "intake journal: deliveries left for the next start to import",
@@ -340,8 +414,27 @@ def _write_all(descriptor: int | None, data: bytes) -> None:
 
 def _delete(segments: list[_Segment]) -> None:
     for segment in segments:
-        if segment.descriptor is not None:
-            os.close(segment.descriptor)
-            segment.descriptor = None
+        descriptor, segment.descriptor = segment.descriptor, None
+        if descriptor is not None:
+            _close(descriptor)
         with contextlib.suppress(FileNotFoundError):
             segment.path.unlink()
+
+
+def _close(descriptor: int) -> None:
+    """Close a segment's descriptor; an error is logged (the number is released anyway)."""
+    try:
+        os.close(descriptor)
+    except OSError as error:
+        log.error("intake journal: closing a segment failed", extra=fields(error=error.strerror))
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        log.error("intake journal: syncing its folder failed", extra=fields(error=error.strerror))

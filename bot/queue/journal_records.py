@@ -4,7 +4,8 @@ A segment file starts with `FILE_MAGIC`; then each record is
 
     length (4 bytes, big-endian)  crc32 of the rest (4 bytes)  rest (`length` bytes)
 
-where the rest is a JSON array `[guid, event, source, received_at]`, a newline,
+where the rest is a JSON array `[guid, event, source, received_at, sequence]` (the
+sequence numbers one process's appends in order, across its segments), a newline,
 and the delivery's body exactly as GitHub sent it (UTF-8 JSON). Reading stops
 at the first record that is short or fails its checksum: after a
 power loss the tail of the last write may be torn (never a record in the
@@ -33,6 +34,7 @@ class JournalRecord(NamedTuple):
     event: str
     source: str
     received_at: float
+    sequence: int
     body: str
 
 
@@ -45,9 +47,12 @@ class SegmentContents(NamedTuple):
     unreadable_at: int
 
 
-def encode_record(guid: str, event: str, source: str, received_at: float, body: str) -> bytes:
+def encode_record(
+    guid: str, event: str, source: str, received_at: float, sequence: int, body: str
+) -> bytes:
     """One record's bytes, header included."""
-    rest = orjson.dumps([guid, event, source, received_at]) + b"\n" + body.encode("utf-8")
+    metadata = orjson.dumps([guid, event, source, received_at, sequence])
+    rest = metadata + b"\n" + body.encode("utf-8")
     return _HEADER.pack(len(rest), zlib.crc32(rest)) + rest
 
 
@@ -80,9 +85,14 @@ def _record_at(data: bytes, offset: int) -> tuple[JournalRecord, int] | None:
         return None
     metadata, separator, body = rest.partition(b"\n")
     try:
-        guid, event, source, received_at = orjson.loads(metadata)
+        guid, event, source, received_at, sequence = orjson.loads(metadata)
         record = JournalRecord(
-            str(guid), str(event), str(source), float(received_at), body.decode("utf-8")
+            str(guid),
+            str(event),
+            str(source),
+            float(received_at),
+            int(sequence),
+            body.decode("utf-8"),
         )
     except (ValueError, TypeError):  # a checksum that matches by chance, or a foreign file
         return None

@@ -140,6 +140,8 @@ class SqliteUpkeep:
                     "intake journal: a sync or a deletion failed",
                     extra=fields(error=error.strerror or type(error).__name__),
                 )
+            except Exception:  # never stop: the syncs bound what a power loss takes back
+                log.exception("checkpoint or journal tick failed; tried again next time")
 
     async def settled(self, seconds: float) -> None:
         """Wait until every journaled delivery is in the database."""

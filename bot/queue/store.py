@@ -114,6 +114,12 @@ class Store:
         """The intake journal, when webhooks are acknowledged from one."""
         return self._sqlite.journal if self._sqlite is not None else None
 
+    @property
+    def wakes_worker(self) -> bool:
+        """True when the store wakes the worker itself once a webhook is in the database
+        (the intake journal's import), so intake need not."""
+        return self.journal is not None
+
     async def intake_settled(self, seconds: float = 10.0) -> None:
         """Wait until every acknowledged webhook is in the database (the journal's import)."""
         if self._sqlite is not None:
@@ -141,11 +147,15 @@ class Store:
         (bot/queue/journal.py), and is in the database a few milliseconds later.
         """
         journal = self.journal
-        if journal is not None and source == "webhook":
+        if journal is not None:
+            # One line into the database for every event, so each advisory's stay in
+            # the order they came in, whichever way each is stored.
             line = journal.line
             if line.full:  # the import is far behind: wait for it (bounded by the caller)
                 await line.room()
-            if line.flooded():  # one commit for many costs less than a file write each
+            # The bot's own events, and webhooks in a flood (one commit for many costs
+            # less than a file write each), are stored before their answer.
+            if source != "webhook" or line.flooded():
                 return await journal.store_directly(delivery, source)
             return journal.append(delivery, source)
         if self._intake is not None:

@@ -220,7 +220,7 @@ async def webhook(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "duplicate": True}, status=200)
     services.metrics.deliveries.inc(event=event_label, outcome="stored")
     services.metrics.ack_duration.observe(time.perf_counter() - arrived)
-    if services.worker is not None:
+    if services.worker is not None and not services.store.wakes_worker:
         services.worker.notify()
     if log.isEnabledFor(logging.DEBUG):
         store_ms = round((time.perf_counter() - arrived) * 1000, 2)

@@ -69,8 +69,8 @@ async def journaled_store(tmp_path: Path) -> Store:
 
 
 def test_records_read_back_and_a_torn_tail_is_cut_off() -> None:
-    first = encode_record("g1", "ping", "webhook", 1.5, '{"a": "é"}')
-    second = encode_record("g2", "ping", "webhook", 2.5, "{}")
+    first = encode_record("g1", "ping", "webhook", 1.5, 0, '{"a": "é"}')
+    second = encode_record("g2", "ping", "webhook", 2.5, 0, "{}")
     whole = FILE_MAGIC + first + second
     contents = decode_records(whole)
     assert [(r.guid, r.body, r.received_at) for r in contents.records] == [
@@ -86,10 +86,10 @@ def test_records_read_back_and_a_torn_tail_is_cut_off() -> None:
 
 
 def test_a_record_whose_checksum_fails_ends_the_reading() -> None:
-    first = encode_record("g1", "ping", "webhook", 1.0, "{}")
-    damaged = bytearray(encode_record("g2", "ping", "webhook", 1.0, '{"x": 1}'))
+    first = encode_record("g1", "ping", "webhook", 1.0, 0, "{}")
+    damaged = bytearray(encode_record("g2", "ping", "webhook", 1.0, 0, '{"x": 1}'))
     damaged[-2] ^= 0x01
-    third = encode_record("g3", "ping", "webhook", 1.0, "{}")
+    third = encode_record("g3", "ping", "webhook", 1.0, 0, "{}")
     contents = decode_records(FILE_MAGIC + first + bytes(damaged) + third)
     assert [r.guid for r in contents.records] == ["g1"]
     assert contents.unreadable_bytes == len(damaged) + len(third)
@@ -123,7 +123,7 @@ async def test_a_delivery_is_journaled_imported_and_its_segment_deleted(tmp_path
         assert stored is not None and stored.state == "queued"
         # A redelivery: a duplicate, answered from the journal before the segment goes...
         assert await store.add_delivery(item) is False
-        for _ in range(100):  # ...and the segment goes once a checkpoint holds it.
+        for _ in range(250):  # ...and it goes once closed (a second) and checkpointed.
             if segment not in segments(journal.folder):
                 break
             await asyncio.sleep(0.02)
@@ -150,7 +150,11 @@ async def test_a_segment_stays_until_a_checkpoint_copies_the_whole_wal(tmp_path:
         return await database.run(partial(insert_deliveries, rows=rows))
 
     journal = IntakeJournal.open(
-        tmp_path / "journal", insert=insert, is_stored=lambda guid: False, checkpoint=checkpoint
+        tmp_path / "journal",
+        insert=insert,
+        is_stored=lambda guid: False,
+        checkpoint=checkpoint,
+        segment_seconds=0,  # closed at the first tick
     )
     assert journal is not None
     try:
@@ -210,7 +214,7 @@ async def test_what_a_dead_run_acknowledged_is_imported_once_at_start(
     # The dead run's lock goes with its process; its last write was torn.
     os.close(dead._lock_descriptor)
     with segment.open("ab") as file:
-        file.write(encode_record("torn", "ping", "webhook", 1.0, "{}")[:-3])
+        file.write(encode_record("torn", "ping", "webhook", 1.0, 0, "{}")[:-3])
 
     store = Store(Database(f"sqlite:///{database}"))
     await store.open(serving=True, journal=journal_now)
@@ -375,7 +379,7 @@ async def test_a_killed_process_loses_no_acknowledged_delivery(
             await first.kill()  # SIGKILL while nothing could be imported
         segment = segments(folder)[-1]  # the last written (a segment per 100 ms)
         with segment.open("ab") as file:  # a write torn by a power loss
-            file.write(encode_record("torn", "ping", "webhook", 1.0, "{}")[:-5])
+            file.write(encode_record("torn", "ping", "webhook", 1.0, 0, "{}")[:-5])
 
         second = BotProcess(bot_env, free_port(), tmp_path / "second.log")
         await second.start(session)
@@ -448,3 +452,91 @@ async def test_a_journal_that_cannot_be_written_answers_503_and_the_next_deliver
     log_text = (tmp_path / "bot.log").read_text()
     assert "the intake journal cannot be written: File too large" in log_text
     assert MARKER not in log_text
+
+
+# -- order ----------------------------------------------------------------------------
+
+
+async def test_the_bots_own_events_queue_behind_journaled_webhooks(tmp_path: Path) -> None:
+    """A poller's event raised after a webhook's 202 is stored after it, though the
+    webhook is still in the line (one line into the database for both)."""
+    store = await journaled_store(tmp_path)
+    try:
+        webhook = delivery()
+        own = delivery()
+        assert await store.add_delivery(webhook) is True
+        assert await store.add_delivery(own, source="poller") is True
+        assert stored_guids(tmp_path / "bot.sqlite3") == [webhook.guid, own.guid]
+    finally:
+        await store.close()
+
+
+async def test_recovery_follows_the_appends_not_the_file_names(tmp_path: Path) -> None:
+    """A spare segment is named before it is used, so a run's later deliveries may sit
+    in a file whose name sorts first: recovery orders by each record's sequence."""
+    folder = tmp_path / "bot.sqlite3-intake"
+    folder.mkdir(mode=0o700)
+    first, second, third = delivery(), delivery(), delivery()
+
+    def records(*numbered: tuple[int, Delivery]) -> bytes:
+        return FILE_MAGIC + b"".join(
+            encode_record(d.guid, d.event, "webhook", 1.0, n, d.body) for n, d in numbered
+        )
+
+    (folder / f"{1:020d}-{1:010d}{SEGMENT_SUFFIX}").write_bytes(records((3, third)))
+    (folder / f"{1:020d}-{2:010d}{SEGMENT_SUFFIX}").write_bytes(records((1, first), (2, second)))
+    store = await journaled_store(tmp_path)
+    await store.close()
+    assert stored_guids(tmp_path / "bot.sqlite3") == [first.guid, second.guid, third.guid]
+    assert segments(folder) == []
+
+
+async def test_who_waits_for_room_is_not_overtaken(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path}/bot.sqlite3")
+    await database.migrate()
+    gate = asyncio.Event()
+
+    async def slow_import(rows: list[tuple[Delivery, str]], waited_for: bool) -> list[bool]:
+        await gate.wait()
+        return await database.run(partial(insert_deliveries, rows=rows))
+
+    async def checkpoint() -> bool:
+        return await database.checkpoint()
+
+    filler = delivery()
+    journal = IntakeJournal.open(
+        tmp_path / "journal",
+        insert=slow_import,
+        is_stored=lambda guid: False,
+        checkpoint=checkpoint,
+        backlog_limit_bytes=len(filler.body),
+    )
+    assert journal is not None
+    line = journal.line
+    order: list[str] = []
+
+    async def join(item: Delivery) -> None:
+        if line.full:
+            await line.room()
+        journal.append(item, "webhook")
+        order.append(item.guid)
+
+    try:
+        journal.append(filler, "webhook")
+        journal.append(delivery(), "webhook")
+        assert line.full
+        early, late = delivery(), delivery()
+        waiting = asyncio.ensure_future(join(early))
+        await asyncio.sleep(0.01)
+        gate.set()
+        while line.backlog > 0 and not waiting.done():
+            await asyncio.sleep(0)
+        # The line has room now, but the early one has not run yet: the late one waits.
+        await join(late)
+        await waiting
+        assert order == [early.guid, late.guid]
+        await line.settled(5)
+    finally:
+        await journal.close()
+        await database.close()
+    assert stored_guids(tmp_path / "bot.sqlite3")[-2:] == [early.guid, late.guid]
