@@ -47,11 +47,11 @@ IMPORT_GATHER_SECONDS = 0.05
 BACKLOG_LIMIT_BYTES = 16 * 1024 * 1024
 # Webhooks a second from which they are stored before their answer (one commit for
 # many) rather than journaled; counted over windows of RATE_WINDOW_SECONDS. Or
-# deliveries in the line from which: a host too slow for that rate is saturated
-# sooner, and then the import falls behind.
+# bytes in the line from which: a host too slow for that rate is saturated sooner,
+# and then the import falls behind (and the line's bodies are memory held).
 FLOOD_PER_SECOND = 2500
 RATE_WINDOW_SECONDS = 0.05
-FLOOD_BACKLOG = 500
+FLOOD_BACKLOG_BYTES = 1024 * 1024
 
 # insert(rows, waited_for) -> one bool per row (new or not), in one transaction;
 # `waited_for` when a caller waits for the commit.
@@ -99,7 +99,7 @@ class ImportLine:
 
     def flooded(self) -> bool:
         """Count one webhook; True while they come faster than FLOOD_PER_SECOND (this
-        window or the last), or while the line is longer than FLOOD_BACKLOG."""
+        window or the last), or while the line holds more than FLOOD_BACKLOG_BYTES."""
         now = time.monotonic()
         if now - self._window_start >= RATE_WINDOW_SECONDS:
             elapsed = now - self._window_start
@@ -108,7 +108,7 @@ class ImportLine:
         self._window_count += 1
         limit = FLOOD_PER_SECOND * RATE_WINDOW_SECONDS
         busy = self._window_count > limit or self._last_window_count > limit
-        return busy or self.backlog > FLOOD_BACKLOG
+        return busy or self._bytes > FLOOD_BACKLOG_BYTES
 
     def add(self, delivery: Delivery, source: str, segment: Counted) -> None:
         """A journaled delivery (acknowledged already)."""
