@@ -58,6 +58,28 @@ def stored_guids(database: Path) -> list[str]:
         return [row[0] for row in connection.execute("SELECT guid FROM deliveries ORDER BY seq")]
 
 
+async def gated_journal(
+    tmp_path: Path, gate: asyncio.Event, backlog_limit_bytes: int
+) -> tuple[IntakeJournal, Database]:
+    """A journal on a real database whose import waits for `gate` (a database behind)."""
+    database = Database(f"sqlite:///{tmp_path}/bot.sqlite3")
+    await database.migrate()
+
+    async def slow_import(rows: list[tuple[Delivery, str]], waited_for: bool) -> list[bool]:
+        await gate.wait()
+        return await database.run(partial(insert_deliveries, rows=rows))
+
+    journal = IntakeJournal.open(
+        tmp_path / "journal",
+        insert=slow_import,
+        is_stored=lambda guid: False,
+        checkpoint=database.checkpoint,
+        backlog_limit_bytes=backlog_limit_bytes,
+    )
+    assert journal is not None
+    return journal, database
+
+
 async def journaled_store(tmp_path: Path) -> Store:
     store = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3"))
     await store.open(serving=True)
@@ -259,26 +281,9 @@ async def test_synchronous_full_keeps_the_synced_commit(tmp_path: Path) -> None:
 async def test_intake_waits_for_an_import_far_behind(tmp_path: Path) -> None:
     """Past the backlog limit a delivery waits for the import (the web route answers
     503 after its bound); memory stays bounded, and it is taken once there is room."""
-    database = Database(f"sqlite:///{tmp_path}/bot.sqlite3")
-    await database.migrate()
     gate = asyncio.Event()
-
-    async def slow_import(rows: list[tuple[Delivery, str]], waited_for: bool) -> list[bool]:
-        await gate.wait()
-        return await database.run(partial(insert_deliveries, rows=rows))
-
-    async def checkpoint() -> bool:
-        return await database.checkpoint()
-
     item = delivery()
-    journal = IntakeJournal.open(
-        tmp_path / "journal",
-        insert=slow_import,
-        is_stored=lambda guid: False,
-        checkpoint=checkpoint,
-        backlog_limit_bytes=3 * len(item.body),
-    )
-    assert journal is not None
+    journal, database = await gated_journal(tmp_path, gate, 3 * len(item.body))
     try:
         for _ in range(4):
             assert not journal.line.full
@@ -492,26 +497,9 @@ async def test_recovery_follows_the_appends_not_the_file_names(tmp_path: Path) -
 
 
 async def test_who_waits_for_room_is_not_overtaken(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path}/bot.sqlite3")
-    await database.migrate()
     gate = asyncio.Event()
-
-    async def slow_import(rows: list[tuple[Delivery, str]], waited_for: bool) -> list[bool]:
-        await gate.wait()
-        return await database.run(partial(insert_deliveries, rows=rows))
-
-    async def checkpoint() -> bool:
-        return await database.checkpoint()
-
     filler = delivery()
-    journal = IntakeJournal.open(
-        tmp_path / "journal",
-        insert=slow_import,
-        is_stored=lambda guid: False,
-        checkpoint=checkpoint,
-        backlog_limit_bytes=len(filler.body),
-    )
-    assert journal is not None
+    journal, database = await gated_journal(tmp_path, gate, len(filler.body))
     line = journal.line
     order: list[str] = []
 
