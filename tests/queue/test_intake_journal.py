@@ -22,6 +22,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.core.env_file import SettingsError
+from bot.core.settings import load_settings
 from bot.db.backends import THREAD_BUSY_TIMEOUT
 from bot.db.connection import Database, StoreUnavailable
 from bot.queue.insert import insert_deliveries
@@ -528,3 +530,19 @@ async def test_who_waits_for_room_is_not_overtaken(tmp_path: Path) -> None:
         await journal.close()
         await database.close()
     assert stored_guids(tmp_path / "bot.sqlite3")[-2:] == [early.guid, late.guid]
+
+
+@pytest.mark.parametrize(("value", "journal"), [("on", True), ("OFF", False), (None, True)])
+def test_the_setting_turns_the_journal_on_or_off(
+    tmp_path: Path, value: str | None, journal: bool
+) -> None:
+    env = {"BOT_ENV_FILE": str(tmp_path / "absent.env")}
+    if value is not None:
+        env["BOT_INTAKE_JOURNAL"] = value
+    assert load_settings(env).intake_journal is journal
+
+
+def test_a_setting_that_is_neither_on_nor_off_stops_the_bot(tmp_path: Path) -> None:
+    env = {"BOT_ENV_FILE": str(tmp_path / "absent.env"), "BOT_INTAKE_JOURNAL": "maybe"}
+    with pytest.raises(SettingsError, match="BOT_INTAKE_JOURNAL must be on or off"):
+        load_settings(env)
