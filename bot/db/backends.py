@@ -108,12 +108,7 @@ class SqliteBackend(Backend):
     def connect(self) -> Connection:
         if not self.in_memory:
             self.create_file()
-        connection = sqlite3.connect(
-            str(self.path),
-            isolation_level=None,
-            check_same_thread=False,
-            timeout=THREAD_BUSY_TIMEOUT,
-        )
+        connection = self._open(THREAD_BUSY_TIMEOUT)
         # Deleted and overwritten content (a delivery's payload once it is handled)
         # is zeroed in the page and in freed pages, not left for a reader of the file.
         connection.execute("PRAGMA secure_delete=ON")
@@ -139,23 +134,23 @@ class SqliteBackend(Backend):
     def connect_checkpointer(self) -> sqlite3.Connection:
         """The connection that copies the WAL back (Database.checkpoint), beside the
         writer's: it only runs checkpoints, and zeroes what they free as the writer does."""
-        connection = sqlite3.connect(
-            str(self.path),
-            isolation_level=None,
-            check_same_thread=False,
-            timeout=CHECKPOINT_BUSY_TIMEOUT,
-        )
+        connection = self._open(CHECKPOINT_BUSY_TIMEOUT)
         connection.execute("PRAGMA secure_delete=ON")
         return connection
 
     def connect_reader(self) -> sqlite3.Connection:
         """A read-only connection beside the writer's (the intake journal's duplicate
         check, on the event loop): in WAL mode it never waits for the writer."""
-        connection = sqlite3.connect(
-            str(self.path), isolation_level=None, check_same_thread=False, timeout=0
-        )
+        connection = self._open(0)
         connection.execute("PRAGMA query_only=ON")
         return connection
+
+    def _open(self, busy_timeout: float) -> sqlite3.Connection:
+        """A connection to the file in autocommit mode, usable from any one thread at a
+        time, waiting up to `busy_timeout` seconds for another's lock."""
+        return sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        )
 
     def create_file(self) -> None:
         """Create the folder (0700) and an empty database file (0600) before SQLite
