@@ -4,16 +4,19 @@ A timer of its own for each call (`call_later`, then `cancel` once answered) was
 most of what bounding an acknowledgement cost. Here a call joins the queue of
 its bound instead (every webhook's is the same 2 s, so a queue's deadlines come
 in order), and one timer is set for the earliest deadline at the front of a
-queue. When it fires, calls that ended leave the front, calls past their
-deadline are cancelled, and the timer is set again for the new front: at
-saturation it fires about once per bound, not once per call. A sweep goes in steps,
-one a loop turn, each removing _SWEEP_LIMIT calls and as many as joined since
-the step before: a burst answered within one bound never stalls the loop in one
-go, and a flood never outgrows the sweep (its backlog shrinks by
-_SWEEP_LIMIT a turn).
+queue. A call that ends takes the ended calls at the front of its queue out
+with it (at most _SWEEP_LIMIT), so a queue holds about the calls in flight. When
+the timer fires, calls that ended leave the front, calls past their deadline are
+cancelled, and the timer is set again for the new front: at saturation it fires
+about once per bound, not once per call. A sweep goes in steps, one a loop turn,
+each removing _SWEEP_LIMIT calls and as many as joined since the step before:
+calls answered behind one still waiting never stall the loop in one go, and a
+flood never outgrows the sweep (its backlog shrinks by _SWEEP_LIMIT a turn).
 
-Nothing here holds an event loop or a task alive: the loops' queues are kept
-by weak reference, and a call holds its task weakly until it ends.
+The loops' queues are kept by weak reference, so a closed loop goes once its
+calls have ended. A call holds its task until it ends (a task in flight is alive
+anyway): a weak reference to it cost more than the rest of the bound. So a loop
+closed while a bounded call was still waiting, never to end it, stays in memory.
 """
 
 from __future__ import annotations
@@ -34,16 +37,31 @@ _SWEEP_LIMIT = 1000
 class Bound:
     """One bounded call: its task while it waits, and whether its time ran out."""
 
-    __slots__ = ("deadline", "expired", "task")
+    __slots__ = ("deadline", "expired", "queue", "task")
 
-    def __init__(self, deadline: float, task: asyncio.Task[Any]) -> None:
+    def __init__(self, deadline: float, task: asyncio.Task[Any], queue: deque[Bound]) -> None:
         self.deadline = deadline
-        self.task: weakref.ref[asyncio.Task[Any]] | None = weakref.ref(task)
+        self.task: asyncio.Task[Any] | None = task
         self.expired = False
+        self.queue = queue
 
     def end(self) -> None:
-        """The call ended (answered, failed or cancelled): its timer has nothing to do."""
+        """The call ended (answered, failed or cancelled): its timer has nothing to do.
+
+        The ended calls at the front of its queue leave it now, up to _SWEEP_LIMIT
+        (calls mostly end in the order they began: usually this one alone).
+
+        Measured in a loop of 100,000 calls, 64 in flight, each answered a turn
+        later: the bound cost 4.5 to 5 µs a call while every ended call stayed
+        queued for its whole bound and each held its task by a weak reference,
+        1.5 to 2.5 µs now. In the intake benchmark the difference is within noise.
+        """
         self.task = None
+        queue = self.queue
+        budget = _SWEEP_LIMIT
+        while budget and queue and queue[0].task is None:
+            queue.popleft()
+            budget -= 1
 
 
 class Deadlines:
@@ -58,10 +76,10 @@ class Deadlines:
     def add(
         self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], seconds: float
     ) -> Bound:
-        bound = Bound(loop.time() + seconds, task)
         queue = self._queues.get(seconds)
         if queue is None:
             queue = self._queues[seconds] = deque()
+        bound = Bound(loop.time() + seconds, task, queue)
         queue.append(bound)
         self._added += 1
         if self._armed_for is None or bound.deadline < self._armed_for:
@@ -88,7 +106,7 @@ class Deadlines:
         for seconds, queue in list(self._queues.items()):
             while queue:
                 bound = queue[0]
-                task = bound.task() if bound.task is not None else None
+                task = bound.task
                 if task is not None and bound.deadline > now:
                     fronts.append(bound.deadline)
                     break

@@ -10,6 +10,7 @@ import weakref
 import pytest
 
 from bot.queue.store import StoreUnavailable
+from bot.web.deadlines import _LOOPS
 from bot.web.routes import bounded
 
 
@@ -173,16 +174,42 @@ def test_the_timer_keeps_no_event_loop_alive() -> None:
     assert gone() is None
 
 
-async def test_a_burst_of_answered_calls_never_stalls_the_loop_in_one_sweep() -> None:
+def queued_calls(seconds: float) -> int:
+    """How many calls the running loop's timer keeps under a bound of `seconds`."""
+    deadlines = _LOOPS.get(asyncio.get_running_loop())
+    return len(deadlines._queues.get(seconds, ())) if deadlines is not None else 0
+
+
+async def test_answered_calls_leave_the_queue_as_they_end() -> None:
+    async def answer() -> None:
+        await asyncio.sleep(0)
+
+    # Ended calls used to wait out their whole bound in the queue (16,000 of them
+    # at saturation): the queue holds the calls in flight, not the ones of the last 5 s.
+    for _ in range(100):
+        await asyncio.gather(*(bounded(answer(), 5) for _ in range(64)))
+    assert queued_calls(5) == 0
+    running = [asyncio.ensure_future(bounded(answer(), 5)) for _ in range(64)]
+    await asyncio.sleep(0)
+    assert queued_calls(5) == 64
+    await asyncio.gather(*running)
+    assert queued_calls(5) == 0
+
+
+async def test_a_burst_answered_behind_a_waiting_call_never_stalls_the_loop() -> None:
     async def answer() -> None:
         return None
 
     async def stuck() -> None:
         await asyncio.sleep(10)
 
-    # 200,000 answered calls under a long bound: all still in its queue.
+    # 200,000 calls answered behind one still waiting, all under one long bound:
+    # they stay queued behind it.
+    front = asyncio.ensure_future(bounded(stuck(), 5))
+    await asyncio.sleep(0)
     for _ in range(200_000):
         await bounded(answer(), 5)
+    assert queued_calls(5) == 200_001
     gaps: list[float] = []
 
     async def ticker() -> None:
@@ -195,12 +222,16 @@ async def test_a_burst_of_answered_calls_never_stalls_the_loop_in_one_sweep() ->
 
     ticking = asyncio.ensure_future(ticker())
     await asyncio.sleep(0.05)
-    # A shorter bound fires first, and its timer sweeps the long queue too.
+    front.cancel()  # it ends, and takes a first step of the answered calls with it
+    with pytest.raises(asyncio.CancelledError):
+        await front
+    # A shorter bound's timer sweeps the rest of the long queue, a step a turn.
     with pytest.raises(StoreUnavailable):
         await bounded(stuck(), 0.05)
     await asyncio.sleep(0.2)
     ticking.cancel()
     assert max(gaps) < 0.025, f"the loop stalled {max(gaps) * 1000:.1f} ms"
+    assert queued_calls(5) == 0
 
 
 async def test_many_distinct_bounds_do_not_hold_up_a_shorter_one() -> None:
