@@ -41,7 +41,12 @@ def make_private_folders(folder: Path) -> None:
 def private_folder_problem(folder: Path) -> str | None:
     """Why `folder` is not private to this user (a link, another's, mode looser than
     0700), or None when it is."""
-    info = os.lstat(folder)
+    return private_stat_problem(folder, os.lstat(folder))
+
+
+def private_stat_problem(folder: Path, info: os.stat_result) -> str | None:
+    """What `private_folder_problem` says, of `folder`'s status `info` (an lstat, or
+    the fstat of a descriptor opened on it)."""
     if not stat.S_ISDIR(info.st_mode):
         return f"{folder} must be a folder (not a link or a file)"
     if info.st_uid != os.geteuid():

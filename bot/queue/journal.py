@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import time
@@ -50,16 +49,16 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.core.logs import fields
-from bot.core.private_paths import make_private_folders, private_folder_problem
 from bot.db.connection import StoreUnavailable
 from bot.queue.intake import Delivery, decode_json, delivery_of
+from bot.queue.journal_folder import JournalFolder
 from bot.queue.journal_import import (
     BACKLOG_LIMIT_BYTES,
     IMPORT_CHUNK,
     ImportLine,
     Insert,
 )
-from bot.queue.journal_records import FILE_MAGIC, JournalRecord, encode_record, read_segment
+from bot.queue.journal_records import FILE_MAGIC, JournalRecord, decode_records, encode_record
 
 log = logging.getLogger("ghsa_bot.journal")
 
@@ -77,7 +76,7 @@ _NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
 
 @dataclass(eq=False)
 class _Segment:
-    path: Path
+    name: str  # in the journal's folder
     descriptor: int | None
     records: int = 0
     imported: int = 0
@@ -104,8 +103,7 @@ class IntakeJournal:
 
     def __init__(
         self,
-        folder: Path,
-        lock_descriptor: int,
+        folder: JournalFolder,
         *,
         insert: Insert,
         is_stored: Callable[[str], bool],
@@ -113,9 +111,9 @@ class IntakeJournal:
         backlog_limit_bytes: int = BACKLOG_LIMIT_BYTES,
         segment_seconds: float = SEGMENT_SECONDS,
     ) -> None:
-        self.folder = folder
+        self._folder = folder
+        self.folder = folder.path
         self._segment_seconds = segment_seconds
-        self._lock_descriptor = lock_descriptor
         self._insert = insert
         self._is_stored = is_stored
         self._checkpoint = checkpoint
@@ -146,21 +144,11 @@ class IntakeJournal:
     ) -> IntakeJournal | None:
         """The journal in `folder` (made 0700 if missing), or None when another process
         holds it. Raises StoreUnavailable for a folder others may enter or replace."""
-        make_private_folders(folder)
-        problem = private_folder_problem(folder)
-        if problem is not None:
-            raise StoreUnavailable(f"{problem}; it holds embargoed reports")
-        descriptor = os.open(
-            folder / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
+        opened = JournalFolder.open(folder)
+        if opened is None:
             return None
         return cls(
-            folder,
-            descriptor,
+            opened,
             insert=insert,
             is_stored=is_stored,
             checkpoint=checkpoint,
@@ -218,27 +206,26 @@ class IntakeJournal:
             if self._spare is not None:
                 self._active, self._spare = self._spare, None
             else:
-                self._active = self._create_segment(self._next_path())
+                self._active = self._create_segment(self._next_name())
         assert self._active.descriptor is not None
         return self._active
 
-    def _next_path(self) -> Path:
+    def _next_name(self) -> str:
         """A new segment's name (on the event loop only): this run's, numbered."""
         self._count += 1
-        return self.folder / f"{self._run_id:020d}-{self._count:010d}{SEGMENT_SUFFIX}"
+        return f"{self._run_id:020d}-{self._count:010d}{SEGMENT_SUFFIX}"
 
-    def _create_segment(self, path: Path) -> _Segment:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
-        descriptor = os.open(path, flags, 0o600)
+    def _create_segment(self, name: str) -> _Segment:
+        descriptor = self._folder.create(name)
         try:
             _write_all(descriptor, FILE_MAGIC)
         except OSError:
             os.close(descriptor)
             with contextlib.suppress(OSError):
-                path.unlink()
+                self._folder.delete(name)
             raise
         self._folder_unsynced = True
-        return _Segment(path, descriptor, pending=self._guids)
+        return _Segment(name, descriptor, pending=self._guids)
 
     def _seal(self, segment: _Segment) -> None:
         """No more appends to `segment`: it waits for its import and a checkpoint."""
@@ -268,15 +255,15 @@ class IntakeJournal:
         # 0.25 ms (benchmarks.wal_flush); a file made and deleted each tick would add
         # the folder's metadata to every sync.
         unsynced = None if sealing or active is None or not active.records else active.descriptor
-        spare_path = self._next_path() if sealing and self._spare is None else None
+        spare_name = self._next_name() if sealing and self._spare is None else None
         if self._closed:
-            spare_path = None
-        spare = await loop.run_in_executor(self._executor, self._close_sealed, spare_path, unsynced)
+            spare_name = None
+        spare = await loop.run_in_executor(self._executor, self._close_sealed, spare_name, unsynced)
         if spare is not None:
             if self._spare is None and not self._closed:
                 self._spare = spare
             else:
-                await loop.run_in_executor(self._executor, _delete, [spare])
+                await loop.run_in_executor(self._executor, self._delete, [spare])
         done = [
             segment
             for segment in self._sealed
@@ -285,7 +272,7 @@ class IntakeJournal:
         self._warn_when_segments_wait()
         if not await self._checkpoint() or not done:
             return
-        await loop.run_in_executor(self._executor, _delete, done)
+        await loop.run_in_executor(self._executor, self._delete, done)
         deleted = set(done)
         self._sealed = [segment for segment in self._sealed if segment not in deleted]
 
@@ -307,9 +294,9 @@ class IntakeJournal:
         age = time.monotonic() - active.opened
         return self._closed or active.size >= SEGMENT_BYTES or age >= self._segment_seconds
 
-    def _close_sealed(self, spare_path: Path | None, active: int | None) -> _Segment | None:
+    def _close_sealed(self, spare_name: str | None, active: int | None) -> _Segment | None:
         """On the journal's thread: fdatasync the open segment (`active`), fdatasync and
-        close the sealed segments, make a spare at `spare_path`, and fsync the folder
+        close the sealed segments, make a spare named `spare_name`, and fsync the folder
         when a segment was made (so the new names survive a power loss)."""
         if active is not None:
             try:
@@ -329,33 +316,47 @@ class IntakeJournal:
             segment.descriptor = None  # first: a failed close has released the number too
             _close(descriptor)
         spare = None
-        if spare_path is not None:
+        if spare_name is not None:
             with contextlib.suppress(OSError):  # the next append tries, and answers 503
-                spare = self._create_segment(spare_path)
+                spare = self._create_segment(spare_name)
         if self._folder_unsynced:
             self._folder_unsynced = False
-            _fsync_folder(self.folder)
+            try:
+                self._folder.sync()
+            except OSError as error:
+                log.error(
+                    "intake journal: syncing its folder failed",
+                    extra=fields(error=error.strerror),
+                )
         return spare
+
+    def _delete(self, segments: list[_Segment]) -> None:
+        for segment in segments:
+            descriptor, segment.descriptor = segment.descriptor, None
+            if descriptor is not None:
+                _close(descriptor)
+            self._folder.delete(segment.name)
 
     async def recover(self) -> int:
         """Import the segments a previous process left (at start, before serving); how
         many deliveries they held. They are deleted after the next durable checkpoint."""
         loop = asyncio.get_running_loop()
-        paths = sorted(path for path in self.folder.iterdir() if path.name.endswith(SEGMENT_SUFFIX))
+        names = self._folder.names(SEGMENT_SUFFIX)
         records: list[tuple[str, int, JournalRecord]] = []
-        for path in paths:
-            contents = await loop.run_in_executor(self._executor, read_segment, path)
+        for name in names:
+            data = await loop.run_in_executor(self._executor, self._folder.read, name)
+            contents = decode_records(data)
             if contents.unreadable_bytes:
                 log.warning(
                     "intake journal: the end of a segment could not be read (a write torn "
                     "by a crash, or damage); what came before it is imported",
                     extra=fields(
-                        file=path.name,
+                        file=name,
                         offset=contents.unreadable_at,
                         bytes=contents.unreadable_bytes,
                     ),
                 )
-            run = path.name.split("-", 1)[0]
+            run = name.split("-", 1)[0]
             records.extend((run, record.sequence, record) for record in contents.records)
         # In the order they were appended: by run, then by each run's sequence (a run's
         # segment names need not follow it: a spare is named before it is used).
@@ -363,12 +364,12 @@ class IntakeJournal:
         rows = [row for row in (_stored_form(entry[2]) for entry in records) if row is not None]
         for start in range(0, len(rows), IMPORT_CHUNK):
             await self._insert(rows[start : start + IMPORT_CHUNK], True)
-        self._sealed.extend(_Segment(path, None) for path in paths)
+        self._sealed.extend(_Segment(name, None) for name in names)
         recovered = len(rows)
-        if paths:
+        if names:
             log.info(
                 "intake journal: imported what the last run acknowledged",
-                extra=fields(segments=len(paths), deliveries=recovered),
+                extra=fields(segments=len(names), deliveries=recovered),
             )
         return recovered
 
@@ -381,14 +382,14 @@ class IntakeJournal:
             await self.tick()
         empty = [s for s in (self._active, self._spare) if s is not None and not s.records]
         self._active = self._spare = None
-        await asyncio.get_running_loop().run_in_executor(None, _delete, empty)
+        await asyncio.get_running_loop().run_in_executor(None, self._delete, empty)
         if self._sealed:
             log.warning(
                 "intake journal: deliveries left for the next start to import",
                 extra=fields(segments=len(self._sealed), deliveries=self.line.backlog),
             )
         self._executor.shutdown(wait=True)
-        os.close(self._lock_descriptor)
+        self._folder.close()
 
 
 def _stored_form(record: JournalRecord) -> tuple[Delivery, str] | None:
@@ -413,29 +414,9 @@ def _write_all(descriptor: int | None, data: bytes) -> None:
         view = view[os.write(descriptor, view) :]
 
 
-def _delete(segments: list[_Segment]) -> None:
-    for segment in segments:
-        descriptor, segment.descriptor = segment.descriptor, None
-        if descriptor is not None:
-            _close(descriptor)
-        with contextlib.suppress(FileNotFoundError):
-            segment.path.unlink()
-
-
 def _close(descriptor: int) -> None:
     """Close a segment's descriptor; an error is logged (the number is released anyway)."""
     try:
         os.close(descriptor)
     except OSError as error:
         log.error("intake journal: closing a segment failed", extra=fields(error=error.strerror))
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-    except OSError as error:
-        log.error("intake journal: syncing its folder failed", extra=fields(error=error.strerror))

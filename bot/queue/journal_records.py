@@ -10,15 +10,13 @@ and the delivery's body exactly as GitHub sent it (UTF-8 JSON). Reading stops
 at the first record that is short or fails its checksum: after a
 power loss the tail of the last write may be torn (never a record in the
 middle, since records are only appended), and what follows a bad record is not
-trusted. Nothing here does I/O but `read_segment`.
+trusted. Nothing here does I/O (bot/queue/journal_folder.py reads the files).
 """
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
-from pathlib import Path
 from typing import NamedTuple
 
 import orjson
@@ -99,10 +97,3 @@ def _record_at(data: bytes, offset: int) -> tuple[JournalRecord, int] | None:
     if not separator:
         return None
     return record, end
-
-
-def read_segment(path: Path) -> SegmentContents:
-    """Read a segment file, without following a symbolic link to it."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(descriptor, "rb") as file:
-        return decode_records(file.read())

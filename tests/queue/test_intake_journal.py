@@ -236,7 +236,7 @@ async def test_what_a_dead_run_acknowledged_is_imported_once_at_start(
         assert dead.append(item, "webhook")
     [segment] = segments(folder)
     # The dead run's lock goes with its process; its last write was torn.
-    os.close(dead._lock_descriptor)
+    dead._folder.close()
     with segment.open("ab") as file:
         file.write(encode_record("torn", "ping", "webhook", 1.0, 0, "{}")[:-3])
 
@@ -348,6 +348,50 @@ async def test_a_link_in_place_of_the_folder_is_refused(tmp_path: Path) -> None:
         await store.open(serving=True)
     await store.close()
     assert list(elsewhere.iterdir()) == []
+
+
+async def test_a_folder_swapped_after_start_changes_nothing_the_journal_writes(
+    tmp_path: Path,
+) -> None:
+    """A local user who may write in the database's folder renames the journal's folder
+    once the bot has checked it and puts a link to their own in its place: every later
+    segment (embargoed reports) is still made, read and deleted in the folder checked."""
+    database = Database(f"sqlite:///{tmp_path}/bot.sqlite3")
+    await database.migrate()
+
+    async def insert(rows: list[tuple[Delivery, str]], waited_for: bool) -> list[bool]:
+        return await database.run(partial(insert_deliveries, rows=rows))
+
+    folder, moved, theirs = tmp_path / "journal", tmp_path / "moved", tmp_path / "theirs"
+    journal = IntakeJournal.open(
+        folder,
+        insert=insert,
+        is_stored=lambda guid: False,
+        checkpoint=database.checkpoint,
+        segment_seconds=0,  # closed at each tick: new segments get made after the swap
+    )
+    assert journal is not None
+    first, second, third = delivery(), delivery(), delivery()
+    try:
+        assert journal.append(first, "webhook")
+        folder.rename(moved)
+        theirs.mkdir(mode=0o700)
+        folder.symlink_to(theirs)
+        await journal.tick()  # closes the first segment, makes the next one
+        assert journal.append(second, "webhook")
+        await journal.tick()
+        assert journal.append(third, "webhook")
+        assert list(theirs.iterdir()) == []
+        assert len(segments(moved)) >= 1
+        await journal.line.settled(5)
+        for _ in range(5):
+            await journal.tick()
+    finally:
+        await journal.close()
+        await database.close()
+    assert list(theirs.iterdir()) == []
+    assert segments(moved) == []  # deleted where they were made
+    assert stored_guids(tmp_path / "bot.sqlite3") == [first.guid, second.guid, third.guid]
 
 
 # -- a real process: killed, or unable to write ----------------------------------------

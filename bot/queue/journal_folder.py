@@ -1,0 +1,109 @@
+"""The intake journal's folder, held open: its files are made, listed, read and
+deleted relative to the folder checked at start, never by its path again.
+
+The segments hold embargoed reports. With paths, a local user who may write in the
+database's parent folder could rename the journal's folder once the bot had
+checked it, and put a link or a folder of their own in its place: the next
+segment would be written there. Every operation here goes through the
+descriptor of the folder that was checked (`dir_fd`), and names are single path
+components opened with O_NOFOLLOW, so a swap after start changes nothing the bot
+writes. The checks themselves run on the opened descriptor too (fstat), so the
+folder cannot be swapped between the check and the open either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+
+from bot.core.private_paths import (
+    make_private_folders,
+    private_folder_problem,
+    private_stat_problem,
+)
+from bot.db.connection import StoreUnavailable
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+_LOCK_NAME = "lock"
+
+
+class JournalFolder:
+    """An open, locked, private folder; file names are single components in it."""
+
+    def __init__(self, path: Path, descriptor: int, lock_descriptor: int) -> None:
+        self.path = path  # for messages and tests; never opened again
+        self._descriptor = descriptor
+        self._lock_descriptor = lock_descriptor
+
+    @classmethod
+    def open(cls, path: Path) -> JournalFolder | None:
+        """The folder at `path` (made 0700 if missing), held open and locked; None when
+        another process holds its lock. StoreUnavailable for a folder that is a link,
+        another user's, or open to other users."""
+        make_private_folders(path)
+        problem = private_folder_problem(path)  # a clear message before anything opens
+        if problem is None:
+            try:
+                descriptor = os.open(
+                    path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+                )
+            except OSError as error:  # replaced by a link or a file since the check
+                raise StoreUnavailable(
+                    f"{path} must be a folder (not a link or a file): {error.strerror}; "
+                    "it holds embargoed reports"
+                ) from None
+            problem = private_stat_problem(path, os.fstat(descriptor))
+            if problem is not None:
+                os.close(descriptor)
+        if problem is not None:
+            raise StoreUnavailable(f"{problem}; it holds embargoed reports")
+        try:
+            lock = os.open(
+                _LOCK_NAME,
+                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=descriptor,
+            )
+        except OSError:
+            os.close(descriptor)
+            raise
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(lock)
+            os.close(descriptor)
+            if isinstance(error, BlockingIOError):
+                return None
+            raise
+        return cls(path, descriptor, lock)
+
+    def create(self, name: str) -> int:
+        """A new file `name` (0600, opened for appending); FileExistsError if it exists."""
+        return os.open(name, _NEW_FILE, 0o600, dir_fd=self._descriptor)
+
+    def delete(self, name: str) -> None:
+        """Delete `name`; one that is gone already is no error."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=self._descriptor)
+
+    def names(self, suffix: str) -> list[str]:
+        """The names in the folder that end in `suffix`, sorted."""
+        return sorted(name for name in os.listdir(self._descriptor) if name.endswith(suffix))
+
+    def read(self, name: str) -> bytes:
+        """The whole of `name`, without following a link."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        descriptor = os.open(name, flags, dir_fd=self._descriptor)
+        with os.fdopen(descriptor, "rb") as file:
+            return file.read()
+
+    def sync(self) -> None:
+        """fsync the folder, so the names made in it survive a power loss."""
+        os.fsync(self._descriptor)
+
+    def close(self) -> None:
+        """Let go of the lock and the folder."""
+        os.close(self._lock_descriptor)
+        os.close(self._descriptor)
