@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -43,7 +44,8 @@ IMPORT_CHUNK = 100
 # sees a delivery up to this much later.
 IMPORT_GATHER_SECONDS = 0.05
 # Bytes in the line past which intake waits for it (a database that fails or is far
-# behind): memory stays bounded, and the web route answers 503 after its bound.
+# behind): memory stays bounded, and the web route answers 503 after its bound. A
+# body counts the memory its text holds: up to four bytes a character.
 BACKLOG_LIMIT_BYTES = 16 * 1024 * 1024
 # Webhooks a second from which they are stored before their answer (one commit for
 # many) rather than journaled; counted over windows of RATE_WINDOW_SECONDS. Or
@@ -69,6 +71,13 @@ class _Entry(NamedTuple):
     source: str
     segment: Counted | None  # journaled
     answer: asyncio.Future[bool] | None  # waited for
+    size: int  # the bytes its body holds in memory
+
+
+def _entry(
+    delivery: Delivery, source: str, segment: Counted | None, answer: asyncio.Future[bool] | None
+) -> _Entry:
+    return _Entry(delivery, source, segment, answer, sys.getsizeof(delivery.body))
 
 
 class ImportLine:
@@ -112,7 +121,7 @@ class ImportLine:
 
     def add(self, delivery: Delivery, source: str, segment: Counted) -> None:
         """A journaled delivery (acknowledged already)."""
-        self._join(_Entry(delivery, source, segment, None))
+        self._join(_entry(delivery, source, segment, None))
 
     async def add_and_wait(self, delivery: Delivery, source: str) -> bool:
         """A delivery stored before its answer: True once committed new, False when its
@@ -121,13 +130,13 @@ class ImportLine:
             raise StoreUnavailable("the store is closed")
         answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waited_for += 1
-        self._join(_Entry(delivery, source, None, answer))
+        self._join(_entry(delivery, source, None, answer))
         self._hurry.set()
         return await answer
 
     def _join(self, entry: _Entry) -> None:
         self._entries.append(entry)
-        self._bytes += len(entry.delivery.body)
+        self._bytes += entry.size
         self._wanted.set()
         if self._task is None:
             self._task = asyncio.create_task(self._import_forever(), name="journal-import")
@@ -221,7 +230,7 @@ class ImportLine:
 
     def _done_with(self, entries: list[_Entry]) -> None:
         for entry in entries:
-            self._bytes -= len(entry.delivery.body)
+            self._bytes -= entry.size
             if entry.answer is not None:
                 self._waited_for -= 1
         progress, self._progress = self._progress, None

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import stat
 import struct
+import sys
 import time
 import uuid
 import zlib
@@ -285,7 +286,7 @@ async def test_intake_waits_for_an_import_far_behind(tmp_path: Path) -> None:
     503 after its bound); memory stays bounded, and it is taken once there is room."""
     gate = asyncio.Event()
     item = delivery()
-    journal, database = await gated_journal(tmp_path, gate, 3 * len(item.body))
+    journal, database = await gated_journal(tmp_path, gate, 3 * sys.getsizeof(item.body))
     try:
         for _ in range(4):
             assert not journal.line.full
@@ -302,6 +303,24 @@ async def test_intake_waits_for_an_import_far_behind(tmp_path: Path) -> None:
         await journal.close()
         await database.close()
     assert len(stored_guids(tmp_path / "bot.sqlite3")) == 5
+
+
+async def test_a_body_counts_the_memory_its_text_holds(tmp_path: Path) -> None:
+    """Text past the Basic Multilingual Plane takes four bytes a character in memory:
+    the line's limit counts those, not characters."""
+    gate = asyncio.Event()
+    wide = delivery()._replace(body=json.dumps({"title": "\U0001f600" * 2000}, ensure_ascii=False))
+    journal, database = await gated_journal(tmp_path, gate, 6000)
+    try:
+        assert journal.append(wide, "webhook")
+        assert journal.line.full  # 2,000-odd characters, over 8,000 bytes of memory
+        gate.set()
+        await journal.line.settled(5)
+        assert not journal.line.full
+    finally:
+        await journal.close()
+        await database.close()
+    assert stored_guids(tmp_path / "bot.sqlite3") == [wide.guid]
 
 
 async def test_a_delivery_is_taken_while_another_process_holds_the_database(
