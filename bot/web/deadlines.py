@@ -13,10 +13,12 @@ each removing _SWEEP_LIMIT calls and as many as joined since the step before:
 calls answered behind one still waiting never stall the loop in one go, and a
 flood never outgrows the sweep (its backlog shrinks by _SWEEP_LIMIT a turn).
 
-The loops' queues are kept by weak reference, so a closed loop goes once its
-calls have ended. A call holds its task until it ends (a task in flight is alive
-anyway): a weak reference to it cost more than the rest of the bound. So a loop
-closed while a bounded call was still waiting, never to end it, stays in memory.
+A call holds its task until it ends (a task in flight is alive anyway): a weak
+reference to it cost more than the rest of the bound. Nothing global holds a loop
+or a task: a loop's queues hang on the loop itself (an attribute), so a loop closed
+while a call still waited goes with its tasks as one cycle for the collector; a
+loop that takes no attribute has them in a weak-keyed table, and there such a loop
+stays in memory.
 """
 
 from __future__ import annotations
@@ -128,15 +130,26 @@ class Deadlines:
             self._arm(loop, min(fronts))
 
 
+_ATTRIBUTE = "_ghsa_bot_deadlines"
+# Loops that take no attribute (a loop class with __slots__).
 _LOOPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
     weakref.WeakKeyDictionary()
 )
 
 
+def deadlines_of(loop: asyncio.AbstractEventLoop) -> Deadlines:
+    """`loop`'s bounded calls (made at its first)."""
+    deadlines: Deadlines | None = getattr(loop, _ATTRIBUTE, None) or _LOOPS.get(loop)
+    if deadlines is None:
+        deadlines = Deadlines()
+        try:
+            setattr(loop, _ATTRIBUTE, deadlines)
+        except AttributeError:
+            _LOOPS[loop] = deadlines
+    return deadlines
+
+
 def bound_task(task: asyncio.Task[Any], seconds: float) -> Bound:
     """Cancel `task` in `seconds` unless its Bound has ended by then."""
     loop = task.get_loop()
-    deadlines = _LOOPS.get(loop)
-    if deadlines is None:
-        deadlines = _LOOPS[loop] = Deadlines()
-    return deadlines.add(loop, task, seconds)
+    return deadlines_of(loop).add(loop, task, seconds)

@@ -10,7 +10,7 @@ import weakref
 import pytest
 
 from bot.queue.store import StoreUnavailable
-from bot.web.deadlines import _LOOPS
+from bot.web.deadlines import deadlines_of
 from bot.web.routes import bounded
 
 
@@ -174,10 +174,38 @@ def test_the_timer_keeps_no_event_loop_alive() -> None:
     assert gone() is None
 
 
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_a_loop_closed_while_a_call_still_waits_is_not_kept(loop_kind: str) -> None:
+    """The loop and the waiting request go: nothing global holds the bound's task."""
+
+    async def stuck() -> None:
+        await asyncio.sleep(10)
+
+    async def request() -> None:
+        await bounded(stuck(), 5)
+
+    async def start() -> None:
+        waiting = asyncio.ensure_future(request())
+        await asyncio.sleep(0)
+        assert not waiting.done()  # the call is bounded and waiting
+
+    if loop_kind == "uvloop":
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    loop.run_until_complete(start())
+    loop.close()  # a test's loop, or a CLI's, closed with the call still waiting
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None
+
+
 def queued_calls(seconds: float) -> int:
     """How many calls the running loop's timer keeps under a bound of `seconds`."""
-    deadlines = _LOOPS.get(asyncio.get_running_loop())
-    return len(deadlines._queues.get(seconds, ())) if deadlines is not None else 0
+    return len(deadlines_of(asyncio.get_running_loop())._queues.get(seconds, ()))
 
 
 async def test_answered_calls_leave_the_queue_as_they_end() -> None:
