@@ -375,21 +375,31 @@ class IntakeJournal:
 
     async def close(self, seconds: float = 5.0) -> None:
         """Stop taking deliveries, import the rest, and delete what the database holds.
-        What could not be imported stays on disk for the next start."""
+        What could not be imported stays on disk for the next start. Whatever fails,
+        the folder and its lock are let go (a second call does nothing)."""
+        if self._closed:
+            return
         self._closed = True
-        await self.line.close(seconds)
-        with contextlib.suppress(OSError):  # then left for the next start
-            await self.tick()
-        empty = [s for s in (self._active, self._spare) if s is not None and not s.records]
-        self._active = self._spare = None
-        await asyncio.get_running_loop().run_in_executor(None, self._delete, empty)
-        if self._sealed:
-            log.warning(
-                "intake journal: deliveries left for the next start to import",
-                extra=fields(segments=len(self._sealed), deliveries=self.line.backlog),
-            )
-        self._executor.shutdown(wait=True)
-        self._folder.close()
+        try:
+            await self.line.close(seconds)
+            with contextlib.suppress(OSError):  # then left for the next start
+                await self.tick()
+            empty = [s for s in (self._active, self._spare) if s is not None and not s.records]
+            with contextlib.suppress(OSError):  # empty: the next start skips them
+                await asyncio.get_running_loop().run_in_executor(None, self._delete, empty)
+            if self._sealed:
+                log.warning(
+                    "intake journal: deliveries left for the next start to import",
+                    extra=fields(segments=len(self._sealed), deliveries=self.line.backlog),
+                )
+        finally:
+            self._executor.shutdown(wait=True)
+            for segment in (*self._sealed, self._active, self._spare):
+                if segment is not None and segment.descriptor is not None:
+                    descriptor, segment.descriptor = segment.descriptor, None
+                    _close(descriptor)
+            self._active = self._spare = None
+            self._folder.close()
 
 
 def _stored_form(record: JournalRecord) -> tuple[Delivery, str] | None:

@@ -14,6 +14,7 @@ folder cannot be swapped between the check and the open either.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -49,14 +50,19 @@ class JournalFolder:
                 descriptor = os.open(
                     path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
                 )
-            except OSError as error:  # replaced by a link or a file since the check
-                raise StoreUnavailable(
-                    f"{path} must be a folder (not a link or a file): {error.strerror}; "
-                    "it holds embargoed reports"
-                ) from None
-            problem = private_stat_problem(path, os.fstat(descriptor))
-            if problem is not None:
-                os.close(descriptor)
+            except OSError as error:
+                if error.errno in (errno.ELOOP, errno.ENOTDIR):  # replaced since the check
+                    problem = f"{path} must be a folder (not a link or a file)"
+                else:
+                    problem = f"{path} cannot be opened: {error.strerror}"
+            else:
+                try:
+                    problem = private_stat_problem(path, os.fstat(descriptor))
+                except OSError:
+                    os.close(descriptor)
+                    raise
+                if problem is not None:
+                    os.close(descriptor)
         if problem is not None:
             raise StoreUnavailable(f"{problem}; it holds embargoed reports")
         try:
@@ -104,6 +110,12 @@ class JournalFolder:
         os.fsync(self._descriptor)
 
     def close(self) -> None:
-        """Let go of the lock and the folder."""
-        os.close(self._lock_descriptor)
-        os.close(self._descriptor)
+        """Let go of the lock and the folder (once: a second call does nothing)."""
+        lock, self._lock_descriptor = self._lock_descriptor, -1
+        folder, self._descriptor = self._descriptor, -1
+        try:
+            if lock >= 0:
+                os.close(lock)
+        finally:
+            if folder >= 0:
+                os.close(folder)

@@ -87,8 +87,10 @@ class SqliteUpkeep:
             return
         leftovers = await self._open(folder)
         if leftovers is not None:
-            await leftovers.recover()
-            await leftovers.close()
+            try:
+                await leftovers.recover()
+            finally:
+                await leftovers.close()
 
     async def _open_journal(self, backend: SqliteBackend) -> None:
         folder = journal_folder(backend)

@@ -369,6 +369,44 @@ async def test_a_link_in_place_of_the_folder_is_refused(tmp_path: Path) -> None:
     assert list(elsewhere.iterdir()) == []
 
 
+async def test_a_close_that_fails_still_lets_go_of_the_folder(tmp_path: Path) -> None:
+    """A checkpoint that raises during close: the lock and the descriptors are let go
+    (the same process can open the journal again), and a second close does nothing."""
+    database = Database(f"sqlite:///{tmp_path}/bot.sqlite3")
+    await database.migrate()
+
+    async def insert(rows: list[tuple[Delivery, str]], waited_for: bool) -> list[bool]:
+        return await database.run(partial(insert_deliveries, rows=rows))
+
+    async def failing_checkpoint() -> bool:
+        raise RuntimeError("the checkpoint failed")
+
+    def open_journal() -> IntakeJournal | None:
+        return IntakeJournal.open(
+            tmp_path / "journal",
+            insert=insert,
+            is_stored=lambda guid: False,
+            checkpoint=failing_checkpoint,
+        )
+
+    descriptors_before = len(os.listdir("/proc/self/fd"))
+    journal = open_journal()
+    assert journal is not None
+    item = delivery()
+    assert journal.append(item, "webhook")
+    with pytest.raises(RuntimeError, match="the checkpoint failed"):
+        await journal.close()
+    await journal.close()  # nothing more to let go
+    assert len(os.listdir("/proc/self/fd")) == descriptors_before
+    again = open_journal()
+    assert again is not None, "the lock was still held"
+    await again.recover()  # the segment stayed: its delivery is stored already
+    with pytest.raises(RuntimeError):
+        await again.close()
+    await database.close()
+    assert stored_guids(tmp_path / "bot.sqlite3") == [item.guid]
+
+
 async def test_a_folder_swapped_after_start_changes_nothing_the_journal_writes(
     tmp_path: Path,
 ) -> None:
