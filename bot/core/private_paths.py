@@ -18,8 +18,8 @@ def make_private_folders(folder: Path) -> None:
     """Create every missing folder of `folder`, each with mode 0700.
 
     Folders that exist already are left as they are (settings warn about loose
-    modes where it matters). The mode is set with chmod after mkdir, so no umask
-    changes it.
+    modes where it matters). The mode is set with fchmod after mkdir, so no umask
+    changes it; a folder replaced by a link in between raises OSError.
     """
     missing: list[Path] = []
     current = folder
@@ -35,7 +35,13 @@ def make_private_folders(folder: Path) -> None:
             if not path.is_dir():
                 raise
             continue  # made meanwhile by someone else: theirs, left alone
-        os.chmod(path, PRIVATE_FOLDER_MODE)
+        # Through a descriptor that follows no link: had the new folder been replaced
+        # by a link meanwhile, chmod would have changed the link's target instead.
+        descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fchmod(descriptor, PRIVATE_FOLDER_MODE)
+        finally:
+            os.close(descriptor)
 
 
 def private_folder_problem(folder: Path) -> str | None:

@@ -7,6 +7,7 @@ and one line (no traceback) when the CLI finds the store unavailable."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import stat
@@ -21,6 +22,7 @@ import pytest
 from aiohttp import web
 
 from bot.core.env_file import SettingsError, parse_env_file, write_env_file
+from bot.core.private_paths import make_private_folders
 from bot.core.settings import load_settings
 from bot.db.backends import PostgresBackend, SqliteBackend
 from bot.db.connection import Database, StoreUnavailable
@@ -168,6 +170,32 @@ def test_folders_the_bot_creates_are_private_under_umask_000(tmp_path: Path) -> 
         assert mode(tmp_path / folder) == 0o700, folder
     assert mode(tmp_path / "etc" / "ghsa" / ".env") == 0o600
     assert mode(tmp_path) == 0o755  # a folder that existed is left as it was
+
+
+def test_a_new_folder_replaced_by_a_link_before_its_mode_is_set_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another local user swaps the folder the bot just made for a link to one of the
+    bot user's own folders, before the bot sets its mode: the bot stops (an OSError) and
+    the link's target keeps its mode."""
+    target = tmp_path / "theirs-to-loosen"
+    target.mkdir(mode=0o755)
+    target.chmod(0o755)
+    made = tmp_path / "new"
+    real_mkdir = Path.mkdir
+
+    def mkdir_then_swap(self: Path, mode: int = 0o777, *args: Any, **kwargs: Any) -> None:
+        real_mkdir(self, mode, *args, **kwargs)
+        if self == made:  # the race, won by the other user
+            self.rmdir()
+            self.symlink_to(target)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_swap)
+    with pytest.raises(OSError) as refused:
+        make_private_folders(made / "inner")
+    assert refused.value.errno in (errno.ELOOP, errno.ENOTDIR)
+    assert mode(target) == 0o755
+    assert not (target / "inner").exists()
 
 
 # -- 4. numbers must be finite -----------------------------------------------------
