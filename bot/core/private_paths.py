@@ -44,15 +44,10 @@ def make_private_folders(folder: Path) -> None:
             os.close(descriptor)
 
 
-def private_folder_problem(folder: Path) -> str | None:
-    """Why `folder` is not private to this user (a link, another's, mode looser than
-    0700), or None when it is."""
-    return private_stat_problem(folder, os.lstat(folder))
-
-
 def private_stat_problem(folder: Path, info: os.stat_result) -> str | None:
-    """What `private_folder_problem` says, of `folder`'s status `info` (an lstat, or
-    the fstat of a descriptor opened on it)."""
+    """Why `folder` is not private to this user (a link, another's, mode looser than
+    0700), from its status `info` (the fstat of a descriptor opened on it), or None
+    when it is."""
     if not stat.S_ISDIR(info.st_mode):
         return f"{folder} must be a folder (not a link or a file)"
     if info.st_uid != os.geteuid():

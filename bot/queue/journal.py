@@ -91,6 +91,19 @@ class _Segment:
         self.imported += 1
         self.pending.discard(guid)
 
+    def close_file(self) -> None:
+        """Close its descriptor if open; an error is logged. The descriptor is cleared
+        first: a failed close has released the number too."""
+        descriptor, self.descriptor = self.descriptor, None
+        if descriptor is None:
+            return
+        try:
+            os.close(descriptor)
+        except OSError as error:
+            log.error(
+                "intake journal: closing a segment failed", extra=fields(error=error.strerror)
+            )
+
 
 class IntakeJournal:
     """Append-only segment files in front of the SQLite store (see the module docstring).
@@ -255,9 +268,8 @@ class IntakeJournal:
         # 0.25 ms (benchmarks.wal_flush); a file made and deleted each tick would add
         # the folder's metadata to every sync.
         unsynced = None if sealing or active is None or not active.records else active.descriptor
-        spare_name = self._next_name() if sealing and self._spare is None else None
-        if self._closed:
-            spare_name = None
+        wants_spare = sealing and self._spare is None and not self._closed
+        spare_name = self._next_name() if wants_spare else None
         spare = await loop.run_in_executor(self._executor, self._close_sealed, spare_name, unsynced)
         if spare is not None:
             if self._spare is None and not self._closed:
@@ -313,8 +325,7 @@ class IntakeJournal:
                 # Its deliveries are still imported, and the segment kept until the
                 # database holds them durably; only the power-loss window widens.
                 log.error("intake journal: fdatasync failed", extra=fields(error=error.strerror))
-            segment.descriptor = None  # first: a failed close has released the number too
-            _close(descriptor)
+            segment.close_file()
         spare = None
         if spare_name is not None:
             with contextlib.suppress(OSError):  # the next append tries, and answers 503
@@ -332,9 +343,7 @@ class IntakeJournal:
 
     def _delete(self, segments: list[_Segment]) -> None:
         for segment in segments:
-            descriptor, segment.descriptor = segment.descriptor, None
-            if descriptor is not None:
-                _close(descriptor)
+            segment.close_file()
             self._folder.delete(segment.name)
 
     async def recover(self) -> int:
@@ -386,7 +395,9 @@ class IntakeJournal:
                 await self.tick()
             empty = [s for s in (self._active, self._spare) if s is not None and not s.records]
             with contextlib.suppress(OSError):  # empty: the next start skips them
-                await asyncio.get_running_loop().run_in_executor(None, self._delete, empty)
+                await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._delete, empty
+                )
             if self._sealed:
                 log.warning(
                     "intake journal: deliveries left for the next start to import",
@@ -395,9 +406,8 @@ class IntakeJournal:
         finally:
             self._executor.shutdown(wait=True)
             for segment in (*self._sealed, self._active, self._spare):
-                if segment is not None and segment.descriptor is not None:
-                    descriptor, segment.descriptor = segment.descriptor, None
-                    _close(descriptor)
+                if segment is not None:
+                    segment.close_file()
             self._active = self._spare = None
             self._folder.close()
 
@@ -422,11 +432,3 @@ def _write_all(descriptor: int | None, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(descriptor, view) :]
-
-
-def _close(descriptor: int) -> None:
-    """Close a segment's descriptor; an error is logged (the number is released anyway)."""
-    try:
-        os.close(descriptor)
-    except OSError as error:
-        log.error("intake journal: closing a segment failed", extra=fields(error=error.strerror))

@@ -7,8 +7,8 @@ checked it, and put a link or a folder of their own in its place: the next
 segment would be written there. Every operation here goes through the
 descriptor of the folder that was checked (`dir_fd`), and names are single path
 components opened with O_NOFOLLOW, so a swap after start changes nothing the bot
-writes. The checks themselves run on the opened descriptor too (fstat), so the
-folder cannot be swapped between the check and the open either.
+writes. The checks (a folder, the bot user's, 0700) run on the opened descriptor
+(fstat), so the folder cannot be swapped between the check and the open either.
 """
 
 from __future__ import annotations
@@ -19,11 +19,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from bot.core.private_paths import (
-    make_private_folders,
-    private_folder_problem,
-    private_stat_problem,
-)
+from bot.core.private_paths import make_private_folders, private_stat_problem
 from bot.db.connection import StoreUnavailable
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -44,26 +40,21 @@ class JournalFolder:
         another process holds its lock. StoreUnavailable for a folder that is a link,
         another user's, or open to other users."""
         make_private_folders(path)
-        problem = private_folder_problem(path)  # a clear message before anything opens
-        if problem is None:
-            try:
-                descriptor = os.open(
-                    path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-                )
-            except OSError as error:
-                if error.errno in (errno.ELOOP, errno.ENOTDIR):  # replaced since the check
-                    problem = f"{path} must be a folder (not a link or a file)"
-                else:
-                    problem = f"{path} cannot be opened: {error.strerror}"
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                refused = f"{path} must be a folder (not a link or a file)"
             else:
-                try:
-                    problem = private_stat_problem(path, os.fstat(descriptor))
-                except OSError:
-                    os.close(descriptor)
-                    raise
-                if problem is not None:
-                    os.close(descriptor)
+                refused = f"{path} cannot be opened: {error.strerror}"
+            raise StoreUnavailable(f"{refused}; it holds embargoed reports") from None
+        try:
+            problem = private_stat_problem(path, os.fstat(descriptor))
+        except OSError:
+            os.close(descriptor)
+            raise
         if problem is not None:
+            os.close(descriptor)
             raise StoreUnavailable(f"{problem}; it holds embargoed reports")
         try:
             lock = os.open(
