@@ -141,6 +141,7 @@ class IntakeJournal:
         self._sequence = 0  # numbers the appends, across segments, for recovery's order
         self._folder_unsynced = False  # a segment was made since the folder's last fsync
         self._waiting_warned = False
+        self._let_go = False  # close has let go of the folder and the files
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghsa-bot-journal")
         self._closed = False
 
@@ -270,23 +271,36 @@ class IntakeJournal:
         unsynced = None if sealing or active is None or not active.records else active.descriptor
         wants_spare = sealing and self._spare is None and not self._closed
         spare_name = self._next_name() if wants_spare else None
-        spare = await loop.run_in_executor(self._executor, self._close_sealed, spare_name, unsynced)
-        if spare is not None:
-            if self._spare is None and not self._closed:
-                self._spare = spare
-            else:
-                await loop.run_in_executor(self._executor, self._delete, [spare])
+        made = loop.run_in_executor(self._executor, self._close_sealed, spare_name, unsynced)
+        # Cancelled meanwhile (close), the thread still makes the spare: keep it anyway.
+        made.add_done_callback(self._keep_spare)
+        await asyncio.shield(made)
         done = [
             segment
             for segment in self._sealed
             if segment.descriptor is None and segment.imported == segment.records
         ]
         self._warn_when_segments_wait()
+        self._folder.warn_once_if_replaced()
         if not await self._checkpoint() or not done:
             return
         await loop.run_in_executor(self._executor, self._delete, done)
         deleted = set(done)
         self._sealed = [segment for segment in self._sealed if segment not in deleted]
+
+    def _keep_spare(self, made: asyncio.Future[_Segment | None]) -> None:
+        """On the loop, once the journal's thread has made a spare: the next segment to
+        append to, or, when there is one already, an empty sealed one (deleted after
+        the next checkpoint, or at the next start once the journal has let go)."""
+        spare = None if made.cancelled() or made.exception() else made.result()
+        if spare is None:
+            return
+        if self._let_go:
+            spare.close_file()
+        elif self._spare is None:
+            self._spare = spare
+        else:
+            self._seal(spare)
 
     def _warn_when_segments_wait(self) -> None:
         """Once, when closed segments pile up: a checkpoint has not copied the whole WAL
@@ -405,6 +419,7 @@ class IntakeJournal:
                 )
         finally:
             self._executor.shutdown(wait=True)
+            self._let_go = True
             for segment in (*self._sealed, self._active, self._spare):
                 if segment is not None:
                     segment.close_file()

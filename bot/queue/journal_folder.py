@@ -16,14 +16,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
+import stat
 from pathlib import Path
 
+from bot.core.logs import fields
 from bot.core.private_paths import make_private_folders, private_stat_problem
 from bot.db.connection import StoreUnavailable
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 _LOCK_NAME = "lock"
+
+log = logging.getLogger("ghsa_bot.journal")
 
 
 class JournalFolder:
@@ -33,12 +38,13 @@ class JournalFolder:
         self.path = path  # for messages and tests; never opened again
         self._descriptor = descriptor
         self._lock_descriptor = lock_descriptor
+        self._replaced_warned = False
 
     @classmethod
     def open(cls, path: Path) -> JournalFolder | None:
         """The folder at `path` (made 0700 if missing), held open and locked; None when
         another process holds its lock. StoreUnavailable for a folder that is a link,
-        another user's, or open to other users."""
+        another user's, or open to other users, or whose lock file cannot be used."""
         make_private_folders(path)
         try:
             descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -50,20 +56,10 @@ class JournalFolder:
             raise StoreUnavailable(f"{refused}; it holds embargoed reports") from None
         try:
             problem = private_stat_problem(path, os.fstat(descriptor))
-        except OSError:
-            os.close(descriptor)
-            raise
-        if problem is not None:
-            os.close(descriptor)
-            raise StoreUnavailable(f"{problem}; it holds embargoed reports")
-        try:
-            lock = os.open(
-                _LOCK_NAME,
-                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
-                dir_fd=descriptor,
-            )
-        except OSError:
+            if problem is not None:
+                raise StoreUnavailable(f"{problem}; it holds embargoed reports")
+            lock = _open_lock(path, descriptor)
+        except BaseException:
             os.close(descriptor)
             raise
         try:
@@ -73,8 +69,29 @@ class JournalFolder:
             os.close(descriptor)
             if isinstance(error, BlockingIOError):
                 return None
-            raise
+            raise StoreUnavailable(
+                f"{path / _LOCK_NAME} cannot be locked: {error.strerror}"
+            ) from None
         return cls(path, descriptor, lock)
+
+    def warn_once_if_replaced(self) -> None:
+        """Log once when `path` no longer names the folder held open (moved, deleted,
+        or another put in its place): nothing is written elsewhere, but the next start
+        would look at `path` and not find what this folder keeps."""
+        if self._replaced_warned:
+            return
+        try:
+            now, held = os.lstat(self.path), os.fstat(self._descriptor)
+            replaced = (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino)
+        except OSError:
+            replaced = True
+        if replaced:
+            self._replaced_warned = True
+            log.warning(
+                "intake journal: its folder was moved or replaced since start; segments "
+                "are still written to the folder opened then, which a restart will not find",
+                extra=fields(folder=self.path.name),
+            )
 
     def create(self, name: str) -> int:
         """A new file `name` (0600, opened for appending); FileExistsError if it exists."""
@@ -110,3 +127,30 @@ class JournalFolder:
         finally:
             if folder >= 0:
                 os.close(folder)
+
+
+def _open_lock(path: Path, folder: int) -> int:
+    """The folder's lock file, opened (made 0600 if missing); StoreUnavailable when the
+    entry is a link, a folder or anything but a regular file."""
+    where = path / _LOCK_NAME
+    try:
+        lock = os.open(
+            _LOCK_NAME,
+            os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+            0o600,
+            dir_fd=folder,
+        )
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.EISDIR):
+            raise StoreUnavailable(
+                f"{where} must be a file (not a link or a folder): remove it"
+            ) from None
+        raise StoreUnavailable(f"{where} cannot be opened: {error.strerror}") from None
+    try:
+        is_file = stat.S_ISREG(os.fstat(lock).st_mode)
+    except OSError:
+        is_file = False
+    if not is_file:
+        os.close(lock)
+        raise StoreUnavailable(f"{where} must be a file (not a link or a folder): remove it")
+    return lock

@@ -13,6 +13,7 @@ import sqlite3
 import stat
 import struct
 import sys
+import threading
 import time
 import uuid
 import zlib
@@ -369,6 +370,80 @@ async def test_a_link_in_place_of_the_folder_is_refused(tmp_path: Path) -> None:
     assert list(elsewhere.iterdir()) == []
 
 
+@pytest.mark.parametrize("kind", ["link", "folder", "fifo"])
+async def test_a_lock_entry_that_is_not_a_file_is_refused_with_its_name(
+    tmp_path: Path, kind: str
+) -> None:
+    """The folder's `lock` is a link (to a file elsewhere), a folder or a pipe: the
+    bot refuses to start with a message naming it, not an OS error, and nothing is
+    written through it."""
+    folder = tmp_path / "bot.sqlite3-intake"
+    folder.mkdir(mode=0o700)
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"")
+    lock = folder / "lock"
+    if kind == "link":
+        lock.symlink_to(target)
+    elif kind == "folder":
+        lock.mkdir()
+    else:
+        os.mkfifo(lock)
+    descriptors_before = len(os.listdir("/proc/self/fd"))
+    store = Store(Database(f"sqlite:///{tmp_path}/bot.sqlite3"))
+    with pytest.raises(StoreUnavailable, match=r"bot\.sqlite3-intake/lock must be a file"):
+        await store.open(serving=True)
+    await store.close()
+    assert len(os.listdir("/proc/self/fd")) == descriptors_before
+    assert target.read_bytes() == b""
+    assert not any(path.name.endswith(SEGMENT_SUFFIX) for path in folder.iterdir())
+
+
+async def test_a_spare_made_while_its_tick_is_cancelled_is_not_left_behind(
+    tmp_path: Path,
+) -> None:
+    """Shutdown cancels the periodic tick whose work (sealing, making the next segment)
+    waits for the journal's thread: the work still runs, and the segment it makes is
+    kept and deleted at close, its descriptor closed. (Before, a cancel that landed
+    while the thread made the file dropped it: an empty file and an open descriptor
+    until the process ended; a cancel before the thread began skipped the work.)"""
+    descriptors_before = len(os.listdir("/proc/self/fd"))
+    database = Database(f"sqlite:///{tmp_path}/bot.sqlite3")
+    await database.migrate()
+
+    async def insert(rows: list[tuple[Delivery, str]], waited_for: bool) -> list[bool]:
+        return await database.run(partial(insert_deliveries, rows=rows))
+
+    folder = tmp_path / "journal"
+    journal = IntakeJournal.open(
+        folder,
+        insert=insert,
+        is_stored=lambda guid: False,
+        checkpoint=database.checkpoint,
+        segment_seconds=0,  # the tick seals the segment and has a spare made
+    )
+    assert journal is not None
+    item = delivery()
+    busy = threading.Event()
+    try:
+        assert journal.append(item, "webhook")
+        # The journal's one thread is busy: the tick's work queues behind this.
+        journal._executor.submit(busy.wait, 10)
+        tick = asyncio.create_task(journal.tick())
+        await asyncio.sleep(0.05)
+        tick.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await tick
+        busy.set()
+        await journal.line.settled(5)
+    finally:
+        busy.set()
+        await journal.close()
+        await database.close()
+    assert sorted(path.name for path in folder.iterdir()) == ["lock"]
+    assert len(os.listdir("/proc/self/fd")) == descriptors_before
+    assert stored_guids(tmp_path / "bot.sqlite3") == [item.guid]
+
+
 async def test_a_close_that_fails_still_lets_go_of_the_folder(tmp_path: Path) -> None:
     """A checkpoint that raises during close: the lock and the descriptors are let go
     (the same process can open the journal again), and a second close does nothing."""
@@ -408,7 +483,7 @@ async def test_a_close_that_fails_still_lets_go_of_the_folder(tmp_path: Path) ->
 
 
 async def test_a_folder_swapped_after_start_changes_nothing_the_journal_writes(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A local user who may write in the database's folder renames the journal's folder
     once the bot has checked it and puts a link to their own in its place: every later
@@ -443,6 +518,9 @@ async def test_a_folder_swapped_after_start_changes_nothing_the_journal_writes(
         await journal.line.settled(5)
         for _ in range(5):
             await journal.tick()
+        warnings = [r.getMessage() for r in caplog.records if "moved or replaced" in r.getMessage()]
+        assert len(warnings) == 1, "the swap is logged, once"
+        assert "theirs" not in warnings[0] and str(tmp_path) not in warnings[0]
     finally:
         await journal.close()
         await database.close()
