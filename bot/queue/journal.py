@@ -289,18 +289,19 @@ class IntakeJournal:
         self._sealed = [segment for segment in self._sealed if segment not in deleted]
 
     def _keep_spare(self, made: asyncio.Future[_Segment | None]) -> None:
-        """On the loop, once the journal's thread has made a spare: the next segment to
-        append to, or, when there is one already, an empty sealed one (deleted after
-        the next checkpoint, or at the next start once the journal has let go)."""
+        """On the loop, once the journal's thread has made a spare (before the tick that
+        awaits it goes on): the next segment to append to; or, when there is one
+        already or the journal has let go, an empty file closed (deleted after the next
+        checkpoint, or at the next start)."""
         spare = None if made.cancelled() or made.exception() else made.result()
         if spare is None:
             return
-        if self._let_go:
-            spare.close_file()
-        elif self._spare is None:
+        if self._spare is None and not self._let_go:
             self._spare = spare
-        else:
-            self._seal(spare)
+            return
+        spare.close_file()
+        if not self._let_go:
+            self._sealed.append(spare)
 
     def _warn_when_segments_wait(self) -> None:
         """Once, when closed segments pile up: a checkpoint has not copied the whole WAL

@@ -27,6 +27,7 @@ from bot.db.connection import StoreUnavailable
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 _LOCK_NAME = "lock"
+_NOT_A_FILE = "must be a regular file (not a link, a folder or a pipe): remove it"
 
 log = logging.getLogger("ghsa_bot.journal")
 
@@ -131,7 +132,7 @@ class JournalFolder:
 
 def _open_lock(path: Path, folder: int) -> int:
     """The folder's lock file, opened (made 0600 if missing); StoreUnavailable when the
-    entry is a link, a folder or anything but a regular file."""
+    entry is anything but a regular file (a link, a folder, a pipe, a socket)."""
     where = path / _LOCK_NAME
     try:
         lock = os.open(
@@ -142,9 +143,7 @@ def _open_lock(path: Path, folder: int) -> int:
         )
     except OSError as error:
         if error.errno in (errno.ELOOP, errno.EISDIR):
-            raise StoreUnavailable(
-                f"{where} must be a file (not a link or a folder): remove it"
-            ) from None
+            raise StoreUnavailable(f"{where} {_NOT_A_FILE}") from None
         raise StoreUnavailable(f"{where} cannot be opened: {error.strerror}") from None
     try:
         is_file = stat.S_ISREG(os.fstat(lock).st_mode)
@@ -152,5 +151,5 @@ def _open_lock(path: Path, folder: int) -> int:
         is_file = False
     if not is_file:
         os.close(lock)
-        raise StoreUnavailable(f"{where} must be a file (not a link or a folder): remove it")
+        raise StoreUnavailable(f"{where} {_NOT_A_FILE}")
     return lock
