@@ -146,10 +146,9 @@ def _open_lock(path: Path, folder: int) -> int:
             raise StoreUnavailable(f"{where} {_NOT_A_FILE}") from None
         raise StoreUnavailable(f"{where} cannot be opened: {error.strerror}") from None
     try:
-        is_file = stat.S_ISREG(os.fstat(lock).st_mode)
-    except OSError:
-        is_file = False
-    if not is_file:
+        if not stat.S_ISREG(os.fstat(lock).st_mode):
+            raise StoreUnavailable(f"{where} {_NOT_A_FILE}")
+    except BaseException:
         os.close(lock)
-        raise StoreUnavailable(f"{where} {_NOT_A_FILE}")
+        raise
     return lock
