@@ -35,7 +35,7 @@ from bot.queue.journal_records import FILE_MAGIC, decode_records, encode_record
 from bot.queue.store import Store
 from tests.conftest import free_port
 from tests.databases import locked_by_another_process, query
-from tests.harness import BotProcess, BotUnderTest, load_payload, send_webhook
+from tests.harness import BotProcess, BotUnderTest, load_payload, run_cli, send_webhook
 
 pytestmark = pytest.mark.database_leg("sqlite")
 
@@ -396,6 +396,26 @@ async def test_a_lock_entry_that_is_not_a_file_is_refused_with_its_name(
     assert len(os.listdir("/proc/self/fd")) == descriptors_before
     assert target.read_bytes() == b""
     assert not any(path.name.endswith(SEGMENT_SUFFIX) for path in folder.iterdir())
+
+
+async def test_serve_with_a_linked_lock_entry_stops_in_one_line(
+    bot_env: dict[str, str], tmp_path: Path
+) -> None:
+    """What the operator sees: `ghsa-bot serve` exits 2 with one line naming the entry,
+    no traceback, and the link's target is left as it was."""
+    folder = tmp_path / "bot.sqlite3-intake"
+    folder.mkdir(mode=0o700)
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"")
+    (folder / "lock").symlink_to(target)
+    env = {**bot_env, "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3", "PORT": str(free_port())}
+    code, _, err = await run_cli(env, "serve")
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    assert err.startswith("ghsa-bot: store unavailable: "), err
+    assert "bot.sqlite3-intake/lock must be a regular file" in err, err
+    assert err.count("\n") == 1, err
+    assert target.read_bytes() == b""
 
 
 async def test_a_spare_made_while_its_tick_is_cancelled_is_not_left_behind(
